@@ -1,0 +1,145 @@
+//! moon-core's one error type. Every variant means something a caller can act
+//! on; the Python and CLI layers map them to exceptions and exit codes.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// A `Result` whose error is moon's.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One broken rule at one place in a spec: `roles[1].replicas: must be at least 1, got 0`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// Where, as a path into the spec (`roles[1].replicas`); empty for the whole spec.
+    pub path: String,
+    /// The rule and what was found.
+    pub message: String,
+}
+
+impl FieldError {
+    /// An error at `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// All broken rules of one spec, reported together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldErrors(pub Vec<FieldError>);
+
+impl fmt::Display for FieldErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What can go wrong in moon.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A spec broke one or more rules.
+    #[error("invalid {kind}: {errors}")]
+    InvalidSpec {
+        /// `job`, `tenant` or `config`.
+        kind: &'static str,
+        /// Every broken rule.
+        errors: FieldErrors,
+    },
+    /// A named thing does not exist.
+    #[error("{kind} {name:?} not found")]
+    NotFound {
+        /// `tenant` or `job`.
+        kind: &'static str,
+        /// Its name (`vision/xgb` for jobs).
+        name: String,
+    },
+    /// A thing with that name exists already.
+    #[error("{kind} {name:?} already exists")]
+    AlreadyExists {
+        /// `job`.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// A job can never fit its tenant's quota or the machine.
+    #[error("refused: {0}")]
+    QuotaExceeded(String),
+    /// The caller may not do this.
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    /// The request conflicts with the current state (e.g. cancel after the end).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A job ended Failed or Cancelled while being waited for.
+    #[error("job {job} {phase}: {reason}")]
+    JobFailed {
+        /// `tenant/name`.
+        job: String,
+        /// `failed` or `cancelled`.
+        phase: String,
+        /// Why, as recorded.
+        reason: String,
+    },
+    /// A wait ran out of time.
+    #[error("timed out after {seconds:.1}s waiting for {what}")]
+    Timeout {
+        /// What was waited for.
+        what: String,
+        /// How long.
+        seconds: f64,
+    },
+    /// A file or socket operation failed.
+    #[error("{context} {path:?}: {source}")]
+    Io {
+        /// What moon was doing.
+        context: &'static str,
+        /// On what.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// moon's state database failed.
+    #[error("state database: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// moon's background agent could not be reached or started.
+    #[error("agent: {0}")]
+    Agent(String),
+}
+
+impl Error {
+    /// An `Io` error with its context.
+    pub fn io(context: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            context,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A one-error `InvalidSpec`.
+    pub fn invalid(kind: &'static str, path: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::InvalidSpec {
+            kind,
+            errors: FieldErrors(vec![FieldError::new(path, message)]),
+        }
+    }
+}

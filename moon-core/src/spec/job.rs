@@ -1,0 +1,138 @@
+//! A training job: roles of replicas run under one framework's rendezvous.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Framework, Quantity};
+
+/// A job's spec, as written in YAML or JSON or built in code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Job {
+    /// DNS label naming the job, unique within its tenant.
+    pub name: String,
+    /// The tenant whose quota the job counts against.
+    pub tenant: String,
+    /// The framework whose rendezvous moon wires up.
+    pub framework: Framework,
+    /// Groups of identical replicas (`master`, `worker`, `ps`, ...).
+    pub roles: Vec<Role>,
+    /// Whether a replica that exits non-zero is started again.
+    #[serde(default)]
+    pub restart_policy: RestartPolicy,
+    /// Restarts allowed across the whole job before it fails.
+    #[serde(default = "default_backoff_limit")]
+    pub backoff_limit: u32,
+    /// Seconds the job may run after admission before it is stopped and failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_deadline_seconds: Option<u64>,
+    /// Free-form labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The default number of restarts, as in Kubernetes Jobs.
+pub const DEFAULT_BACKOFF_LIMIT: u32 = 6;
+
+fn default_backoff_limit() -> u32 {
+    DEFAULT_BACKOFF_LIMIT
+}
+
+/// One group of identical replicas.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Role {
+    /// The role's name, which the framework rules give meaning to.
+    pub name: String,
+    /// How many replicas to run.
+    #[serde(default = "one")]
+    pub replicas: u32,
+    /// The program and its first arguments.
+    pub command: Vec<String>,
+    /// Further arguments appended to `command`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Environment added to what moon sets; moon's rendezvous names win.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Directory to start in; the submitter's directory when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    /// CPUs per replica, as a number or millicores (`"500m"`).
+    #[serde(default = "one_cpu")]
+    pub cpus: Quantity,
+    /// Memory per replica (`"1Gi"`).
+    #[serde(default = "default_memory")]
+    pub memory: Quantity,
+    /// GPUs per replica.
+    #[serde(default)]
+    pub gpus: u64,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn one_cpu() -> Quantity {
+    Quantity::Int(1)
+}
+
+fn default_memory() -> Quantity {
+    Quantity::Text("512Mi".into())
+}
+
+/// What happens when a replica exits with a non-zero status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    /// The job fails as soon as one replica fails.
+    #[default]
+    Never,
+    /// The replica is started again after a backoff, within `backoffLimit`.
+    OnFailure,
+}
+
+impl Role {
+    /// A role with the given name, replica count and command, and defaults
+    /// for everything else.
+    pub fn new(name: &str, replicas: u32, command: &[&str]) -> Self {
+        Role {
+            name: name.to_string(),
+            replicas,
+            command: command.iter().map(|part| part.to_string()).collect(),
+            args: Vec::new(),
+            env: BTreeMap::new(),
+            working_dir: None,
+            cpus: one_cpu(),
+            memory: default_memory(),
+            gpus: 0,
+        }
+    }
+
+    /// The full argument vector: `command` followed by `args`.
+    pub fn argv(&self) -> Vec<String> {
+        self.command.iter().chain(&self.args).cloned().collect()
+    }
+}
+
+impl Job {
+    /// A job with the given roles and defaults for everything else.
+    pub fn new(name: &str, tenant: &str, framework: Framework, roles: Vec<Role>) -> Self {
+        Job {
+            name: name.to_string(),
+            tenant: tenant.to_string(),
+            framework,
+            roles,
+            restart_policy: RestartPolicy::default(),
+            backoff_limit: DEFAULT_BACKOFF_LIMIT,
+            active_deadline_seconds: None,
+            labels: BTreeMap::new(),
+        }
+    }
+
+    /// Total replicas over all roles.
+    pub fn replica_count(&self) -> u64 {
+        self.roles.iter().map(|role| u64::from(role.replicas)).sum()
+    }
+}

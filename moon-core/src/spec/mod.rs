@@ -1,0 +1,57 @@
+//! Specs: what users write (YAML, JSON, Rust, Python) and the rules they must meet.
+//!
+//! Keys are camelCase, as in Kubernetes (`restartPolicy`, `activeDeadlineSeconds`).
+//! Unknown keys are refused.
+
+mod framework;
+mod job;
+mod quantity;
+mod tenant;
+mod validate;
+
+pub use framework::{Framework, RoleRule};
+pub use job::{DEFAULT_BACKOFF_LIMIT, Job, RestartPolicy, Role};
+pub use quantity::{Quantity, format_bytes, format_cpus};
+pub use tenant::{Tenant, TenantQuota};
+pub use validate::{Demand, validate_job, validate_tenant};
+
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, FieldError, FieldErrors};
+
+/// Parses a spec from YAML (which includes JSON), naming the path of a
+/// value that has the wrong type or an unknown key.
+pub fn from_yaml<T: DeserializeOwned>(kind: &'static str, text: &str) -> Result<T, Error> {
+    let deserializer = serde_yaml::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        let message = strip_location(&error.inner().to_string());
+        Error::InvalidSpec {
+            kind,
+            errors: FieldErrors(vec![FieldError::new(path, message)]),
+        }
+    })
+}
+
+/// Parses and validates a job spec.
+pub fn job_from_yaml(text: &str) -> Result<Job, Error> {
+    let job: Job = from_yaml("job", text)?;
+    validate_job(&job)?;
+    Ok(job)
+}
+
+/// Parses and validates a tenant spec.
+pub fn tenant_from_yaml(text: &str) -> Result<Tenant, Error> {
+    let tenant: Tenant = from_yaml("tenant", text)?;
+    validate_tenant(&tenant)?;
+    Ok(tenant)
+}
+
+/// serde_yaml appends " at line L column C"; the path already says where.
+fn strip_location(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(at) => message[..at].to_string(),
+        None => message.to_string(),
+    }
+}

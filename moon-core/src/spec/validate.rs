@@ -1,0 +1,266 @@
+//! The rules a spec must meet beyond its shape. Every broken rule is
+//! reported, each with its field path, so a user fixes a spec in one go.
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::{Framework, Job, Quantity, Tenant};
+use crate::error::{Error, FieldError, FieldErrors};
+
+/// Longest name of a tenant or job: a Kubernetes label value (63) less room
+/// for the suffixes moon appends to object names.
+const MAX_NAME_LEN: usize = 40;
+/// Longest role name, for the same reason.
+const MAX_ROLE_LEN: usize = 20;
+/// Most replicas one role may ask for.
+const MAX_REPLICAS: u32 = 10_000;
+
+/// What a job holds while it runs, summed over all replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Demand {
+    /// CPUs in millicores.
+    pub millicores: u64,
+    /// Memory in bytes.
+    pub bytes: u64,
+    /// Whole GPUs.
+    pub gpus: u64,
+}
+
+impl Demand {
+    /// The demand of a valid job.
+    pub fn of(job: &Job) -> Demand {
+        let mut demand = Demand::default();
+        for role in &job.roles {
+            let replicas = u64::from(role.replicas);
+            demand.millicores += replicas * role.cpus.millicores().unwrap_or(0);
+            demand.bytes += replicas * role.memory.bytes().unwrap_or(0);
+            demand.gpus += replicas * role.gpus;
+        }
+        demand
+    }
+}
+
+#[derive(Default)]
+struct Findings(Vec<FieldError>);
+
+impl Findings {
+    fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError::new(path, message));
+    }
+
+    fn into_result(self, kind: &'static str) -> Result<(), Error> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidSpec {
+                kind,
+                errors: FieldErrors(self.0),
+            })
+        }
+    }
+}
+
+/// Checks a tenant spec.
+pub fn validate_tenant(tenant: &Tenant) -> Result<(), Error> {
+    let mut findings = Findings::default();
+    check_name(&mut findings, "name", &tenant.name, MAX_NAME_LEN);
+    if let Some(cpus) = &tenant.quota.cpus {
+        check_cpus(&mut findings, "quota.cpus", cpus, true);
+    }
+    if let Some(memory) = &tenant.quota.memory {
+        check_memory(&mut findings, "quota.memory", memory, true);
+    }
+    for (i, user) in tenant.users.iter().enumerate() {
+        if user.trim().is_empty() {
+            findings.add(format!("users[{i}]"), "must not be empty");
+        }
+    }
+    for (i, group) in tenant.groups.iter().enumerate() {
+        if group.trim().is_empty() {
+            findings.add(format!("groups[{i}]"), "must not be empty");
+        }
+    }
+    check_labels(&mut findings, &tenant.labels);
+    findings.into_result("tenant")
+}
+
+/// Checks a job spec, including its framework's role rules.
+pub fn validate_job(job: &Job) -> Result<(), Error> {
+    let mut findings = Findings::default();
+    check_name(&mut findings, "name", &job.name, MAX_NAME_LEN);
+    check_name(&mut findings, "tenant", &job.tenant, MAX_NAME_LEN);
+    if job.roles.is_empty() {
+        findings.add("roles", "must have at least one role");
+    }
+    let mut seen = HashSet::new();
+    for (i, role) in job.roles.iter().enumerate() {
+        let at = format!("roles[{i}]");
+        check_name(&mut findings, &format!("{at}.name"), &role.name, MAX_ROLE_LEN);
+        if !seen.insert(role.name.as_str()) {
+            findings.add(
+                format!("{at}.name"),
+                format!("role {:?} appears more than once", role.name),
+            );
+        }
+        if role.replicas < 1 {
+            findings.add(
+                format!("{at}.replicas"),
+                format!("must be at least 1, got {}", role.replicas),
+            );
+        } else if role.replicas > MAX_REPLICAS {
+            findings.add(
+                format!("{at}.replicas"),
+                format!("must be at most {MAX_REPLICAS}, got {}", role.replicas),
+            );
+        }
+        if role.command.is_empty() {
+            findings.add(format!("{at}.command"), "must name a program");
+        } else if role.command[0].trim().is_empty() {
+            findings.add(format!("{at}.command[0]"), "must not be empty");
+        }
+        for key in role.env.keys() {
+            if !is_env_name(key) {
+                findings.add(
+                    format!("{at}.env.{key}"),
+                    "must be a variable name: letters, digits and '_', not starting with a digit",
+                );
+            }
+        }
+        if let Some(dir) = &role.working_dir
+            && dir.trim().is_empty()
+        {
+            findings.add(format!("{at}.workingDir"), "must not be empty when given");
+        }
+        check_cpus(&mut findings, &format!("{at}.cpus"), &role.cpus, false);
+        check_memory(&mut findings, &format!("{at}.memory"), &role.memory, false);
+    }
+    check_framework_roles(&mut findings, job);
+    if job.active_deadline_seconds == Some(0) {
+        findings.add("activeDeadlineSeconds", "must be at least 1, got 0");
+    }
+    check_labels(&mut findings, &job.labels);
+    findings.into_result("job")
+}
+
+fn check_framework_roles(findings: &mut Findings, job: &Job) {
+    let Some(rules) = job.framework.role_rules() else {
+        return;
+    };
+    let allowed: Vec<&str> = rules.iter().map(|rule| rule.name).collect();
+    for (i, role) in job.roles.iter().enumerate() {
+        match job.framework.role_rule(&role.name) {
+            None => findings.add(
+                format!("roles[{i}].name"),
+                format!(
+                    "{} allows roles {}, got {:?}",
+                    job.framework,
+                    allowed.join(", "),
+                    role.name
+                ),
+            ),
+            Some(rule) => {
+                if role.replicas >= 1
+                    && let Some(max) = rule.max_replicas
+                    && role.replicas > max
+                {
+                    let bound = if rule.required { "exactly" } else { "at most" };
+                    findings.add(
+                        format!("roles[{i}].replicas"),
+                        format!(
+                            "{} {} must have {bound} {max} replica{}, got {}",
+                            job.framework,
+                            role.name,
+                            if max == 1 { "" } else { "s" },
+                            role.replicas
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    for rule in rules.iter().filter(|rule| rule.required) {
+        if !job.roles.iter().any(|role| role.name == rule.name) {
+            findings.add(
+                "roles",
+                format!("{} needs a {:?} role", job.framework, rule.name),
+            );
+        }
+    }
+    if job.framework == Framework::Tensorflow
+        && !job
+            .roles
+            .iter()
+            .any(|role| role.name == "chief" || role.name == "worker")
+    {
+        findings.add("roles", "tensorflow needs a \"chief\" or a \"worker\" role");
+    }
+}
+
+fn check_name(findings: &mut Findings, path: &str, name: &str, max: usize) {
+    if name.is_empty() {
+        findings.add(path, "must not be empty");
+        return;
+    }
+    if name.len() > max {
+        findings.add(
+            path,
+            format!("must be at most {max} characters, got {}", name.len()),
+        );
+    }
+    let valid = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if !valid {
+        findings.add(
+            path,
+            format!(
+                "must be lowercase letters, digits and '-', starting and ending with a letter or digit, got {name:?}"
+            ),
+        );
+    }
+}
+
+fn check_cpus(findings: &mut Findings, path: &str, cpus: &Quantity, zero_ok: bool) {
+    match cpus.millicores() {
+        Err(problem) => findings.add(path, format!("not a CPU quantity: {problem}")),
+        Ok(0) if !zero_ok => findings.add(path, format!("must be more than 0, got {cpus}")),
+        Ok(_) => {}
+    }
+}
+
+fn check_memory(findings: &mut Findings, path: &str, memory: &Quantity, zero_ok: bool) {
+    match memory.bytes() {
+        Err(problem) => findings.add(path, format!("not a memory quantity: {problem}")),
+        Ok(0) if !zero_ok => findings.add(path, format!("must be more than 0, got {memory}")),
+        Ok(_) => {}
+    }
+}
+
+fn check_labels(findings: &mut Findings, labels: &BTreeMap<String, String>) {
+    for (key, value) in labels {
+        let key_ok = !key.is_empty()
+            && key.len() <= 63
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+        if !key_ok {
+            findings.add(
+                format!("labels.{key}"),
+                "key must be 1-63 letters, digits, '-', '_', '.' or '/'",
+            );
+        }
+        if value.len() > 63 {
+            findings.add(
+                format!("labels.{key}"),
+                format!("value must be at most 63 characters, got {}", value.len()),
+            );
+        }
+    }
+}
+
+fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}

@@ -1,0 +1,1 @@
+//! moon-gpu: GPU inventory, health and placement.

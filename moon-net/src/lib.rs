@@ -1,0 +1,1 @@
+//! moon-net: networking for moon's workloads.

@@ -1,0 +1,1 @@
+//! moon-storage: one store interface over the storage systems ML platforms run.
