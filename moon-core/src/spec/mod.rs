@@ -26,7 +26,7 @@ pub fn from_yaml<T: DeserializeOwned>(kind: &'static str, text: &str) -> Result<
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
         let path = if path == "." { String::new() } else { path };
-        let message = strip_location(&error.inner().to_string());
+        let message = strip_context(&path, &error.inner().to_string());
         Error::InvalidSpec {
             kind,
             errors: FieldErrors(vec![FieldError::new(path, message)]),
@@ -48,10 +48,20 @@ pub fn tenant_from_yaml(text: &str) -> Result<Tenant, Error> {
     Ok(tenant)
 }
 
-/// serde_yaml appends " at line L column C"; the path already says where.
-fn strip_location(message: &str) -> String {
-    match message.find(" at line ") {
-        Some(at) => message[..at].to_string(),
-        None => message.to_string(),
+/// serde_yaml prefixes its own path (that of the enclosing mapping for an
+/// unknown or missing field) and appends " at line L column C"; the path
+/// reported beside the message already says where, so neither is repeated.
+fn strip_context(path: &str, message: &str) -> String {
+    let message = match message.find(" at line ") {
+        Some(at) => &message[..at],
+        None => message,
+    };
+    if let Some((prefix, rest)) = message.split_once(": ")
+        && !prefix.is_empty()
+        && let Some(below) = path.strip_prefix(prefix)
+        && (below.is_empty() || below.starts_with(['.', '[']))
+    {
+        return rest.to_string();
     }
+    message.to_string()
 }

@@ -26,14 +26,22 @@ pub struct Demand {
 }
 
 impl Demand {
-    /// The demand of a valid job.
+    /// The demand of a valid job. A total beyond 64 bits stays at the
+    /// maximum, which no quota or machine can hold, so such a job is refused
+    /// at admission instead of wrapping round to a small demand.
     pub fn of(job: &Job) -> Demand {
         let mut demand = Demand::default();
         for role in &job.roles {
             let replicas = u64::from(role.replicas);
-            demand.millicores += replicas * role.cpus.millicores().unwrap_or(0);
-            demand.bytes += replicas * role.memory.bytes().unwrap_or(0);
-            demand.gpus += replicas * role.gpus;
+            let millicores = role.cpus.millicores().unwrap_or(0);
+            let bytes = role.memory.bytes().unwrap_or(0);
+            demand.millicores = demand
+                .millicores
+                .saturating_add(replicas.saturating_mul(millicores));
+            demand.bytes = demand.bytes.saturating_add(replicas.saturating_mul(bytes));
+            demand.gpus = demand
+                .gpus
+                .saturating_add(replicas.saturating_mul(role.gpus));
         }
         demand
     }
@@ -94,7 +102,12 @@ pub fn validate_job(job: &Job) -> Result<(), Error> {
     let mut seen = HashSet::new();
     for (i, role) in job.roles.iter().enumerate() {
         let at = format!("roles[{i}]");
-        check_name(&mut findings, &format!("{at}.name"), &role.name, MAX_ROLE_LEN);
+        check_name(
+            &mut findings,
+            &format!("{at}.name"),
+            &role.name,
+            MAX_ROLE_LEN,
+        );
         if !seen.insert(role.name.as_str()) {
             findings.add(
                 format!("{at}.name"),
@@ -121,7 +134,9 @@ pub fn validate_job(job: &Job) -> Result<(), Error> {
             if !is_env_name(key) {
                 findings.add(
                     format!("{at}.env.{key}"),
-                    "must be a variable name: letters, digits and '_', not starting with a digit",
+                    format!(
+                        "must be a variable name of letters, digits and '_', not starting with a digit, got {key:?}"
+                    ),
                 );
             }
         }
@@ -157,12 +172,25 @@ fn check_framework_roles(findings: &mut Findings, job: &Job) {
                     role.name
                 ),
             ),
-            Some(rule) => {
-                if role.replicas >= 1
-                    && let Some(max) = rule.max_replicas
+            // Below 1 is already reported, whatever the framework.
+            Some(rule) if role.replicas >= 1 => {
+                if role.replicas < rule.min_replicas {
+                    findings.add(
+                        format!("roles[{i}].replicas"),
+                        format!(
+                            "{} {} must have at least {} replicas, got {}",
+                            job.framework, role.name, rule.min_replicas, role.replicas
+                        ),
+                    );
+                }
+                if let Some(max) = rule.max_replicas
                     && role.replicas > max
                 {
-                    let bound = if rule.required { "exactly" } else { "at most" };
+                    let bound = if rule.required && rule.min_replicas == max {
+                        "exactly"
+                    } else {
+                        "at most"
+                    };
                     findings.add(
                         format!("roles[{i}].replicas"),
                         format!(
@@ -175,6 +203,7 @@ fn check_framework_roles(findings: &mut Findings, job: &Job) {
                     );
                 }
             }
+            Some(_) => {}
         }
     }
     for rule in rules.iter().filter(|rule| rule.required) {
@@ -223,16 +252,21 @@ fn check_name(findings: &mut Findings, path: &str, name: &str, max: usize) {
 
 fn check_cpus(findings: &mut Findings, path: &str, cpus: &Quantity, zero_ok: bool) {
     match cpus.millicores() {
-        Err(problem) => findings.add(path, format!("not a CPU quantity: {problem}")),
-        Ok(0) if !zero_ok => findings.add(path, format!("must be more than 0, got {cpus}")),
+        Err(problem) => findings.add(path, problem),
+        Ok(0) if !zero_ok => {
+            findings.add(path, format!("must be more than 0, got {}", cpus.written()))
+        }
         Ok(_) => {}
     }
 }
 
 fn check_memory(findings: &mut Findings, path: &str, memory: &Quantity, zero_ok: bool) {
     match memory.bytes() {
-        Err(problem) => findings.add(path, format!("not a memory quantity: {problem}")),
-        Ok(0) if !zero_ok => findings.add(path, format!("must be more than 0, got {memory}")),
+        Err(problem) => findings.add(path, problem),
+        Ok(0) if !zero_ok => findings.add(
+            path,
+            format!("must be more than 0, got {}", memory.written()),
+        ),
         Ok(_) => {}
     }
 }
@@ -247,7 +281,7 @@ fn check_labels(findings: &mut Findings, labels: &BTreeMap<String, String>) {
         if !key_ok {
             findings.add(
                 format!("labels.{key}"),
-                "key must be 1-63 letters, digits, '-', '_', '.' or '/'",
+                format!("key must be 1-63 letters, digits, '-', '_', '.' or '/', got {key:?}"),
             );
         }
         if value.len() > 63 {

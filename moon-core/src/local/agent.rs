@@ -1,0 +1,901 @@
+//! The agent: one per `MOON_HOME`, started on demand by clients, gone when
+//! idle. It admits jobs, launches a supervisor per replica attempt, applies
+//! restart policies and deadlines, stops jobs, and streams events to
+//! watchers. Everything it decides is committed to the database before it
+//! acts, and on start it recovers from whatever a crash left half done.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::SocketAddr;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use rusqlite::{Connection, params};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::admission::{self, Candidate, Decision, Limits, Snapshot, Usage};
+use super::capacity::machine_capacity;
+use super::layout::{Layout, attempt_files};
+use super::process::{is_same_process, pidfd_open, reap, signal_group, signal_process, try_lock};
+use super::protocol::{Reply, Request};
+use super::store::{self, JobRecord, ReplicaRecord, now_ms};
+use super::supervisor::{self, AttemptPlan, Claim, ExitRecord};
+use crate::backend::{Phase, ReplicaPhase};
+use crate::error::{Error, Result};
+use crate::rendezvous;
+use crate::spec::{Demand, RestartPolicy, Role};
+
+/// Seconds a stopped replica gets between SIGTERM and SIGKILL.
+const GRACE_SECONDS: u64 = 5;
+/// First restart delay; doubled per restart of the job, up to `MAX_BACKOFF_MS`.
+const FIRST_BACKOFF_MS: i64 = 1_000;
+const MAX_BACKOFF_MS: i64 = 60_000;
+/// An agent with no unfinished job and no watcher leaves after this long.
+const DEFAULT_IDLE_SECONDS: u64 = 60;
+const LAST_SERVED: &str = "last_served_tenant";
+
+/// Identifies one attempt of one replica.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct AttemptKey {
+    job_id: i64,
+    role: String,
+    index: u32,
+    attempt: u32,
+}
+
+impl AttemptKey {
+    fn replica(&self) -> String {
+        format!("{}-{}", self.role, self.index)
+    }
+}
+
+enum Message {
+    Kick,
+    AttemptEnded(AttemptKey),
+}
+
+/// Runs the agent for `home` in this process; returns the process exit code.
+///
+/// The caller's stdout is a pipe to the client that started us: it gets one
+/// line, `ready` or `busy` (another agent holds the home), then stdout and
+/// stderr go to `agent.log`.
+pub fn run(home: &Path, program: PathBuf) -> i32 {
+    let layout = Layout::new(home);
+    let lock = match OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(layout.agent_lock())
+    {
+        Ok(file) => file,
+        Err(error) => {
+            println!("error cannot open {}: {error}", layout.agent_lock().display());
+            return 1;
+        }
+    };
+    match try_lock(&lock) {
+        Ok(true) => {}
+        Ok(false) => {
+            println!("busy");
+            return 0;
+        }
+        Err(error) => {
+            println!("error cannot lock {}: {error}", layout.agent_lock().display());
+            return 1;
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            println!("error cannot start a runtime: {error}");
+            return 1;
+        }
+    };
+    let result = runtime.block_on(serve(layout, program, lock));
+    match result {
+        Ok(()) => 0,
+        Err(error) => {
+            eprintln!("moon agent: {error}");
+            1
+        }
+    }
+}
+
+async fn serve(layout: Layout, program: PathBuf, _lock: File) -> Result<()> {
+    let address = SocketAddr::from_abstract_name(layout.agent_socket_name().as_bytes())
+        .map_err(|error| Error::io("naming the agent socket", layout.home(), error))?;
+    let listener = std::os::unix::net::UnixListener::bind_addr(&address)
+        .map_err(|error| Error::io("binding the agent socket", layout.home(), error))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|error| Error::io("binding the agent socket", layout.home(), error))?;
+    let listener = UnixListener::from_std(listener)
+        .map_err(|error| Error::io("binding the agent socket", layout.home(), error))?;
+    std::fs::write(layout.agent_pid(), std::process::id().to_string())
+        .map_err(|error| Error::io("writing", layout.agent_pid(), error))?;
+
+    let (sender, mut receiver) = mpsc::unbounded_channel();
+    let mut agent = Agent::new(layout.clone(), program, sender.clone())?;
+    let (seq_sender, _) = watch::channel(agent.latest_seq()?);
+    let seq_sender = Arc::new(seq_sender);
+    let watchers = Arc::new(AtomicUsize::new(0));
+
+    announce_ready(&layout);
+    agent.recover()?;
+    agent.reconcile()?;
+    seq_sender.send_replace(agent.latest_seq()?);
+
+    let accept_layout = layout.clone();
+    let accept_seq = seq_sender.clone();
+    let accept_watchers = watchers.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let layout = accept_layout.clone();
+            let sender = sender.clone();
+            let seq = accept_seq.subscribe();
+            let watchers = accept_watchers.clone();
+            tokio::spawn(async move {
+                if let Err(error) = handle_connection(stream, &layout, sender, seq, watchers).await {
+                    eprintln!("moon agent: client connection: {error}");
+                }
+            });
+        }
+    });
+
+    let idle = Duration::from_secs(
+        std::env::var("MOON_AGENT_IDLE_SECONDS")
+            .ok()
+            .and_then(|text| text.parse().ok())
+            .unwrap_or(DEFAULT_IDLE_SECONDS),
+    );
+    let mut idle_since = Instant::now();
+    loop {
+        let wake = agent.next_wake_ms()?;
+        let sleep = match wake {
+            Some(at) => Duration::from_millis((at - now_ms()).max(0) as u64),
+            None => idle,
+        };
+        tokio::select! {
+            message = receiver.recv() => match message {
+                Some(Message::Kick) | None => {}
+                Some(Message::AttemptEnded(key)) => agent.attempt_ended(&key)?,
+            },
+            () = tokio::time::sleep(sleep) => {}
+        }
+        agent.reconcile()?;
+        seq_sender.send_replace(agent.latest_seq()?);
+        if agent.has_unfinished_jobs()? || watchers.load(Ordering::SeqCst) > 0 {
+            idle_since = Instant::now();
+        } else if idle_since.elapsed() >= idle {
+            let _ = std::fs::remove_file(layout.agent_pid());
+            return Ok(());
+        }
+    }
+}
+
+/// Tells the starting client we listen, then sends our output to the log.
+fn announce_ready(layout: &Layout) {
+    println!("ready");
+    let _ = io::stdout().flush();
+    if let Ok(log) = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(layout.agent_log())
+    {
+        // SAFETY: dup2 onto our own stdout and stderr descriptors.
+        unsafe {
+            libc::dup2(log.as_raw_fd(), 1);
+            libc::dup2(log.as_raw_fd(), 2);
+        }
+    }
+}
+
+async fn handle_connection(
+    stream: UnixStream,
+    layout: &Layout,
+    sender: mpsc::UnboundedSender<Message>,
+    mut seq: watch::Receiver<u64>,
+    watchers: Arc<AtomicUsize>,
+) -> Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    let Ok(Some(line)) = lines.next_line().await else { return Ok(()) };
+    let request: Request = match serde_json::from_str(&line) {
+        Ok(request) => request,
+        Err(error) => {
+            return send(&mut write, &Reply::Error {
+                message: format!("bad request: {error}"),
+            })
+            .await;
+        }
+    };
+    match request {
+        Request::Kick => {
+            let _ = sender.send(Message::Kick);
+            send(&mut write, &Reply::Ok {
+                pid: std::process::id(),
+            })
+            .await
+        }
+        Request::Watch { job, after } => {
+            watchers.fetch_add(1, Ordering::SeqCst);
+            let result = stream_events(layout, job, after, &mut write, &mut seq).await;
+            watchers.fetch_sub(1, Ordering::SeqCst);
+            result
+        }
+    }
+}
+
+async fn stream_events(
+    layout: &Layout,
+    job_id: i64,
+    mut after: u64,
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    seq: &mut watch::Receiver<u64>,
+) -> Result<()> {
+    let db = store::open(&layout.database())?;
+    let job = store::job_by_id(&db, job_id)?;
+    loop {
+        seq.borrow_and_update();
+        for event in store::events(&db, &job, Some(after))? {
+            after = event.seq;
+            let terminal = event.phase.is_terminal();
+            send(write, &Reply::Event { event }).await?;
+            if terminal {
+                return Ok(());
+            }
+        }
+        if seq.changed().await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
+async fn send(write: &mut tokio::net::unix::OwnedWriteHalf, reply: &Reply) -> Result<()> {
+    let mut line = serde_json::to_vec(reply).map_err(|error| Error::Agent(error.to_string()))?;
+    line.push(b'\n');
+    write
+        .write_all(&line)
+        .await
+        .map_err(|error| Error::io("answering a client", "agent socket", error))
+}
+
+struct Agent {
+    layout: Layout,
+    program: PathBuf,
+    db: Connection,
+    capacity: Limits,
+    messages: mpsc::UnboundedSender<Message>,
+    /// Attempts whose supervisor we wait on.
+    watched: HashSet<AttemptKey>,
+    /// Attempts we asked to stop.
+    stopping: HashSet<AttemptKey>,
+    /// Fault injection for crash tests: `MOON_FAULT=<point>` kills the agent
+    /// once at that point (recorded by a marker file so a restarted agent goes on).
+    fault: Option<String>,
+}
+
+impl Agent {
+    fn new(layout: Layout, program: PathBuf, messages: mpsc::UnboundedSender<Message>) -> Result<Agent> {
+        let db = store::open(&layout.database())?;
+        let capacity = machine_capacity(&layout.config_file())?;
+        Ok(Agent {
+            layout,
+            program,
+            db,
+            capacity,
+            messages,
+            watched: HashSet::new(),
+            stopping: HashSet::new(),
+            fault: std::env::var("MOON_FAULT").ok().filter(|fault| !fault.is_empty()),
+        })
+    }
+
+    fn crash_point(&self, point: &str) {
+        if self.fault.as_deref() != Some(point) {
+            return;
+        }
+        let marker = self.layout.home().join(format!("fault-{point}.fired"));
+        if OpenOptions::new().write(true).create_new(true).open(marker).is_ok() {
+            let _ = signal_process(std::process::id() as i32, Signal::SIGKILL);
+        }
+    }
+
+    fn latest_seq(&self) -> Result<u64> {
+        let seq: Option<i64> = self
+            .db
+            .query_row("SELECT MAX(seq) FROM events", [], |row| row.get(0))?;
+        Ok(seq.unwrap_or(0) as u64)
+    }
+
+    fn has_unfinished_jobs(&self) -> Result<bool> {
+        let count: i64 = self.db.query_row(
+            "SELECT COUNT(*) FROM jobs WHERE phase IN ('Pending', 'Running')",
+            [],
+            |row| row.get(0),
+        )?;
+        Ok(count > 0)
+    }
+
+    /// When something is next due: a restart after its backoff, or a deadline.
+    fn next_wake_ms(&self) -> Result<Option<i64>> {
+        let restart: Option<i64> = self.db.query_row(
+            "SELECT MIN(r.next_start_ms) FROM replicas r JOIN jobs j ON j.id = r.job_id \
+             WHERE j.phase = 'Running' AND r.phase = 'Pending' AND r.next_start_ms IS NOT NULL",
+            [],
+            |row| row.get(0),
+        )?;
+        let mut wake = restart;
+        for job in store::jobs(&self.db, None, &[Phase::Running])? {
+            if let (Some(started), Some(limit), None) =
+                (job.started_ms, job.spec.active_deadline_seconds, &job.ending)
+            {
+                let due = started + limit as i64 * 1000;
+                wake = Some(wake.map_or(due, |at: i64| at.min(due)));
+            }
+        }
+        Ok(wake)
+    }
+
+    /// Picks up after a crash: every attempt that was launching or running
+    /// is adopted, finished, or abandoned if no supervisor ever claimed it.
+    fn recover(&mut self) -> Result<()> {
+        let mut statement = self.db.prepare(
+            "SELECT job_id, role, idx, attempt FROM attempts WHERE state IN ('launching', 'running')",
+        )?;
+        let keys: Vec<AttemptKey> = statement
+            .query_map([], |row| {
+                Ok(AttemptKey {
+                    job_id: row.get(0)?,
+                    role: row.get(1)?,
+                    index: row.get(2)?,
+                    attempt: row.get(3)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        drop(statement);
+        for key in keys {
+            let dir = self.attempt_dir(&key);
+            let claim = match supervisor::read_claim(&dir) {
+                Some(claim) => Some(claim),
+                None => {
+                    let abandon = Claim { pid: 0, started: 0 };
+                    match supervisor::claim_attempt(&dir, abandon) {
+                        Ok(true) => None,
+                        // A supervisor claimed it between our read and our claim.
+                        _ => supervisor::read_claim(&dir),
+                    }
+                }
+            };
+            match claim {
+                None | Some(Claim { pid: 0, .. }) => self.abandon(&key)?,
+                Some(claim) => {
+                    if supervisor::read_exit(&dir).is_none() && is_same_process(claim.pid, claim.started) {
+                        self.db.execute(
+                            "UPDATE attempts SET state = 'running', supervisor_pid = ?5 \
+                             WHERE job_id = ?1 AND role = ?2 AND idx = ?3 AND attempt = ?4",
+                            params![key.job_id, key.role, key.index, key.attempt, claim.pid],
+                        )?;
+                        self.watch_supervisor(key, claim.pid);
+                    } else {
+                        self.attempt_ended(&key)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// An attempt no supervisor ran: forget it, and the replica starts afresh.
+    fn abandon(&mut self, key: &AttemptKey) -> Result<()> {
+        let tx = self.db.unchecked_transaction()?;
+        tx.execute(
+            "UPDATE attempts SET state = 'abandoned' WHERE job_id = ?1 AND role = ?2 AND idx = ?3 AND attempt = ?4",
+            params![key.job_id, key.role, key.index, key.attempt],
+        )?;
+        tx.execute(
+            "UPDATE replicas SET phase = 'Pending', attempts = attempts - 1, next_start_ms = NULL \
+             WHERE job_id = ?1 AND role = ?2 AND idx = ?3",
+            params![key.job_id, key.role, key.index],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn attempt_dir(&self, key: &AttemptKey) -> PathBuf {
+        self.layout.attempt_dir(key.job_id, &key.replica(), key.attempt)
+    }
+
+    fn watch_supervisor(&mut self, key: AttemptKey, pid: i32) {
+        if !self.watched.insert(key.clone()) {
+            return;
+        }
+        let messages = self.messages.clone();
+        match pidfd_open(pid) {
+            Ok(fd) => {
+                tokio::spawn(async move {
+                    // SAFETY: the task owns the pidfd; it stays open as long as the AsyncFd.
+                    if let Ok(exited) = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) } {
+                        let _ = exited.readable().await;
+                    }
+                    reap(pid);
+                    let _ = messages.send(Message::AttemptEnded(key));
+                });
+            }
+            Err(_) => {
+                let _ = messages.send(Message::AttemptEnded(key));
+            }
+        }
+    }
+
+    /// Records how an attempt ended and decides what follows: the next
+    /// attempt, the job's failure, or its success.
+    fn attempt_ended(&mut self, key: &AttemptKey) -> Result<()> {
+        self.watched.remove(key);
+        self.stopping.remove(key);
+        let state: Option<String> = self
+            .db
+            .query_row(
+                "SELECT state FROM attempts WHERE job_id = ?1 AND role = ?2 AND idx = ?3 AND attempt = ?4",
+                params![key.job_id, key.role, key.index, key.attempt],
+                |row| row.get(0),
+            )
+            .ok();
+        if !matches!(state.as_deref(), Some("launching" | "running")) {
+            return Ok(());
+        }
+        self.crash_point("exit-observed");
+        let dir = self.attempt_dir(key);
+        let exit = supervisor::read_exit(&dir).unwrap_or_else(|| {
+            // The supervisor died without a record; make sure nothing of the replica lives on.
+            if let Some(group) = supervisor::read_group(&dir) {
+                let _ = signal_group(group, Signal::SIGKILL);
+            }
+            ExitRecord {
+                code: None,
+                signal: None,
+                finished_ms: now_ms(),
+                error: Some("its supervisor died, so its exit status is unknown".into()),
+            }
+        });
+        let job = store::job_by_id(&self.db, key.job_id)?;
+        let replica = key.replica();
+        let succeeded = exit.code == Some(0);
+        let how = describe_exit(&exit);
+
+        let tx = self.db.unchecked_transaction()?;
+        tx.execute(
+            "UPDATE attempts SET state = 'exited' WHERE job_id = ?1 AND role = ?2 AND idx = ?3 AND attempt = ?4",
+            params![key.job_id, key.role, key.index, key.attempt],
+        )?;
+        let set_replica = |phase: ReplicaPhase, next_start: Option<i64>| {
+            tx.execute(
+                "UPDATE replicas SET phase = ?4, exit_code = ?5, signal = ?6, next_start_ms = ?7 \
+                 WHERE job_id = ?1 AND role = ?2 AND idx = ?3",
+                params![key.job_id, key.role, key.index, phase.as_str(), exit.code, exit.signal, next_start],
+            )
+        };
+        store::add_event(&tx, &job, "ReplicaExited", job.phase, Some(&replica), &format!("{replica} {how}"))?;
+        if job.ending.is_some() || job.phase.is_terminal() {
+            set_replica(
+                if succeeded { ReplicaPhase::Succeeded } else { ReplicaPhase::Stopped },
+                None,
+            )?;
+        } else if succeeded {
+            set_replica(ReplicaPhase::Succeeded, None)?;
+            let deciders_left = store::replicas(&tx, job.id)?
+                .iter()
+                .filter(|other| {
+                    other.phase != ReplicaPhase::Succeeded
+                        && job.spec.framework.decides_success(&other.role)
+                        && !is_hidden_role(&job, &other.role)
+                })
+                .count();
+            if deciders_left == 0 {
+                begin_ending(&tx, &job, Phase::Succeeded, "Completed", "every replica that decides success exited 0")?;
+            }
+        } else if job.spec.restart_policy == RestartPolicy::OnFailure && job.restarts < job.spec.backoff_limit {
+            let delay = backoff_ms(job.restarts);
+            set_replica(ReplicaPhase::Pending, Some(now_ms() + delay))?;
+            tx.execute("UPDATE jobs SET restarts = restarts + 1 WHERE id = ?1", params![job.id])?;
+            store::add_event(
+                &tx,
+                &job,
+                "Restarting",
+                job.phase,
+                Some(&replica),
+                &format!(
+                    "restarting {replica} in {:.1}s (restart {} of {})",
+                    delay as f64 / 1000.0,
+                    job.restarts + 1,
+                    job.spec.backoff_limit
+                ),
+            )?;
+        } else {
+            set_replica(ReplicaPhase::Failed, None)?;
+            let reason = if job.spec.restart_policy == RestartPolicy::OnFailure {
+                "BackoffLimitExceeded"
+            } else {
+                "ReplicaFailed"
+            };
+            let mut message = format!("replica {replica} {how}");
+            if reason == "BackoffLimitExceeded" {
+                message.push_str(&format!(" after {} restarts", job.restarts));
+            }
+            begin_ending(&tx, &job, Phase::Failed, reason, &message)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Brings the world in line with the database: cancels, deadlines,
+    /// admissions, launches and the ends of jobs.
+    fn reconcile(&mut self) -> Result<()> {
+        let now = now_ms();
+        for job in store::jobs(&self.db, None, &[Phase::Pending])? {
+            if job.cancel_requested {
+                self.finish(&job, Phase::Cancelled, "Cancelled", "cancelled before it started")?;
+            }
+        }
+        self.admit()?;
+        for job in store::jobs(&self.db, None, &[Phase::Running])? {
+            if job.ending.is_none() {
+                if job.cancel_requested {
+                    begin_ending(&self.db, &job, Phase::Cancelled, "Cancelled", "cancelled by a user")?;
+                } else if let (Some(started), Some(limit)) = (job.started_ms, job.spec.active_deadline_seconds)
+                    && now >= started + limit as i64 * 1000
+                {
+                    begin_ending(
+                        &self.db,
+                        &job,
+                        Phase::Failed,
+                        "DeadlineExceeded",
+                        &format!("active deadline of {limit}s exceeded"),
+                    )?;
+                }
+            }
+            let job = store::job_by_id(&self.db, job.id)?;
+            if let Some((phase, reason, message)) = job.ending.clone() {
+                self.stop_replicas(&job)?;
+                if self.active_attempts(job.id)? == 0 {
+                    self.finish(&job, phase, &reason, &message)?;
+                }
+            } else {
+                for replica in store::replicas(&self.db, job.id)? {
+                    let due = replica.next_start_ms.is_none_or(|at| at <= now);
+                    if replica.phase == ReplicaPhase::Pending && due {
+                        self.launch(&job, &replica)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn admit(&mut self) -> Result<()> {
+        let pending: Vec<JobRecord> = store::jobs(&self.db, None, &[Phase::Pending])?
+            .into_iter()
+            .filter(|job| !job.cancel_requested)
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let running = store::jobs(&self.db, None, &[Phase::Running])?;
+        let mut snapshot = Snapshot {
+            machine: self.capacity,
+            last_served: store::setting(&self.db, LAST_SERVED)?,
+            ..Snapshot::default()
+        };
+        for tenant in store::tenants(&self.db)? {
+            snapshot
+                .tenants
+                .insert(tenant.name.clone(), (Limits::of_quota(&tenant.quota), Usage::default()));
+        }
+        let mut ports_in_use = HashSet::new();
+        for job in &running {
+            let demand = Demand::of(&job.spec);
+            for usage in [
+                &mut snapshot.machine_usage,
+                &mut snapshot.tenants.entry(job.spec.tenant.clone()).or_default().1,
+            ] {
+                usage.demand.millicores += demand.millicores;
+                usage.demand.bytes += demand.bytes;
+                usage.demand.gpus += demand.gpus;
+                usage.jobs += 1;
+            }
+            ports_in_use.extend(job.ports.values().copied());
+        }
+        snapshot.queue = pending
+            .iter()
+            .map(|job| Candidate {
+                id: job.id,
+                tenant: job.spec.tenant.clone(),
+                name: job.spec.name.clone(),
+                demand: Demand::of(&job.spec),
+            })
+            .collect();
+        for decision in admission::decide(&snapshot) {
+            match decision {
+                Decision::Admit(id) => {
+                    let Some(job) = pending.iter().find(|job| job.id == id) else { continue };
+                    self.start_job(job, &mut ports_in_use)?;
+                }
+                Decision::Wait { id, reason, message } => {
+                    let Some(job) = pending.iter().find(|job| job.id == id) else { continue };
+                    if job.reason.as_deref() != Some(reason) || job.message.as_deref() != Some(&message) {
+                        let tx = self.db.unchecked_transaction()?;
+                        tx.execute(
+                            "UPDATE jobs SET reason = ?2, message = ?3 WHERE id = ?1",
+                            params![id, reason, message],
+                        )?;
+                        store::add_event(&tx, job, "Pending", Phase::Pending, None, &message)?;
+                        tx.commit()?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Admits a job: ports, replica rows and the Running phase, in one transaction.
+    fn start_job(&mut self, job: &JobRecord, ports_in_use: &mut HashSet<u16>) -> Result<()> {
+        let mut ports = BTreeMap::new();
+        for name in rendezvous::port_names(&job.spec) {
+            let port = moon_net::free_loopback_port(ports_in_use)
+                .map_err(|error| Error::io("finding a free port", "127.0.0.1", error))?;
+            ports_in_use.insert(port);
+            ports.insert(name, port);
+        }
+        let tracker_port = ports.get("tracker").copied().unwrap_or(0);
+        let roles: Vec<Role> = job
+            .spec
+            .roles
+            .iter()
+            .cloned()
+            .chain(rendezvous::hidden_roles(&job.spec, "127.0.0.1", tracker_port))
+            .collect();
+        let tx = self.db.unchecked_transaction()?;
+        tx.execute(
+            "UPDATE jobs SET phase = 'Running', started_ms = ?2, reason = NULL, message = NULL, ports = ?3 WHERE id = ?1",
+            params![job.id, now_ms(), serde_json::to_string(&ports).unwrap_or_default()],
+        )?;
+        for (position, role) in roles.iter().enumerate() {
+            for index in 0..role.replicas {
+                tx.execute(
+                    "INSERT OR IGNORE INTO replicas (job_id, role, idx, position, phase) VALUES (?1, ?2, ?3, ?4, 'Pending')",
+                    params![job.id, role.name, index, position as i64],
+                )?;
+            }
+        }
+        store::add_event(
+            &tx,
+            job,
+            "Admitted",
+            Phase::Running,
+            None,
+            &format!("admitted; starting {} replicas", roles.iter().map(|r| r.replicas).sum::<u32>()),
+        )?;
+        store::set_setting(&tx, LAST_SERVED, &job.spec.tenant)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Starts one attempt of a replica. The attempt is recorded before its
+    /// supervisor starts, and the supervisor claims it before running
+    /// anything, so a crash anywhere in between never runs it twice.
+    fn launch(&mut self, job: &JobRecord, replica: &ReplicaRecord) -> Result<()> {
+        let name = replica.name();
+        let attempt: u32 = self.db.query_row(
+            "SELECT COALESCE(MAX(attempt), 0) + 1 FROM attempts WHERE job_id = ?1 AND role = ?2 AND idx = ?3",
+            params![job.id, replica.role, replica.index],
+            |row| row.get(0),
+        )?;
+        let key = AttemptKey {
+            job_id: job.id,
+            role: replica.role.clone(),
+            index: replica.index,
+            attempt,
+        };
+        let dir = self.attempt_dir(&key);
+        std::fs::create_dir_all(&dir).map_err(|error| Error::io("creating", &dir, error))?;
+        let plan = self.plan(job, &replica.role, replica.index, attempt)?;
+        let plan_bytes = serde_json::to_vec_pretty(&plan).map_err(|error| Error::Agent(error.to_string()))?;
+        supervisor::write_atomically(&dir.join(attempt_files::PLAN), &plan_bytes)
+            .map_err(|error| Error::io("writing", dir.join(attempt_files::PLAN), error))?;
+
+        let tx = self.db.unchecked_transaction()?;
+        tx.execute(
+            "INSERT INTO attempts (job_id, role, idx, attempt, state, started_ms) VALUES (?1, ?2, ?3, ?4, 'launching', ?5)",
+            params![job.id, replica.role, replica.index, attempt, now_ms()],
+        )?;
+        tx.execute(
+            "UPDATE replicas SET phase = 'Running', attempts = attempts + 1, next_start_ms = NULL, exit_code = NULL, signal = NULL \
+             WHERE job_id = ?1 AND role = ?2 AND idx = ?3",
+            params![job.id, replica.role, replica.index],
+        )?;
+        tx.commit()?;
+        self.crash_point("before-spawn");
+
+        let mut command = Command::new(&self.program);
+        command
+            .arg("__supervise")
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: setsid is async-signal-safe; the supervisor gets its own
+        // session so that signals meant for the agent's group spare it.
+        unsafe {
+            command.pre_exec(|| {
+                nix::unistd::setsid().map(|_| ()).map_err(io::Error::from)
+            });
+        }
+        let pid = match command.spawn() {
+            Ok(child) => child.id() as i32,
+            Err(error) => {
+                let exit = ExitRecord {
+                    code: None,
+                    signal: None,
+                    finished_ms: now_ms(),
+                    error: Some(format!("cannot start its supervisor {}: {error}", self.program.display())),
+                };
+                let bytes = serde_json::to_vec(&exit).unwrap_or_default();
+                let _ = supervisor::write_atomically(&dir.join(attempt_files::EXIT), &bytes);
+                let _ = self.messages.send(Message::AttemptEnded(key));
+                return Ok(());
+            }
+        };
+        let tx = self.db.unchecked_transaction()?;
+        tx.execute(
+            "UPDATE attempts SET state = 'running', supervisor_pid = ?5 WHERE job_id = ?1 AND role = ?2 AND idx = ?3 AND attempt = ?4",
+            params![job.id, replica.role, replica.index, attempt, pid],
+        )?;
+        store::add_event(&tx, job, "ReplicaStarted", Phase::Running, Some(&name), &format!("{name} started (attempt {attempt})"))?;
+        tx.commit()?;
+        self.watch_supervisor(key, pid);
+        Ok(())
+    }
+
+    /// The command, environment and directory of one attempt.
+    fn plan(&self, job: &JobRecord, role_name: &str, index: u32, attempt: u32) -> Result<AttemptPlan> {
+        let tracker_port = job.ports.get("tracker").copied().unwrap_or(0);
+        let hidden = rendezvous::hidden_roles(&job.spec, "127.0.0.1", tracker_port);
+        let role = job
+            .spec
+            .roles
+            .iter()
+            .chain(hidden.iter())
+            .find(|role| role.name == role_name)
+            .ok_or_else(|| Error::Agent(format!("job {} has no role {role_name:?}", job.key())))?;
+        let endpoints = rendezvous::Endpoints::new(|_, _| "127.0.0.1".to_string(), job.ports.clone());
+        let mut env = job.submit_env.clone();
+        env.extend(role.env.clone());
+        env.extend(rendezvous::replica_env(&job.spec, role_name, index, &endpoints));
+        env.insert("MOON_ATTEMPT".into(), attempt.to_string());
+        let submit_dir = PathBuf::from(&job.submit_dir);
+        let working_dir = match &role.working_dir {
+            Some(dir) => submit_dir.join(dir),
+            None => submit_dir,
+        };
+        let replica = format!("{role_name}-{index}");
+        Ok(AttemptPlan {
+            log: self.layout.replica_log(job.id, &replica),
+            replica,
+            argv: role.argv(),
+            env,
+            working_dir,
+            grace_seconds: GRACE_SECONDS,
+        })
+    }
+
+    fn active_attempts(&self, job_id: i64) -> Result<i64> {
+        Ok(self.db.query_row(
+            "SELECT COUNT(*) FROM attempts WHERE job_id = ?1 AND state IN ('launching', 'running')",
+            params![job_id],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// Asks every running attempt of an ending job to stop; pending replicas never start.
+    fn stop_replicas(&mut self, job: &JobRecord) -> Result<()> {
+        self.db.execute(
+            "UPDATE replicas SET phase = 'Stopped', next_start_ms = NULL WHERE job_id = ?1 AND phase = 'Pending'",
+            params![job.id],
+        )?;
+        let mut statement = self.db.prepare(
+            "SELECT role, idx, attempt, supervisor_pid FROM attempts WHERE job_id = ?1 AND state IN ('launching', 'running')",
+        )?;
+        let running: Vec<(AttemptKey, Option<i32>)> = statement
+            .query_map(params![job.id], |row| {
+                Ok((
+                    AttemptKey {
+                        job_id: job.id,
+                        role: row.get(0)?,
+                        index: row.get(1)?,
+                        attempt: row.get(2)?,
+                    },
+                    row.get(3)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        drop(statement);
+        for (key, pid) in running {
+            if self.stopping.contains(&key) {
+                continue;
+            }
+            if let Some(pid) = pid {
+                let dir = self.attempt_dir(&key);
+                let ours = supervisor::read_claim(&dir)
+                    .is_some_and(|claim| claim.pid == pid && is_same_process(pid, claim.started));
+                if ours {
+                    let _ = signal_process(pid, Signal::SIGTERM);
+                }
+                self.stopping.insert(key);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, job: &JobRecord, phase: Phase, reason: &str, message: &str) -> Result<()> {
+        let tx = self.db.unchecked_transaction()?;
+        tx.execute(
+            "UPDATE jobs SET phase = ?2, reason = ?3, message = ?4, finished_ms = ?5, \
+             ending_phase = NULL, ending_reason = NULL, ending_message = NULL WHERE id = ?1",
+            params![job.id, phase.as_str(), reason, message, now_ms()],
+        )?;
+        tx.execute(
+            "UPDATE replicas SET phase = 'Stopped', next_start_ms = NULL WHERE job_id = ?1 AND phase IN ('Pending', 'Running')",
+            params![job.id],
+        )?;
+        store::add_event(&tx, job, phase.as_str(), phase, None, message)?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// Marks a job as ending: its replicas are stopped, then it takes `phase`.
+fn begin_ending(db: &Connection, job: &JobRecord, phase: Phase, reason: &str, message: &str) -> Result<()> {
+    db.execute(
+        "UPDATE jobs SET ending_phase = ?2, ending_reason = ?3, ending_message = ?4 WHERE id = ?1 AND ending_phase IS NULL",
+        params![job.id, phase.as_str(), reason, message],
+    )?;
+    Ok(())
+}
+
+fn is_hidden_role(job: &JobRecord, role: &str) -> bool {
+    !job.spec.roles.iter().any(|spec_role| spec_role.name == role)
+}
+
+fn backoff_ms(restarts: u32) -> i64 {
+    FIRST_BACKOFF_MS
+        .saturating_mul(1 << restarts.min(16))
+        .min(MAX_BACKOFF_MS)
+}
+
+fn describe_exit(exit: &ExitRecord) -> String {
+    match (exit.code, exit.signal, &exit.error) {
+        (_, _, Some(error)) if exit.code.is_none() => format!("ended: {error}"),
+        (Some(code), _, Some(error)) => format!("exited with code {code}: {error}"),
+        (Some(code), _, None) => format!("exited with code {code}"),
+        (None, Some(signal), _) => format!("was killed by signal {signal}"),
+        (None, None, _) => "ended".to_string(),
+    }
+}

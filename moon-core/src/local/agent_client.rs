@@ -1,0 +1,126 @@
+//! Reaching the agent of a `MOON_HOME` from a client, starting it if none runs.
+
+use std::io::{self, BufRead, BufReader};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as AsyncBufReader, Lines};
+use tokio::net::UnixStream;
+use tokio::net::unix::OwnedReadHalf;
+
+use super::layout::Layout;
+use super::protocol::{Reply, Request};
+use crate::error::{Error, Result};
+
+/// How long a client waits for a newly started agent to listen.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// An open request to the agent: its reply lines.
+pub struct AgentReplies {
+    lines: Lines<AsyncBufReader<OwnedReadHalf>>,
+    _write: tokio::net::unix::OwnedWriteHalf,
+}
+
+impl AgentReplies {
+    /// The next reply, or `None` when the agent closed the connection.
+    pub async fn next(&mut self) -> Result<Option<Reply>> {
+        match self.lines.next_line().await {
+            Ok(Some(line)) => serde_json::from_str(&line)
+                .map(Some)
+                .map_err(|error| Error::Agent(format!("unreadable reply {line:?}: {error}"))),
+            Ok(None) => Ok(None),
+            // A dying agent resets the connection; to the caller that is the end.
+            Err(error) if error.kind() == io::ErrorKind::ConnectionReset => Ok(None),
+            Err(error) => Err(Error::io("reading from the agent", "agent socket", error)),
+        }
+    }
+}
+
+/// Sends `request` to the agent of `layout`, starting one if none runs.
+pub async fn request(layout: &Layout, program: &Path, request: &Request) -> Result<AgentReplies> {
+    let stream = match connect(layout) {
+        Ok(stream) => stream,
+        Err(_) => {
+            start_agent(layout, program).await?;
+            connect_after_start(layout).await?
+        }
+    };
+    let stream = UnixStream::from_std(stream)
+        .map_err(|error| Error::io("connecting to the agent", layout.home(), error))?;
+    let (read, mut write) = stream.into_split();
+    let mut line = serde_json::to_vec(request).map_err(|error| Error::Agent(error.to_string()))?;
+    line.push(b'\n');
+    write
+        .write_all(&line)
+        .await
+        .map_err(|error| Error::io("writing to the agent", layout.home(), error))?;
+    Ok(AgentReplies {
+        lines: AsyncBufReader::new(read).lines(),
+        _write: write,
+    })
+}
+
+fn connect(layout: &Layout) -> io::Result<std::os::unix::net::UnixStream> {
+    let address = SocketAddr::from_abstract_name(layout.agent_socket_name().as_bytes())?;
+    let stream = std::os::unix::net::UnixStream::connect_addr(&address)?;
+    stream.set_nonblocking(true)?;
+    Ok(stream)
+}
+
+/// After a start that found another agent starting, that agent may need a
+/// moment before it listens; retry briefly rather than fail.
+async fn connect_after_start(layout: &Layout) -> Result<std::os::unix::net::UnixStream> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    let mut delay = Duration::from_millis(5);
+    loop {
+        match connect(layout) {
+            Ok(stream) => return Ok(stream),
+            Err(error) if Instant::now() >= deadline => {
+                return Err(Error::Agent(format!(
+                    "no agent answers for {} ({error}); see {}",
+                    layout.home().display(),
+                    layout.agent_log().display()
+                )));
+            }
+            Err(_) => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_millis(200));
+            }
+        }
+    }
+}
+
+/// Starts `program __agent HOME`, which detaches, and waits for its first line.
+async fn start_agent(layout: &Layout, program: &Path) -> Result<()> {
+    let layout = layout.clone();
+    let program = program.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(&program)
+            .arg("__agent")
+            .arg(layout.home())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|error| Error::io("starting the agent", &program, error))?;
+        let mut first_line = String::new();
+        if let Some(stdout) = child.stdout.take() {
+            let _ = BufReader::new(stdout).read_line(&mut first_line);
+        }
+        // The program we started forks the agent and exits at once; reap it.
+        let _ = child.wait();
+        match first_line.trim() {
+            "ready" | "busy" => Ok(()),
+            "" => Err(Error::Agent(format!(
+                "{} did not start an agent; is it a moon program?",
+                program.display()
+            ))),
+            other => Err(Error::Agent(other.trim_start_matches("error ").to_string())),
+        }
+    })
+    .await
+    .map_err(|error| Error::Agent(format!("agent start-up task failed: {error}")))?
+}

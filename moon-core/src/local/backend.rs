@@ -1,0 +1,496 @@
+//! `LocalBackend`: the client side of the local backend. It records intents
+//! in the database, nudges the agent, and reads status, events and logs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use inotify::{Inotify, WatchMask};
+use rusqlite::{Connection, params};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::mpsc;
+
+use super::LocalConfig;
+use super::admission::{Limits, never_fits};
+use super::agent_client;
+use super::capacity::machine_capacity;
+use super::layout::Layout;
+use super::protocol::{Reply, Request};
+use super::store::{self, JobRecord, now_ms};
+use super::supervisor::parse_log_line;
+use crate::backend::{
+    ApplyOutcome, Backend, Event, JobStatus, LogLine, LogOptions, Phase, Stream, TenantStatus,
+};
+use crate::error::{Error, Result};
+use crate::rendezvous;
+use crate::spec::{Demand, Job, Tenant, validate_job, validate_tenant};
+
+/// The local backend, as a client of one `MOON_HOME`.
+pub struct LocalBackend {
+    config: LocalConfig,
+    layout: Layout,
+    db: Arc<Mutex<Connection>>,
+}
+
+impl LocalBackend {
+    /// Opens (creating if needed) the `MOON_HOME` of `config`. Starts no agent yet.
+    pub fn open(config: LocalConfig) -> Result<LocalBackend> {
+        std::fs::create_dir_all(&config.home)
+            .map_err(|error| Error::io("creating MOON_HOME", &config.home, error))?;
+        let layout = Layout::new(&config.home);
+        let db = store::open(&layout.database())?;
+        Ok(LocalBackend {
+            config,
+            layout,
+            db: Arc::new(Mutex::new(db)),
+        })
+    }
+
+    /// The settings this backend was opened with.
+    pub fn config(&self) -> &LocalConfig {
+        &self.config
+    }
+
+    fn db(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves the connection usable: SQLite
+        // rolls back an unfinished transaction itself.
+        self.db.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn kick(&self) -> Result<()> {
+        let mut replies =
+            agent_client::request(&self.layout, &self.config.agent_program, &Request::Kick).await?;
+        match replies.next().await? {
+            Some(Reply::Error { message }) => Err(Error::Agent(message)),
+            _ => Ok(()),
+        }
+    }
+
+    fn tenant_status(&self, db: &Connection, spec: Tenant) -> Result<TenantStatus> {
+        let mut status = TenantStatus {
+            spec,
+            running_jobs: 0,
+            pending_jobs: 0,
+            used_millicores: 0,
+            used_bytes: 0,
+            used_gpus: 0,
+        };
+        for job in store::jobs(db, Some(&status.spec.name), &[Phase::Pending, Phase::Running])? {
+            if job.phase == Phase::Pending {
+                status.pending_jobs += 1;
+            } else {
+                let demand = Demand::of(&job.spec);
+                status.running_jobs += 1;
+                status.used_millicores += demand.millicores;
+                status.used_bytes += demand.bytes;
+                status.used_gpus += demand.gpus;
+            }
+        }
+        Ok(status)
+    }
+}
+
+#[async_trait]
+impl Backend for LocalBackend {
+    async fn apply_tenant(&self, tenant: &Tenant) -> Result<ApplyOutcome> {
+        validate_tenant(tenant)?;
+        let spec = serde_json::to_string(tenant).map_err(|error| Error::Agent(error.to_string()))?;
+        let outcome = {
+            let db = self.db();
+            match store::tenant(&db, &tenant.name)? {
+                Some(existing) if &existing == tenant => ApplyOutcome::Unchanged,
+                existing => {
+                    let now = now_ms();
+                    db.execute(
+                        "INSERT INTO tenants (name, spec, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?3) \
+                         ON CONFLICT (name) DO UPDATE SET spec = ?2, updated_ms = ?3",
+                        params![tenant.name, spec, now],
+                    )?;
+                    if existing.is_some() {
+                        ApplyOutcome::Updated
+                    } else {
+                        ApplyOutcome::Created
+                    }
+                }
+            }
+        };
+        if outcome == ApplyOutcome::Updated {
+            // A larger quota may admit waiting jobs.
+            let waiting = !store::jobs(&self.db(), Some(&tenant.name), &[Phase::Pending])?.is_empty();
+            if waiting {
+                self.kick().await?;
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn get_tenant(&self, name: &str) -> Result<TenantStatus> {
+        let db = self.db();
+        let spec = store::tenant(&db, name)?.ok_or_else(|| Error::NotFound {
+            kind: "tenant",
+            name: name.to_string(),
+        })?;
+        self.tenant_status(&db, spec)
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<TenantStatus>> {
+        let db = self.db();
+        store::tenants(&db)?
+            .into_iter()
+            .map(|spec| self.tenant_status(&db, spec))
+            .collect()
+    }
+
+    async fn submit(&self, job: &Job) -> Result<JobStatus> {
+        validate_job(job)?;
+        {
+            let db = self.db();
+            let tenant = store::tenant(&db, &job.tenant)?.ok_or_else(|| Error::NotFound {
+                kind: "tenant",
+                name: job.tenant.clone(),
+            })?;
+            let machine = machine_capacity(&self.layout.config_file())?;
+            let demand = Demand::of(job);
+            if let Some(reason) = never_fits(&job.tenant, &Limits::of_quota(&tenant.quota), &machine, &demand) {
+                return Err(Error::QuotaExceeded(reason));
+            }
+            let submit_dir = std::env::current_dir()
+                .map_err(|error| Error::io("reading the working directory", ".", error))?;
+            let submit_env: BTreeMap<String, String> = std::env::vars().collect();
+            let spec = serde_json::to_string(job).map_err(|error| Error::Agent(error.to_string()))?;
+            let tx = db.unchecked_transaction()?;
+            let inserted = tx.execute(
+                "INSERT INTO jobs (tenant, name, spec, framework, phase, reason, message, created_ms, \
+                 millicores, bytes, gpus, submit_dir, submit_env) \
+                 VALUES (?1, ?2, ?3, ?4, 'Pending', 'Queued', 'waiting for admission', ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    job.tenant,
+                    job.name,
+                    spec,
+                    job.framework.as_str(),
+                    now_ms(),
+                    demand.millicores as i64,
+                    demand.bytes as i64,
+                    demand.gpus as i64,
+                    submit_dir.to_string_lossy(),
+                    serde_json::to_string(&submit_env).unwrap_or_default(),
+                ],
+            );
+            match inserted {
+                Err(rusqlite::Error::SqliteFailure(error, _))
+                    if error.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    return Err(Error::AlreadyExists {
+                        kind: "job",
+                        name: format!("{}/{}", job.tenant, job.name),
+                    });
+                }
+                other => {
+                    other?;
+                }
+            }
+            let record = store::find_job(&tx, &job.tenant, &job.name)?;
+            store::add_event(&tx, &record, "Submitted", Phase::Pending, None, "submitted")?;
+            tx.commit()?;
+        }
+        self.kick().await?;
+        self.get_job(&job.tenant, &job.name).await
+    }
+
+    async fn get_job(&self, tenant: &str, name: &str) -> Result<JobStatus> {
+        let db = self.db();
+        let job = store::find_job(&db, tenant, name)?;
+        store::status(&db, &job)
+    }
+
+    async fn list_jobs(&self, tenant: Option<&str>) -> Result<Vec<JobStatus>> {
+        let db = self.db();
+        store::jobs(&db, tenant, &[])?
+            .iter()
+            .map(|job| store::status(&db, job))
+            .collect()
+    }
+
+    async fn cancel(&self, tenant: &str, name: &str) -> Result<JobStatus> {
+        let phase = {
+            let db = self.db();
+            let job = store::find_job(&db, tenant, name)?;
+            if matches!(job.phase, Phase::Succeeded | Phase::Failed) {
+                return Err(Error::Conflict(format!(
+                    "job {} already ended {}",
+                    job.key(),
+                    job.phase
+                )));
+            }
+            if !job.phase.is_terminal() && !job.cancel_requested {
+                db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?1", params![job.id])?;
+                store::add_event(&db, &job, "CancelRequested", job.phase, None, "cancel requested")?;
+            }
+            job.phase
+        };
+        if !phase.is_terminal() {
+            self.kick().await?;
+        }
+        self.get_job(tenant, name).await
+    }
+
+    async fn events(&self, tenant: &str, name: &str, after: Option<u64>) -> Result<Vec<Event>> {
+        let db = self.db();
+        let job = store::find_job(&db, tenant, name)?;
+        store::events(&db, &job, after)
+    }
+
+    async fn watch(&self, tenant: &str, name: &str, after: Option<u64>) -> Result<Stream<Event>> {
+        let job = store::find_job(&self.db(), tenant, name)?;
+        let (sender, stream) = Stream::channel(64);
+        let db = self.db.clone();
+        let layout = self.layout.clone();
+        let program = self.config.agent_program.clone();
+        tokio::spawn(async move {
+            if let Err(error) = forward_events(&db, &layout, &program, &job, after, &sender).await {
+                let _ = sender.send(Err(error)).await;
+            }
+        });
+        Ok(stream)
+    }
+
+    async fn logs(&self, tenant: &str, name: &str, options: LogOptions) -> Result<Stream<LogLine>> {
+        let job = store::find_job(&self.db(), tenant, name)?;
+        let mut replicas: Vec<String> = store::replicas(&self.db(), job.id)?
+            .iter()
+            .map(|replica| replica.name())
+            .collect();
+        if replicas.is_empty() {
+            replicas = replica_names(&job);
+        }
+        if let Some(only) = &options.replica {
+            if !replicas.contains(only) {
+                return Err(Error::NotFound {
+                    kind: "replica",
+                    name: format!("{}/{only}", job.key()),
+                });
+            }
+            replicas.retain(|name| name == only);
+        }
+        let files: Vec<(String, PathBuf)> = replicas
+            .into_iter()
+            .map(|replica| {
+                let path = self.layout.replica_log(job.id, &replica);
+                (replica, path)
+            })
+            .collect();
+        let (sender, stream) = Stream::channel(256);
+        if !options.follow {
+            let mut lines = Vec::new();
+            for (replica, path) in &files {
+                let mut reader = LogReader::new(replica, path.clone());
+                let mut read = reader.read_new();
+                if let Some(tail) = options.tail {
+                    read.drain(..read.len().saturating_sub(tail));
+                }
+                lines.extend(read);
+            }
+            lines.sort_by_key(|line| line.time_ms);
+            tokio::spawn(async move {
+                for line in lines {
+                    if sender.send(Ok(line)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            return Ok(stream);
+        }
+        let log_dir = self.layout.log_dir(job.id);
+        std::fs::create_dir_all(&log_dir).map_err(|error| Error::io("creating", &log_dir, error))?;
+        let inotify = Inotify::init().map_err(|error| Error::io("watching", &log_dir, error))?;
+        inotify
+            .watches()
+            .add(&log_dir, WatchMask::MODIFY | WatchMask::CREATE)
+            .map_err(|error| Error::io("watching", &log_dir, error))?;
+        let events = self.watch(tenant, name, None).await?;
+        tokio::spawn(follow_logs(files, options.tail, inotify, events, sender));
+        Ok(stream)
+    }
+}
+
+/// Streams a job's events: from the database if it has ended, else from the
+/// agent, reconnecting (which restarts a dead agent) until the last event.
+async fn forward_events(
+    db: &Mutex<Connection>,
+    layout: &Layout,
+    program: &std::path::Path,
+    job: &JobRecord,
+    after: Option<u64>,
+    sender: &mpsc::Sender<Result<Event>>,
+) -> Result<()> {
+    let mut last = after.unwrap_or(0);
+    let mut retry_delay = Duration::from_millis(50);
+    loop {
+        let (ended, stored) = {
+            let db = db.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let current = store::job_by_id(&db, job.id)?;
+            let stored = if current.phase.is_terminal() {
+                store::events(&db, job, Some(last))?
+            } else {
+                Vec::new()
+            };
+            (current.phase.is_terminal(), stored)
+        };
+        if ended {
+            for event in stored {
+                if sender.send(Ok(event)).await.is_err() {
+                    return Ok(());
+                }
+            }
+            return Ok(());
+        }
+        let request = Request::Watch { job: job.id, after: last };
+        if let Ok(mut replies) = agent_client::request(layout, program, &request).await {
+            while let Ok(Some(reply)) = replies.next().await {
+                match reply {
+                    Reply::Event { event } => {
+                        last = event.seq;
+                        let terminal = event.phase.is_terminal();
+                        if sender.send(Ok(event)).await.is_err() || terminal {
+                            return Ok(());
+                        }
+                        retry_delay = Duration::from_millis(50);
+                    }
+                    Reply::Error { message } => return Err(Error::Agent(message)),
+                    Reply::Ok { .. } => {}
+                }
+            }
+        }
+        // The agent went away mid-stream (it crashed or was killed); the
+        // next request starts a new one, which recovers the job.
+        tokio::time::sleep(retry_delay).await;
+        retry_delay = (retry_delay * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// Replica names from the spec, for jobs not admitted yet.
+fn replica_names(job: &JobRecord) -> Vec<String> {
+    job.spec
+        .roles
+        .iter()
+        .cloned()
+        .chain(rendezvous::hidden_roles(&job.spec, "127.0.0.1", 0))
+        .flat_map(|role| (0..role.replicas).map(move |index| format!("{}-{index}", role.name)))
+        .collect()
+}
+
+/// Reads whole new lines from one replica's log.
+struct LogReader {
+    replica: String,
+    path: PathBuf,
+    offset: u64,
+    partial: Vec<u8>,
+}
+
+impl LogReader {
+    fn new(replica: &str, path: PathBuf) -> LogReader {
+        LogReader {
+            replica: replica.to_string(),
+            path,
+            offset: 0,
+            partial: Vec::new(),
+        }
+    }
+
+    fn read_new(&mut self) -> Vec<LogLine> {
+        let Ok(mut file) = std::fs::File::open(&self.path) else {
+            return Vec::new();
+        };
+        if file.seek(SeekFrom::Start(self.offset)).is_err() {
+            return Vec::new();
+        }
+        let mut bytes = Vec::new();
+        let Ok(read) = file.read_to_end(&mut bytes) else {
+            return Vec::new();
+        };
+        self.offset += read as u64;
+        self.partial.extend_from_slice(&bytes);
+        let mut lines = Vec::new();
+        while let Some(end) = self.partial.iter().position(|byte| *byte == b'\n') {
+            let raw: Vec<u8> = self.partial.drain(..=end).collect();
+            let text = String::from_utf8_lossy(&raw[..raw.len() - 1]);
+            if let Some((time_ms, stream, line)) = parse_log_line(&text) {
+                lines.push(LogLine {
+                    replica: self.replica.clone(),
+                    stream,
+                    time_ms,
+                    line,
+                });
+            }
+        }
+        lines
+    }
+}
+
+async fn follow_logs(
+    files: Vec<(String, PathBuf)>,
+    tail: Option<usize>,
+    inotify: Inotify,
+    mut events: Stream<Event>,
+    sender: mpsc::Sender<Result<LogLine>>,
+) {
+    let mut readers: HashMap<String, LogReader> = files
+        .iter()
+        .map(|(replica, path)| (replica.clone(), LogReader::new(replica, path.clone())))
+        .collect();
+    let mut first = Vec::new();
+    for reader in readers.values_mut() {
+        let mut lines = reader.read_new();
+        if let Some(tail) = tail {
+            lines.drain(..lines.len().saturating_sub(tail));
+        }
+        first.extend(lines);
+    }
+    first.sort_by_key(|line| line.time_ms);
+    for line in first {
+        if sender.send(Ok(line)).await.is_err() {
+            return;
+        }
+    }
+    // SAFETY: the AsyncFd owns the Inotify, whose descriptor lives as long as it does.
+    let Ok(changes) = (unsafe { AsyncFd::register_with_interest(inotify, Interest::READABLE) }) else {
+        return;
+    };
+    let mut changes = changes;
+    let mut buffer = [0u8; 4096];
+    let mut ended = false;
+    while !ended {
+        tokio::select! {
+            ready = changes.readable_mut() => {
+                let Ok(mut guard) = ready else { return };
+                match guard.get_inner_mut().read_events(&mut buffer) {
+                    Ok(_) => {}
+                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => guard.clear_ready(),
+                    Err(_) => return,
+                }
+            }
+            event = events.next() => match event {
+                Some(Ok(event)) if !event.phase.is_terminal() => continue,
+                Some(Err(error)) => {
+                    let _ = sender.send(Err(error)).await;
+                    return;
+                }
+                _ => ended = true,
+            },
+        }
+        let mut lines = Vec::new();
+        for reader in readers.values_mut() {
+            lines.extend(reader.read_new());
+        }
+        lines.sort_by_key(|line| line.time_ms);
+        for line in lines {
+            if sender.send(Ok(line)).await.is_err() {
+                return;
+            }
+        }
+    }
+}

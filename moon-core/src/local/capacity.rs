@@ -1,0 +1,77 @@
+//! The machine's capacity: detected, or set in `MOON_HOME/config.yaml`.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::admission::Limits;
+use crate::error::{Error, FieldError, FieldErrors, Result};
+use crate::spec::{Quantity, from_yaml};
+
+/// `config.yaml` under `MOON_HOME`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Config {
+    #[serde(default)]
+    capacity: CapacityOverrides,
+}
+
+/// What a user may set instead of what moon detects.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CapacityOverrides {
+    cpus: Option<Quantity>,
+    memory: Option<Quantity>,
+    gpus: Option<u64>,
+}
+
+/// The capacity admission works with: detected values, overridden by the config file.
+pub fn machine_capacity(config_file: &Path) -> Result<Limits> {
+    let overrides = match std::fs::read_to_string(config_file) {
+        Ok(text) if !text.trim().is_empty() => from_yaml::<Config>("config", &text)?.capacity,
+        Ok(_) => CapacityOverrides::default(),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => CapacityOverrides::default(),
+        Err(error) => return Err(Error::io("reading", config_file, error)),
+    };
+    let mut problems = Vec::new();
+    let millicores = match &overrides.cpus {
+        Some(cpus) => cpus.millicores().map_err(|problem| {
+            problems.push(FieldError::new("capacity.cpus", problem));
+        }),
+        None => Ok(detected_millicores()),
+    };
+    let bytes = match &overrides.memory {
+        Some(memory) => memory.bytes().map_err(|problem| {
+            problems.push(FieldError::new("capacity.memory", problem));
+        }),
+        None => Ok(detected_bytes()),
+    };
+    if !problems.is_empty() {
+        return Err(Error::InvalidSpec {
+            kind: "config",
+            errors: FieldErrors(problems),
+        });
+    }
+    Ok(Limits {
+        millicores: millicores.ok(),
+        bytes: bytes.ok(),
+        gpus: Some(overrides.gpus.unwrap_or(0)),
+        jobs: None,
+    })
+}
+
+fn detected_millicores() -> u64 {
+    std::thread::available_parallelism()
+        .map(|cores| cores.get() as u64 * 1000)
+        .unwrap_or(1000)
+}
+
+fn detected_bytes() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .unwrap_or(u64::MAX)
+}

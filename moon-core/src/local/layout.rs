@@ -1,0 +1,98 @@
+//! Where the local backend keeps things under `MOON_HOME`.
+
+use std::path::{Path, PathBuf};
+
+/// The files of one `MOON_HOME`.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    home: PathBuf,
+}
+
+impl Layout {
+    /// The layout rooted at `home`.
+    pub fn new(home: &Path) -> Layout {
+        Layout {
+            home: home.to_path_buf(),
+        }
+    }
+
+    /// The root.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    /// The state database.
+    pub fn database(&self) -> PathBuf {
+        self.home.join("state.db")
+    }
+
+    /// Held (flock) by the one running agent.
+    pub fn agent_lock(&self) -> PathBuf {
+        self.home.join("agent.lock")
+    }
+
+    /// The running agent's pid, for people and test clean-up.
+    pub fn agent_pid(&self) -> PathBuf {
+        self.home.join("agent.pid")
+    }
+
+    /// The agent's own log.
+    pub fn agent_log(&self) -> PathBuf {
+        self.home.join("agent.log")
+    }
+
+    /// Optional settings (`capacity:` overrides).
+    pub fn config_file(&self) -> PathBuf {
+        self.home.join("config.yaml")
+    }
+
+    /// The agent's socket name in Linux's abstract namespace. Abstract
+    /// sockets vanish with their process, so a dead agent leaves nothing
+    /// stale behind, and their names are not bound by the 108-byte path limit.
+    pub fn agent_socket_name(&self) -> String {
+        let canonical = self.home.canonicalize().unwrap_or_else(|_| self.home.clone());
+        format!("moon-agent-{:016x}", fnv1a(canonical.as_os_str().as_encoded_bytes()))
+    }
+
+    /// Everything of one job.
+    pub fn job_dir(&self, job_id: i64) -> PathBuf {
+        self.home.join("jobs").join(job_id.to_string())
+    }
+
+    /// One replica's log, shared by its attempts.
+    pub fn replica_log(&self, job_id: i64, replica: &str) -> PathBuf {
+        self.job_dir(job_id).join("logs").join(format!("{replica}.log"))
+    }
+
+    /// The directory of the job's logs.
+    pub fn log_dir(&self, job_id: i64) -> PathBuf {
+        self.job_dir(job_id).join("logs")
+    }
+
+    /// The files of one attempt of one replica.
+    pub fn attempt_dir(&self, job_id: i64, replica: &str, attempt: u32) -> PathBuf {
+        self.job_dir(job_id)
+            .join("attempts")
+            .join(replica)
+            .join(attempt.to_string())
+    }
+}
+
+/// The files in one attempt's directory.
+pub mod attempt_files {
+    /// What to run, written by the agent before it starts the supervisor.
+    pub const PLAN: &str = "plan.json";
+    /// Created exclusively by whoever owns the attempt first: its supervisor,
+    /// or an agent recovering from a crash that abandons it.
+    pub const CLAIM: &str = "claim";
+    /// The replica's process group id, written once it has started.
+    pub const GROUP: &str = "group";
+    /// The replica's exit status, written atomically by the supervisor.
+    pub const EXIT: &str = "exit.json";
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

@@ -1,0 +1,387 @@
+//! The local backend's state in SQLite (WAL mode), shared by every client
+//! and the agent of one `MOON_HOME`. A row committed here is acknowledged:
+//! it survives the death of any moon process.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::backend::{Event, JobStatus, Phase, ReplicaPhase, ReplicaStatus};
+use crate::error::{Error, Result};
+use crate::spec::{Job, Tenant};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS tenants (
+    name TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL,
+    name TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    framework TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    reason TEXT,
+    message TEXT,
+    created_ms INTEGER NOT NULL,
+    started_ms INTEGER,
+    finished_ms INTEGER,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    ending_phase TEXT,
+    ending_reason TEXT,
+    ending_message TEXT,
+    restarts INTEGER NOT NULL DEFAULT 0,
+    millicores INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    gpus INTEGER NOT NULL,
+    ports TEXT NOT NULL DEFAULT '{}',
+    submit_dir TEXT NOT NULL,
+    submit_env TEXT NOT NULL,
+    UNIQUE (tenant, name)
+);
+CREATE TABLE IF NOT EXISTS replicas (
+    job_id INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    phase TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    exit_code INTEGER,
+    signal INTEGER,
+    next_start_ms INTEGER,
+    PRIMARY KEY (job_id, role, idx)
+);
+CREATE TABLE IF NOT EXISTS attempts (
+    job_id INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    supervisor_pid INTEGER,
+    started_ms INTEGER NOT NULL,
+    PRIMARY KEY (job_id, role, idx, attempt)
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id INTEGER NOT NULL,
+    time_ms INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    replica TEXT,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_job ON events (job_id, seq);
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"#;
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Opens (creating if needed) the database of a `MOON_HOME`.
+pub fn open(path: &Path) -> Result<Connection> {
+    let connection = Connection::open(path)?;
+    connection.busy_timeout(Duration::from_secs(30))?;
+    // WAL lets readers (watchers, `moon job ls`) run beside the agent's writes;
+    // synchronous=FULL makes a committed row survive power loss, not just a crash.
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    connection.execute_batch(SCHEMA)?;
+    Ok(connection)
+}
+
+/// A job row, as the agent and clients use it.
+#[derive(Debug, Clone)]
+pub struct JobRecord {
+    /// Row id; also names the job's directory.
+    pub id: i64,
+    /// The spec as submitted.
+    pub spec: Job,
+    /// Current phase.
+    pub phase: Phase,
+    /// Short reason.
+    pub reason: Option<String>,
+    /// Sentence for people.
+    pub message: Option<String>,
+    /// Submission time.
+    pub created_ms: i64,
+    /// Admission time.
+    pub started_ms: Option<i64>,
+    /// End time.
+    pub finished_ms: Option<i64>,
+    /// A user asked to cancel.
+    pub cancel_requested: bool,
+    /// The phase the job will end in once its replicas have stopped.
+    pub ending: Option<(Phase, String, String)>,
+    /// Restarts so far.
+    pub restarts: u32,
+    /// Ports allocated at admission, by port name.
+    pub ports: BTreeMap<String, u16>,
+    /// The submitter's working directory.
+    pub submit_dir: String,
+    /// The submitter's environment, which replicas inherit.
+    pub submit_env: BTreeMap<String, String>,
+}
+
+impl JobRecord {
+    /// `tenant/name`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.spec.tenant, self.spec.name)
+    }
+}
+
+const JOB_COLUMNS: &str = "id, spec, phase, reason, message, created_ms, started_ms, finished_ms, \
+     cancel_requested, ending_phase, ending_reason, ending_message, restarts, ports, submit_dir, submit_env";
+
+fn job_from_row(row: &Row<'_>) -> rusqlite::Result<JobRecord> {
+    let spec: String = row.get(1)?;
+    let phase: String = row.get(2)?;
+    let ending_phase: Option<String> = row.get(9)?;
+    let ports: String = row.get(13)?;
+    let env: String = row.get(15)?;
+    let decode = |error: serde_json::Error| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(error))
+    };
+    Ok(JobRecord {
+        id: row.get(0)?,
+        spec: serde_json::from_str(&spec).map_err(decode)?,
+        phase: Phase::parse(&phase).unwrap_or(Phase::Failed),
+        reason: row.get(3)?,
+        message: row.get(4)?,
+        created_ms: row.get(5)?,
+        started_ms: row.get(6)?,
+        finished_ms: row.get(7)?,
+        cancel_requested: row.get::<_, i64>(8)? != 0,
+        ending: match ending_phase.as_deref().and_then(Phase::parse) {
+            Some(phase) => Some((
+                phase,
+                row.get::<_, Option<String>>(10)?.unwrap_or_default(),
+                row.get::<_, Option<String>>(11)?.unwrap_or_default(),
+            )),
+            None => None,
+        },
+        restarts: row.get(12)?,
+        ports: serde_json::from_str(&ports).map_err(decode)?,
+        submit_dir: row.get(14)?,
+        submit_env: serde_json::from_str(&env).map_err(decode)?,
+    })
+}
+
+/// One job by tenant and name.
+pub fn find_job(db: &Connection, tenant: &str, name: &str) -> Result<JobRecord> {
+    db.query_row(
+        &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE tenant = ?1 AND name = ?2"),
+        params![tenant, name],
+        job_from_row,
+    )
+    .optional()?
+    .ok_or_else(|| Error::NotFound {
+        kind: "job",
+        name: format!("{tenant}/{name}"),
+    })
+}
+
+/// One job by id.
+pub fn job_by_id(db: &Connection, id: i64) -> Result<JobRecord> {
+    db.query_row(
+        &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
+        params![id],
+        job_from_row,
+    )
+    .optional()?
+    .ok_or_else(|| Error::NotFound {
+        kind: "job",
+        name: format!("#{id}"),
+    })
+}
+
+/// Jobs in a phase (or all), oldest first, optionally of one tenant.
+pub fn jobs(db: &Connection, tenant: Option<&str>, phases: &[Phase]) -> Result<Vec<JobRecord>> {
+    let mut statement = db.prepare(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE (?1 IS NULL OR tenant = ?1) ORDER BY id"
+    ))?;
+    let rows = statement.query_map(params![tenant], job_from_row)?;
+    let mut found = Vec::new();
+    for row in rows {
+        let record = row?;
+        if phases.is_empty() || phases.contains(&record.phase) {
+            found.push(record);
+        }
+    }
+    Ok(found)
+}
+
+/// A replica row.
+#[derive(Debug, Clone)]
+pub struct ReplicaRecord {
+    /// Role.
+    pub role: String,
+    /// Index in the role.
+    pub index: u32,
+    /// Phase.
+    pub phase: ReplicaPhase,
+    /// Attempts that ran.
+    pub attempts: u32,
+    /// Latest exit code.
+    pub exit_code: Option<i32>,
+    /// Latest terminating signal.
+    pub signal: Option<i32>,
+    /// When a pending replica may start (restart backoff).
+    pub next_start_ms: Option<i64>,
+}
+
+impl ReplicaRecord {
+    /// `worker-1`.
+    pub fn name(&self) -> String {
+        format!("{}-{}", self.role, self.index)
+    }
+}
+
+/// A job's replicas, in spec order.
+pub fn replicas(db: &Connection, job_id: i64) -> Result<Vec<ReplicaRecord>> {
+    let mut statement = db.prepare(
+        "SELECT role, idx, phase, attempts, exit_code, signal, next_start_ms FROM replicas \
+         WHERE job_id = ?1 ORDER BY position, idx",
+    )?;
+    let rows = statement.query_map(params![job_id], |row| {
+        let phase: String = row.get(2)?;
+        Ok(ReplicaRecord {
+            role: row.get(0)?,
+            index: row.get(1)?,
+            phase: ReplicaPhase::parse(&phase).unwrap_or(ReplicaPhase::Failed),
+            attempts: row.get(3)?,
+            exit_code: row.get(4)?,
+            signal: row.get(5)?,
+            next_start_ms: row.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The status users see.
+pub fn status(db: &Connection, job: &JobRecord) -> Result<JobStatus> {
+    let replicas = replicas(db, job.id)?
+        .into_iter()
+        .map(|replica| ReplicaStatus {
+            role: replica.role,
+            index: replica.index,
+            phase: replica.phase,
+            attempts: replica.attempts,
+            exit_code: replica.exit_code,
+            signal: replica.signal,
+        })
+        .collect();
+    Ok(JobStatus {
+        tenant: job.spec.tenant.clone(),
+        name: job.spec.name.clone(),
+        framework: job.spec.framework,
+        phase: job.phase,
+        reason: job.reason.clone(),
+        message: job.message.clone(),
+        created_ms: job.created_ms,
+        started_ms: job.started_ms,
+        finished_ms: job.finished_ms,
+        restarts: job.restarts,
+        replicas,
+    })
+}
+
+/// Appends an event; returns its sequence number.
+pub fn add_event(
+    db: &Connection,
+    job: &JobRecord,
+    kind: &str,
+    phase: Phase,
+    replica: Option<&str>,
+    message: &str,
+) -> Result<u64> {
+    db.execute(
+        "INSERT INTO events (job_id, time_ms, kind, phase, replica, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![job.id, now_ms(), kind, phase.as_str(), replica, message],
+    )?;
+    Ok(db.last_insert_rowid() as u64)
+}
+
+/// A job's events after `after`.
+pub fn events(db: &Connection, job: &JobRecord, after: Option<u64>) -> Result<Vec<Event>> {
+    let mut statement = db.prepare(
+        "SELECT seq, time_ms, kind, phase, replica, message FROM events \
+         WHERE job_id = ?1 AND seq > ?2 ORDER BY seq",
+    )?;
+    let rows = statement.query_map(params![job.id, after.unwrap_or(0) as i64], |row| {
+        let phase: String = row.get(3)?;
+        Ok(Event {
+            seq: row.get::<_, i64>(0)? as u64,
+            time_ms: row.get(1)?,
+            tenant: job.spec.tenant.clone(),
+            job: job.spec.name.clone(),
+            kind: row.get(2)?,
+            phase: Phase::parse(&phase).unwrap_or(Phase::Failed),
+            replica: row.get(4)?,
+            message: row.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// One tenant's spec.
+pub fn tenant(db: &Connection, name: &str) -> Result<Option<Tenant>> {
+    let spec: Option<String> = db
+        .query_row(
+            "SELECT spec FROM tenants WHERE name = ?1",
+            params![name],
+            |row| row.get(0),
+        )
+        .optional()?;
+    spec.map(|text| {
+        serde_json::from_str(&text)
+            .map_err(|error| Error::Agent(format!("stored tenant {name:?} is unreadable: {error}")))
+    })
+    .transpose()
+}
+
+/// Every tenant, by name.
+pub fn tenants(db: &Connection) -> Result<Vec<Tenant>> {
+    let mut statement = db.prepare("SELECT spec FROM tenants ORDER BY name")?;
+    let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
+    let mut found = Vec::new();
+    for text in rows {
+        found.push(
+            serde_json::from_str(&text?)
+                .map_err(|error| Error::Agent(format!("stored tenant is unreadable: {error}")))?,
+        );
+    }
+    Ok(found)
+}
+
+/// A setting of the agent's own (e.g. which tenant was served last).
+pub fn setting(db: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(db
+        .query_row(
+            "SELECT value FROM settings WHERE key = ?1",
+            params![key],
+            |row| row.get(0),
+        )
+        .optional()?)
+}
+
+/// Stores a setting.
+pub fn set_setting(db: &Connection, key: &str, value: &str) -> Result<()> {
+    db.execute(
+        "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+        params![key, value],
+    )?;
+    Ok(())
+}
