@@ -322,12 +322,14 @@ pub trait Backend: Send + Sync {
         };
         match timeout {
             None => watching.await,
-            Some(limit) => tokio::time::timeout(limit, watching)
-                .await
-                .map_err(|_| Error::Timeout {
-                    what: format!("job {tenant}/{name}"),
-                    seconds: limit.as_secs_f64(),
-                })?,
+            Some(limit) => {
+                tokio::time::timeout(limit, watching)
+                    .await
+                    .map_err(|_| Error::Timeout {
+                        what: format!("job {tenant}/{name}"),
+                        seconds: limit.as_secs_f64(),
+                    })?
+            }
         }
     }
 }

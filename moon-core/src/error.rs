@@ -136,7 +136,11 @@ impl Error {
     }
 
     /// A one-error `InvalidSpec`.
-    pub fn invalid(kind: &'static str, path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn invalid(
+        kind: &'static str,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Error::InvalidSpec {
             kind,
             errors: FieldErrors(vec![FieldError::new(path, message)]),

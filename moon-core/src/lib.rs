@@ -20,6 +20,8 @@ pub mod local;
 pub mod rendezvous;
 pub mod spec;
 
-pub use backend::{Backend, Event, JobStatus, LogLine, LogOptions, Phase, ReplicaPhase, ReplicaStatus};
+pub use backend::{
+    Backend, Event, JobStatus, LogLine, LogOptions, Phase, ReplicaPhase, ReplicaStatus,
+};
 pub use client::Client;
 pub use error::{Error, FieldError, FieldErrors, Result};

@@ -98,12 +98,25 @@ pub enum Decision {
 }
 
 /// Why a job could never run, if so: it asks more than the whole quota or machine.
-pub fn never_fits(tenant: &str, quota: &Limits, machine: &Limits, demand: &Demand) -> Option<String> {
+pub fn never_fits(
+    tenant: &str,
+    quota: &Limits,
+    machine: &Limits,
+    demand: &Demand,
+) -> Option<String> {
     if let Some(over) = over_limit(quota, &Usage::default(), demand) {
-        return Some(format!("tenant {tenant}: job asks {}, quota is {}", over.asked(), over.limit()));
+        return Some(format!(
+            "tenant {tenant}: job asks {}, quota is {}",
+            over.asked(),
+            over.limit()
+        ));
     }
     if let Some(over) = over_limit(machine, &Usage::default(), demand) {
-        return Some(format!("machine: job asks {}, capacity is {}", over.asked(), over.limit()));
+        return Some(format!(
+            "machine: job asks {}, capacity is {}",
+            over.asked(),
+            over.limit()
+        ));
     }
     None
 }
@@ -112,7 +125,10 @@ pub fn never_fits(tenant: &str, quota: &Limits, machine: &Limits, demand: &Deman
 pub fn decide(snapshot: &Snapshot) -> Vec<Decision> {
     let mut queues: BTreeMap<&str, VecDeque<&Candidate>> = BTreeMap::new();
     for candidate in &snapshot.queue {
-        queues.entry(&candidate.tenant).or_default().push_back(candidate);
+        queues
+            .entry(&candidate.tenant)
+            .or_default()
+            .push_back(candidate);
     }
     let mut order: Vec<&str> = queues.keys().copied().collect();
     if let Some(last) = &snapshot.last_served {
@@ -133,8 +149,12 @@ pub fn decide(snapshot: &Snapshot) -> Vec<Decision> {
     loop {
         let mut admitted_any = false;
         for tenant in &order {
-            let Some(queue) = queues.get_mut(tenant) else { continue };
-            let Some(head) = queue.front().copied() else { continue };
+            let Some(queue) = queues.get_mut(tenant) else {
+                continue;
+            };
+            let Some(head) = queue.front().copied() else {
+                continue;
+            };
             if let Some(blocker) = blocked_by_machine {
                 decisions.push(wait_behind(head, blocker, "machine"));
                 queue.pop_front();
@@ -230,6 +250,9 @@ impl Over {
     }
 }
 
+/// A resource's name, limit, use, ask, and how to show its amounts.
+type ResourceCheck = (&'static str, Option<u64>, u64, u64, fn(u64) -> String);
+
 fn over_limit(limits: &Limits, usage: &Usage, demand: &Demand) -> Option<Over> {
     if let Some(limit) = limits.jobs
         && usage.jobs + 1 > limit
@@ -241,10 +264,24 @@ fn over_limit(limits: &Limits, usage: &Usage, demand: &Demand) -> Option<Over> {
             asks: "1".into(),
         });
     }
-    let checks: [(&'static str, Option<u64>, u64, u64, fn(u64) -> String); 3] = [
-        ("cpus", limits.millicores, usage.demand.millicores, demand.millicores, format_cpus),
-        ("memory", limits.bytes, usage.demand.bytes, demand.bytes, format_bytes),
-        ("gpus", limits.gpus, usage.demand.gpus, demand.gpus, |n| n.to_string()),
+    let checks: [ResourceCheck; 3] = [
+        (
+            "cpus",
+            limits.millicores,
+            usage.demand.millicores,
+            demand.millicores,
+            format_cpus,
+        ),
+        (
+            "memory",
+            limits.bytes,
+            usage.demand.bytes,
+            demand.bytes,
+            format_bytes,
+        ),
+        ("gpus", limits.gpus, usage.demand.gpus, demand.gpus, |n| {
+            n.to_string()
+        }),
     ];
     for (resource, limit, used, asks, show) in checks {
         if let Some(limit) = limit
@@ -329,7 +366,10 @@ mod tests {
         snapshot.tenants.insert("vision".into(), (quota, in_use));
         let decisions = decide(&snapshot);
         assert_eq!(admitted(&decisions), Vec::<i64>::new());
-        assert_eq!(message_of(&decisions, 1), "tenant vision: gpus 4 of 4 in use, job asks 2");
+        assert_eq!(
+            message_of(&decisions, 1),
+            "tenant vision: gpus 4 of 4 in use, job asks 2"
+        );
     }
 
     #[test]
@@ -344,14 +384,26 @@ mod tests {
             ..Snapshot::default()
         };
         let decisions = decide(&snapshot);
-        assert_eq!(admitted(&decisions), Vec::<i64>::new(), "job 2 must not jump job 1");
-        assert_eq!(message_of(&decisions, 1), "machine: cpus 1 of 2 in use, job asks 2");
+        assert_eq!(
+            admitted(&decisions),
+            Vec::<i64>::new(),
+            "job 2 must not jump job 1"
+        );
+        assert_eq!(
+            message_of(&decisions, 1),
+            "machine: cpus 1 of 2 in use, job asks 2"
+        );
         assert_eq!(message_of(&decisions, 2), "waiting behind a/job1");
     }
 
     #[test]
     fn tenants_take_turns_when_the_machine_is_the_limit() {
-        let queue = vec![job(1, "a", 1, 0), job(2, "a", 1, 0), job(3, "b", 1, 0), job(4, "b", 1, 0)];
+        let queue = vec![
+            job(1, "a", 1, 0),
+            job(2, "a", 1, 0),
+            job(3, "b", 1, 0),
+            job(4, "b", 1, 0),
+        ];
         let mut snapshot = Snapshot {
             machine: machine(2),
             queue,
@@ -401,8 +453,14 @@ mod tests {
             ..Limits::default()
         };
         let reason = never_fits("vision", &quota, &machine(8), &demand(1, 8));
-        assert_eq!(reason.as_deref(), Some("tenant vision: job asks gpus 8, quota is gpus 4"));
+        assert_eq!(
+            reason.as_deref(),
+            Some("tenant vision: job asks gpus 8, quota is gpus 4")
+        );
         let reason = never_fits("vision", &Limits::default(), &machine(2), &demand(3, 0));
-        assert_eq!(reason.as_deref(), Some("machine: job asks cpus 3, capacity is cpus 2"));
+        assert_eq!(
+            reason.as_deref(),
+            Some("machine: job asks cpus 3, capacity is cpus 2")
+        );
     }
 }

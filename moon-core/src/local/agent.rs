@@ -82,7 +82,10 @@ pub fn run(home: &Path, program: PathBuf) -> i32 {
     {
         Ok(file) => file,
         Err(error) => {
-            println!("error cannot open {}: {error}", layout.agent_lock().display());
+            println!(
+                "error cannot open {}: {error}",
+                layout.agent_lock().display()
+            );
             return 1;
         }
     };
@@ -93,7 +96,10 @@ pub fn run(home: &Path, program: PathBuf) -> i32 {
             return 0;
         }
         Err(error) => {
-            println!("error cannot lock {}: {error}", layout.agent_lock().display());
+            println!(
+                "error cannot lock {}: {error}",
+                layout.agent_lock().display()
+            );
             return 1;
         }
     }
@@ -147,13 +153,16 @@ async fn serve(layout: Layout, program: PathBuf, _lock: File) -> Result<()> {
     let accept_watchers = watchers.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let layout = accept_layout.clone();
             let sender = sender.clone();
             let seq = accept_seq.subscribe();
             let watchers = accept_watchers.clone();
             tokio::spawn(async move {
-                if let Err(error) = handle_connection(stream, &layout, sender, seq, watchers).await {
+                if let Err(error) = handle_connection(stream, &layout, sender, seq, watchers).await
+                {
                     eprintln!("moon agent: client connection: {error}");
                 }
             });
@@ -217,22 +226,30 @@ async fn handle_connection(
 ) -> Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read).lines();
-    let Ok(Some(line)) = lines.next_line().await else { return Ok(()) };
+    let Ok(Some(line)) = lines.next_line().await else {
+        return Ok(());
+    };
     let request: Request = match serde_json::from_str(&line) {
         Ok(request) => request,
         Err(error) => {
-            return send(&mut write, &Reply::Error {
-                message: format!("bad request: {error}"),
-            })
+            return send(
+                &mut write,
+                &Reply::Error {
+                    message: format!("bad request: {error}"),
+                },
+            )
             .await;
         }
     };
     match request {
         Request::Kick => {
             let _ = sender.send(Message::Kick);
-            send(&mut write, &Reply::Ok {
-                pid: std::process::id(),
-            })
+            send(
+                &mut write,
+                &Reply::Ok {
+                    pid: std::process::id(),
+                },
+            )
             .await
         }
         Request::Watch { job, after } => {
@@ -288,13 +305,16 @@ struct Agent {
     watched: HashSet<AttemptKey>,
     /// Attempts we asked to stop.
     stopping: HashSet<AttemptKey>,
-    /// Fault injection for crash tests: `MOON_FAULT=<point>` kills the agent
-    /// once at that point (recorded by a marker file so a restarted agent goes on).
-    fault: Option<String>,
+    /// Whether the current reconcile pass ended a job.
+    changed: bool,
 }
 
 impl Agent {
-    fn new(layout: Layout, program: PathBuf, messages: mpsc::UnboundedSender<Message>) -> Result<Agent> {
+    fn new(
+        layout: Layout,
+        program: PathBuf,
+        messages: mpsc::UnboundedSender<Message>,
+    ) -> Result<Agent> {
         let db = store::open(&layout.database())?;
         let capacity = machine_capacity(&layout.config_file())?;
         Ok(Agent {
@@ -305,16 +325,15 @@ impl Agent {
             messages,
             watched: HashSet::new(),
             stopping: HashSet::new(),
-            fault: std::env::var("MOON_FAULT").ok().filter(|fault| !fault.is_empty()),
+            changed: false,
         })
     }
 
+    /// Crash tests kill the agent at chosen points: a file `faults/<point>`
+    /// under the home makes the agent remove it and SIGKILL itself there, once.
     fn crash_point(&self, point: &str) {
-        if self.fault.as_deref() != Some(point) {
-            return;
-        }
-        let marker = self.layout.home().join(format!("fault-{point}.fired"));
-        if OpenOptions::new().write(true).create_new(true).open(marker).is_ok() {
+        let trigger = self.layout.home().join("faults").join(point);
+        if std::fs::remove_file(trigger).is_ok() {
             let _ = signal_process(std::process::id() as i32, Signal::SIGKILL);
         }
     }
@@ -345,9 +364,11 @@ impl Agent {
         )?;
         let mut wake = restart;
         for job in store::jobs(&self.db, None, &[Phase::Running])? {
-            if let (Some(started), Some(limit), None) =
-                (job.started_ms, job.spec.active_deadline_seconds, &job.ending)
-            {
+            if let (Some(started), Some(limit), None) = (
+                job.started_ms,
+                job.spec.active_deadline_seconds,
+                &job.ending,
+            ) {
                 let due = started + limit as i64 * 1000;
                 wake = Some(wake.map_or(due, |at: i64| at.min(due)));
             }
@@ -388,7 +409,9 @@ impl Agent {
             match claim {
                 None | Some(Claim { pid: 0, .. }) => self.abandon(&key)?,
                 Some(claim) => {
-                    if supervisor::read_exit(&dir).is_none() && is_same_process(claim.pid, claim.started) {
+                    if supervisor::read_exit(&dir).is_none()
+                        && is_same_process(claim.pid, claim.started)
+                    {
                         self.db.execute(
                             "UPDATE attempts SET state = 'running', supervisor_pid = ?5 \
                              WHERE job_id = ?1 AND role = ?2 AND idx = ?3 AND attempt = ?4",
@@ -421,7 +444,8 @@ impl Agent {
     }
 
     fn attempt_dir(&self, key: &AttemptKey) -> PathBuf {
-        self.layout.attempt_dir(key.job_id, &key.replica(), key.attempt)
+        self.layout
+            .attempt_dir(key.job_id, &key.replica(), key.attempt)
     }
 
     fn watch_supervisor(&mut self, key: AttemptKey, pid: i32) {
@@ -433,7 +457,9 @@ impl Agent {
             Ok(fd) => {
                 tokio::spawn(async move {
                     // SAFETY: the task owns the pidfd; it stays open as long as the AsyncFd.
-                    if let Ok(exited) = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) } {
+                    if let Ok(exited) =
+                        unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
+                    {
                         let _ = exited.readable().await;
                     }
                     reap(pid);
@@ -490,13 +516,32 @@ impl Agent {
             tx.execute(
                 "UPDATE replicas SET phase = ?4, exit_code = ?5, signal = ?6, next_start_ms = ?7 \
                  WHERE job_id = ?1 AND role = ?2 AND idx = ?3",
-                params![key.job_id, key.role, key.index, phase.as_str(), exit.code, exit.signal, next_start],
+                params![
+                    key.job_id,
+                    key.role,
+                    key.index,
+                    phase.as_str(),
+                    exit.code,
+                    exit.signal,
+                    next_start
+                ],
             )
         };
-        store::add_event(&tx, &job, "ReplicaExited", job.phase, Some(&replica), &format!("{replica} {how}"))?;
+        store::add_event(
+            &tx,
+            &job,
+            "ReplicaExited",
+            job.phase,
+            Some(&replica),
+            &format!("{replica} {how}"),
+        )?;
         if job.ending.is_some() || job.phase.is_terminal() {
             set_replica(
-                if succeeded { ReplicaPhase::Succeeded } else { ReplicaPhase::Stopped },
+                if succeeded {
+                    ReplicaPhase::Succeeded
+                } else {
+                    ReplicaPhase::Stopped
+                },
                 None,
             )?;
         } else if succeeded {
@@ -510,12 +555,23 @@ impl Agent {
                 })
                 .count();
             if deciders_left == 0 {
-                begin_ending(&tx, &job, Phase::Succeeded, "Completed", "every replica that decides success exited 0")?;
+                begin_ending(
+                    &tx,
+                    &job,
+                    Phase::Succeeded,
+                    "Completed",
+                    "every replica that decides success exited 0",
+                )?;
             }
-        } else if job.spec.restart_policy == RestartPolicy::OnFailure && job.restarts < job.spec.backoff_limit {
+        } else if job.spec.restart_policy == RestartPolicy::OnFailure
+            && job.restarts < job.spec.backoff_limit
+        {
             let delay = backoff_ms(job.restarts);
             set_replica(ReplicaPhase::Pending, Some(now_ms() + delay))?;
-            tx.execute("UPDATE jobs SET restarts = restarts + 1 WHERE id = ?1", params![job.id])?;
+            tx.execute(
+                "UPDATE jobs SET restarts = restarts + 1 WHERE id = ?1",
+                params![job.id],
+            )?;
             store::add_event(
                 &tx,
                 &job,
@@ -547,20 +603,43 @@ impl Agent {
     }
 
     /// Brings the world in line with the database: cancels, deadlines,
-    /// admissions, launches and the ends of jobs.
+    /// admissions, launches and the ends of jobs. A job that ends frees
+    /// capacity, so passes repeat until one changes nothing.
     fn reconcile(&mut self) -> Result<()> {
+        loop {
+            self.changed = false;
+            self.reconcile_once()?;
+            if !self.changed {
+                return Ok(());
+            }
+        }
+    }
+
+    fn reconcile_once(&mut self) -> Result<()> {
         let now = now_ms();
         for job in store::jobs(&self.db, None, &[Phase::Pending])? {
             if job.cancel_requested {
-                self.finish(&job, Phase::Cancelled, "Cancelled", "cancelled before it started")?;
+                self.finish(
+                    &job,
+                    Phase::Cancelled,
+                    "Cancelled",
+                    "cancelled before it started",
+                )?;
             }
         }
         self.admit()?;
         for job in store::jobs(&self.db, None, &[Phase::Running])? {
             if job.ending.is_none() {
                 if job.cancel_requested {
-                    begin_ending(&self.db, &job, Phase::Cancelled, "Cancelled", "cancelled by a user")?;
-                } else if let (Some(started), Some(limit)) = (job.started_ms, job.spec.active_deadline_seconds)
+                    begin_ending(
+                        &self.db,
+                        &job,
+                        Phase::Cancelled,
+                        "Cancelled",
+                        "cancelled by a user",
+                    )?;
+                } else if let (Some(started), Some(limit)) =
+                    (job.started_ms, job.spec.active_deadline_seconds)
                     && now >= started + limit as i64 * 1000
                 {
                     begin_ending(
@@ -605,16 +684,21 @@ impl Agent {
             ..Snapshot::default()
         };
         for tenant in store::tenants(&self.db)? {
-            snapshot
-                .tenants
-                .insert(tenant.name.clone(), (Limits::of_quota(&tenant.quota), Usage::default()));
+            snapshot.tenants.insert(
+                tenant.name.clone(),
+                (Limits::of_quota(&tenant.quota), Usage::default()),
+            );
         }
         let mut ports_in_use = HashSet::new();
         for job in &running {
             let demand = Demand::of(&job.spec);
             for usage in [
                 &mut snapshot.machine_usage,
-                &mut snapshot.tenants.entry(job.spec.tenant.clone()).or_default().1,
+                &mut snapshot
+                    .tenants
+                    .entry(job.spec.tenant.clone())
+                    .or_default()
+                    .1,
             ] {
                 usage.demand.millicores += demand.millicores;
                 usage.demand.bytes += demand.bytes;
@@ -635,12 +719,22 @@ impl Agent {
         for decision in admission::decide(&snapshot) {
             match decision {
                 Decision::Admit(id) => {
-                    let Some(job) = pending.iter().find(|job| job.id == id) else { continue };
+                    let Some(job) = pending.iter().find(|job| job.id == id) else {
+                        continue;
+                    };
                     self.start_job(job, &mut ports_in_use)?;
                 }
-                Decision::Wait { id, reason, message } => {
-                    let Some(job) = pending.iter().find(|job| job.id == id) else { continue };
-                    if job.reason.as_deref() != Some(reason) || job.message.as_deref() != Some(&message) {
+                Decision::Wait {
+                    id,
+                    reason,
+                    message,
+                } => {
+                    let Some(job) = pending.iter().find(|job| job.id == id) else {
+                        continue;
+                    };
+                    if job.reason.as_deref() != Some(reason)
+                        || job.message.as_deref() != Some(&message)
+                    {
                         let tx = self.db.unchecked_transaction()?;
                         tx.execute(
                             "UPDATE jobs SET reason = ?2, message = ?3 WHERE id = ?1",
@@ -670,7 +764,11 @@ impl Agent {
             .roles
             .iter()
             .cloned()
-            .chain(rendezvous::hidden_roles(&job.spec, "127.0.0.1", tracker_port))
+            .chain(rendezvous::hidden_roles(
+                &job.spec,
+                "127.0.0.1",
+                tracker_port,
+            ))
             .collect();
         let tx = self.db.unchecked_transaction()?;
         tx.execute(
@@ -691,7 +789,10 @@ impl Agent {
             "Admitted",
             Phase::Running,
             None,
-            &format!("admitted; starting {} replicas", roles.iter().map(|r| r.replicas).sum::<u32>()),
+            &format!(
+                "admitted; starting {} replicas",
+                roles.iter().map(|r| r.replicas).sum::<u32>()
+            ),
         )?;
         store::set_setting(&tx, LAST_SERVED, &job.spec.tenant)?;
         tx.commit()?;
@@ -717,7 +818,8 @@ impl Agent {
         let dir = self.attempt_dir(&key);
         std::fs::create_dir_all(&dir).map_err(|error| Error::io("creating", &dir, error))?;
         let plan = self.plan(job, &replica.role, replica.index, attempt)?;
-        let plan_bytes = serde_json::to_vec_pretty(&plan).map_err(|error| Error::Agent(error.to_string()))?;
+        let plan_bytes =
+            serde_json::to_vec_pretty(&plan).map_err(|error| Error::Agent(error.to_string()))?;
         supervisor::write_atomically(&dir.join(attempt_files::PLAN), &plan_bytes)
             .map_err(|error| Error::io("writing", dir.join(attempt_files::PLAN), error))?;
 
@@ -744,9 +846,7 @@ impl Agent {
         // SAFETY: setsid is async-signal-safe; the supervisor gets its own
         // session so that signals meant for the agent's group spare it.
         unsafe {
-            command.pre_exec(|| {
-                nix::unistd::setsid().map(|_| ()).map_err(io::Error::from)
-            });
+            command.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(io::Error::from));
         }
         let pid = match command.spawn() {
             Ok(child) => child.id() as i32,
@@ -755,7 +855,10 @@ impl Agent {
                     code: None,
                     signal: None,
                     finished_ms: now_ms(),
-                    error: Some(format!("cannot start its supervisor {}: {error}", self.program.display())),
+                    error: Some(format!(
+                        "cannot start its supervisor {}: {error}",
+                        self.program.display()
+                    )),
                 };
                 let bytes = serde_json::to_vec(&exit).unwrap_or_default();
                 let _ = supervisor::write_atomically(&dir.join(attempt_files::EXIT), &bytes);
@@ -768,14 +871,27 @@ impl Agent {
             "UPDATE attempts SET state = 'running', supervisor_pid = ?5 WHERE job_id = ?1 AND role = ?2 AND idx = ?3 AND attempt = ?4",
             params![job.id, replica.role, replica.index, attempt, pid],
         )?;
-        store::add_event(&tx, job, "ReplicaStarted", Phase::Running, Some(&name), &format!("{name} started (attempt {attempt})"))?;
+        store::add_event(
+            &tx,
+            job,
+            "ReplicaStarted",
+            Phase::Running,
+            Some(&name),
+            &format!("{name} started (attempt {attempt})"),
+        )?;
         tx.commit()?;
         self.watch_supervisor(key, pid);
         Ok(())
     }
 
     /// The command, environment and directory of one attempt.
-    fn plan(&self, job: &JobRecord, role_name: &str, index: u32, attempt: u32) -> Result<AttemptPlan> {
+    fn plan(
+        &self,
+        job: &JobRecord,
+        role_name: &str,
+        index: u32,
+        attempt: u32,
+    ) -> Result<AttemptPlan> {
         let tracker_port = job.ports.get("tracker").copied().unwrap_or(0);
         let hidden = rendezvous::hidden_roles(&job.spec, "127.0.0.1", tracker_port);
         let role = job
@@ -785,10 +901,13 @@ impl Agent {
             .chain(hidden.iter())
             .find(|role| role.name == role_name)
             .ok_or_else(|| Error::Agent(format!("job {} has no role {role_name:?}", job.key())))?;
-        let endpoints = rendezvous::Endpoints::new(|_, _| "127.0.0.1".to_string(), job.ports.clone());
+        let endpoints =
+            rendezvous::Endpoints::new(|_, _| "127.0.0.1".to_string(), job.ports.clone());
         let mut env = job.submit_env.clone();
         env.extend(role.env.clone());
-        env.extend(rendezvous::replica_env(&job.spec, role_name, index, &endpoints));
+        env.extend(rendezvous::replica_env(
+            &job.spec, role_name, index, &endpoints,
+        ));
         env.insert("MOON_ATTEMPT".into(), attempt.to_string());
         let submit_dir = PathBuf::from(&job.submit_dir);
         let working_dir = match &role.working_dir {
@@ -867,12 +986,19 @@ impl Agent {
         )?;
         store::add_event(&tx, job, phase.as_str(), phase, None, message)?;
         tx.commit()?;
+        self.changed = true;
         Ok(())
     }
 }
 
 /// Marks a job as ending: its replicas are stopped, then it takes `phase`.
-fn begin_ending(db: &Connection, job: &JobRecord, phase: Phase, reason: &str, message: &str) -> Result<()> {
+fn begin_ending(
+    db: &Connection,
+    job: &JobRecord,
+    phase: Phase,
+    reason: &str,
+    message: &str,
+) -> Result<()> {
     db.execute(
         "UPDATE jobs SET ending_phase = ?2, ending_reason = ?3, ending_message = ?4 WHERE id = ?1 AND ending_phase IS NULL",
         params![job.id, phase.as_str(), reason, message],
@@ -881,7 +1007,10 @@ fn begin_ending(db: &Connection, job: &JobRecord, phase: Phase, reason: &str, me
 }
 
 fn is_hidden_role(job: &JobRecord, role: &str) -> bool {
-    !job.spec.roles.iter().any(|spec_role| spec_role.name == role)
+    !job.spec
+        .roles
+        .iter()
+        .any(|spec_role| spec_role.name == role)
 }
 
 fn backoff_ms(restarts: u32) -> i64 {

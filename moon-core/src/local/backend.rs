@@ -58,7 +58,9 @@ impl LocalBackend {
     fn db(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves the connection usable: SQLite
         // rolls back an unfinished transaction itself.
-        self.db.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.db
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     async fn kick(&self) -> Result<()> {
@@ -79,7 +81,11 @@ impl LocalBackend {
             used_bytes: 0,
             used_gpus: 0,
         };
-        for job in store::jobs(db, Some(&status.spec.name), &[Phase::Pending, Phase::Running])? {
+        for job in store::jobs(
+            db,
+            Some(&status.spec.name),
+            &[Phase::Pending, Phase::Running],
+        )? {
             if job.phase == Phase::Pending {
                 status.pending_jobs += 1;
             } else {
@@ -98,7 +104,8 @@ impl LocalBackend {
 impl Backend for LocalBackend {
     async fn apply_tenant(&self, tenant: &Tenant) -> Result<ApplyOutcome> {
         validate_tenant(tenant)?;
-        let spec = serde_json::to_string(tenant).map_err(|error| Error::Agent(error.to_string()))?;
+        let spec =
+            serde_json::to_string(tenant).map_err(|error| Error::Agent(error.to_string()))?;
         let outcome = {
             let db = self.db();
             match store::tenant(&db, &tenant.name)? {
@@ -120,7 +127,8 @@ impl Backend for LocalBackend {
         };
         if outcome == ApplyOutcome::Updated {
             // A larger quota may admit waiting jobs.
-            let waiting = !store::jobs(&self.db(), Some(&tenant.name), &[Phase::Pending])?.is_empty();
+            let waiting =
+                !store::jobs(&self.db(), Some(&tenant.name), &[Phase::Pending])?.is_empty();
             if waiting {
                 self.kick().await?;
             }
@@ -155,13 +163,19 @@ impl Backend for LocalBackend {
             })?;
             let machine = machine_capacity(&self.layout.config_file())?;
             let demand = Demand::of(job);
-            if let Some(reason) = never_fits(&job.tenant, &Limits::of_quota(&tenant.quota), &machine, &demand) {
+            if let Some(reason) = never_fits(
+                &job.tenant,
+                &Limits::of_quota(&tenant.quota),
+                &machine,
+                &demand,
+            ) {
                 return Err(Error::QuotaExceeded(reason));
             }
             let submit_dir = std::env::current_dir()
                 .map_err(|error| Error::io("reading the working directory", ".", error))?;
             let submit_env: BTreeMap<String, String> = std::env::vars().collect();
-            let spec = serde_json::to_string(job).map_err(|error| Error::Agent(error.to_string()))?;
+            let spec =
+                serde_json::to_string(job).map_err(|error| Error::Agent(error.to_string()))?;
             let tx = db.unchecked_transaction()?;
             let inserted = tx.execute(
                 "INSERT INTO jobs (tenant, name, spec, framework, phase, reason, message, created_ms, \
@@ -227,8 +241,18 @@ impl Backend for LocalBackend {
                 )));
             }
             if !job.phase.is_terminal() && !job.cancel_requested {
-                db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?1", params![job.id])?;
-                store::add_event(&db, &job, "CancelRequested", job.phase, None, "cancel requested")?;
+                db.execute(
+                    "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1",
+                    params![job.id],
+                )?;
+                store::add_event(
+                    &db,
+                    &job,
+                    "CancelRequested",
+                    job.phase,
+                    None,
+                    "cancel requested",
+                )?;
             }
             job.phase
         };
@@ -305,7 +329,8 @@ impl Backend for LocalBackend {
             return Ok(stream);
         }
         let log_dir = self.layout.log_dir(job.id);
-        std::fs::create_dir_all(&log_dir).map_err(|error| Error::io("creating", &log_dir, error))?;
+        std::fs::create_dir_all(&log_dir)
+            .map_err(|error| Error::io("creating", &log_dir, error))?;
         let inotify = Inotify::init().map_err(|error| Error::io("watching", &log_dir, error))?;
         inotify
             .watches()
@@ -348,7 +373,10 @@ async fn forward_events(
             }
             return Ok(());
         }
-        let request = Request::Watch { job: job.id, after: last };
+        let request = Request::Watch {
+            job: job.id,
+            after: last,
+        };
         if let Ok(mut replies) = agent_client::request(layout, program, &request).await {
             while let Ok(Some(reply)) = replies.next().await {
                 match reply {
@@ -457,7 +485,8 @@ async fn follow_logs(
         }
     }
     // SAFETY: the AsyncFd owns the Inotify, whose descriptor lives as long as it does.
-    let Ok(changes) = (unsafe { AsyncFd::register_with_interest(inotify, Interest::READABLE) }) else {
+    let Ok(changes) = (unsafe { AsyncFd::register_with_interest(inotify, Interest::READABLE) })
+    else {
         return;
     };
     let mut changes = changes;

@@ -50,8 +50,14 @@ impl Layout {
     /// sockets vanish with their process, so a dead agent leaves nothing
     /// stale behind, and their names are not bound by the 108-byte path limit.
     pub fn agent_socket_name(&self) -> String {
-        let canonical = self.home.canonicalize().unwrap_or_else(|_| self.home.clone());
-        format!("moon-agent-{:016x}", fnv1a(canonical.as_os_str().as_encoded_bytes()))
+        let canonical = self
+            .home
+            .canonicalize()
+            .unwrap_or_else(|_| self.home.clone());
+        format!(
+            "moon-agent-{:016x}",
+            fnv1a(canonical.as_os_str().as_encoded_bytes())
+        )
     }
 
     /// Everything of one job.
@@ -61,7 +67,9 @@ impl Layout {
 
     /// One replica's log, shared by its attempts.
     pub fn replica_log(&self, job_id: i64, replica: &str) -> PathBuf {
-        self.job_dir(job_id).join("logs").join(format!("{replica}.log"))
+        self.job_dir(job_id)
+            .join("logs")
+            .join(format!("{replica}.log"))
     }
 
     /// The directory of the job's logs.

@@ -39,8 +39,9 @@ impl LocalConfig {
         };
         let agent_program = match std::env::var_os("MOON_AGENT_PROGRAM") {
             Some(program) if !program.is_empty() => PathBuf::from(program),
-            _ => std::env::current_exe()
-                .map_err(|error| Error::io("finding the running program", "/proc/self/exe", error))?,
+            _ => std::env::current_exe().map_err(|error| {
+                Error::io("finding the running program", "/proc/self/exe", error)
+            })?,
         };
         Ok(LocalConfig {
             home,

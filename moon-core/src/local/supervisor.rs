@@ -17,7 +17,7 @@ use nix::sys::signal::{SigSet, Signal};
 use serde::{Deserialize, Serialize};
 
 use super::layout::attempt_files;
-use super::process::{signal_group, start_time};
+use super::process::{signal_group, signal_process, start_time};
 use super::store::now_ms;
 
 /// What to run, written by the agent into the attempt's directory.
@@ -136,6 +136,12 @@ fn supervise(dir: &Path) -> io::Result<()> {
     signals.add(Signal::SIGHUP);
     signals.thread_block().map_err(io::Error::from)?;
 
+    // As a subreaper we inherit whatever the replica orphans, even processes
+    // that left its group, so we can make sure none outlives it.
+    // SAFETY: prctl with integer arguments only.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
     let pid = std::process::id() as i32;
     let claim = Claim {
         pid,
@@ -149,7 +155,10 @@ fn supervise(dir: &Path) -> io::Result<()> {
         std::fs::create_dir_all(parent)?;
     }
     let log = Arc::new(Mutex::new(
-        OpenOptions::new().create(true).append(true).open(&plan.log)?,
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&plan.log)?,
     ));
 
     let mut command = Command::new(&plan.argv[0]);
@@ -165,7 +174,11 @@ fn supervise(dir: &Path) -> io::Result<()> {
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(error) => {
-            let code = if error.kind() == io::ErrorKind::NotFound { 127 } else { 126 };
+            let code = if error.kind() == io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            };
             let message = format!(
                 "cannot start {:?} in {}: {error}",
                 plan.argv[0],
@@ -176,7 +189,10 @@ fn supervise(dir: &Path) -> io::Result<()> {
         }
     };
     let group = child.id() as i32;
-    write_atomically(&dir.join(attempt_files::GROUP), group.to_string().as_bytes())?;
+    write_atomically(
+        &dir.join(attempt_files::GROUP),
+        group.to_string().as_bytes(),
+    )?;
 
     let (done_sender, done) = mpsc::channel();
     let mut readers = 0;
@@ -192,8 +208,9 @@ fn supervise(dir: &Path) -> io::Result<()> {
     std::thread::spawn(move || forward_stop_signals(signals, group, grace));
 
     let status = child.wait()?;
-    // When the replica's main process ends, so does everything it left in its group.
+    // When the replica's main process ends, so does everything it started.
     let _ = signal_group(group, Signal::SIGKILL);
+    kill_and_reap_descendants();
     for _ in 0..readers {
         // A process that left the group may hold the pipes open; don't wait for it forever.
         if done.recv_timeout(Duration::from_secs(5)).is_err() {
@@ -203,7 +220,42 @@ fn supervise(dir: &Path) -> io::Result<()> {
     record_exit(dir, status.code(), status.signal(), None)
 }
 
-fn record_exit(dir: &Path, code: Option<i32>, signal: Option<i32>, error: Option<String>) -> io::Result<()> {
+/// Kills and reaps every process left under this supervisor (orphans are
+/// re-parented to it as a subreaper) until it has no child at all.
+fn kill_and_reap_descendants() {
+    loop {
+        for pid in own_children() {
+            let _ = signal_process(pid, Signal::SIGKILL);
+        }
+        match nix::sys::wait::waitpid(None::<nix::unistd::Pid>, None) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return,
+        }
+    }
+}
+
+fn own_children() -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    let mut children = Vec::new();
+    for task in tasks.flatten() {
+        if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
+            children.extend(
+                list.split_whitespace()
+                    .filter_map(|pid| pid.parse::<i32>().ok()),
+            );
+        }
+    }
+    children
+}
+
+fn record_exit(
+    dir: &Path,
+    code: Option<i32>,
+    signal: Option<i32>,
+    error: Option<String>,
+) -> io::Result<()> {
     let record = ExitRecord {
         code,
         signal,

@@ -40,7 +40,13 @@ pub struct RoleRule {
     pub decides_success: bool,
 }
 
-const fn rule(name: &'static str, required: bool, min: u32, max: Option<u32>, decides: bool) -> RoleRule {
+const fn rule(
+    name: &'static str,
+    required: bool,
+    min: u32,
+    max: Option<u32>,
+    decides: bool,
+) -> RoleRule {
     RoleRule {
         name,
         required,

@@ -1,0 +1,84 @@
+//! What the local backend's integration tests share: a fresh MOON_HOME with
+//! its own agent, killed when the test ends.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use moon_core::Client;
+use moon_core::local::LocalConfig;
+use moon_core::spec::{Framework, Job, Role, Tenant, TenantQuota};
+
+pub struct Home {
+    dir: tempfile::TempDir,
+    pub client: Client,
+}
+
+impl Home {
+    pub fn new() -> Home {
+        Home::with_config("")
+    }
+
+    pub fn with_config(config: &str) -> Home {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("config.yaml"), config).expect("config");
+        let client = Client::local_with(LocalConfig {
+            home: dir.path().to_path_buf(),
+            agent_program: PathBuf::from(env!("CARGO_BIN_EXE_moon-agent")),
+        })
+        .expect("client");
+        Home { dir, client }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.path().join("agent.pid"))
+            && let Ok(pid) = pid.trim().parse::<i32>()
+        {
+            // SAFETY: kill with a pid read from our own agent's pid file.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+pub async fn tenant(client: &Client, name: &str, quota: TenantQuota) {
+    let spec = Tenant {
+        name: name.into(),
+        quota,
+        ..Tenant::default()
+    };
+    client.apply_tenant(&spec).await.expect("tenant");
+}
+
+pub fn shell_job(name: &str, script: &str) -> Job {
+    Job::new(
+        name,
+        "team",
+        Framework::Custom,
+        vec![Role::new("main", 1, &["sh", "-c", script])],
+    )
+}
+
+impl Home {
+    /// The agent's pid, once one runs.
+    pub fn agent_pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.path().join("agent.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Arms a crash point of the agent (see `Agent::crash_point`).
+    pub fn arm_fault(&self, point: &str) {
+        let dir = self.path().join("faults");
+        std::fs::create_dir_all(&dir).expect("faults dir");
+        std::fs::write(dir.join(point), "").expect("fault");
+    }
+}

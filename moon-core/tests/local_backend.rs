@@ -1,0 +1,365 @@
+//! The local backend end to end: real agent, real supervisors, real processes.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use common::{Home, shell_job, tenant};
+use moon_core::Error;
+use moon_core::backend::{LogOptions, Phase, ReplicaPhase};
+use moon_core::spec::{Framework, Job, Quantity, RestartPolicy, Role, TenantQuota};
+
+const LIMIT: Option<Duration> = Some(Duration::from_secs(60));
+
+#[tokio::test]
+async fn a_job_runs_to_success_and_its_output_is_logged() {
+    let home = Home::new();
+    tenant(&home.client, "team", TenantQuota::default()).await;
+    let job = shell_job("hello", "echo hello from $MOON_REPLICA; echo to stderr >&2");
+    home.client.submit(&job).await.expect("submit");
+    let status = home
+        .client
+        .wait("team", "hello", LIMIT)
+        .await
+        .expect("wait");
+    assert_eq!(status.phase, Phase::Succeeded, "{status:?}");
+    assert_eq!(status.replicas[0].exit_code, Some(0));
+    let mut logs = home
+        .client
+        .logs("team", "hello", LogOptions::default())
+        .await
+        .expect("logs");
+    let mut lines = Vec::new();
+    while let Some(line) = logs.next().await {
+        let line = line.expect("line");
+        lines.push((line.stream, line.line));
+    }
+    assert!(
+        lines.contains(&("stdout".into(), "hello from main-0".into())),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&("stderr".into(), "to stderr".into())),
+        "{lines:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_replica_fails_the_job_with_its_exit_code() {
+    let home = Home::new();
+    tenant(&home.client, "team", TenantQuota::default()).await;
+    home.client
+        .submit(&shell_job("boom", "exit 3"))
+        .await
+        .expect("submit");
+    let status = home.client.wait("team", "boom", LIMIT).await.expect("wait");
+    assert_eq!(status.phase, Phase::Failed);
+    assert_eq!(status.reason.as_deref(), Some("ReplicaFailed"));
+    assert!(
+        status
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .contains("exited with code 3"),
+        "{status:?}"
+    );
+    assert_eq!(status.replicas[0].exit_code, Some(3));
+    match status.into_result() {
+        Err(Error::JobFailed { phase, .. }) => assert_eq!(phase, "failed"),
+        other => panic!("expected JobFailed, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn on_failure_restarts_with_backoff_until_success() {
+    let home = Home::new();
+    tenant(&home.client, "team", TenantQuota::default()).await;
+    let marker = home.path().join("tries");
+    let script = format!(
+        "echo $$ >> {m}; test $(wc -l < {m}) -ge 3 || exit 7",
+        m = marker.display()
+    );
+    let mut job = shell_job("flaky", &script);
+    job.restart_policy = RestartPolicy::OnFailure;
+    job.backoff_limit = 3;
+    home.client.submit(&job).await.expect("submit");
+    let status = home
+        .client
+        .wait("team", "flaky", LIMIT)
+        .await
+        .expect("wait");
+    assert_eq!(status.phase, Phase::Succeeded, "{status:?}");
+    assert_eq!(status.restarts, 2);
+    assert_eq!(status.replicas[0].attempts, 3);
+    let tries = std::fs::read_to_string(&marker).expect("marker");
+    assert_eq!(tries.lines().count(), 3);
+    let events = home
+        .client
+        .events("team", "flaky", None)
+        .await
+        .expect("events");
+    let restarts: Vec<_> = events
+        .iter()
+        .filter(|event| event.kind == "Restarting")
+        .collect();
+    assert_eq!(restarts.len(), 2);
+    // Backoff doubles: the second restart waits longer than the first.
+    assert!(
+        restarts[0].message.contains("in 1.0s"),
+        "{}",
+        restarts[0].message
+    );
+    assert!(
+        restarts[1].message.contains("in 2.0s"),
+        "{}",
+        restarts[1].message
+    );
+}
+
+#[tokio::test]
+async fn the_backoff_limit_ends_retries() {
+    let home = Home::new();
+    tenant(&home.client, "team", TenantQuota::default()).await;
+    let mut job = shell_job("hopeless", "exit 5");
+    job.restart_policy = RestartPolicy::OnFailure;
+    job.backoff_limit = 1;
+    home.client.submit(&job).await.expect("submit");
+    let status = home
+        .client
+        .wait("team", "hopeless", LIMIT)
+        .await
+        .expect("wait");
+    assert_eq!(status.phase, Phase::Failed);
+    assert_eq!(status.reason.as_deref(), Some("BackoffLimitExceeded"));
+    assert_eq!(status.replicas[0].attempts, 2);
+}
+
+#[tokio::test]
+async fn the_active_deadline_stops_a_job() {
+    let home = Home::new();
+    tenant(&home.client, "team", TenantQuota::default()).await;
+    let mut job = shell_job("slow", "sleep 30");
+    job.active_deadline_seconds = Some(1);
+    home.client.submit(&job).await.expect("submit");
+    let status = home.client.wait("team", "slow", LIMIT).await.expect("wait");
+    assert_eq!(status.phase, Phase::Failed);
+    assert_eq!(status.reason.as_deref(), Some("DeadlineExceeded"));
+    assert_eq!(status.replicas[0].phase, ReplicaPhase::Stopped);
+}
+
+#[tokio::test]
+async fn cancel_kills_the_whole_group_even_a_child_that_ignores_sigterm() {
+    let home = Home::new();
+    tenant(&home.client, "team", TenantQuota::default()).await;
+    let pids = home.path().join("pids");
+    let script = format!(
+        "sh -c 'trap \"\" TERM; echo $$ >> {p}; while true; do sleep 0.1; done' & echo $$ >> {p}; echo started; wait",
+        p = pids.display()
+    );
+    home.client
+        .submit(&shell_job("stubborn", &script))
+        .await
+        .expect("submit");
+    let mut logs = home
+        .client
+        .logs(
+            "team",
+            "stubborn",
+            LogOptions {
+                follow: true,
+                ..LogOptions::default()
+            },
+        )
+        .await
+        .expect("logs");
+    let first = logs.next().await.expect("a line").expect("line");
+    assert_eq!(first.line, "started");
+    let status = home
+        .client
+        .cancel("team", "stubborn")
+        .await
+        .expect("cancel");
+    assert!(!status.phase.is_terminal() || status.phase == Phase::Cancelled);
+    let status = home
+        .client
+        .wait("team", "stubborn", LIMIT)
+        .await
+        .expect("wait");
+    assert_eq!(status.phase, Phase::Cancelled);
+    let recorded = std::fs::read_to_string(&pids).expect("pids");
+    let pids: Vec<i32> = recorded
+        .lines()
+        .map(|pid| pid.parse().expect("pid"))
+        .collect();
+    assert_eq!(pids.len(), 2, "{recorded}");
+    for pid in pids {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "process {pid} survived the cancel"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_job_waits_for_quota_with_the_numbers_and_starts_when_it_frees() {
+    let home = Home::with_config("capacity: {cpus: 8, memory: 16Gi}\n");
+    let quota = TenantQuota {
+        cpus: Some(Quantity::Int(2)),
+        ..TenantQuota::default()
+    };
+    tenant(&home.client, "team", quota).await;
+    let mut first = shell_job("first", "sleep 2");
+    first.roles[0].cpus = Quantity::Int(2);
+    let mut second = shell_job("second", "true");
+    second.roles[0].cpus = Quantity::Int(1);
+    home.client.submit(&first).await.expect("submit");
+    home.client.submit(&second).await.expect("submit");
+    let mut events = home
+        .client
+        .watch("team", "second", None)
+        .await
+        .expect("watch");
+    let mut pending_message = None;
+    while let Some(event) = events.next().await {
+        let event = event.expect("event");
+        if event.kind == "Pending" {
+            pending_message = Some(event.message.clone());
+        }
+        if event.phase == Phase::Running {
+            break;
+        }
+    }
+    assert_eq!(
+        pending_message.as_deref(),
+        Some("tenant team: cpus 2 of 2 in use, job asks 1")
+    );
+    let first = home.client.get_job("team", "first").await.expect("get");
+    assert!(
+        first.phase.is_terminal(),
+        "second started before first ended: {first:?}"
+    );
+    let second = home
+        .client
+        .wait("team", "second", LIMIT)
+        .await
+        .expect("wait");
+    assert_eq!(second.phase, Phase::Succeeded);
+}
+
+#[tokio::test]
+async fn a_job_larger_than_the_quota_is_refused_with_the_numbers() {
+    let home = Home::new();
+    let quota = TenantQuota {
+        gpus: Some(4),
+        ..TenantQuota::default()
+    };
+    tenant(&home.client, "team", quota).await;
+    let mut job = shell_job("greedy", "true");
+    job.roles[0].gpus = 8;
+    match home.client.submit(&job).await {
+        Err(Error::QuotaExceeded(message)) => {
+            assert_eq!(message, "tenant team: job asks gpus 8, quota is gpus 4")
+        }
+        other => panic!("expected QuotaExceeded, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn two_distributed_jobs_run_at_once_on_different_ports() {
+    let home = Home::new();
+    tenant(&home.client, "team", TenantQuota::default()).await;
+    let script = "echo $MASTER_ADDR:$MASTER_PORT rank=$RANK world=$WORLD_SIZE; sleep 1";
+    for name in ["one", "two"] {
+        let mut job = Job::new(
+            name,
+            "team",
+            Framework::Pytorch,
+            vec![
+                Role::new("master", 1, &["sh", "-c", script]),
+                Role::new("worker", 2, &["sh", "-c", script]),
+            ],
+        );
+        for role in &mut job.roles {
+            role.cpus = Quantity::Text("100m".into());
+        }
+        home.client.submit(&job).await.expect("submit");
+    }
+    let mut seen = BTreeMap::new();
+    for name in ["one", "two"] {
+        let status = home.client.wait("team", name, LIMIT).await.expect("wait");
+        assert_eq!(status.phase, Phase::Succeeded, "{status:?}");
+        let mut logs = home
+            .client
+            .logs("team", name, LogOptions::default())
+            .await
+            .expect("logs");
+        let mut lines = Vec::new();
+        while let Some(line) = logs.next().await {
+            lines.push(line.expect("line").line);
+        }
+        lines.sort();
+        let address = lines[0].split(' ').next().expect("address").to_string();
+        assert!(
+            lines.iter().all(|line| line.starts_with(&address)),
+            "{lines:?}"
+        );
+        assert!(lines.iter().any(|line| line.ends_with("rank=0 world=3")));
+        assert!(lines.iter().any(|line| line.ends_with("rank=2 world=3")));
+        seen.insert(name, address);
+    }
+    assert_ne!(
+        seen["one"], seen["two"],
+        "two jobs got the same rendezvous port"
+    );
+    let one = home.client.get_job("team", "one").await.expect("get");
+    let two = home.client.get_job("team", "two").await.expect("get");
+    assert!(
+        one.started_ms < two.finished_ms && two.started_ms < one.finished_ms,
+        "the jobs did not overlap"
+    );
+}
+
+#[tokio::test]
+async fn tenants_take_turns_when_the_machine_is_full() {
+    let home = Home::with_config("capacity: {cpus: 1, memory: 16Gi}\n");
+    for name in ["alpha", "beta"] {
+        let spec = moon_core::spec::Tenant {
+            name: name.into(),
+            ..Default::default()
+        };
+        home.client.apply_tenant(&spec).await.expect("tenant");
+    }
+    let mut order = Vec::new();
+    for (tenant, name) in [
+        ("alpha", "a1"),
+        ("alpha", "a2"),
+        ("beta", "b1"),
+        ("beta", "b2"),
+    ] {
+        let mut job = shell_job(name, "sleep 0.3");
+        job.tenant = tenant.into();
+        home.client.submit(&job).await.expect("submit");
+        order.push((tenant, name));
+    }
+    let mut started = Vec::new();
+    for (tenant, name) in order {
+        let status = home.client.wait(tenant, name, LIMIT).await.expect("wait");
+        assert_eq!(status.phase, Phase::Succeeded);
+        started.push((status.started_ms, name));
+    }
+    started.sort();
+    let names: Vec<_> = started.iter().map(|(_, name)| *name).collect();
+    assert_eq!(names, vec!["a1", "b1", "a2", "b2"]);
+    let b2 = home
+        .client
+        .events("beta", "b2", None)
+        .await
+        .expect("events");
+    assert!(
+        b2.iter()
+            .any(|event| event.message.starts_with("machine: ")),
+        "b2 never said it waited for the machine: {b2:?}"
+    );
+}
