@@ -594,7 +594,8 @@ impl Agent {
             };
             let mut message = format!("replica {replica} {how}");
             if reason == "BackoffLimitExceeded" {
-                message.push_str(&format!(" after {} restarts", job.restarts));
+                let plural = if job.restarts == 1 { "" } else { "s" };
+                message.push_str(&format!(" after {} restart{plural}", job.restarts));
             }
             begin_ending(&tx, &job, Phase::Failed, reason, &message)?;
         }

@@ -1,0 +1,336 @@
+//! The command line, as clap reads it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use moon_core::spec::Quantity;
+
+use crate::exit::EXIT_CODES_HELP;
+use crate::output::Format;
+
+const LONG_ABOUT: &str = "\
+Run multi-tenant distributed training jobs.
+
+A tenant is a team's share of the platform, with quotas on CPUs, memory,
+GPUs and running jobs. A job belongs to a tenant and runs roles of replicas
+under a framework (pytorch, tensorflow, xgboost, mxnet, caffe, spark, custom).
+The local backend runs every replica as a supervised process on this machine;
+its state lives under MOON_HOME (default ~/.moon), or --home.
+
+Commands:
+  moon tenant create NAME [--cpus X] [--memory X] [--gpus N] [--jobs N] [--user U]... [--group G]...
+  moon tenant apply -f tenant.yaml
+  moon tenant ls
+  moon tenant get NAME
+  moon job submit -f job.yaml [--wait] [--follow] [--timeout SECS]
+  moon job ls [--tenant T]
+  moon job get TENANT/NAME
+  moon job logs TENANT/NAME [-f] [--tail N] [--replica worker-1]
+  moon job events TENANT/NAME [-w]
+  moon job cancel TENANT/NAME
+  moon job wait TENANT/NAME [--timeout SECS]
+  moon validate -f spec.yaml
+
+A job may also be named as NAME with --tenant T. `-f -` reads the spec from
+stdin; specs are YAML or JSON.
+
+Output is a table by default; -o json and -o yaml print moon's own status
+structs (JSON lines, or one YAML document each, for logs and events).
+Errors go to stderr as `error: <message>`.";
+
+/// `moon`: tenants and training jobs on a moon backend.
+#[derive(Debug, Parser)]
+#[command(
+    name = "moon",
+    version,
+    about = "Run multi-tenant distributed training jobs",
+    long_about = LONG_ABOUT,
+    after_help = EXIT_CODES_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Output format.
+    #[arg(short, long, value_enum, global = true, default_value_t = Format::Table)]
+    pub output: Format,
+
+    /// Where the local backend keeps its state; overrides MOON_HOME (default ~/.moon).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub home: Option<PathBuf>,
+
+    /// Where jobs run; this build offers "local".
+    #[arg(
+        long,
+        global = true,
+        env = "MOON_BACKEND",
+        default_value = "local",
+        value_name = "NAME"
+    )]
+    pub backend: String,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, update and inspect tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Submit, inspect, follow and cancel jobs.
+    #[command(subcommand)]
+    Job(JobCommand),
+    /// Check a job or tenant spec without submitting it.
+    #[command(long_about = "\
+Check a job or tenant spec without submitting it.
+
+The kind is detected: a mapping with `roles` is a job, anything else a tenant.
+Prints \"valid\", or every broken rule (one per line) and exits 2.")]
+    Validate(FileArg),
+}
+
+/// `moon tenant ...`
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant from flags, or replace the spec of an existing one.
+    #[command(long_about = "\
+Create a tenant from flags, or replace the spec of an existing one.
+
+Limits left out are unlimited. Prints whether the tenant was created, updated or unchanged.")]
+    Create(TenantCreateArgs),
+    /// Create or update a tenant from a spec file; prints created, updated or unchanged.
+    Apply(FileArg),
+    /// List tenants with their usage against their quotas.
+    #[command(
+        visible_alias = "list",
+        long_about = "\
+List tenants with their usage against their quotas.
+
+Each resource column reads USED/LIMIT; a limit of - is unlimited."
+    )]
+    Ls,
+    /// Show one tenant: its spec and what its jobs hold now.
+    Get {
+        /// The tenant's name.
+        name: String,
+    },
+}
+
+/// Flags of `moon tenant create`.
+#[derive(Debug, Args)]
+pub struct TenantCreateArgs {
+    /// The tenant's name (a DNS label).
+    pub name: String,
+    /// CPUs its running jobs may hold at once: 4, 0.5 or 500m.
+    #[arg(long, value_parser = parse_quantity, value_name = "CPUS")]
+    pub cpus: Option<Quantity>,
+    /// Memory its running jobs may hold at once: 8Gi, 512Mi, bytes.
+    #[arg(long, value_parser = parse_quantity, value_name = "BYTES")]
+    pub memory: Option<Quantity>,
+    /// GPUs its running jobs may hold at once.
+    #[arg(long, value_name = "N")]
+    pub gpus: Option<u64>,
+    /// Jobs it may run at once.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<u64>,
+    /// A user granted access (repeatable).
+    #[arg(long = "user", value_name = "USER")]
+    pub users: Vec<String>,
+    /// A group granted access (repeatable).
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+}
+
+/// `-f FILE`, for commands that read one spec.
+#[derive(Debug, Args)]
+pub struct FileArg {
+    /// The spec, YAML or JSON; `-` reads stdin.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// `moon job ...`
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// Submit a job; with --wait or --follow, stay until it ends.
+    #[command(long_about = "\
+Submit a job; with --wait or --follow, stay until it ends.
+
+Without either, prints the job's status as submitted and returns at once.
+--wait waits for the job to end, showing its phase changes on stderr when
+that is a terminal. --follow streams every replica's output, each line
+prefixed with its replica ([worker-0] ...), until the job ends. Either way
+the exit code then says how the job ended: 0 succeeded, 1 failed or
+cancelled, 4 still running after --timeout.")]
+    Submit(SubmitArgs),
+    /// List jobs, oldest first.
+    #[command(visible_alias = "list")]
+    Ls {
+        /// Only this tenant's jobs.
+        #[arg(short, long, value_name = "TENANT")]
+        tenant: Option<String>,
+    },
+    /// Show one job and its replicas.
+    Get(JobRef),
+    /// Print the output of a job's replicas.
+    #[command(long_about = "\
+Print the output of a job's replicas, each line prefixed with its replica
+([worker-0] ...) unless --replica picks one. Replica stderr goes to stderr.")]
+    Logs(LogsArgs),
+    /// Print what happened to a job.
+    Events(EventsArgs),
+    /// Stop a job: SIGTERM to every replica, SIGKILL after the grace period.
+    Cancel(JobRef),
+    /// Wait for a job to end; exits 1 if it ended Failed or Cancelled.
+    Wait(WaitArgs),
+}
+
+/// A job, as `TENANT/NAME` or as `NAME --tenant TENANT`.
+#[derive(Debug, Args)]
+pub struct JobRef {
+    /// TENANT/NAME, or NAME with --tenant.
+    #[arg(value_name = "TENANT/NAME")]
+    pub job: String,
+    /// The job's tenant, when JOB is just a name.
+    #[arg(short, long, value_name = "TENANT")]
+    pub tenant: Option<String>,
+}
+
+/// Flags of `moon job submit`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The job spec, YAML or JSON; `-` reads stdin.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: PathBuf,
+    /// Wait for the job to end; exit 1 if it fails or is cancelled.
+    #[arg(long)]
+    pub wait: bool,
+    /// Stream the replicas' output until the job ends, then report as --wait does.
+    #[arg(long)]
+    pub follow: bool,
+    /// Give up waiting after this many seconds (exit 4); the job keeps running.
+    #[arg(long, value_parser = parse_seconds, value_name = "SECS")]
+    pub timeout: Option<Duration>,
+}
+
+/// Flags of `moon job logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The job.
+    #[command(flatten)]
+    pub job: JobRef,
+    /// Keep printing new output until the job ends.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only the last N lines of each replica's output so far.
+    #[arg(long, value_name = "N")]
+    pub tail: Option<usize>,
+    /// Only this replica (worker-1); its lines are not prefixed.
+    #[arg(long, value_name = "REPLICA")]
+    pub replica: Option<String>,
+}
+
+/// Flags of `moon job events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// The job.
+    #[command(flatten)]
+    pub job: JobRef,
+    /// Keep printing new events until the job ends.
+    #[arg(short, long)]
+    pub watch: bool,
+}
+
+/// Flags of `moon job wait`.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// The job.
+    #[command(flatten)]
+    pub job: JobRef,
+    /// Give up after this many seconds (exit 4).
+    #[arg(long, value_parser = parse_seconds, value_name = "SECS")]
+    pub timeout: Option<Duration>,
+}
+
+/// A quantity as YAML would read it, so that `--cpus 2` is stored as the
+/// number 2, exactly as `cpus: 2` in a spec file, and applying either after
+/// the other reports "unchanged". Bad values are left to validation, which
+/// words the error as it does for spec files.
+fn parse_quantity(text: &str) -> Result<Quantity, String> {
+    match serde_yaml::from_str::<Quantity>(text) {
+        Ok(quantity) => Ok(quantity),
+        Err(_) => Ok(Quantity::Text(text.to_string())),
+    }
+}
+
+/// Seconds as a non-negative number, fractions allowed.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a number of seconds, got {text:?}"))?;
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|_| format!("expected a non-negative number of seconds, got {text:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use clap::error::ErrorKind;
+
+    #[test]
+    fn the_definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn quantities_read_as_in_specs() {
+        assert_eq!(parse_quantity("2"), Ok(Quantity::Int(2)));
+        assert_eq!(parse_quantity("0.5"), Ok(Quantity::Float(0.5)));
+        assert_eq!(parse_quantity("500m"), Ok(Quantity::from("500m")));
+        assert_eq!(parse_quantity("8Gi"), Ok(Quantity::from("8Gi")));
+    }
+
+    #[test]
+    fn seconds_must_be_a_non_negative_number() {
+        assert_eq!(parse_seconds("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_seconds("-1").is_err());
+        assert!(parse_seconds("soon").is_err());
+        assert!(parse_seconds("inf").is_err());
+    }
+
+    #[test]
+    fn usage_errors_exit_2() {
+        let error = Cli::try_parse_from(["moon", "job", "submit"]).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::MissingRequiredArgument);
+        assert_eq!(error.exit_code(), 2);
+        let error = Cli::try_parse_from(["moon", "-o", "xml", "tenant", "ls"]).unwrap_err();
+        assert_eq!(error.exit_code(), 2);
+    }
+
+    #[test]
+    fn global_flags_go_anywhere() {
+        let cli =
+            Cli::try_parse_from(["moon", "job", "ls", "-o", "json", "--home", "/tmp/m"]).unwrap();
+        assert_eq!(cli.output, Format::Json);
+        assert_eq!(cli.home, Some(PathBuf::from("/tmp/m")));
+    }
+
+    #[test]
+    fn tenant_create_takes_repeated_users() {
+        let cli = Cli::try_parse_from([
+            "moon", "tenant", "create", "vision", "--cpus", "2", "--user", "ann", "--user", "bo",
+            "--group", "ml",
+        ])
+        .unwrap();
+        let Command::Tenant(TenantCommand::Create(args)) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(args.cpus, Some(Quantity::Int(2)));
+        assert_eq!(args.users, ["ann", "bo"]);
+        assert_eq!(args.groups, ["ml"]);
+    }
+}

@@ -1,0 +1,71 @@
+//! The commands, one module per resource, and what they share.
+
+mod job;
+mod tenant;
+mod validate;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use moon_core::Client;
+
+use crate::cli::{Cli, Command};
+use crate::exit::CliError;
+use crate::output::Out;
+
+/// What every command gets from the global flags.
+pub struct Context {
+    /// Where and how to print.
+    pub out: Out,
+    home: Option<PathBuf>,
+    backend: String,
+}
+
+impl Context {
+    /// A handle on the chosen backend. Opened only by commands that need one,
+    /// so that `moon validate` leaves no MOON_HOME behind.
+    pub fn client(&self) -> Result<Client, CliError> {
+        // The agent is started with this path and outlives our working
+        // directory, so a relative --home is made absolute here.
+        let home =
+            match &self.home {
+                Some(home) => Some(std::path::absolute(home).map_err(|error| {
+                    CliError::Input(format!("--home {}: {error}", home.display()))
+                })?),
+                None => None,
+            };
+        Ok(Client::named(&self.backend, home)?)
+    }
+}
+
+/// Runs the command the user asked for.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let context = Context {
+        out: Out { format: cli.output },
+        home: cli.home,
+        backend: cli.backend,
+    };
+    match cli.command {
+        Command::Tenant(command) => tenant::run(&context, command).await,
+        Command::Job(command) => job::run(&context, command).await,
+        Command::Validate(args) => validate::run(&context, &args.file),
+    }
+}
+
+/// The text of a spec file, or of stdin for `-`.
+fn read_spec(path: &Path) -> Result<String, CliError> {
+    let result = if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).map(|_| text)
+    } else {
+        std::fs::read_to_string(path)
+    };
+    result.map_err(|error| {
+        let name = if path == Path::new("-") {
+            "stdin".to_string()
+        } else {
+            path.display().to_string()
+        };
+        CliError::Input(format!("cannot read {name}: {error}"))
+    })
+}

@@ -1,0 +1,231 @@
+//! What the CLI exits with, and how it reports the error that made it stop.
+//!
+//! | code | meaning                                                               |
+//! |------|-----------------------------------------------------------------------|
+//! | 0    | success                                                               |
+//! | 1    | the job ended Failed or Cancelled (`--wait`, `--follow`, `job wait`)  |
+//! | 2    | invalid input: a spec that breaks a rule, a bad flag, an unreadable file |
+//! | 3    | not found: no such tenant, job or replica                            |
+//! | 4    | timed out (`--timeout`)                                               |
+//! | 5    | refused: quota, permission, a name already taken, a conflicting state |
+//! | 6    | anything else: files, the state database, the agent                   |
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use moon_core::Error;
+
+/// Success.
+pub const SUCCESS: u8 = 0;
+/// The job ended Failed or Cancelled while being waited for.
+pub const JOB_FAILED: u8 = 1;
+/// A spec broke a rule, a flag was wrong, or an input file could not be read.
+/// clap exits with this code for usage errors on its own.
+pub const INVALID_INPUT: u8 = 2;
+/// A tenant, job or replica does not exist.
+pub const NOT_FOUND: u8 = 3;
+/// A wait ran out of time.
+pub const TIMED_OUT: u8 = 4;
+/// The backend refused the request.
+pub const REFUSED: u8 = 5;
+/// Anything else.
+pub const OTHER: u8 = 6;
+
+/// The exit code table, as printed at the end of `moon --help`.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success
+  1  the job ended Failed or Cancelled (submit --wait/--follow, job wait)
+  2  invalid input: a spec that breaks a rule, a bad flag, an unreadable file
+  3  not found: no such tenant, job or replica
+  4  timed out (--timeout)
+  5  refused: quota exceeded, permission denied, name already taken, conflicting state
+  6  anything else: file system, state database, agent";
+
+/// Why a command stopped short.
+#[derive(Debug)]
+pub enum CliError {
+    /// moon itself reported an error.
+    Core(Error),
+    /// The command line or an input file was unusable.
+    Input(String),
+    /// Writing the output failed.
+    Output(io::Error),
+}
+
+impl From<Error> for CliError {
+    fn from(error: Error) -> Self {
+        CliError::Core(error)
+    }
+}
+
+impl From<io::Error> for CliError {
+    fn from(error: io::Error) -> Self {
+        CliError::Output(error)
+    }
+}
+
+/// The one mapping from moon's errors to exit codes. Exhaustive on purpose:
+/// a new kind of error must be given its code here.
+pub fn code(error: &Error) -> u8 {
+    match error {
+        Error::JobFailed { .. } => JOB_FAILED,
+        Error::InvalidSpec { .. } => INVALID_INPUT,
+        Error::NotFound { .. } => NOT_FOUND,
+        Error::Timeout { .. } => TIMED_OUT,
+        // A taken name and a request that conflicts with the job's state
+        // are refusals too: retrying the same request cannot succeed.
+        Error::QuotaExceeded(_)
+        | Error::PermissionDenied(_)
+        | Error::AlreadyExists { .. }
+        | Error::Conflict(_) => REFUSED,
+        Error::Io { .. } | Error::Database(_) | Error::Agent(_) => OTHER,
+    }
+}
+
+impl CliError {
+    /// The code to exit with.
+    pub fn code(&self) -> u8 {
+        match self {
+            CliError::Core(error) => code(error),
+            CliError::Input(_) => INVALID_INPUT,
+            // A reader that went away (`moon job logs -f ... | head`) wanted
+            // no more; that is no failure.
+            CliError::Output(error) if error.kind() == io::ErrorKind::BrokenPipe => SUCCESS,
+            CliError::Output(_) => OTHER,
+        }
+    }
+
+    /// What is printed after `error: `; an invalid spec gets one indented
+    /// line per broken rule so that each can be fixed in turn.
+    pub fn message(&self) -> String {
+        match self {
+            CliError::Core(Error::InvalidSpec { kind, errors }) => {
+                let mut text = format!("invalid {kind}:");
+                for error in &errors.0 {
+                    text.push_str("\n  ");
+                    text.push_str(&error.to_string());
+                }
+                text
+            }
+            CliError::Core(error) => error.to_string(),
+            CliError::Input(message) => message.clone(),
+            CliError::Output(error) => format!("writing output: {error}"),
+        }
+    }
+}
+
+/// Prints the error, if any, to stderr and turns the outcome into the exit code.
+pub fn finish(result: Result<(), CliError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::from(SUCCESS),
+        Err(error) => {
+            let code = error.code();
+            if code != SUCCESS {
+                // Nothing better can be done if stderr is gone too.
+                let _ = writeln!(io::stderr().lock(), "error: {}", error.message());
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moon_core::{FieldError, FieldErrors};
+
+    fn io_error() -> Error {
+        Error::io(
+            "reading",
+            "/nowhere",
+            io::Error::from(io::ErrorKind::NotFound),
+        )
+    }
+
+    #[test]
+    fn every_error_has_its_documented_code() {
+        let cases: Vec<(Error, u8)> = vec![
+            (
+                Error::JobFailed {
+                    job: "vision/xgb".into(),
+                    phase: "failed".into(),
+                    reason: "worker-0 exited 1".into(),
+                },
+                1,
+            ),
+            (
+                Error::invalid("job", "roles[1].replicas", "must be at least 1, got 0"),
+                2,
+            ),
+            (
+                Error::NotFound {
+                    kind: "job",
+                    name: "vision/xgb".into(),
+                },
+                3,
+            ),
+            (
+                Error::Timeout {
+                    what: "job vision/xgb".into(),
+                    seconds: 5.0,
+                },
+                4,
+            ),
+            (Error::QuotaExceeded("gpus 8 of 4".into()), 5),
+            (Error::PermissionDenied("not a member".into()), 5),
+            (
+                Error::AlreadyExists {
+                    kind: "job",
+                    name: "vision/xgb".into(),
+                },
+                5,
+            ),
+            (Error::Conflict("already ended".into()), 5),
+            (io_error(), 6),
+            (Error::Database(rusqlite::Error::QueryReturnedNoRows), 6),
+            (Error::Agent("cannot start".into()), 6),
+        ];
+        for (error, expected) in cases {
+            assert_eq!(code(&error), expected, "{error:?}");
+            assert_eq!(CliError::Core(error).code(), expected);
+        }
+    }
+
+    #[test]
+    fn cli_errors_have_their_codes() {
+        assert_eq!(CliError::Input("bad flag".into()).code(), INVALID_INPUT);
+        assert_eq!(
+            CliError::Output(io::Error::from(io::ErrorKind::BrokenPipe)).code(),
+            SUCCESS
+        );
+        assert_eq!(
+            CliError::Output(io::Error::from(io::ErrorKind::PermissionDenied)).code(),
+            OTHER
+        );
+    }
+
+    #[test]
+    fn invalid_specs_list_one_error_per_line() {
+        let error = CliError::Core(Error::InvalidSpec {
+            kind: "job",
+            errors: FieldErrors(vec![
+                FieldError::new("roles[1].replicas", "must be at least 1, got 0"),
+                FieldError::new("", "a job needs at least one role"),
+            ]),
+        });
+        assert_eq!(
+            error.message(),
+            "invalid job:\n  roles[1].replicas: must be at least 1, got 0\n  a job needs at least one role"
+        );
+    }
+
+    #[test]
+    fn other_errors_print_as_moon_words_them() {
+        let error = CliError::Core(Error::NotFound {
+            kind: "job",
+            name: "vision/xgb".into(),
+        });
+        assert_eq!(error.message(), r#"job "vision/xgb" not found"#);
+    }
+}
