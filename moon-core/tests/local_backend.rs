@@ -363,3 +363,42 @@ async fn tenants_take_turns_when_the_machine_is_full() {
         "b2 never said it waited for the machine: {b2:?}"
     );
 }
+
+#[tokio::test]
+async fn cancel_sends_sigterm_first_so_replicas_can_clean_up() {
+    let home = Home::new();
+    tenant(&home.client, "team", TenantQuota::default()).await;
+    let script = "trap 'echo got TERM; exit 0' TERM; echo ready; while :; do sleep 0.1; done";
+    home.client
+        .submit(&shell_job("polite", script))
+        .await
+        .expect("submit");
+    let mut logs = home
+        .client
+        .logs(
+            "team",
+            "polite",
+            LogOptions {
+                follow: true,
+                ..LogOptions::default()
+            },
+        )
+        .await
+        .expect("logs");
+    let first = logs.next().await.expect("a line").expect("line");
+    assert_eq!(first.line, "ready");
+    home.client.cancel("team", "polite").await.expect("cancel");
+    let mut rest = Vec::new();
+    while let Some(line) = logs.next().await {
+        rest.push(line.expect("line").line);
+    }
+    // The whole group gets SIGTERM, so the shell may also report its `sleep` "Terminated".
+    assert!(rest.iter().any(|line| line == "got TERM"), "{rest:?}");
+    let status = home
+        .client
+        .wait("team", "polite", LIMIT)
+        .await
+        .expect("wait");
+    assert_eq!(status.phase, Phase::Cancelled);
+    assert_eq!(status.replicas[0].exit_code, Some(0), "{status:?}");
+}

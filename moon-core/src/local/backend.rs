@@ -275,8 +275,15 @@ impl Backend for LocalBackend {
         let layout = self.layout.clone();
         let program = self.config.agent_program.clone();
         tokio::spawn(async move {
-            if let Err(error) = forward_events(&db, &layout, &program, &job, after, &sender).await {
-                let _ = sender.send(Err(error)).await;
+            // A caller that stops listening (a wait that timed out, a closed
+            // stream) ends the forwarding, so no task lingers to restart an agent.
+            tokio::select! {
+                () = sender.closed() => {}
+                result = forward_events(&db, &layout, &program, &job, after, &sender) => {
+                    if let Err(error) = result {
+                        let _ = sender.send(Err(error)).await;
+                    }
+                }
             }
         });
         Ok(stream)
@@ -494,6 +501,7 @@ async fn follow_logs(
     let mut ended = false;
     while !ended {
         tokio::select! {
+            () = sender.closed() => return,
             ready = changes.readable_mut() => {
                 let Ok(mut guard) = ready else { return };
                 match guard.get_inner_mut().read_events(&mut buffer) {

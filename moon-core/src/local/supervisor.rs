@@ -171,6 +171,26 @@ fn supervise(dir: &Path) -> io::Result<()> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            // The replica starts with default signal handling, whatever this
+            // supervisor blocks and whatever a Python client left ignored.
+            let mut none = std::mem::zeroed::<libc::sigset_t>();
+            libc::sigemptyset(&mut none);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+            for signal in [
+                libc::SIGPIPE,
+                libc::SIGXFSZ,
+                libc::SIGINT,
+                libc::SIGTERM,
+                libc::SIGHUP,
+            ] {
+                libc::signal(signal, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(error) => {

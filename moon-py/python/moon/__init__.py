@@ -1,0 +1,69 @@
+"""moon: run multi-tenant distributed ML training jobs.
+
+Example::
+
+    import moon
+
+    client = moon.Client()
+    client.create_tenant("vision", quota=moon.Quota(cpus=8, memory="32Gi"))
+    job = client.submit(
+        moon.Job(
+            name="hello",
+            tenant="vision",
+            roles=[moon.Role("main", command=["python", "-c", "print('hi')"])],
+        )
+    )
+    for line in job.logs(follow=True):
+        print(line)  # [main-0] hi
+    print(job.wait().phase)  # Succeeded
+"""
+
+from . import errors, xgboost
+from ._native import __version__
+from .client import Client, JobHandle, Stream
+from .errors import (
+    AgentError,
+    AlreadyExists,
+    Conflict,
+    InvalidSpec,
+    JobCancelled,
+    JobFailed,
+    MoonError,
+    NotFound,
+    PermissionDenied,
+    QuotaExceeded,
+    Timeout,
+)
+from .spec import Job, Quantity, Quota, Role, Tenant, load_spec
+from .status import Event, JobStatus, LogLine, ReplicaStatus, TenantStatus
+
+__all__ = [
+    "AgentError",
+    "AlreadyExists",
+    "Client",
+    "Conflict",
+    "Event",
+    "InvalidSpec",
+    "Job",
+    "JobCancelled",
+    "JobFailed",
+    "JobHandle",
+    "JobStatus",
+    "LogLine",
+    "MoonError",
+    "NotFound",
+    "PermissionDenied",
+    "Quantity",
+    "Quota",
+    "QuotaExceeded",
+    "ReplicaStatus",
+    "Role",
+    "Stream",
+    "Tenant",
+    "TenantStatus",
+    "Timeout",
+    "__version__",
+    "errors",
+    "load_spec",
+    "xgboost",
+]

@@ -1,0 +1,248 @@
+"""The client: tenants, jobs, and handles on running jobs.
+
+Every call that waits (``wait``, following logs, watching events) releases
+the GIL, so other Python threads keep running, and can be interrupted with
+Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Callable, Generic, TypeVar
+
+from . import _native
+from .spec import Job, Quota, Tenant, spec_json
+from .status import Event, JobStatus, LogLine, TenantStatus, _time
+
+__all__ = ["Client", "JobHandle", "Stream"]
+
+T = TypeVar("T")
+
+
+class Stream(Generic[T]):
+    """An iterator over what a job produces (log lines, events), read as it
+    arrives. ``close()`` (or leaving a ``with`` block) stops reading early."""
+
+    def __init__(
+        self,
+        native: _native.LogIterator | _native.EventIterator,
+        convert: Callable[[Any], T],
+    ) -> None:
+        self._native = native
+        self._convert = convert
+
+    def __iter__(self) -> Stream[T]:
+        return self
+
+    def __next__(self) -> T:
+        return self._convert(next(self._native))
+
+    def close(self) -> None:
+        self._native.close()
+
+    def __enter__(self) -> Stream[T]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _log_line(item: tuple[str, str, int, str]) -> LogLine:
+    replica, stream, time_ms, line = item
+    return LogLine(replica=replica, stream=stream, time=_time(time_ms), line=line)
+
+
+def _event(item: str) -> Event:
+    return Event.from_dict(json.loads(item))
+
+
+class Client:
+    """A handle on a backend; safe to share between threads.
+
+    Args:
+        backend: ``"local"`` runs jobs as processes on this machine.
+        home: The local backend's state directory; ``$MOON_HOME``, else ``~/.moon``.
+        agent_program: The ``moon`` program the local backend starts its agent
+            with; ``$MOON_AGENT_PROGRAM``, else the one bundled with this
+            package, else ``moon`` on ``PATH``.
+    """
+
+    def __init__(
+        self,
+        backend: str = "local",
+        *,
+        home: str | os.PathLike[str] | None = None,
+        agent_program: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self._native = _native.Client(backend, home, agent_program)
+
+    @property
+    def backend(self) -> str:
+        return self._native.backend
+
+    @property
+    def home(self) -> Path | None:
+        """The local backend's state directory."""
+        return self._native.home
+
+    @property
+    def agent_program(self) -> Path | None:
+        return self._native.agent_program
+
+    def __repr__(self) -> str:
+        return repr(self._native)
+
+    # ------------------------------------------------------------------ tenants
+
+    def create_tenant(
+        self,
+        name: str,
+        quota: Quota | Mapping[str, Any] | None = None,
+        users: Sequence[str] = (),
+        groups: Sequence[str] = (),
+        labels: Mapping[str, str] | None = None,
+    ) -> str:
+        """Creates (or brings up to date) a tenant; see :meth:`apply_tenant`."""
+        if isinstance(quota, Mapping):
+            quota = Quota.from_dict(quota)
+        return self.apply_tenant(Tenant(name, quota, users, groups, labels))
+
+    def apply_tenant(self, tenant: Tenant | Mapping[str, Any]) -> str:
+        """Creates or updates a tenant.
+
+        Returns:
+            ``"created"``, ``"updated"`` or ``"unchanged"``.
+
+        Raises:
+            InvalidSpec: The spec breaks a rule.
+        """
+        return self._native.apply_tenant(spec_json(tenant))
+
+    def tenants(self) -> list[TenantStatus]:
+        """Every tenant, by name."""
+        return [TenantStatus.from_dict(item) for item in json.loads(self._native.list_tenants())]
+
+    def tenant(self, name: str) -> TenantStatus:
+        """One tenant and its usage. Raises NotFound."""
+        return TenantStatus.from_dict(json.loads(self._native.get_tenant(name)))
+
+    # ------------------------------------------------------------------ jobs
+
+    def submit(self, job: Job | Mapping[str, Any]) -> JobHandle:
+        """Validates and records a job; it runs once admitted. Returns at once.
+
+        Raises:
+            InvalidSpec: The spec breaks a rule; ``errors`` lists every one.
+            NotFound: Its tenant does not exist.
+            AlreadyExists: The tenant has a job of that name.
+            QuotaExceeded: The job can never fit its tenant's quota or the machine.
+        """
+        status = JobStatus.from_dict(json.loads(self._native.submit(spec_json(job))))
+        return JobHandle(self, status.tenant, status.name)
+
+    def job(self, tenant: str, name: str) -> JobHandle:
+        """A handle on an existing job. Raises NotFound."""
+        self._native.get_job(tenant, name)
+        return JobHandle(self, tenant, name)
+
+    def jobs(self, tenant: str | None = None) -> list[JobStatus]:
+        """Jobs of one tenant, or of all, oldest first."""
+        return [JobStatus.from_dict(item) for item in json.loads(self._native.list_jobs(tenant))]
+
+
+class JobHandle:
+    """A submitted job, by tenant and name."""
+
+    def __init__(self, client: Client, tenant: str, name: str) -> None:
+        self._client = client
+        self._tenant = tenant
+        self._name = name
+
+    @property
+    def tenant(self) -> str:
+        return self._tenant
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def key(self) -> str:
+        """``tenant/name``."""
+        return f"{self._tenant}/{self._name}"
+
+    def __repr__(self) -> str:
+        return f"JobHandle({self.key})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, JobHandle):
+            return NotImplemented
+        return (self._client, self.key) == (other._client, other.key)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    @property
+    def _native(self) -> _native.Client:
+        return self._client._native
+
+    def status(self) -> JobStatus:
+        """The job's current state."""
+        return JobStatus.from_dict(json.loads(self._native.get_job(self._tenant, self._name)))
+
+    def wait(self, timeout: float | None = None) -> JobStatus:
+        """Waits for the job to end and returns its final state.
+
+        Args:
+            timeout: Seconds to wait at most; no limit when ``None``.
+
+        Raises:
+            JobFailed: The job failed; ``reason`` says why.
+            JobCancelled: The job was cancelled.
+            Timeout: The job is still going after ``timeout`` seconds.
+        """
+        return JobStatus.from_dict(json.loads(self._native.wait(self._tenant, self._name, timeout)))
+
+    def logs(
+        self, follow: bool = False, tail: int | None = None, replica: str | None = None
+    ) -> Stream[str]:
+        """The job's output as ``[worker-0] text`` lines.
+
+        Args:
+            follow: Keep reading until the job ends.
+            tail: Only the last ``tail`` lines of each replica's output so far.
+            replica: Only this replica (``worker-1``).
+        """
+        return Stream(self._native.logs(self._tenant, self._name, follow, tail, replica), _text)
+
+    def log_lines(
+        self, follow: bool = False, tail: int | None = None, replica: str | None = None
+    ) -> Stream[LogLine]:
+        """Like :meth:`logs`, as :class:`LogLine` records."""
+        native = self._native.logs(self._tenant, self._name, follow, tail, replica)
+        return Stream(native, _log_line)
+
+    def events(self, after: int | None = None) -> list[Event]:
+        """The job's events so far (after sequence number ``after``)."""
+        items = json.loads(self._native.events(self._tenant, self._name, after))
+        return [Event.from_dict(item) for item in items]
+
+    def watch(self, after: int | None = None) -> Stream[Event]:
+        """The job's events (after ``after``), then new ones as they happen,
+        until the job ends."""
+        return Stream(self._native.watch(self._tenant, self._name, after), _event)
+
+    def cancel(self) -> JobStatus:
+        """Asks the job to stop: SIGTERM to every replica, SIGKILL after a grace period.
+
+        Raises:
+            Conflict: The job has already ended.
+        """
+        return JobStatus.from_dict(json.loads(self._native.cancel(self._tenant, self._name)))
+
+
+def _text(item: tuple[str, str, int, str]) -> str:
+    return str(_log_line(item))

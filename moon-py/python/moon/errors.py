@@ -1,0 +1,128 @@
+"""The exceptions moon raises, all under :class:`MoonError`.
+
+Each one also derives from the built-in exception a Python programmer would
+reach for, so ``except ValueError`` catches an invalid spec and ``except
+TimeoutError`` a wait that ran out of time. The native module raises these
+very classes (it looks them up here), so this file is the one declaration of
+the hierarchy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "AgentError",
+    "AlreadyExists",
+    "Conflict",
+    "InvalidSpec",
+    "JobCancelled",
+    "JobFailed",
+    "MoonError",
+    "NotFound",
+    "PermissionDenied",
+    "QuotaExceeded",
+    "Timeout",
+]
+
+# Every class takes the message first and its details as keywords with
+# defaults: pickling rebuilds an exception from its message alone and then
+# restores the details from its __dict__.
+
+
+class MoonError(Exception):
+    """Base class of every error moon raises."""
+
+
+class InvalidSpec(MoonError, ValueError):
+    """A job or tenant spec broke one or more rules.
+
+    Attributes:
+        errors: Every broken rule, as ``"path: message"`` (``"roles[0].replicas:
+            must be at least 1, got 0"``), in the order moon checks them.
+        kind: ``"job"``, ``"tenant"`` or ``"config"``.
+    """
+
+    def __init__(self, message: str, *, errors: Sequence[str] = (), kind: str = "") -> None:
+        super().__init__(message)
+        self.errors: list[str] = list(errors)
+        self.kind = kind
+
+
+class NotFound(MoonError, LookupError):
+    """A tenant, job or replica does not exist.
+
+    Attributes:
+        kind: ``"tenant"``, ``"job"`` or ``"replica"``.
+        name: Its name (``"vision/resnet"`` for a job).
+    """
+
+    def __init__(self, message: str, *, kind: str = "", name: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.name = name
+
+
+class AlreadyExists(MoonError):
+    """A job with that name exists already in its tenant.
+
+    Attributes:
+        kind: ``"job"``.
+        name: Its name (``"vision/resnet"``).
+    """
+
+    def __init__(self, message: str, *, kind: str = "", name: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.name = name
+
+
+class QuotaExceeded(MoonError):
+    """A job can never fit its tenant's quota or the machine."""
+
+
+class PermissionDenied(MoonError, PermissionError):
+    """The caller may not do this."""
+
+
+class Conflict(MoonError):
+    """The request conflicts with the current state, such as cancelling a job that ended."""
+
+
+class JobFailed(MoonError):
+    """A job that was waited for ended Failed.
+
+    Attributes:
+        job: ``"tenant/name"``.
+        phase: ``"failed"`` (``"cancelled"`` for :class:`JobCancelled`).
+        reason: Why, as moon recorded it (``"replica main-0 exited with code 3"``).
+    """
+
+    def __init__(self, message: str, *, job: str = "", phase: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.job = job
+        self.phase = phase
+        self.reason = reason
+
+
+class JobCancelled(JobFailed):
+    """A job that was waited for was cancelled."""
+
+
+class Timeout(MoonError, TimeoutError):
+    """A wait ran out of time; the job goes on.
+
+    Attributes:
+        what: What was waited for (``"job vision/resnet"``).
+        seconds: How long.
+    """
+
+    def __init__(self, message: str, *, what: str = "", seconds: float = 0.0) -> None:
+        super().__init__(message)
+        self.what = what
+        self.seconds = seconds
+
+
+class AgentError(MoonError):
+    """moon's machinery failed: a file or socket, its state database, or its
+    background agent (which could not be started or reached)."""

@@ -1,0 +1,264 @@
+"""Job and tenant specs as dataclasses.
+
+The dataclasses hold what a user writes; moon's native parser decides what is
+valid, so a spec built here is checked when it is submitted or applied (or
+with :func:`load_spec`), with the same messages the CLI prints. ``to_dict``
+gives the camelCase mapping of the YAML and JSON forms.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from . import _native
+
+__all__ = ["Job", "Quantity", "Quota", "Role", "Tenant", "load_spec"]
+
+Quantity = Union[int, float, str]
+"""CPUs as a number or millicores (``2``, ``0.5``, ``"500m"``); memory as bytes,
+optionally with a unit (``"8Gi"``, ``"512M"``)."""
+
+_SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _strings(value: Sequence[str], what: str) -> list[str]:
+    # A lone string is a sequence of characters; ["p", "y", ...] is never meant.
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{what} must be a list of strings, not a single string: {value!r}")
+    return list(value)
+
+
+def _mapping(value: Mapping[str, str] | None) -> dict[str, str] | None:
+    return None if value is None else dict(value)
+
+
+def _unknown_keys(data: Mapping[str, Any], known: Sequence[str], what: str) -> None:
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise TypeError(f"unknown {what} key(s): {', '.join(unknown)}")
+
+
+@dataclass
+class Quota:
+    """Limits on what a tenant's running jobs may hold at once; ``None`` is unlimited."""
+
+    cpus: Quantity | None = None
+    memory: Quantity | None = None
+    gpus: int | None = None
+    jobs: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        items = {"cpus": self.cpus, "memory": self.memory, "gpus": self.gpus, "jobs": self.jobs}
+        return {key: value for key, value in items.items() if value is not None}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Quota:
+        _unknown_keys(data, ("cpus", "memory", "gpus", "jobs"), "quota")
+        return cls(**data)
+
+
+@dataclass
+class Role:
+    """A group of identical replicas of a job (``master``, ``worker``, ``ps``...)."""
+
+    name: str
+    replicas: int = 1
+    command: Sequence[str] = field(default_factory=list)
+    args: Sequence[str] = field(default_factory=list)
+    env: Mapping[str, str] | None = None
+    working_dir: str | None = None
+    cpus: Quantity = 1
+    memory: Quantity = "512Mi"
+    gpus: int = 0
+
+    def __post_init__(self) -> None:
+        self.command = _strings(self.command, "command")
+        self.args = _strings(self.args, "args")
+        self.env = _mapping(self.env)
+        if self.working_dir is not None:
+            self.working_dir = os.fspath(self.working_dir)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name,
+            "replicas": self.replicas,
+            "command": list(self.command),
+        }
+        if self.args:
+            data["args"] = list(self.args)
+        if self.env:
+            data["env"] = dict(self.env)
+        if self.working_dir is not None:
+            data["workingDir"] = self.working_dir
+        data["cpus"] = self.cpus
+        data["memory"] = self.memory
+        data["gpus"] = self.gpus
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Role:
+        keys = ("name", "replicas", "command", "args", "env", "workingDir", "cpus", "memory")
+        _unknown_keys(data, (*keys, "gpus"), "role")
+        defaults = cls(name="")
+        return cls(
+            name=data["name"],
+            replicas=data.get("replicas", defaults.replicas),
+            command=data.get("command", ()),
+            args=data.get("args", ()),
+            env=data.get("env") or None,
+            working_dir=data.get("workingDir"),
+            cpus=data.get("cpus", defaults.cpus),
+            memory=data.get("memory", defaults.memory),
+            gpus=data.get("gpus", defaults.gpus),
+        )
+
+
+@dataclass
+class Job:
+    """A training job: roles of replicas run under one framework's rendezvous.
+
+    ``framework`` is one of ``pytorch``, ``tensorflow``, ``xgboost``, ``mxnet``,
+    ``caffe``, ``spark`` and ``custom``; ``restart_policy`` is ``never`` or
+    ``on-failure``. Roles may be given as :class:`Role` or as mappings.
+    """
+
+    name: str
+    tenant: str
+    framework: str = "custom"
+    roles: Sequence[Role] = field(default_factory=list)
+    restart_policy: str = "never"
+    backoff_limit: int = 6
+    active_deadline_seconds: int | None = None
+    labels: Mapping[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        self.roles = [
+            role if isinstance(role, Role) else Role.from_dict(role) for role in self.roles
+        ]
+        self.labels = _mapping(self.labels)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name,
+            "tenant": self.tenant,
+            "framework": self.framework,
+            "roles": [role.to_dict() for role in self.roles],
+            "restartPolicy": self.restart_policy,
+            "backoffLimit": self.backoff_limit,
+        }
+        if self.active_deadline_seconds is not None:
+            data["activeDeadlineSeconds"] = self.active_deadline_seconds
+        if self.labels:
+            data["labels"] = dict(self.labels)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Job:
+        """A job from its camelCase mapping, validated by moon's parser.
+
+        Raises:
+            InvalidSpec: The mapping is not a valid job spec.
+        """
+        return cls._from_canonical(json.loads(_native.parse_job_yaml(json.dumps(data))))
+
+    @classmethod
+    def _from_canonical(cls, data: Mapping[str, Any]) -> Job:
+        return cls(
+            name=data["name"],
+            tenant=data["tenant"],
+            framework=data["framework"],
+            roles=[Role.from_dict(role) for role in data["roles"]],
+            restart_policy=data.get("restartPolicy", "never"),
+            backoff_limit=data.get("backoffLimit", 6),
+            active_deadline_seconds=data.get("activeDeadlineSeconds"),
+            labels=data.get("labels") or None,
+        )
+
+
+@dataclass
+class Tenant:
+    """One team's share of the platform: a quota, and who may use it."""
+
+    name: str
+    quota: Quota | None = None
+    users: Sequence[str] = field(default_factory=list)
+    groups: Sequence[str] = field(default_factory=list)
+    labels: Mapping[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.quota, Mapping):
+            self.quota = Quota.from_dict(self.quota)
+        self.users = _strings(self.users, "users")
+        self.groups = _strings(self.groups, "groups")
+        self.labels = _mapping(self.labels)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name}
+        if self.quota is not None:
+            data["quota"] = self.quota.to_dict()
+        if self.users:
+            data["users"] = list(self.users)
+        if self.groups:
+            data["groups"] = list(self.groups)
+        if self.labels:
+            data["labels"] = dict(self.labels)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Tenant:
+        """A tenant from its camelCase mapping, validated by moon's parser.
+
+        Raises:
+            InvalidSpec: The mapping is not a valid tenant spec.
+        """
+        return cls._from_canonical(json.loads(_native.parse_tenant_yaml(json.dumps(data))))
+
+    @classmethod
+    def _from_canonical(cls, data: Mapping[str, Any]) -> Tenant:
+        quota = data.get("quota") or None
+        return cls(
+            name=data["name"],
+            quota=None if quota is None else Quota.from_dict(quota),
+            users=data.get("users", ()),
+            groups=data.get("groups", ()),
+            labels=data.get("labels") or None,
+        )
+
+
+def load_spec(source: str | os.PathLike[str], kind: str | None = None) -> Job | Tenant:
+    """Reads and validates a job or tenant spec.
+
+    Args:
+        source: A path to a YAML or JSON file, or the spec's text itself.
+        kind: ``"job"`` or ``"tenant"``; when left out, a spec with a
+            ``tenant``, ``framework`` or ``roles`` key is a job and any other a
+            tenant.
+
+    Raises:
+        InvalidSpec: The spec breaks a rule; ``errors`` lists every one.
+        FileNotFoundError: ``source`` names a spec file that does not exist.
+    """
+    found_kind, canonical = _native.parse_spec_yaml(_read(source), kind)
+    data = json.loads(canonical)
+    return Job._from_canonical(data) if found_kind == "job" else Tenant._from_canonical(data)
+
+
+def _read(source: str | os.PathLike[str]) -> str:
+    if not isinstance(source, str):
+        with open(source, encoding="utf-8") as file:
+            return file.read()
+    if "\n" not in source and (os.path.isfile(source) or source.endswith(_SPEC_SUFFIXES)):
+        # One line that names a file (or looks like it should) is a path;
+        # opening a missing one raises FileNotFoundError naming it.
+        with open(source, encoding="utf-8") as file:
+            return file.read()
+    return source
+
+
+def spec_json(spec: Job | Tenant | Mapping[str, Any]) -> str:
+    """The JSON text the native layer parses, from a dataclass or a mapping."""
+    return json.dumps(spec.to_dict() if isinstance(spec, (Job, Tenant)) else dict(spec))

@@ -1,0 +1,94 @@
+//! The one mapping from moon's errors to Python exceptions.
+//!
+//! The exception classes are declared once, in `moon/errors.py`: several of
+//! them have two bases (`InvalidSpec` is both a `MoonError` and a
+//! `ValueError`), which `create_exception!` cannot express and the stable ABI
+//! offers no other safe way to build. This module looks them up there.
+
+use std::any::Any;
+
+use moon_core::Error;
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// The Python module that declares moon's exceptions.
+const ERRORS_MODULE: &str = "moon.errors";
+
+/// Converts a moon error into the matching exception of `moon.errors`.
+pub(crate) fn to_py_err(py: Python<'_>, error: Error) -> PyErr {
+    let message = error.to_string();
+    let built = (|| -> PyResult<PyErr> {
+        let fields = PyDict::new(py);
+        let class = match error {
+            Error::InvalidSpec { kind, errors } => {
+                let errors: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+                fields.set_item("errors", errors)?;
+                fields.set_item("kind", kind)?;
+                "InvalidSpec"
+            }
+            Error::NotFound { kind, name } => {
+                fields.set_item("kind", kind)?;
+                fields.set_item("name", name)?;
+                "NotFound"
+            }
+            Error::AlreadyExists { kind, name } => {
+                fields.set_item("kind", kind)?;
+                fields.set_item("name", name)?;
+                "AlreadyExists"
+            }
+            Error::QuotaExceeded(_) => "QuotaExceeded",
+            Error::PermissionDenied(_) => "PermissionDenied",
+            Error::Conflict(_) => "Conflict",
+            Error::JobFailed { job, phase, reason } => {
+                let class = if phase == "cancelled" {
+                    "JobCancelled"
+                } else {
+                    "JobFailed"
+                };
+                fields.set_item("job", job)?;
+                fields.set_item("phase", phase)?;
+                fields.set_item("reason", reason)?;
+                class
+            }
+            Error::Timeout { what, seconds } => {
+                fields.set_item("what", what)?;
+                fields.set_item("seconds", seconds)?;
+                "Timeout"
+            }
+            Error::Io { .. } | Error::Database(_) | Error::Agent(_) => "AgentError",
+        };
+        exception(py, class, &message, Some(&fields))
+    })();
+    // Failing to build the exception (moon.errors broken or shadowed) must
+    // still leave the caller with the original message.
+    built.unwrap_or_else(|lookup| {
+        let error = PyRuntimeError::new_err(message);
+        error.set_cause(py, Some(lookup));
+        error
+    })
+}
+
+/// A `MoonError` for a panic caught inside the native module, so that a bug
+/// surfaces as an ordinary exception rather than aborting the interpreter.
+pub(crate) fn panic_to_py_err(py: Python<'_>, payload: Box<dyn Any + Send>) -> PyErr {
+    let detail = payload
+        .downcast_ref::<&str>()
+        .map(|text| text.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown cause".to_string());
+    let message = format!("internal error in moon's native module: {detail}");
+    exception(py, "MoonError", &message, None).unwrap_or_else(|_| PyRuntimeError::new_err(message))
+}
+
+/// An instance of `moon.errors.<class>(message, **fields)` as a `PyErr`.
+fn exception(
+    py: Python<'_>,
+    class: &str,
+    message: &str,
+    fields: Option<&Bound<'_, PyDict>>,
+) -> PyResult<PyErr> {
+    let class = py.import(ERRORS_MODULE)?.getattr(class)?;
+    let instance = class.call((message,), fields)?;
+    Ok(PyErr::from_value(instance))
+}
