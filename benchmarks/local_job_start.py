@@ -56,10 +56,12 @@ def kubeflow_rounds(rounds: int) -> list[float] | str:
         return f"not measured ({error.name} is not installed: pip install kubeflow)"
 
     # Its one built-in runtime installs torch into a fresh virtual environment
-    # per job; asking only for pip, which every venv has, measures the backend's
-    # own cost (venv, script, subprocess, status polling) without a download.
+    # per job and starts it with torchrun; asking only for pip, which every venv
+    # has, and plain python measures the backend's own cost (venv, script,
+    # subprocess, status polling) without a download.
     for runtime in local_constants.local_runtimes:
         runtime.trainer.packages = ["pip"]
+        runtime.trainer.framework = "python"
 
     def trivial() -> None:
         pass
@@ -70,7 +72,9 @@ def kubeflow_rounds(rounds: int) -> list[float] | str:
     for _ in range(rounds):
         started = time.perf_counter()
         name = client.train(runtime=runtime, trainer=CustomTrainer(func=trivial))
-        client.wait_for_job_status(name)
+        job = client.wait_for_job_status(name, status={"Complete", "Failed"}, timeout=120)
+        if job.status != "Complete":
+            return f"not measured (the Kubeflow job ended {job.status})"
         times.append(time.perf_counter() - started)
     return times
 

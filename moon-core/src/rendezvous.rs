@@ -103,6 +103,16 @@ pub fn port_names(job: &Job) -> Vec<String> {
     }
 }
 
+/// Ports that must be listening before the job's own replicas start: the
+/// XGBoost tracker's, because workers give up on a tracker that is not there
+/// yet after a few seconds of retries. Hidden roles start first; the rest wait.
+pub fn startup_ports(job: &Job) -> Vec<String> {
+    match job.framework {
+        Framework::Xgboost => vec![TRACKER.to_string()],
+        _ => Vec::new(),
+    }
+}
+
 /// The roles moon adds to a job to complete its rendezvous, run like the
 /// job's own roles but never named in its spec.
 ///

@@ -65,7 +65,12 @@ impl AttemptKey {
 enum Message {
     Kick,
     AttemptEnded(AttemptKey),
+    /// The job's startup ports listen (or waiting for them timed out).
+    StartupDone(i64),
 }
+
+/// How long the job's own replicas wait for its startup ports.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Runs the agent for `home` in this process; returns the process exit code.
 ///
@@ -186,6 +191,7 @@ async fn serve(layout: Layout, program: PathBuf, _lock: File) -> Result<()> {
             message = receiver.recv() => match message {
                 Some(Message::Kick) | None => {}
                 Some(Message::AttemptEnded(key)) => agent.attempt_ended(&key)?,
+                Some(Message::StartupDone(job)) => agent.startup_done(job),
             },
             () = tokio::time::sleep(sleep) => {}
         }
@@ -307,6 +313,9 @@ struct Agent {
     stopping: HashSet<AttemptKey>,
     /// Whether the current reconcile pass ended a job.
     changed: bool,
+    /// Jobs whose startup ports are being waited for, and those that listen.
+    starting: HashSet<i64>,
+    started: HashSet<i64>,
 }
 
 impl Agent {
@@ -326,6 +335,8 @@ impl Agent {
             watched: HashSet::new(),
             stopping: HashSet::new(),
             changed: false,
+            starting: HashSet::new(),
+            started: HashSet::new(),
         })
     }
 
@@ -659,11 +670,26 @@ impl Agent {
                     self.finish(&job, phase, &reason, &message)?;
                 }
             } else {
+                let startup_ports = rendezvous::startup_ports(&job.spec);
+                let ready = startup_ports.is_empty() || self.started.contains(&job.id);
                 for replica in store::replicas(&self.db, job.id)? {
                     let due = replica.next_start_ms.is_none_or(|at| at <= now);
-                    if replica.phase == ReplicaPhase::Pending && due {
+                    let allowed = ready || is_hidden_role(&job, &replica.role);
+                    if replica.phase == ReplicaPhase::Pending && due && allowed {
                         self.launch(&job, &replica)?;
                     }
+                }
+                if !ready && self.starting.insert(job.id) {
+                    let ports: Vec<u16> = startup_ports
+                        .iter()
+                        .filter_map(|name| job.ports.get(name).copied())
+                        .collect();
+                    let messages = self.messages.clone();
+                    let job_id = job.id;
+                    tokio::spawn(async move {
+                        wait_for_listeners(&ports, STARTUP_TIMEOUT).await;
+                        let _ = messages.send(Message::StartupDone(job_id));
+                    });
                 }
             }
         }
@@ -926,6 +952,11 @@ impl Agent {
         })
     }
 
+    fn startup_done(&mut self, job_id: i64) {
+        self.starting.remove(&job_id);
+        self.started.insert(job_id);
+    }
+
     fn active_attempts(&self, job_id: i64) -> Result<i64> {
         Ok(self.db.query_row(
             "SELECT COUNT(*) FROM attempts WHERE job_id = ?1 AND state IN ('launching', 'running')",
@@ -1007,6 +1038,48 @@ fn begin_ending(
     Ok(())
 }
 
+/// Waits until every port listens on this machine, looking at the kernel's
+/// socket tables rather than connecting: a probe connection would look like
+/// a worker to XGBoost's tracker. Gives up after `limit`.
+async fn wait_for_listeners(ports: &[u16], limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let mut delay = Duration::from_millis(5);
+    loop {
+        let listening = listening_ports();
+        if ports.iter().all(|port| listening.contains(port)) || Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(200));
+    }
+}
+
+/// TCP ports in LISTEN state, from `/proc/net/tcp` and `/proc/net/tcp6`.
+fn listening_ports() -> HashSet<u16> {
+    const LISTEN: &str = "0A";
+    let mut ports = HashSet::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let mut fields = line.split_whitespace();
+            let (Some(local), Some(_remote), Some(state)) =
+                (fields.nth(1), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            if state == LISTEN
+                && let Some((_, port)) = local.rsplit_once(':')
+                && let Ok(port) = u16::from_str_radix(port, 16)
+            {
+                ports.insert(port);
+            }
+        }
+    }
+    ports
+}
+
 fn is_hidden_role(job: &JobRecord, role: &str) -> bool {
     !job.spec
         .roles
@@ -1027,5 +1100,28 @@ fn describe_exit(exit: &ExitRecord) -> String {
         (Some(code), _, None) => format!("exited with code {code}"),
         (None, Some(signal), _) => format!("was killed by signal {signal}"),
         (None, None, _) => "ended".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bound_listener_shows_in_the_kernel_tables() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        assert!(listening_ports().contains(&port));
+        drop(listener);
+        assert!(!listening_ports().contains(&port));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_a_minute() {
+        assert_eq!(backoff_ms(0), 1_000);
+        assert_eq!(backoff_ms(1), 2_000);
+        assert_eq!(backoff_ms(5), 32_000);
+        assert_eq!(backoff_ms(6), 60_000);
+        assert_eq!(backoff_ms(40), 60_000);
     }
 }
