@@ -130,15 +130,7 @@ pub fn run(home: &Path, program: PathBuf) -> i32 {
 }
 
 async fn serve(layout: Layout, program: PathBuf, _lock: File) -> Result<()> {
-    let address = SocketAddr::from_abstract_name(layout.agent_socket_name().as_bytes())
-        .map_err(|error| Error::io("naming the agent socket", layout.home(), error))?;
-    let listener = std::os::unix::net::UnixListener::bind_addr(&address)
-        .map_err(|error| Error::io("binding the agent socket", layout.home(), error))?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|error| Error::io("binding the agent socket", layout.home(), error))?;
-    let listener = UnixListener::from_std(listener)
-        .map_err(|error| Error::io("binding the agent socket", layout.home(), error))?;
+    let listener = bind(&layout)?;
     std::fs::write(layout.agent_pid(), std::process::id().to_string())
         .map_err(|error| Error::io("writing", layout.agent_pid(), error))?;
 
@@ -152,27 +144,13 @@ async fn serve(layout: Layout, program: PathBuf, _lock: File) -> Result<()> {
     agent.recover()?;
     agent.reconcile()?;
     seq_sender.send_replace(agent.latest_seq()?);
-
-    let accept_layout = layout.clone();
-    let accept_seq = seq_sender.clone();
-    let accept_watchers = watchers.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let layout = accept_layout.clone();
-            let sender = sender.clone();
-            let seq = accept_seq.subscribe();
-            let watchers = accept_watchers.clone();
-            tokio::spawn(async move {
-                if let Err(error) = handle_connection(stream, &layout, sender, seq, watchers).await
-                {
-                    eprintln!("moon agent: client connection: {error}");
-                }
-            });
-        }
-    });
+    let connections = Connections {
+        layout: layout.clone(),
+        messages: sender,
+        seq: seq_sender.clone(),
+        watchers: watchers.clone(),
+    };
+    let mut acceptor = connections.accept(listener);
 
     let idle = Duration::from_secs(
         std::env::var("MOON_AGENT_IDLE_SECONDS")
@@ -182,27 +160,90 @@ async fn serve(layout: Layout, program: PathBuf, _lock: File) -> Result<()> {
     );
     let mut idle_since = Instant::now();
     loop {
-        let wake = agent.next_wake_ms()?;
+        let wake = agent.next_wake_ms().unwrap_or(None);
         let sleep = match wake {
             Some(at) => Duration::from_millis((at - now_ms()).max(0) as u64),
             None => idle,
         };
-        tokio::select! {
+        let handled = tokio::select! {
             message = receiver.recv() => match message {
-                Some(Message::Kick) | None => {}
-                Some(Message::AttemptEnded(key)) => agent.attempt_ended(&key)?,
-                Some(Message::StartupDone(job)) => agent.startup_done(job),
+                Some(Message::Kick) | None => Ok(()),
+                Some(Message::AttemptEnded(key)) => agent.attempt_ended(&key),
+                Some(Message::StartupDone(job)) => {
+                    agent.startup_done(job);
+                    Ok(())
+                }
             },
-            () = tokio::time::sleep(sleep) => {}
+            () = tokio::time::sleep(sleep) => Ok(()),
+        };
+        // A failure (a full disk, a locked database) is logged and retried on
+        // the next event rather than taking the agent down with it.
+        if let Err(error) = handled.and_then(|()| agent.reconcile()) {
+            eprintln!("moon agent: {error}");
         }
-        agent.reconcile()?;
-        seq_sender.send_replace(agent.latest_seq()?);
-        if agent.has_unfinished_jobs()? || watchers.load(Ordering::SeqCst) > 0 {
+        seq_sender.send_replace(agent.latest_seq().unwrap_or(0));
+        if agent.has_unfinished_jobs().unwrap_or(true) || watchers.load(Ordering::SeqCst) > 0 {
             idle_since = Instant::now();
         } else if idle_since.elapsed() >= idle {
+            // Stop listening first, then look once more: a client may have
+            // recorded a job and nudged us just before; if so, serve on.
+            acceptor.abort();
+            let _ = (&mut acceptor).await;
+            if agent.has_unfinished_jobs().unwrap_or(true) {
+                acceptor = connections.accept(bind(&layout)?);
+                idle_since = Instant::now();
+                continue;
+            }
             let _ = std::fs::remove_file(layout.agent_pid());
             return Ok(());
         }
+    }
+}
+
+fn bind(layout: &Layout) -> Result<UnixListener> {
+    let failed = |error| Error::io("binding the agent socket", layout.home(), error);
+    let address =
+        SocketAddr::from_abstract_name(layout.agent_socket_name().as_bytes()).map_err(failed)?;
+    let listener = std::os::unix::net::UnixListener::bind_addr(&address).map_err(failed)?;
+    listener.set_nonblocking(true).map_err(failed)?;
+    UnixListener::from_std(listener).map_err(failed)
+}
+
+/// What each client connection needs.
+#[derive(Clone)]
+struct Connections {
+    layout: Layout,
+    messages: mpsc::UnboundedSender<Message>,
+    seq: Arc<watch::Sender<u64>>,
+    watchers: Arc<AtomicUsize>,
+}
+
+impl Connections {
+    /// Serves clients of `listener` until the returned task is aborted.
+    fn accept(&self, listener: UnixListener) -> tokio::task::JoinHandle<()> {
+        let connections = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let connections = connections.clone();
+                tokio::spawn(async move {
+                    let Connections {
+                        layout,
+                        messages,
+                        seq,
+                        watchers,
+                    } = connections;
+                    if let Err(error) =
+                        handle_connection(stream, &layout, messages, seq.subscribe(), watchers)
+                            .await
+                    {
+                        eprintln!("moon agent: client connection: {error}");
+                    }
+                });
+            }
+        })
     }
 }
 

@@ -43,10 +43,7 @@ impl AgentReplies {
 pub async fn request(layout: &Layout, program: &Path, request: &Request) -> Result<AgentReplies> {
     let stream = match connect(layout) {
         Ok(stream) => stream,
-        Err(_) => {
-            start_agent(layout, program).await?;
-            connect_after_start(layout).await?
-        }
+        Err(_) => connect_starting_agent(layout, program).await?,
     };
     let stream = UnixStream::from_std(stream)
         .map_err(|error| Error::io("connecting to the agent", layout.home(), error))?;
@@ -70,12 +67,17 @@ fn connect(layout: &Layout) -> io::Result<std::os::unix::net::UnixStream> {
     Ok(stream)
 }
 
-/// After a start that found another agent starting, that agent may need a
-/// moment before it listens; retry briefly rather than fail.
-async fn connect_after_start(layout: &Layout) -> Result<std::os::unix::net::UnixStream> {
+/// Starts an agent and connects to it. An agent that reports `busy` holds
+/// the home but is not listening yet (starting) or any more (leaving when
+/// idle); the start is repeated until one listens or the time runs out.
+async fn connect_starting_agent(
+    layout: &Layout,
+    program: &Path,
+) -> Result<std::os::unix::net::UnixStream> {
     let deadline = Instant::now() + START_TIMEOUT;
     let mut delay = Duration::from_millis(5);
     loop {
+        start_agent(layout, program).await?;
         match connect(layout) {
             Ok(stream) => return Ok(stream),
             Err(error) if Instant::now() >= deadline => {
