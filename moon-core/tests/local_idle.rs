@@ -18,8 +18,15 @@ async fn an_idle_agent_leaves_and_a_new_one_takes_over() {
     unsafe { std::env::set_var("MOON_AGENT_IDLE_SECONDS", "1") };
     let home = Home::new();
     tenant(&home.client, "team", TenantQuota::default()).await;
-    home.client.submit(&shell_job("first", "true")).await.expect("submit");
-    let first = home.client.wait("team", "first", LIMIT).await.expect("wait");
+    home.client
+        .submit(&shell_job("first", "true"))
+        .await
+        .expect("submit");
+    let first = home
+        .client
+        .wait("team", "first", LIMIT)
+        .await
+        .expect("wait");
     assert_eq!(first.phase, Phase::Succeeded);
     let agent = home.agent_pid().expect("an agent ran");
 
@@ -28,10 +35,20 @@ async fn an_idle_agent_leaves_and_a_new_one_takes_over() {
         assert!(Instant::now() < deadline, "the idle agent did not leave");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(home.agent_pid().is_none(), "the agent left its pid file behind");
+    assert!(
+        home.agent_pid().is_none(),
+        "the agent left its pid file behind"
+    );
 
-    home.client.submit(&shell_job("second", "true")).await.expect("submit");
-    let second = home.client.wait("team", "second", LIMIT).await.expect("wait");
+    home.client
+        .submit(&shell_job("second", "true"))
+        .await
+        .expect("submit");
+    let second = home
+        .client
+        .wait("team", "second", LIMIT)
+        .await
+        .expect("wait");
     assert_eq!(second.phase, Phase::Succeeded);
     assert_ne!(home.agent_pid(), Some(agent));
 }
