@@ -16,6 +16,7 @@
 pub mod backend;
 pub mod client;
 pub mod error;
+pub mod kubernetes;
 pub mod local;
 pub mod rendezvous;
 pub mod spec;

@@ -1,0 +1,255 @@
+//! Kubernetes: the objects a tenant and a job become on a cluster. Rendering
+//! is pure (a spec in, typed `k8s-openapi` objects out) so that it is tested
+//! with golden files and printed by `moon render` for `kubectl apply`; the
+//! Kubernetes backend applies what these functions return.
+//!
+//! The objects use only what every Kubernetes version of `k8s-openapi` 0.29
+//! has (1.33 to 1.37); moon-core's default feature `kubernetes-v1_34` picks
+//! 1.34, and a program that picks its own turns the feature off.
+//!
+//! # A tenant
+//!
+//! [`render_tenant`] gives, in this order:
+//!
+//! | kind          | name                                             | what for                                             |
+//! |---------------|--------------------------------------------------|------------------------------------------------------|
+//! | Namespace     | `<tenant>`                                       | the tenant's own space; Pod Security `baseline`      |
+//! | ResourceQuota | `moon-quota`                                     | `requests`/`limits` of `cpu` and `memory`, `requests.nvidia.com/gpu` |
+//! | LimitRange    | `moon-defaults`                                  | a container that names no resources gets a moon role's defaults, so the quota admits it |
+//! | ServiceAccount| `moon-workload`                                  | what replicas run as; no API token is mounted        |
+//! | Role          | `moon-tenant-user`                               | what the tenant's people may do in the namespace     |
+//! | RoleBinding   | `moon-tenant-user`                               | the tenant's `users` and `groups` to that Role       |
+//! | NetworkPolicy | `moon-default-deny-ingress-from-other-namespaces`| pods accept connections from this namespace only     |
+//! | NetworkPolicy | `moon-allow-egress-same-namespace`               | pods connect to this namespace only...               |
+//! | NetworkPolicy | `moon-allow-egress-dns`                          | ...and to DNS, on port 53                            |
+//!
+//! The quota's `jobs` limit has no Kubernetes counterpart that means the same
+//! (a count of batch Jobs would count replicas here); moon's admission keeps it.
+//! Egress beyond the namespace and DNS (storage, package indexes) is refused
+//! until another policy allows it: NetworkPolicies add up, so the storage and
+//! network crates render their allow-lists as policies of their own.
+//!
+//! # A job
+//!
+//! [`render_job`] gives the job's anchor ConfigMap, its headless Service (and
+//! for xgboost the tracker's), then one batch Job per replica, hidden roles
+//! first. Every name derives from the job's: `<job>` for the anchor and the
+//! Service, `<job>-<role>-<index>` for a replica's Job and its pod's hostname.
+//! A replica's container gets the role's CPUs and memory as both request and
+//! limit, its GPUs as an `nvidia.com/gpu` limit with the toleration GPU nodes'
+//! taint asks for, and a memory-backed `/dev/shm` (a runtime's own is 64 MiB,
+//! too small for PyTorch's data loaders and NCCL).
+//!
+//! ## One Job per replica, not one Indexed Job per role
+//!
+//! An Indexed Job runs every index from one pod template; the only thing that
+//! differs between its pods is `JOB_COMPLETION_INDEX`, which an environment
+//! value can quote (`$(JOB_COMPLETION_INDEX)`) but not do arithmetic on. The
+//! rendezvous needs arithmetic: `MOON_RANK` is the replicas of the roles
+//! before plus the index, and PyTorch's `RANK` and `PET_NODE_RANK` of worker
+//! `i` are `1 + i`. Computing them inside the pod would mean wrapping the
+//! user's command in a shell or a moon entrypoint baked into the image, and
+//! moon keeps user containers unmodified. So each replica is its own
+//! single-completion Job (`completions: 1`, `completionMode: NonIndexed`)
+//! whose pod template carries that replica's exact environment, as
+//! [`rendezvous::replica_env`](crate::rendezvous::replica_env) computes it,
+//! the same function the local backend uses. The template also fixes the
+//! pod's `hostname` (`<job>-<role>-<index>`) and `subdomain` (`<job>`, the
+//! headless Service), so a replica's DNS name,
+//! `<job>-<role>-<index>.<job>.<tenant>.svc`, survives its pod being replaced;
+//! `podReplacementPolicy: Failed` keeps a replacement from starting while the
+//! old pod still holds that name. This is what Kubeflow's training operators
+//! do (a pod per replica, with a stable name), expressed with built-in Jobs.
+//! The price is one Job object per replica instead of per role.
+//!
+//! ## Restarts and deadlines
+//!
+//! Pods always run with `restartPolicy: Never`, so a failed replica leaves a
+//! failed pod to read. For `restartPolicy: never` a replica's Job has
+//! `backoffLimit: 0`; for `on-failure` it has the job's `backoffLimit`: the
+//! Job controller replaces a failed pod with a fresh one (possibly on another
+//! node, with the same hostname) up to that many times. The spec's limit
+//! counts restarts across the whole job, which per-replica Jobs cannot share:
+//! each replica's Job gets the whole budget as its ceiling and the backend,
+//! which watches every replica, fails the job once the sum passes it. Likewise only the backend sees across
+//! replicas: it fails the job when a replica fails for good and stops the
+//! roles that do not decide success once the ones that do have succeeded.
+//! `activeDeadlineSeconds` is set on every replica's Job, all created at once.
+//!
+//! ## One delete removes everything
+//!
+//! The anchor is a ConfigMap named `<job>` that holds the job's spec
+//! (`job.json`), so the cluster itself records what was submitted. Owner
+//! references need the owner's UID, which the API server assigns when the
+//! anchor is created; rendering cannot know it. With
+//! [`RenderOptions::anchor_uid`] set (the backend applies the anchor first and
+//! renders again with its UID), every other object of the job names the
+//! anchor as its owner with `blockOwnerDeletion`, so deleting the anchor
+//! deletes the Services and Jobs, and their pods with them, and a foreground
+//! delete of the anchor ends only when all of them are gone. Without it (the
+//! `kubectl apply` stream of `moon render`) no owner references are written and
+//! `kubectl delete jobs,services,configmaps -l moon.dev/job=<job>` removes the job.
+//!
+//! ## Rendezvous
+//!
+//! Every framework listens on its usual port: PyTorch's master on 29500,
+//! TensorFlow's replicas on 2222, the XGBoost tracker and the MXNet scheduler
+//! on 9091, the Spark driver on 7078. Each pod declares its own port; the
+//! headless Service (`clusterIP: None`, `publishNotReadyAddresses: true`, so
+//! names resolve as soon as pods have addresses) lists each port number once.
+//!
+//! XGBoost's workers give up on a tracker that is not listening yet, so the
+//! tracker (the hidden role of
+//! [`rendezvous::hidden_roles`](crate::rendezvous::hidden_roles), bound to
+//! `0.0.0.0`) is gated: its pod is Ready only once its port is in the LISTEN
+//! state (an exec probe that reads `/proc/net/tcp`, since a probe that
+//! connected would be taken for a worker), a second headless Service
+//! `<job>-tracker` publishes only Ready pods, its name is the workers'
+//! `DMLC_TRACKER_URI`, and each worker's pod first runs an init container that
+//! waits for that name to resolve. The probe and the init container run the
+//! workers' image and Python, as the tracker itself does, and the order holds
+//! under a plain `kubectl apply` as well as under the backend.
+//!
+//! ## What the spec does not say yet
+//!
+//! Images: the spec has no image field, so [`RenderOptions::image`] gives
+//! every replica's image. A role's `workingDir` must be an absolute path here:
+//! there is no submitting directory on a cluster to resolve it against.
+//! A job's name must start with a letter (it names a Service) and
+//! `<job>-<role>-<index>` must fit in 63 characters (a hostname), which the
+//! spec's own limits allow only up to index 9; such jobs are refused with
+//! the same `InvalidSpec` error as a broken rule of the spec.
+//! Values in `command`, `args` and `env` are written with every `$` doubled,
+//! because Kubernetes expands `$(NAME)` in them and moon's specs mean what
+//! they say on every backend.
+
+mod job;
+mod object;
+mod tenant;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity as KubeQuantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::error::{Error, Result};
+use crate::spec::{Quantity, format_bytes};
+
+pub use job::{
+    DEFAULT_IMAGE, MXNET_SCHEDULER_PORT, PYTORCH_MASTER_PORT, RenderOptions, SPARK_DRIVER_PORT,
+    TENSORFLOW_PORT, XGBOOST_TRACKER_PORT, endpoints, render_job, replica_name,
+};
+pub use object::{Object, to_yaml};
+pub use tenant::{
+    ALLOW_DNS_POLICY, ALLOW_SAME_NAMESPACE_POLICY, DENY_OTHER_NAMESPACES_POLICY, LIMIT_RANGE,
+    QUOTA, USER_ROLE, WORKLOAD_SERVICE_ACCOUNT, render_tenant,
+};
+
+/// The label every object moon makes carries, set to [`MANAGER`].
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// The value of [`MANAGED_BY_LABEL`].
+pub const MANAGER: &str = "moon";
+/// The tenant an object belongs to.
+pub const TENANT_LABEL: &str = "moon.dev/tenant";
+/// The job an object belongs to; the headless Service selects on it.
+pub const JOB_LABEL: &str = "moon.dev/job";
+/// The role of a replica's Job and pod.
+pub const ROLE_LABEL: &str = "moon.dev/role";
+/// The index of a replica's Job and pod within its role.
+pub const REPLICA_INDEX_LABEL: &str = "moon.dev/replica-index";
+
+/// The longest name Kubernetes gives a pod's hostname or a Job (whose name
+/// becomes a label value of its pods).
+const MAX_NAME_LEN: usize = 63;
+
+/// Metadata of an object moon makes in `namespace` (none for a Namespace).
+fn meta(name: &str, namespace: Option<&str>, labels: &BTreeMap<String, String>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: namespace.map(str::to_string),
+        labels: Some(labels.clone()),
+        ..ObjectMeta::default()
+    }
+}
+
+/// The user's labels, then moon's, which win: moon finds its objects by them.
+fn labels(user: &BTreeMap<String, String>, moon: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let mut labels = user.clone();
+    labels.insert(MANAGED_BY_LABEL.to_string(), MANAGER.to_string());
+    for (key, value) in moon {
+        labels.insert(key.to_string(), value.to_string());
+    }
+    labels
+}
+
+/// CPUs as Kubernetes writes them: `2`, `500m`.
+fn cpu_quantity(cpus: &Quantity, kind: &'static str, path: &str) -> Result<KubeQuantity> {
+    let millicores = cpus
+        .millicores()
+        .map_err(|problem| Error::invalid(kind, path, problem))?;
+    Ok(KubeQuantity(if millicores % 1000 == 0 {
+        (millicores / 1000).to_string()
+    } else {
+        format!("{millicores}m")
+    }))
+}
+
+/// Memory in the unit, binary or decimal, that writes it shortest: `8Gi`,
+/// `1536Mi`, `2G` (rather than `1953125Ki`).
+fn memory_quantity(memory: &Quantity, kind: &'static str, path: &str) -> Result<KubeQuantity> {
+    const DECIMAL: [(&str, u64); 5] = [
+        ("P", 1_000_000_000_000_000),
+        ("T", 1_000_000_000_000),
+        ("G", 1_000_000_000),
+        ("M", 1_000_000),
+        ("k", 1_000),
+    ];
+    let bytes = memory
+        .bytes()
+        .map_err(|problem| Error::invalid(kind, path, problem))?;
+    let decimal = DECIMAL
+        .iter()
+        .find(|(_, size)| bytes >= *size && bytes % size == 0)
+        .map(|(unit, size)| format!("{}{unit}", bytes / size));
+    let binary = format_bytes(bytes);
+    Ok(KubeQuantity(match decimal {
+        Some(decimal) if decimal.len() < binary.len() => decimal,
+        _ => binary,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_are_written_as_kubernetes_writes_them() {
+        let cpu = |q: Quantity| cpu_quantity(&q, "job", "cpus").unwrap().0;
+        assert_eq!(cpu(Quantity::Int(2)), "2");
+        assert_eq!(cpu(Quantity::Float(0.5)), "500m");
+        assert_eq!(cpu("1500m".into()), "1500m");
+        let memory = |q: Quantity| memory_quantity(&q, "job", "memory").unwrap().0;
+        assert_eq!(memory("8Gi".into()), "8Gi");
+        assert_eq!(memory("1.5Gi".into()), "1536Mi");
+        assert_eq!(memory("2G".into()), "2G");
+        assert_eq!(memory("1e3".into()), "1k");
+        assert_eq!(memory(Quantity::Int(1024)), "1Ki");
+        assert_eq!(memory(Quantity::Int(1500)), "1500");
+        assert!(matches!(
+            cpu_quantity(&"two".into(), "job", "roles[0].cpus"),
+            Err(Error::InvalidSpec { kind: "job", .. })
+        ));
+    }
+
+    #[test]
+    fn moon_labels_win_over_the_users() {
+        let user = BTreeMap::from([
+            (JOB_LABEL.to_string(), "other".to_string()),
+            ("team".to_string(), "vision".to_string()),
+        ]);
+        let labels = labels(&user, &[(JOB_LABEL, "mnist")]);
+        assert_eq!(labels[JOB_LABEL], "mnist");
+        assert_eq!(labels["team"], "vision");
+        assert_eq!(labels[MANAGED_BY_LABEL], MANAGER);
+    }
+}

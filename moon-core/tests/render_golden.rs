@@ -1,0 +1,276 @@
+//! Golden files of what tenants and jobs become on Kubernetes: the YAML that
+//! `moon render` prints, checked in under `tests/golden/` so that a change to
+//! rendering shows up as a reviewable diff. `MOON_UPDATE_GOLDEN=1 cargo test
+//! --test render_golden` rewrites them.
+
+use std::path::PathBuf;
+
+use k8s_openapi::api::batch::v1 as batch;
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::networking::v1 as networking;
+use k8s_openapi::api::rbac::v1 as rbac;
+use moon_core::kubernetes::{Object, RenderOptions, render_job, render_tenant, to_yaml};
+use moon_core::spec::{job_from_yaml, tenant_from_yaml};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+fn golden(name: &str, objects: &[Object]) {
+    let rendered = to_yaml(objects);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{name}.yaml"));
+    if std::env::var_os("MOON_UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &rendered).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|error| {
+        panic!(
+            "{}: {error}; MOON_UPDATE_GOLDEN=1 writes it",
+            path.display()
+        )
+    });
+    if rendered != expected {
+        let line = rendered
+            .lines()
+            .zip(expected.lines())
+            .position(|(got, want)| got != want)
+            .unwrap_or_else(|| rendered.lines().count().min(expected.lines().count()));
+        panic!(
+            "{} differs from the rendering at line {}; review and rerun with MOON_UPDATE_GOLDEN=1\n--- rendered:\n{rendered}",
+            path.display(),
+            line + 1,
+        );
+    }
+    assert_documents_read_back(&rendered, objects);
+}
+
+/// Every document reads back, as the type its `kind` names, into the object
+/// it was written from: the YAML says nothing the types do not.
+fn assert_documents_read_back(stream: &str, objects: &[Object]) {
+    let documents: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(stream)
+        .map(serde_yaml::Value::deserialize)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(documents.len(), objects.len());
+    for (document, object) in documents.into_iter().zip(objects) {
+        let keys: Vec<_> = document
+            .as_mapping()
+            .unwrap()
+            .keys()
+            .take(2)
+            .map(|key| key.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(keys, ["apiVersion", "kind"]);
+        assert_eq!(document["apiVersion"].as_str(), Some(object.api_version()));
+        fn read<T: DeserializeOwned + Into<Object>>(document: serde_yaml::Value) -> Object {
+            serde_yaml::from_value::<T>(document).unwrap().into()
+        }
+        let read = match document["kind"].as_str().unwrap() {
+            "Namespace" => read::<core::Namespace>(document),
+            "ResourceQuota" => read::<core::ResourceQuota>(document),
+            "LimitRange" => read::<core::LimitRange>(document),
+            "ServiceAccount" => read::<core::ServiceAccount>(document),
+            "Role" => read::<rbac::Role>(document),
+            "RoleBinding" => read::<rbac::RoleBinding>(document),
+            "NetworkPolicy" => read::<networking::NetworkPolicy>(document),
+            "ConfigMap" => read::<core::ConfigMap>(document),
+            "Service" => read::<core::Service>(document),
+            "Job" => read::<batch::Job>(document),
+            other => panic!("unexpected kind {other}"),
+        };
+        assert_eq!(&read, object);
+    }
+}
+
+#[test]
+fn tenant() {
+    let tenant = tenant_from_yaml(
+        r#"
+name: vision
+quota:
+  cpus: 64
+  memory: 256Gi
+  gpus: 8
+  jobs: 10
+users: [alice@example.com, bob@example.com]
+groups: [vision-team]
+labels:
+  cost-center: cv-42
+"#,
+    )
+    .unwrap();
+    golden("tenant", &render_tenant(&tenant).unwrap());
+}
+
+#[test]
+fn tenant_without_limits_or_people() {
+    let tenant = tenant_from_yaml("name: sandbox\n").unwrap();
+    golden("tenant-minimal", &render_tenant(&tenant).unwrap());
+}
+
+#[test]
+fn pytorch_master_and_two_workers() {
+    let job = job_from_yaml(
+        r#"
+name: mnist
+tenant: vision
+framework: pytorch
+roles:
+  - name: master
+    command: [python3, train.py]
+    args: [--epochs, "3"]
+  - name: worker
+    replicas: 2
+    command: [python3, train.py]
+    args: [--epochs, "3"]
+    cpus: 2
+    memory: 4Gi
+"#,
+    )
+    .unwrap();
+    golden(
+        "pytorch",
+        &render_job(&job, &RenderOptions::default()).unwrap(),
+    );
+}
+
+#[test]
+fn tensorflow_chief_two_workers_and_a_parameter_server() {
+    let job = job_from_yaml(
+        r#"
+name: resnet
+tenant: vision
+framework: tensorflow
+roles:
+  - name: chief
+    command: [python3, -m, trainer]
+  - name: worker
+    replicas: 2
+    command: [python3, -m, trainer]
+  - name: ps
+    command: [python3, -m, trainer]
+    cpus: 500m
+    memory: 1Gi
+"#,
+    )
+    .unwrap();
+    let options = RenderOptions {
+        image: "tensorflow/tensorflow:2.20.0".into(),
+        ..RenderOptions::default()
+    };
+    golden("tensorflow", &render_job(&job, &options).unwrap());
+}
+
+#[test]
+fn xgboost_two_workers_and_the_tracker() {
+    let job = job_from_yaml(
+        r#"
+name: churn
+tenant: vision
+framework: xgboost
+roles:
+  - name: worker
+    replicas: 2
+    command: [/opt/venv/bin/python3, train.py]
+    env:
+      PYTHONUNBUFFERED: "1"
+"#,
+    )
+    .unwrap();
+    golden(
+        "xgboost",
+        &render_job(&job, &RenderOptions::default()).unwrap(),
+    );
+}
+
+#[test]
+fn mxnet_scheduler_server_and_two_workers() {
+    let job = job_from_yaml(
+        r#"
+name: ctr
+tenant: vision
+framework: mxnet
+roles:
+  - name: scheduler
+    command: [python3, train.py]
+  - name: server
+    command: [python3, train.py]
+  - name: worker
+    replicas: 2
+    command: [python3, train.py]
+"#,
+    )
+    .unwrap();
+    golden(
+        "mxnet",
+        &render_job(&job, &RenderOptions::default()).unwrap(),
+    );
+}
+
+/// GPUs, restarts on failure, a deadline, a working directory, labels, `$`
+/// in values, and owner references to the anchor.
+#[test]
+fn gpu_job_owned_by_its_anchor() {
+    let job = job_from_yaml(
+        r#"
+name: llm
+tenant: vision
+framework: pytorch
+restartPolicy: on-failure
+backoffLimit: 3
+activeDeadlineSeconds: 86400
+labels:
+  project: llm
+roles:
+  - name: master
+    command: [torchrun, /src/train.py]
+    args: [--checkpoint-dir, $(CHECKPOINTS)]
+    workingDir: /src
+    cpus: 8
+    memory: 64Gi
+    gpus: 8
+    env:
+      NCCL_DEBUG: INFO
+  - name: worker
+    replicas: 1
+    command: [torchrun, /src/train.py]
+    args: [--checkpoint-dir, $(CHECKPOINTS)]
+    workingDir: /src
+    cpus: 8
+    memory: 64Gi
+    gpus: 8
+    env:
+      NCCL_DEBUG: INFO
+"#,
+    )
+    .unwrap();
+    let options = RenderOptions {
+        image: "nvcr.io/nvidia/pytorch:25.01-py3".into(),
+        anchor_uid: Some("3f2c5f1e-8d3b-4c1a-9a57-0e6d2b7c9f10".into()),
+    };
+    golden("gpu", &render_job(&job, &options).unwrap());
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    let job = job_from_yaml(
+        r#"
+name: resnet
+tenant: vision
+framework: tensorflow
+roles:
+  - {name: chief, command: [python3]}
+  - {name: worker, replicas: 3, command: [python3]}
+  - {name: ps, replicas: 2, command: [python3]}
+  - {name: evaluator, command: [python3]}
+"#,
+    )
+    .unwrap();
+    let first = to_yaml(&render_job(&job, &RenderOptions::default()).unwrap());
+    for _ in 0..5 {
+        assert_eq!(
+            to_yaml(&render_job(&job, &RenderOptions::default()).unwrap()),
+            first
+        );
+    }
+}
