@@ -89,6 +89,26 @@ Check a job or tenant spec without submitting it.
 The kind is detected: a mapping with `roles` is a job, anything else a tenant.
 Prints \"valid\", or every broken rule (one per line) and exits 2.")]
     Validate(FileArg),
+    /// Print the Kubernetes objects a job or tenant spec becomes, without applying them.
+    #[command(long_about = "\
+Print the Kubernetes objects a job or tenant spec becomes, without applying them.
+
+The output is a YAML stream for `kubectl apply -f -` or a GitOps repository.
+Objects carry no owner references (they need the UID of an object that does not
+exist yet); `kubectl delete jobs,services,configmaps -l moon.dev/job=NAME -n TENANT`
+removes a rendered job.")]
+    Render(RenderArgs),
+}
+
+/// `moon render` arguments.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The spec, YAML or JSON; `-` reads stdin.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: PathBuf,
+    /// The container image of every replica.
+    #[arg(long, value_name = "IMAGE", default_value = moon_core::kubernetes::DEFAULT_IMAGE)]
+    pub image: String,
 }
 
 /// `moon tenant ...`

@@ -381,6 +381,39 @@ pub(crate) fn parse_tenant_yaml(py: Python<'_>, text: &str) -> PyResult<String> 
     tenant_json(text).map_err(|error| to_py_err(py, error))
 }
 
+/// The Kubernetes objects a spec (canonical JSON of `kind`) becomes, as the
+/// YAML stream `moon render` prints.
+#[pyfunction]
+#[pyo3(signature = (spec_json, kind, image = None))]
+pub(crate) fn render_yaml(
+    py: Python<'_>,
+    spec_json: &str,
+    kind: &str,
+    image: Option<String>,
+) -> PyResult<String> {
+    use moon_core::kubernetes::{RenderOptions, render_job, render_tenant, to_yaml};
+    let options = RenderOptions {
+        image: image.unwrap_or_else(|| moon_core::kubernetes::DEFAULT_IMAGE.to_string()),
+        anchor_uid: None,
+    };
+    let rendered = match kind {
+        "job" => {
+            moon_core::spec::job_from_yaml(spec_json).and_then(|job| render_job(&job, &options))
+        }
+        "tenant" => {
+            moon_core::spec::tenant_from_yaml(spec_json).and_then(|tenant| render_tenant(&tenant))
+        }
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "kind must be \"job\" or \"tenant\", got {other:?}"
+            )));
+        }
+    };
+    rendered
+        .map(|objects| to_yaml(&objects))
+        .map_err(|error| to_py_err(py, error))
+}
+
 /// Parses and validates a spec of either kind; returns `(kind, canonical JSON)`.
 /// Without `kind`, a mapping with a `tenant`, `framework` or `roles` key is a
 /// job and any other a tenant.

@@ -1,6 +1,7 @@
 //! The commands, one module per resource, and what they share.
 
 mod job;
+mod render;
 mod tenant;
 mod validate;
 
@@ -49,6 +50,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Tenant(command) => tenant::run(&context, command).await,
         Command::Job(command) => job::run(&context, command).await,
         Command::Validate(args) => validate::run(&context, &args.file),
+        Command::Render(args) => render::run(&context, &args),
     }
 }
 

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use moon_core::Error;
-use moon_core::spec::{from_yaml, job_from_yaml, tenant_from_yaml};
+use moon_core::spec::{from_yaml, job_from_yaml, spec_kind, tenant_from_yaml};
 use serde::Serialize;
 
 use super::{Context, read_spec};
@@ -27,7 +27,7 @@ struct FieldErrorOut {
 /// with its errors on stderr, as any other command would report them.
 pub fn run(context: &Context, file: &Path) -> Result<(), CliError> {
     let text = read_spec(file)?;
-    let kind = detect_kind(&text);
+    let kind = spec_kind(&text);
     let result = check(kind, &text);
     if context.out.is_table() {
         if result.is_ok() {
@@ -37,16 +37,6 @@ pub fn run(context: &Context, file: &Path) -> Result<(), CliError> {
         context.out.document(&verdict(kind, &result))?;
     }
     result.map_err(CliError::from)
-}
-
-/// A mapping with `roles` is a job; anything else is taken for a tenant.
-fn detect_kind(text: &str) -> &'static str {
-    match serde_yaml::from_str::<serde_yaml::Value>(text) {
-        Ok(serde_yaml::Value::Mapping(mapping)) if mapping.contains_key("roles") => "job",
-        Ok(_) => "tenant",
-        // Unreadable YAML is neither; the parse below words the error.
-        Err(_) => "spec",
-    }
 }
 
 fn check(kind: &'static str, text: &str) -> Result<(), Error> {
@@ -96,11 +86,11 @@ roles:
 
     #[test]
     fn kinds_are_detected_by_roles() {
-        assert_eq!(detect_kind(JOB), "job");
-        assert_eq!(detect_kind(r#"{"name": "demo", "roles": []}"#), "job");
-        assert_eq!(detect_kind("name: demo\nquota: {gpus: 2}\n"), "tenant");
-        assert_eq!(detect_kind("- a list\n"), "tenant");
-        assert_eq!(detect_kind("name: [unclosed\n"), "spec");
+        assert_eq!(spec_kind(JOB), "job");
+        assert_eq!(spec_kind(r#"{"name": "demo", "roles": []}"#), "job");
+        assert_eq!(spec_kind("name: demo\nquota: {gpus: 2}\n"), "tenant");
+        assert_eq!(spec_kind("- a list\n"), "tenant");
+        assert_eq!(spec_kind("name: [unclosed\n"), "spec");
     }
 
     #[test]

@@ -140,6 +140,17 @@ pub use job::{
     TENSORFLOW_PORT, XGBOOST_TRACKER_PORT, endpoints, render_job, replica_name,
 };
 pub use object::{Object, to_yaml};
+
+/// Renders a job or tenant spec (YAML or JSON; the kind is detected as
+/// [`crate::spec::spec_kind`] does) to the YAML stream of objects moon would
+/// apply — what `moon render` prints for `kubectl apply` and GitOps.
+pub fn render_spec_yaml(text: &str, options: &RenderOptions) -> crate::Result<String> {
+    let objects = match crate::spec::spec_kind(text) {
+        "job" => render_job(&crate::spec::job_from_yaml(text)?, options)?,
+        _ => render_tenant(&crate::spec::tenant_from_yaml(text)?)?,
+    };
+    Ok(to_yaml(&objects))
+}
 pub use tenant::{
     ALLOW_DNS_POLICY, ALLOW_SAME_NAMESPACE_POLICY, DENY_OTHER_NAMESPACES_POLICY, LIMIT_RANGE,
     QUOTA, USER_ROLE, WORKLOAD_SERVICE_ACCOUNT, render_tenant,

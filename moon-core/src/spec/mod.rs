@@ -48,6 +48,17 @@ pub fn tenant_from_yaml(text: &str) -> Result<Tenant, Error> {
     Ok(tenant)
 }
 
+/// Which kind of spec a text holds: `"job"` for a mapping with `roles`,
+/// `"tenant"` for any other readable YAML, `"spec"` when it is not YAML at all
+/// (parsing it as either kind then words the error).
+pub fn spec_kind(text: &str) -> &'static str {
+    match serde_yaml::from_str::<serde_yaml::Value>(text) {
+        Ok(serde_yaml::Value::Mapping(mapping)) if mapping.contains_key("roles") => "job",
+        Ok(_) => "tenant",
+        Err(_) => "spec",
+    }
+}
+
 /// serde_yaml prefixes its own path (that of the enclosing mapping for an
 /// unknown or missing field) and appends " at line L column C"; the path
 /// reported beside the message already says where, so neither is repeated.

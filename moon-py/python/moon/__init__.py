@@ -34,7 +34,7 @@ from .errors import (
     QuotaExceeded,
     Timeout,
 )
-from .spec import Job, Quantity, Quota, Role, Tenant, load_spec
+from .spec import Job, Quantity, Quota, Role, Tenant, load_spec, render
 from .status import Event, JobStatus, LogLine, ReplicaStatus, TenantStatus
 
 __all__ = [
@@ -65,5 +65,6 @@ __all__ = [
     "__version__",
     "errors",
     "load_spec",
+    "render",
     "xgboost",
 ]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Generic, TypeVar
 
 from . import _native
-from .spec import Job, Quota, Tenant, spec_json
+from .spec import Job, Quota, Tenant, render, spec_json
 from .status import Event, JobStatus, LogLine, TenantStatus, _time
 
 __all__ = ["Client", "JobHandle", "Stream"]
@@ -151,6 +151,10 @@ class Client:
     def jobs(self, tenant: str | None = None) -> list[JobStatus]:
         """Jobs of one tenant, or of all, oldest first."""
         return [JobStatus.from_dict(item) for item in json.loads(self._native.list_jobs(tenant))]
+
+    def render(self, spec: Job | Tenant | Mapping[str, Any], *, image: str | None = None) -> str:
+        """The Kubernetes objects ``spec`` becomes, as YAML; see :func:`moon.render`."""
+        return render(spec, image=image)
 
 
 class JobHandle:

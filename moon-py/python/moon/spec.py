@@ -262,3 +262,24 @@ def _read(source: str | os.PathLike[str]) -> str:
 def spec_json(spec: Job | Tenant | Mapping[str, Any]) -> str:
     """The JSON text the native layer parses, from a dataclass or a mapping."""
     return json.dumps(spec.to_dict() if isinstance(spec, (Job, Tenant)) else dict(spec))
+
+
+def render(spec: Job | Tenant | Mapping[str, Any], *, image: str | None = None) -> str:
+    """The Kubernetes objects a job or tenant spec becomes, as a YAML stream for
+    ``kubectl apply -f -`` or a GitOps repository; nothing is applied.
+
+    Args:
+        spec: A :class:`Job`, a :class:`Tenant`, or a mapping in the spec's keys
+            (a mapping with ``roles`` is a job).
+        image: The container image of every replica (default: moon's).
+
+    Raises:
+        InvalidSpec: The spec breaks a rule.
+    """
+    if isinstance(spec, Job):
+        kind = "job"
+    elif isinstance(spec, Tenant):
+        kind = "tenant"
+    else:
+        kind = "job" if "roles" in spec else "tenant"
+    return _native.render_yaml(spec_json(spec), kind, image)

@@ -1,0 +1,88 @@
+"""Rendering to Kubernetes objects without applying them, through Python and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import yaml
+
+import moon
+
+JOB = moon.Job(
+    "resnet",
+    tenant="vision",
+    framework="pytorch",
+    roles=[
+        moon.Role("master", command=["python", "train.py"]),
+        moon.Role("worker", replicas=2, command=["python", "train.py"], gpus=1),
+    ],
+)
+
+
+def kinds_and_names(stream: str) -> list[tuple[str, str]]:
+    return [(doc["kind"], doc["metadata"]["name"]) for doc in yaml.safe_load_all(stream) if doc]
+
+
+def test_a_job_renders_to_an_anchor_a_service_and_a_job_per_replica() -> None:
+    objects = kinds_and_names(moon.render(JOB, image="registry.example/train:1"))
+    assert objects == [
+        ("ConfigMap", "resnet"),
+        ("Service", "resnet"),
+        ("Job", "resnet-master-0"),
+        ("Job", "resnet-worker-0"),
+        ("Job", "resnet-worker-1"),
+    ]
+    docs = list(yaml.safe_load_all(moon.render(JOB, image="registry.example/train:1")))
+    worker = docs[3]["spec"]["template"]["spec"]
+    container = worker["containers"][0]
+    assert container["image"] == "registry.example/train:1"
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert env["RANK"] == "1"
+    assert env["WORLD_SIZE"] == "3"
+    assert env["MASTER_ADDR"] == "resnet-master-0.resnet.vision.svc"
+
+
+def test_a_tenant_renders_to_namespace_quota_rbac_and_policies() -> None:
+    tenant = moon.Tenant("vision", quota=moon.Quota(cpus=8, memory="32Gi", gpus=4), users=["ana"])
+    kinds = [kind for kind, _ in kinds_and_names(moon.render(tenant))]
+    for kind in ["Namespace", "ResourceQuota", "LimitRange", "Role", "RoleBinding"]:
+        assert kind in kinds
+    assert kinds.count("NetworkPolicy") >= 2
+
+
+def test_render_refuses_an_invalid_spec_with_its_errors() -> None:
+    bad = {"name": "x", "tenant": "t", "framework": "pytorch", "roles": []}
+    with pytest.raises(moon.InvalidSpec) as caught:
+        moon.render(bad)
+    assert "roles: must have at least one role" in caught.value.errors
+
+
+def test_the_cli_prints_exactly_what_python_renders(
+    run_cli: Callable[..., Any], moon_home: Path, tmp_path: Path
+) -> None:
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps(JOB.to_dict()))
+    done = run_cli("render", "-f", str(spec), "--image", "train:2", home=moon_home)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == moon.render(JOB, image="train:2").strip()
+    assert moon.Client(home=moon_home).render(JOB, image="train:2") == moon.render(
+        JOB, image="train:2"
+    )
+
+
+def test_the_cli_refuses_an_invalid_spec_with_exit_code_2(
+    run_cli: Callable[..., Any], moon_home: Path
+) -> None:
+    done = run_cli(
+        "render",
+        "-f",
+        "-",
+        home=moon_home,
+        input="name: x\ntenant: t\nframework: custom\nroles: []\n",
+    )
+    assert done.returncode == 2
+    assert "roles: must have at least one role" in done.stderr
