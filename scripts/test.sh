@@ -8,7 +8,9 @@
 #   wheel       release build of `moon`, copied to moon-py/python/moon/bin/moon,
 #               maturin wheel into target/wheels, installed into .venv
 #   stubs       mypy.stubtest: moon-py/python/moon/_native.pyi against the installed moon._native
-#   python      pytest tests/python -m "not tensorflow"
+#   python      pytest tests/python -m "not tensorflow and not kubernetes"
+#   kubernetes  the test cluster of scripts/k8s/up.sh (control plane built once and cached
+#               under ~/.cache/moon), pytest tests/python -m kubernetes, then scripts/k8s/down.sh
 #   tensorflow  pytest tests/python -m tensorflow (installs scripts/requirements-tf.txt first)
 #
 # Options:
@@ -31,7 +33,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ALL_TIERS=(tools lint rust wheel stubs python tensorflow)
+ALL_TIERS=(tools lint rust wheel stubs python kubernetes tensorflow)
 
 usage() {
     sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
@@ -362,7 +364,26 @@ run_pytest() { # run_pytest NAME MARKEXPR
 
 tier_python() {
     require_wheel
-    run_pytest python "not tensorflow"
+    run_pytest python "not tensorflow and not kubernetes"
+}
+
+tier_kubernetes() {
+    require_wheel
+    local cluster="$ROOT/target/test-cluster" rc=0
+    step "scripts/k8s/up.sh --dir target/test-cluster (a fresh cluster for this run)"
+    "$ROOT/scripts/k8s/down.sh" --dir "$cluster" --purge >/dev/null 2>&1 || true
+    # Ports of its own, so that a developer's cluster on the default ports can keep running.
+    MOON_TEST_APISERVER_PORT=27443 MOON_TEST_ETCD_PORT=27791 MOON_TEST_ETCD_PEER_PORT=27792 \
+        MOON_TEST_KCM_PORT=27457 MOON_TEST_SCHEDULER_PORT=27459 MOON_TEST_KWOK_PORT=27480 \
+        "$ROOT/scripts/k8s/up.sh" --dir "$cluster" --quiet
+    # shellcheck source=/dev/null
+    source "$cluster/env.sh"
+    MOON_TEST_KUBECTL="$(bash -c 'source "$1/scripts/k8s/lib.sh" && echo "$K8S_BIN/kubectl"' _ "$ROOT")"
+    export MOON_TEST_KUBECTL
+    run_pytest kubernetes "kubernetes" || rc=$?
+    step "scripts/k8s/down.sh --dir target/test-cluster --purge"
+    "$ROOT/scripts/k8s/down.sh" --dir "$cluster" --purge
+    return "$rc"
 }
 
 tier_tensorflow() {
@@ -396,7 +417,7 @@ trap 'exit 143' TERM
 # Every tier but tools itself needs .venv: the Python tools, and PYO3_PYTHON for any cargo
 # command that builds pyo3.
 needs_venv=0
-for t in lint rust wheel stubs python tensorflow; do wanted "$t" && needs_venv=1; done
+for t in lint rust wheel stubs python kubernetes tensorflow; do wanted "$t" && needs_venv=1; done
 
 run_tools=0
 if wanted tools || [[ $needs_venv == 1 ]]; then run_tools=1; fi
@@ -405,6 +426,6 @@ for t in "${ALL_TIERS[@]}"; do
 done
 
 [[ $run_tools == 1 ]] && run_tier tools tier_tools
-for t in lint rust wheel stubs python tensorflow; do
+for t in lint rust wheel stubs python kubernetes tensorflow; do
     if wanted "$t"; then run_tier "$t" "tier_$t"; fi
 done

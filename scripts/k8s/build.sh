@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Build the Kubernetes control plane and KWOK for the test cluster, once per version.
+#
+# Usage: scripts/k8s/build.sh [--force] [--k8s-only | --kwok-only]
+#
+# Builds, from Go modules (the module proxy is the only source):
+#   kube-apiserver kube-controller-manager kube-scheduler kubectl   k8s.io/kubernetes $KUBE_VERSION
+#       in ONE `go build` from the wrapper module scripts/k8s/gobuild/ (its go.mod pins
+#       k8s.io/kubernetes and replaces every k8s.io/<staging> module with v0.<minor>.<patch>;
+#       its go.sum is committed), CGO_ENABLED=0, -trimpath, version ldflags
+#       -> $MOON_CACHE_DIR/k8s/$KUBE_VERSION/bin/
+#   kwok                                                            sigs.k8s.io/kwok $KWOK_VERSION
+#       -> $MOON_CACHE_DIR/kwok/$KWOK_VERSION/bin/
+#
+# A version whose binaries are all there is not built again: the script prints their versions
+# and exits. Cold, the Kubernetes build takes 15-30 min on 2 cores; it runs under `nice` with
+# `go build -p 2`. Go's module and build caches live in $MOON_CACHE_DIR/go/{mod,build} so that
+# repeated runs (CI included) reuse the downloads and the compiled packages.
+#
+# Options:
+#   --force       rebuild even when the binaries exist
+#   --k8s-only    build (or check) only the Kubernetes binaries
+#   --kwok-only   build (or check) only kwok
+#   -h, --help    show this help
+#
+# Environment:
+#   MOON_CACHE_DIR   cache root (default: ~/.cache/moon)
+#   MOON_BUILD_JOBS  `go build -p` (default: 2)
+#
+# Prints, last, one line per tool: NAME PATH VERSION.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+GOBUILD_DIR="$HERE/gobuild"
+
+usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+log() { printf '[build %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+FORCE=0 DO_K8S=1 DO_KWOK=1
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --force) FORCE=1 ;;
+        --k8s-only) DO_KWOK=0 ;;
+        --kwok-only) DO_K8S=0 ;;
+        -h | --help) usage; exit 0 ;;
+        *) die "unknown argument: $1 (see --help)" ;;
+    esac
+    shift
+done
+
+: "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
+export HOME
+CACHE_DIR="${MOON_CACHE_DIR:-$HOME/.cache/moon}"
+JOBS="${MOON_BUILD_JOBS:-2}"
+
+# The versions come from the committed wrapper module, so that go.mod is the one place to bump.
+KUBE_VERSION="$(sed -n 's/^[[:space:]]*\(require[[:space:]]\{1,\}\)\{0,1\}k8s\.io\/kubernetes[[:space:]]\{1,\}\(v[0-9][^[:space:]]*\).*/\2/p' "$GOBUILD_DIR/go.mod" | head -n1)"
+[[ -n $KUBE_VERSION ]] || die "cannot read the k8s.io/kubernetes version from $GOBUILD_DIR/go.mod"
+KWOK_VERSION="v0.8.0"
+
+K8S_BIN="$CACHE_DIR/k8s/$KUBE_VERSION/bin"
+KWOK_BIN="$CACHE_DIR/kwok/$KWOK_VERSION/bin"
+K8S_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+
+command -v go >/dev/null || die "go is not on PATH (Go >= 1.24 is needed; kwok $KWOK_VERSION needs the Go its go.mod names)"
+
+export GOMODCACHE="$CACHE_DIR/go/mod"
+export GOCACHE="$CACHE_DIR/go/build"
+export CGO_ENABLED=0
+export GOFLAGS="-buildvcs=false"
+mkdir -p "$GOMODCACHE" "$GOCACHE"
+
+now_s() { date +%s; }
+fmt_secs() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+
+k8s_present() {
+    local c
+    for c in "${K8S_CMDS[@]}"; do [[ -x $K8S_BIN/$c ]] || return 1; done
+}
+
+build_k8s() {
+    local minor="${KUBE_VERSION#v1.}"
+    minor="${minor%%.*}"
+    local tmp="$K8S_BIN.tmp.$$"
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    local pkgs=() c
+    for c in "${K8S_CMDS[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+    local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION"
+    ldflags+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
+    ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
+    ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION"
+    ldflags+=" -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+    log "building ${K8S_CMDS[*]} of k8s.io/kubernetes $KUBE_VERSION (go build -p $JOBS; 15-30 min cold on 2 cores)"
+    log "GOMODCACHE=$GOMODCACHE GOCACHE=$GOCACHE"
+    local t0
+    t0=$(now_s)
+    # -mod=readonly: the committed go.mod/go.sum are the truth; a build never rewrites them.
+    (cd "$GOBUILD_DIR" && nice -n 10 go build -mod=readonly -p "$JOBS" -trimpath \
+        -ldflags "$ldflags" -o "$tmp/" "${pkgs[@]}")
+    for c in "${K8S_CMDS[@]}"; do [[ -x $tmp/$c ]] || die "go build did not produce $c"; done
+    rm -rf "$K8S_BIN"
+    mv "$tmp" "$K8S_BIN"
+    log "built Kubernetes $KUBE_VERSION in $(fmt_secs $(($(now_s) - t0)))"
+}
+
+build_kwok() {
+    local tmp="$KWOK_BIN.tmp.$$"
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    log "building kwok $KWOK_VERSION (go install sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION)"
+    local t0
+    t0=$(now_s)
+    # Outside any module, so that `go install pkg@version` resolves kwok's own go.mod.
+    (cd "$tmp" && GOBIN="$tmp" nice -n 10 go install -p "$JOBS" -trimpath \
+        -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}" \
+        "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION")
+    [[ -x $tmp/kwok ]] || die "go install did not produce kwok"
+    rm -rf "$KWOK_BIN"
+    mv "$tmp" "$KWOK_BIN"
+    log "built kwok $KWOK_VERSION in $(fmt_secs $(($(now_s) - t0)))"
+}
+
+T_START=$(now_s)
+if [[ $DO_K8S == 1 ]]; then
+    if [[ $FORCE == 0 ]] && k8s_present; then
+        log "Kubernetes $KUBE_VERSION already built in $K8S_BIN (skipping; --force rebuilds)"
+    else
+        build_k8s
+    fi
+fi
+if [[ $DO_KWOK == 1 ]]; then
+    if [[ $FORCE == 0 && -x $KWOK_BIN/kwok ]]; then
+        log "kwok $KWOK_VERSION already built in $KWOK_BIN (skipping; --force rebuilds)"
+    else
+        build_kwok
+    fi
+fi
+log "total $(fmt_secs $(($(now_s) - T_START)))"
+
+if [[ $DO_K8S == 1 ]]; then
+    "$K8S_BIN/kube-apiserver" --version >/dev/null 2>&1 || die "$K8S_BIN/kube-apiserver does not run"
+    for c in kube-apiserver kube-controller-manager kube-scheduler; do
+        printf '%s %s %s\n' "$c" "$K8S_BIN/$c" "$("$K8S_BIN/$c" --version 2>&1 | awk '{print $NF}')"
+    done
+    printf '%s %s %s\n' kubectl "$K8S_BIN/kubectl" \
+        "$("$K8S_BIN/kubectl" version --client 2>/dev/null | sed -n 's/^Client Version: //p')"
+fi
+if [[ $DO_KWOK == 1 ]]; then
+    printf '%s %s %s\n' kwok "$KWOK_BIN/kwok" "$("$KWOK_BIN/kwok" --version 2>&1 | head -n1)"
+fi

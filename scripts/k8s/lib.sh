@@ -1,0 +1,151 @@
+# Shared by scripts/k8s/up.sh and scripts/k8s/down.sh (sourced, not run).
+#
+# Defines the state dir layout, the ports, the binaries and the process helpers.
+# Callers set DIR (the state dir) before calling cluster_init.
+# shellcheck shell=bash disable=SC2034
+# (SC2034: the variables set here are used by the scripts that source this file)
+
+K8S_HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+K8S_ROOT="$(cd "$K8S_HERE/../.." && pwd)"
+
+: "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
+export HOME
+MOON_CACHE="${MOON_CACHE_DIR:-$HOME/.cache/moon}"
+DEFAULT_CLUSTER_DIR="${MOON_TEST_CLUSTER_DIR:-$MOON_CACHE/cluster}"
+
+KUBE_VERSION="$(sed -n 's/^[[:space:]]*\(require[[:space:]]\{1,\}\)\{0,1\}k8s\.io\/kubernetes[[:space:]]\{1,\}\(v[0-9][^[:space:]]*\).*/\2/p' "$K8S_HERE/gobuild/go.mod" | head -n1)"
+KWOK_VERSION="v0.8.0"
+K8S_BIN="$MOON_CACHE/k8s/$KUBE_VERSION/bin"
+KWOK_BIN="$MOON_CACHE/kwok/$KWOK_VERSION/bin"
+
+# Start order; stop order is the reverse.
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+MARKER=".moon-test-cluster"
+
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+log() { # progress lines; up.sh --quiet sets QUIET=1
+    [[ ${QUIET:-0} == 1 ]] && return 0
+    printf '[%s %s] %s\n' "${LOG_TAG:-k8s}" "$(date +%H:%M:%S)" "$*"
+}
+now_ms() { local t=$EPOCHREALTIME; t=${t//[.,]/}; echo $((t / 1000)); }
+fmt_ms() { printf '%d.%01ds' $(($1 / 1000)) $((($1 % 1000) / 100)); }
+
+# cluster_init: paths under DIR, and the ports (fixed when the dir is first made, kept in
+# DIR/cluster.env; the MOON_TEST_*_PORT variables only matter for a new dir).
+cluster_init() {
+    DIR="$(mkdir -p "$DIR" && cd "$DIR" && pwd)"
+    PKI="$DIR/pki"
+    CONF="$DIR/config"
+    LOGS="$DIR/logs"
+    PIDS="$DIR/pids"
+    ETCD_DATA="$DIR/etcd-data"
+    if [[ -f $DIR/cluster.env ]]; then
+        # shellcheck disable=SC1091
+        source "$DIR/cluster.env"
+    fi
+    ETCD_PORT="${ETCD_PORT:-${MOON_TEST_ETCD_PORT:-23791}}"
+    ETCD_PEER_PORT="${ETCD_PEER_PORT:-${MOON_TEST_ETCD_PEER_PORT:-23792}}"
+    API_PORT="${API_PORT:-${MOON_TEST_APISERVER_PORT:-26443}}"
+    KCM_PORT="${KCM_PORT:-${MOON_TEST_KCM_PORT:-26457}}"
+    SCHED_PORT="${SCHED_PORT:-${MOON_TEST_SCHEDULER_PORT:-26459}}"
+    KWOK_PORT="${KWOK_PORT:-${MOON_TEST_KWOK_PORT:-26480}}"
+    SERVICE_CIDR="${SERVICE_CIDR:-10.96.0.0/16}"
+    SERVICE_IP="${SERVICE_IP:-10.96.0.1}"
+    POD_CIDR="${POD_CIDR:-10.244.0.0/16}"
+    API_URL="https://127.0.0.1:$API_PORT"
+}
+
+save_cluster_env() {
+    cat >"$DIR/cluster.env.tmp" <<EOF
+# written by scripts/k8s/up.sh; the ports of this cluster dir
+ETCD_PORT=$ETCD_PORT
+ETCD_PEER_PORT=$ETCD_PEER_PORT
+API_PORT=$API_PORT
+KCM_PORT=$KCM_PORT
+SCHED_PORT=$SCHED_PORT
+KWOK_PORT=$KWOK_PORT
+SERVICE_CIDR=$SERVICE_CIDR
+SERVICE_IP=$SERVICE_IP
+POD_CIDR=$POD_CIDR
+EOF
+    mv "$DIR/cluster.env.tmp" "$DIR/cluster.env"
+}
+
+pid_of() { # pid_of NAME -> the recorded PID (empty if none)
+    local f="$PIDS/$1.pid"
+    [[ -s $f ]] && tr -dc '0-9' <"$f"
+    return 0
+}
+
+pid_alive() { # pid_alive PID: running (not a zombie) and started for this DIR
+    local pid=$1 state
+    [[ -n $pid && -d /proc/$pid ]] || return 1
+    state="$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$pid/status" 2>/dev/null)" || return 1
+    [[ -n $state && $state != Z && $state != X ]] || return 1
+    # Guard against PID reuse: every component gets a path under DIR on its command line.
+    tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$DIR/" || return 1
+}
+
+alive() { pid_alive "$(pid_of "$1")"; }
+
+# start_component NAME [ENV=VALUE...] -- CMD ARGS...: run CMD in its own session, output
+# appended to DIR/logs/NAME.log, PID recorded in DIR/pids/NAME.pid (written by the process
+# itself just before it execs CMD, so it is the PID of CMD). File descriptor 9 (up.sh's lock
+# on DIR/.lock) is closed for CMD, or the daemon would hold the lock for its whole life.
+start_component() {
+    local name=$1
+    shift
+    local envs=()
+    while [[ $# -gt 0 && $1 != -- ]]; do envs+=("$1"); shift; done
+    [[ ${1:-} == -- ]] && shift
+    local logf="$LOGS/$name.log" pidf="$PIDS/$name.pid"
+    mkdir -p "$LOGS" "$PIDS"
+    rm -f "$pidf"
+    printf '\n===== %s starting: %s\n' "$(date -Is)" "$*" >>"$logf"
+    # shellcheck disable=SC2016 # $0/$$/$@ belong to the inner bash
+    env "${envs[@]+"${envs[@]}"}" setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidf" "$@" \
+        </dev/null >>"$logf" 2>&1 9>&- &
+    local i
+    for ((i = 0; i < 50; i++)); do
+        [[ -s $pidf ]] && break
+        sleep 0.1
+    done
+    [[ -s $pidf ]] || die "$name did not start (see $logf)"
+    log "started $name (pid $(pid_of "$name"), log $logf)"
+}
+
+# stop_component NAME [TIMEOUT_S]: SIGTERM the recorded PID, SIGKILL after TIMEOUT_S.
+stop_component() {
+    local name=$1 timeout=${2:-15} pid
+    pid="$(pid_of "$name")"
+    if [[ -z $pid ]]; then
+        rm -f "$PIDS/$name.pid"
+        return 0
+    fi
+    if ! pid_alive "$pid"; then
+        rm -f "$PIDS/$name.pid"
+        return 0
+    fi
+    kill -TERM "$pid" 2>/dev/null || true
+    local deadline=$(($(now_ms) + timeout * 1000))
+    while pid_alive "$pid"; do
+        if (($(now_ms) >= deadline)); then
+            log "$name (pid $pid) still running after ${timeout}s: SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            local i
+            for ((i = 0; i < 50; i++)); do pid_alive "$pid" || break; sleep 0.1; done
+            break
+        fi
+        sleep 0.1
+    done
+    pid_alive "$pid" && die "$name (pid $pid) did not stop"
+    rm -f "$PIDS/$name.pid"
+    log "stopped $name (pid $pid)"
+}
+
+stop_all() { # stop_all [TIMEOUT_S]
+    local i
+    for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
+        stop_component "${COMPONENTS[$i]}" "${1:-15}"
+    done
+}

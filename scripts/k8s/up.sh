@@ -1,0 +1,540 @@
+#!/usr/bin/env bash
+# Bring up the real Kubernetes test cluster (control plane + KWOK fake nodes) on loopback.
+#
+# Usage: scripts/k8s/up.sh [--dir DIR] [--quiet]
+#
+# Runs, each as its own process bound to 127.0.0.1, PIDs in DIR/pids, logs in DIR/logs:
+#   etcd (Debian etcd-server)       http://127.0.0.1:23791 (peer 23792)
+#   kube-apiserver                  https://127.0.0.1:26443  (RBAC + Node authorization)
+#   kube-controller-manager         https://127.0.0.1:26457/healthz
+#   kube-scheduler                  https://127.0.0.1:26459/healthz
+#   kwok                            http://127.0.0.1:26480/healthz
+# and creates 7 fake nodes (cpu-0..2; gpu-h100-0..1 with 8 GPUs; gpu-a100-0..1 with 4 GPUs),
+# every one tainted kwok.x-k8s.io/node=fake:NoSchedule (the GPU ones also
+# nvidia.com/gpu=present:NoSchedule), and applies the Calico projectcalico.org/v3 policy CRDs.
+# Pods that run to completion end 1-2 s after Running: Failed (exit code 1) with annotation
+# moon.test/fail="true" or env MOON_TEST_FAIL=1 in the first container, else Succeeded.
+# See docs/test-cluster.md.
+#
+# Writes DIR/admin.kubeconfig (system:masters), DIR/alice.kubeconfig (group team-a),
+# DIR/bob.kubeconfig (group team-b), DIR/tokens/{admin,alice,bob}.token (the same users as
+# bearer tokens) and DIR/env.sh (the exports below). Prints `export KUBECONFIG=...` last.
+#
+# Idempotent: on a cluster that is up it only checks and prints the summary; components
+# that died are started again (certificates, etcd data and nodes are kept).
+# Builds the binaries (scripts/k8s/build.sh) and installs etcd/openssl
+# (scripts/k8s/install.sh) first when they are missing.
+#
+# Options:
+#   --dir DIR   state dir (default: $MOON_TEST_CLUSTER_DIR or ~/.cache/moon/cluster)
+#   --quiet     print only the export line at the end
+#   -h, --help  show this help
+#
+# Environment:
+#   MOON_TEST_CLUSTER_DIR    default state dir
+#   MOON_CACHE_DIR           cache root of the binaries (default: ~/.cache/moon)
+#   MOON_TEST_CALICO_CRDS    Calico CRD file to apply
+#                            (default: <repo>/../shared/data/calico/crds-v3-policy.yaml)
+#   MOON_TEST_APISERVER_PORT, MOON_TEST_ETCD_PORT, MOON_TEST_ETCD_PEER_PORT,
+#   MOON_TEST_KCM_PORT, MOON_TEST_SCHEDULER_PORT, MOON_TEST_KWOK_PORT
+#                            ports, read when a state dir is first made (then kept in
+#                            DIR/cluster.env)
+#   MOON_TEST_CLUSTER_KEEP_ON_FAILURE=1   leave what was started running when up fails
+set -euo pipefail
+
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+LOG_TAG=up
+
+usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
+
+DIR="$DEFAULT_CLUSTER_DIR"
+QUIET=0
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --dir)
+            [[ $# -ge 2 ]] || die "--dir needs a directory"
+            DIR=$2
+            shift
+            ;;
+        --dir=*) DIR=${1#--dir=} ;;
+        --quiet) QUIET=1 ;;
+        -h | --help) usage; exit 0 ;;
+        *) die "unknown argument: $1 (see --help)" ;;
+    esac
+    shift
+done
+[[ -n $KUBE_VERSION ]] || die "cannot read the Kubernetes version from $K8S_HERE/gobuild/go.mod"
+
+T0=$(now_ms)
+if [[ -d $DIR && ! -e $DIR/$MARKER ]]; then
+    shopt -s nullglob dotglob
+    entries=("$DIR"/*)
+    shopt -u nullglob dotglob
+    [[ ${#entries[@]} -eq 0 ]] ||
+        die "$DIR is not empty and is not a test cluster dir (no $MARKER); pick another --dir"
+fi
+cluster_init
+touch "$DIR/$MARKER"
+
+# One up.sh at a time per dir (parallel test workers may all call it).
+exec 9>"$DIR/.lock"
+flock -w 600 9 || die "another up.sh holds $DIR/.lock"
+
+# --------------------------------------------------------------------------- prerequisites
+CALICO_CRDS="${MOON_TEST_CALICO_CRDS:-$K8S_ROOT/../shared/data/calico/crds-v3-policy.yaml}"
+[[ -f $CALICO_CRDS ]] ||
+    die "Calico CRDs not found at $CALICO_CRDS (expected shared/ beside the repository: ../shared/data/calico/; or set MOON_TEST_CALICO_CRDS)"
+
+if ! command -v etcd >/dev/null || ! command -v openssl >/dev/null || ! command -v curl >/dev/null; then
+    log "etcd/openssl/curl missing: running scripts/k8s/install.sh"
+    "$K8S_HERE/install.sh"
+fi
+need_build=0
+for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    [[ -x $K8S_BIN/$c ]] || need_build=1
+done
+[[ -x $KWOK_BIN/kwok ]] || need_build=1
+if [[ $need_build == 1 ]]; then
+    log "binaries missing: running scripts/k8s/build.sh (15-30 min the first time)"
+    "$K8S_HERE/build.sh"
+fi
+KUBECTL="$K8S_BIN/kubectl"
+
+# --------------------------------------------------------------------------- fast path
+apiserver_ready() {
+    curl -sf --max-time 5 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
+        "$API_URL/readyz" >/dev/null 2>&1
+}
+
+all_alive=1
+for c in "${COMPONENTS[@]}"; do alive "$c" || all_alive=0; done
+
+summary() {
+    if [[ $QUIET == 0 ]]; then
+        echo
+        echo "Kubernetes $KUBE_VERSION test cluster in $DIR (up in $(fmt_ms $(($(now_ms) - T0))))"
+        echo "  apiserver   $API_URL"
+        echo "  etcd        http://127.0.0.1:$ETCD_PORT ($(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p'))"
+        echo "  kwok        $KWOK_VERSION, http://127.0.0.1:$KWOK_PORT"
+        echo "  users       admin (system:masters)  alice (team-a)  bob (team-b)"
+        echo "  kubeconfig  $DIR/{admin,alice,bob}.kubeconfig"
+        echo "  tokens      $DIR/tokens/{admin,alice,bob}.token"
+        echo "  logs        $LOGS"
+        echo "  stop        scripts/k8s/down.sh --dir $DIR [--purge]"
+        echo
+        "$KUBECTL" --kubeconfig "$DIR/admin.kubeconfig" get nodes \
+            -L nvidia.com/gpu.product,nvidia.com/gpu.count 2>/dev/null | sed 's/^/  /' || true
+        echo
+        echo "# source $DIR/env.sh, or:"
+    fi
+    echo "export KUBECONFIG=$DIR/admin.kubeconfig"
+}
+
+if [[ $all_alive == 1 ]] && apiserver_ready && [[ -f $DIR/.ready ]]; then
+    log "cluster in $DIR is already up"
+    summary
+    exit 0
+fi
+
+# --------------------------------------------------------------------------- failure handling
+STARTED=()
+on_exit() {
+    local rc=$?
+    trap - EXIT
+    if [[ $rc -ne 0 ]]; then
+        echo "up.sh failed (exit $rc); logs in $LOGS" >&2
+        local c
+        for c in "${STARTED[@]+"${STARTED[@]}"}"; do
+            if [[ -f $LOGS/$c.log ]]; then
+                echo "---- last lines of $LOGS/$c.log" >&2
+                tail -n 15 "$LOGS/$c.log" >&2
+            fi
+        done
+        if [[ ${MOON_TEST_CLUSTER_KEEP_ON_FAILURE:-0} != 1 && ${#STARTED[@]} -gt 0 ]]; then
+            echo "stopping what this run started: ${STARTED[*]}" >&2
+            local i
+            for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
+                stop_component "${STARTED[$i]}" 10 >&2 || true
+            done
+        fi
+    fi
+    exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+rm -f "$DIR/.ready"
+mkdir -p "$PKI" "$CONF" "$LOGS" "$PIDS" "$DIR/tokens"
+chmod 700 "$PKI" "$DIR/tokens"
+save_cluster_env
+
+# --------------------------------------------------------------------------- certificates
+# issue NAME SUBJECT EXTENSIONS: a key and a certificate signed by the cluster CA.
+issue() {
+    local name=$1 subj=$2 ext=$3
+    [[ -s $PKI/$name.crt && -s $PKI/$name.key ]] && return 0
+    openssl genrsa -out "$PKI/$name.key" 2048 2>/dev/null
+    openssl req -new -key "$PKI/$name.key" -subj "$subj" -out "$PKI/$name.csr" 2>/dev/null
+    printf '%s\n' "$ext" >"$PKI/$name.ext"
+    openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+        -days 3650 -sha256 -extfile "$PKI/$name.ext" -out "$PKI/$name.crt" 2>/dev/null
+    rm -f "$PKI/$name.csr" "$PKI/$name.ext"
+}
+
+make_pki() {
+    if [[ ! -s $PKI/ca.crt || ! -s $PKI/ca.key ]]; then
+        log "creating certificates in $PKI"
+        rm -f "$PKI"/*.crt "$PKI"/*.key
+        openssl genrsa -out "$PKI/ca.key" 2048 2>/dev/null
+        openssl req -x509 -new -nodes -key "$PKI/ca.key" -subj "/CN=moon-test-ca" -days 3650 -sha256 \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
+            -out "$PKI/ca.crt" 2>/dev/null
+    fi
+    # The front-proxy CA only fills in extension-apiserver-authentication (the controller
+    # manager and scheduler complain without it); no certificate is ever issued from it.
+    if [[ ! -s $PKI/front-proxy-ca.crt ]]; then
+        openssl genrsa -out "$PKI/front-proxy-ca.key" 2048 2>/dev/null
+        openssl req -x509 -new -nodes -key "$PKI/front-proxy-ca.key" -subj "/CN=moon-test-front-proxy-ca" \
+            -days 3650 -sha256 -out "$PKI/front-proxy-ca.crt" 2>/dev/null
+    fi
+    local client="basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth"
+    issue apiserver "/CN=kube-apiserver" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=IP:127.0.0.1,IP:$SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+    issue admin "/O=system:masters/CN=admin" "$client"
+    issue alice "/O=team-a/CN=alice" "$client"
+    issue bob "/O=team-b/CN=bob" "$client"
+    issue kube-controller-manager "/CN=system:kube-controller-manager" "$client"
+    issue kube-scheduler "/CN=system:kube-scheduler" "$client"
+    # kwok writes the status of nodes and pods on behalf of all fake kubelets.
+    issue kwok "/O=system:masters/CN=kwok" "$client"
+    if [[ ! -s $PKI/sa.key || ! -s $PKI/sa.pub ]]; then
+        openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
+        openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
+    fi
+    if [[ ! -s $PKI/tokens.csv ]]; then
+        local u g t
+        : >"$PKI/tokens.csv.tmp"
+        for u in admin:system:masters alice:team-a bob:team-b; do
+            g=${u#*:}
+            u=${u%%:*}
+            t="$(openssl rand -hex 24)"
+            printf '%s,%s,%s,"%s"\n' "$t" "$u" "$u" "$g" >>"$PKI/tokens.csv.tmp"
+            printf '%s\n' "$t" >"$DIR/tokens/$u.token"
+        done
+        mv "$PKI/tokens.csv.tmp" "$PKI/tokens.csv"
+    fi
+    chmod 600 "$PKI"/*.key "$PKI/tokens.csv" "$DIR"/tokens/*.token
+}
+
+# --------------------------------------------------------------------------- kubeconfigs
+b64() { base64 -w0 <"$1"; }
+
+write_kubeconfig() { # write_kubeconfig FILE USER CERTNAME
+    local file=$1 user=$2 cert=$3
+    cat >"$file.tmp" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: moon-test
+  cluster:
+    server: $API_URL
+    certificate-authority-data: $(b64 "$PKI/ca.crt")
+users:
+- name: $user
+  user:
+    client-certificate-data: $(b64 "$PKI/$cert.crt")
+    client-key-data: $(b64 "$PKI/$cert.key")
+contexts:
+- name: $user@moon-test
+  context:
+    cluster: moon-test
+    user: $user
+    namespace: default
+current-context: $user@moon-test
+EOF
+    chmod 600 "$file.tmp"
+    mv "$file.tmp" "$file"
+}
+
+make_kubeconfigs() {
+    write_kubeconfig "$DIR/admin.kubeconfig" admin admin
+    write_kubeconfig "$DIR/alice.kubeconfig" alice alice
+    write_kubeconfig "$DIR/bob.kubeconfig" bob bob
+    write_kubeconfig "$CONF/kube-controller-manager.kubeconfig" system:kube-controller-manager kube-controller-manager
+    write_kubeconfig "$CONF/kube-scheduler.kubeconfig" system:kube-scheduler kube-scheduler
+    write_kubeconfig "$CONF/kwok.kubeconfig" kwok kwok
+    cat >"$DIR/env.sh" <<EOF
+# written by scripts/k8s/up.sh: the moon test cluster in $DIR
+export KUBECONFIG=$DIR/admin.kubeconfig
+export MOON_TEST_CLUSTER_DIR=$DIR
+export MOON_TEST_KUBECONFIG_ADMIN=$DIR/admin.kubeconfig
+export MOON_TEST_KUBECONFIG_ALICE=$DIR/alice.kubeconfig
+export MOON_TEST_KUBECONFIG_BOB=$DIR/bob.kubeconfig
+export MOON_TEST_APISERVER=$API_URL
+export MOON_TEST_CA=$PKI/ca.crt
+EOF
+}
+
+# --------------------------------------------------------------------------- waiting
+wait_for() { # wait_for WHAT TIMEOUT_S COMPONENT CMD...: poll CMD until it succeeds
+    local what=$1 timeout=$2 comp=$3
+    shift 3
+    local t deadline
+    t=$(now_ms)
+    deadline=$((t + timeout * 1000))
+    until "$@" >/dev/null 2>&1; do
+        if [[ -n $comp ]] && ! alive "$comp"; then
+            die "$comp exited while waiting for $what (see $LOGS/$comp.log)"
+        fi
+        (($(now_ms) < deadline)) || die "timed out after ${timeout}s waiting for $what"
+        sleep 0.2
+    done
+    log "$what ($(fmt_ms $(($(now_ms) - t))))"
+}
+
+k() { "$KUBECTL" --kubeconfig "$DIR/admin.kubeconfig" --request-timeout=20s "$@"; }
+
+# --------------------------------------------------------------------------- components
+start_etcd() {
+    mkdir -p "$ETCD_DATA"
+    chmod 700 "$ETCD_DATA"
+    start_component etcd -- etcd \
+        --name=moon-test \
+        --data-dir="$ETCD_DATA" \
+        --listen-client-urls="http://127.0.0.1:$ETCD_PORT" \
+        --advertise-client-urls="http://127.0.0.1:$ETCD_PORT" \
+        --listen-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+        --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+        --initial-cluster="moon-test=http://127.0.0.1:$ETCD_PEER_PORT" \
+        --initial-cluster-state=new \
+        --quota-backend-bytes=$((4 * 1024 * 1024 * 1024)) \
+        --snapshot-count=10000 \
+        --logger=zap --log-outputs=stderr
+    STARTED+=(etcd)
+    wait_for "etcd healthy" 30 etcd curl -sf --max-time 2 "http://127.0.0.1:$ETCD_PORT/health"
+}
+
+start_apiserver() {
+    # WatchList=false: with it on, the apiserver turns every watch from resourceVersion ""/"0"
+    # into a watch-list stream, and then refuses that stream on etcd < 3.4.31 (Debian's 3.4.23
+    # has no RequestWatchProgress). Clients that watch that way (kwok v0.8.0's informers) then
+    # fail, back off and relist over and over: pods lagged 15-60 s behind their stages.
+    start_component kube-apiserver -- "$K8S_BIN/kube-apiserver" \
+        --bind-address=127.0.0.1 \
+        --advertise-address=127.0.0.1 \
+        --secure-port="$API_PORT" \
+        --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+        --etcd-prefix=/registry \
+        --tls-cert-file="$PKI/apiserver.crt" \
+        --tls-private-key-file="$PKI/apiserver.key" \
+        --client-ca-file="$PKI/ca.crt" \
+        --token-auth-file="$PKI/tokens.csv" \
+        --requestheader-client-ca-file="$PKI/front-proxy-ca.crt" \
+        --requestheader-allowed-names=front-proxy-client \
+        --requestheader-username-headers=X-Remote-User \
+        --requestheader-group-headers=X-Remote-Group \
+        --requestheader-extra-headers-prefix=X-Remote-Extra- \
+        --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+        --service-account-key-file="$PKI/sa.pub" \
+        --service-account-signing-key-file="$PKI/sa.key" \
+        --service-cluster-ip-range="$SERVICE_CIDR" \
+        --endpoint-reconciler-type=none \
+        --authorization-mode=Node,RBAC \
+        --enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultTolerationSeconds,DefaultStorageClass,ResourceQuota,Priority,NodeRestriction,TaintNodesByCondition,PodSecurity,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy \
+        --allow-privileged=true \
+        --max-requests-inflight=1000 \
+        --max-mutating-requests-inflight=500 \
+        --event-ttl=1h \
+        --feature-gates=WatchList=false \
+        --profiling=false \
+        --v=1
+    STARTED+=(kube-apiserver)
+}
+
+start_controller_manager() {
+    local kc="$CONF/kube-controller-manager.kubeconfig"
+    start_component kube-controller-manager -- "$K8S_BIN/kube-controller-manager" \
+        --bind-address=127.0.0.1 \
+        --secure-port="$KCM_PORT" \
+        --cert-dir="$CONF/kube-controller-manager-certs" \
+        --kubeconfig="$kc" \
+        --authentication-kubeconfig="$kc" \
+        --authorization-kubeconfig="$kc" \
+        --kube-api-qps=500 \
+        --kube-api-burst=1000 \
+        --controllers='*' \
+        --use-service-account-credentials=true \
+        --service-account-private-key-file="$PKI/sa.key" \
+        --root-ca-file="$PKI/ca.crt" \
+        --cluster-signing-cert-file="$PKI/ca.crt" \
+        --cluster-signing-key-file="$PKI/ca.key" \
+        --service-cluster-ip-range="$SERVICE_CIDR" \
+        --cluster-name=moon-test \
+        --leader-elect=false \
+        --profiling=false \
+        --v=1
+    STARTED+=(kube-controller-manager)
+}
+
+start_scheduler() {
+    local kc="$CONF/kube-scheduler.kubeconfig"
+    cat >"$CONF/kube-scheduler.yaml" <<EOF
+apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+clientConnection:
+  kubeconfig: $kc
+  qps: 500
+  burst: 1000
+leaderElection:
+  leaderElect: false
+EOF
+    start_component kube-scheduler -- "$K8S_BIN/kube-scheduler" \
+        --config="$CONF/kube-scheduler.yaml" \
+        --bind-address=127.0.0.1 \
+        --secure-port="$SCHED_PORT" \
+        --cert-dir="$CONF/kube-scheduler-certs" \
+        --authentication-kubeconfig="$kc" \
+        --authorization-kubeconfig="$kc" \
+        --profiling=false \
+        --v=1
+    STARTED+=(kube-scheduler)
+}
+
+start_kwok() {
+    install -m 0644 "$K8S_HERE/kwok.yaml" "$CONF/kwok.yaml"
+    mkdir -p "$DIR/kwok-home"
+    # HOME is the state dir's, so that no ~/.kwok/kwok.yaml of the user is merged in.
+    start_component kwok HOME="$DIR/kwok-home" -- "$KWOK_BIN/kwok" \
+        --config="$CONF/kwok.yaml" \
+        --kubeconfig="$CONF/kwok.kubeconfig" \
+        --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+        --server-address="127.0.0.1:$KWOK_PORT" \
+        --cidr="$POD_CIDR" \
+        --node-ip=127.0.0.1 \
+        --node-lease-duration-seconds=40
+    STARTED+=(kwok)
+}
+
+# --------------------------------------------------------------------------- nodes
+node_yaml() { # node_yaml NAME CPU MEMORY [GPUS PRODUCT MEMORY_MIB FAMILY]
+    local name=$1 cpu=$2 mem=$3 gpus=${4:-} product=${5:-} gmem=${6:-} family=${7:-}
+    local pool=cpu
+    [[ -n $gpus ]] && pool=gpu
+    cat <<EOF
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: $name
+  annotations:
+    kwok.x-k8s.io/node: fake
+  labels:
+    kubernetes.io/hostname: $name
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    type: kwok
+    moon.test/pool: $pool
+EOF
+    if [[ -n $gpus ]]; then
+        cat <<EOF
+    nvidia.com/gpu.present: "true"
+    nvidia.com/gpu.product: $product
+    nvidia.com/gpu.memory: "$gmem"
+    nvidia.com/gpu.count: "$gpus"
+    nvidia.com/gpu.family: $family
+EOF
+    fi
+    cat <<EOF
+spec:
+  taints:
+  - key: kwok.x-k8s.io/node
+    value: fake
+    effect: NoSchedule
+EOF
+    if [[ -n $gpus ]]; then
+        cat <<EOF
+  - key: nvidia.com/gpu
+    value: present
+    effect: NoSchedule
+EOF
+    fi
+    local res="    cpu: \"$cpu\"
+    memory: $mem
+    ephemeral-storage: 1Ti
+    pods: \"110\""
+    [[ -n $gpus ]] && res+="
+    nvidia.com/gpu: \"$gpus\""
+    cat <<EOF
+status:
+  capacity:
+$res
+  allocatable:
+$res
+  nodeInfo:
+    architecture: amd64
+    operatingSystem: linux
+    kubeletVersion: $KUBE_VERSION
+EOF
+}
+
+make_nodes() {
+    {
+        for i in 0 1 2; do node_yaml "cpu-$i" 16 64Gi; done
+        for i in 0 1; do node_yaml "gpu-h100-$i" 96 1024Gi 8 NVIDIA-H100-80GB-HBM3 81559 hopper; done
+        for i in 0 1; do node_yaml "gpu-a100-$i" 64 512Gi 4 NVIDIA-A100-SXM4-40GB 40960 ampere; done
+    } >"$CONF/nodes.yaml"
+    # create, not apply: the status of a new Node is taken from the manifest (kwok keeps it);
+    # nodes that exist already are left as they are.
+    local out
+    out="$(k create -f "$CONF/nodes.yaml" 2>&1)" || {
+        if grep -v 'AlreadyExists' <<<"$out" | grep -q 'Error'; then
+            die "creating nodes failed: $out"
+        fi
+    }
+}
+
+nodes_ready() {
+    local n
+    n="$(k get nodes -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.status.conditions[?(@.type=="Ready")].status}{" "}{.spec.taints[*].key}{"\n"}{end}')" || return 1
+    [[ $(grep -c ' True ' <<<"$n") -ge 7 ]] || return 1
+    ! grep -q 'node.kubernetes.io/not-ready\|node.kubernetes.io/unreachable' <<<"$n"
+}
+
+# --------------------------------------------------------------------------- main
+make_pki
+make_kubeconfigs
+
+alive etcd || start_etcd
+alive kube-apiserver || start_apiserver
+wait_for "kube-apiserver ready" 180 kube-apiserver apiserver_ready
+alive kube-controller-manager || start_controller_manager
+alive kube-scheduler || start_scheduler
+alive kwok || start_kwok
+
+wait_for "kube-controller-manager healthy" 90 kube-controller-manager \
+    curl -sfk --max-time 2 "https://127.0.0.1:$KCM_PORT/healthz"
+wait_for "kube-scheduler healthy" 90 kube-scheduler \
+    curl -sfk --max-time 2 "https://127.0.0.1:$SCHED_PORT/healthz"
+wait_for "kwok healthy" 60 kwok curl -sf --max-time 2 "http://127.0.0.1:$KWOK_PORT/healthz"
+
+log "applying Calico CRDs from $CALICO_CRDS"
+k apply --server-side --force-conflicts -f "$CALICO_CRDS" >"$LOGS/calico-crds.log" 2>&1 ||
+    { cat "$LOGS/calico-crds.log" >&2; die "applying $CALICO_CRDS failed"; }
+make_nodes
+k wait --for=condition=Established --timeout=60s -f "$CALICO_CRDS" >>"$LOGS/calico-crds.log" 2>&1 ||
+    { cat "$LOGS/calico-crds.log" >&2; die "the Calico CRDs did not become Established"; }
+log "Calico CRDs established ($(grep -c . "$LOGS/calico-crds.log" || true) lines in $LOGS/calico-crds.log)"
+
+wait_for "7 nodes Ready and untainted by the node controller" 120 kwok nodes_ready
+wait_for "service account default/default" 60 kube-controller-manager \
+    k get serviceaccount default -n default
+
+touch "$DIR/.ready"
+trap - EXIT
+summary
