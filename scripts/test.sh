@@ -10,7 +10,8 @@
 #   stubs       mypy.stubtest: moon-py/python/moon/_native.pyi against the installed moon._native
 #   python      pytest tests/python -m "not tensorflow and not kubernetes"
 #   kubernetes  the test cluster of scripts/k8s/up.sh (control plane built once and cached
-#               under ~/.cache/moon), pytest tests/python -m kubernetes, then scripts/k8s/down.sh
+#               under ~/.cache/moon), scripts/k8s/smoke.sh, pytest tests/python -m kubernetes,
+#               then scripts/k8s/down.sh
 #   tensorflow  pytest tests/python -m tensorflow (installs scripts/requirements-tf.txt first)
 #
 # Options:
@@ -380,7 +381,9 @@ tier_kubernetes() {
     source "$cluster/env.sh"
     MOON_TEST_KUBECTL="$(bash -c 'source "$1/scripts/k8s/lib.sh" && echo "$K8S_BIN/kubectl"' _ "$ROOT")"
     export MOON_TEST_KUBECTL
-    run_pytest kubernetes "kubernetes" || rc=$?
+    step "scripts/k8s/smoke.sh: nodes, jobs completing and failing, GPU placement, RBAC, Calico"
+    "$ROOT/scripts/k8s/smoke.sh" --dir "$cluster" || rc=$?
+    if [[ $rc -eq 0 ]]; then run_pytest kubernetes "kubernetes" || rc=$?; fi
     step "scripts/k8s/down.sh --dir target/test-cluster --purge"
     "$ROOT/scripts/k8s/down.sh" --dir "$cluster" --purge
     return "$rc"

@@ -13,7 +13,8 @@
 #       -> $MOON_CACHE_DIR/kwok/$KWOK_VERSION/bin/
 #
 # A version whose binaries are all there is not built again: the script prints their versions
-# and exits. Cold, the Kubernetes build takes 15-30 min on 2 cores; it runs under `nice` with
+# and exits. Cold, the Kubernetes build takes minutes (4 min seen on 2 cores; 15-30 min has been
+# reported on slower ones); it runs under `nice` with
 # `go build -p 2`. Go's module and build caches live in $MOON_CACHE_DIR/go/{mod,build} so that
 # repeated runs (CI included) reuse the downloads and the compiled packages.
 #
@@ -30,12 +31,12 @@
 # Prints, last, one line per tool: NAME PATH VERSION.
 set -euo pipefail
 
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-GOBUILD_DIR="$HERE/gobuild"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # versions (from gobuild/go.mod), cache paths
+LOG_TAG=build
+GOBUILD_DIR="$K8S_HERE/gobuild"
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
-log() { printf '[build %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
 FORCE=0 DO_K8S=1 DO_KWOK=1
 while [[ $# -gt 0 ]]; do
@@ -49,18 +50,9 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 
-: "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
-export HOME
-CACHE_DIR="${MOON_CACHE_DIR:-$HOME/.cache/moon}"
+CACHE_DIR="$MOON_CACHE"
 JOBS="${MOON_BUILD_JOBS:-2}"
-
-# The versions come from the committed wrapper module, so that go.mod is the one place to bump.
-KUBE_VERSION="$(sed -n 's/^[[:space:]]*\(require[[:space:]]\{1,\}\)\{0,1\}k8s\.io\/kubernetes[[:space:]]\{1,\}\(v[0-9][^[:space:]]*\).*/\2/p' "$GOBUILD_DIR/go.mod" | head -n1)"
 [[ -n $KUBE_VERSION ]] || die "cannot read the k8s.io/kubernetes version from $GOBUILD_DIR/go.mod"
-KWOK_VERSION="v0.8.0"
-
-K8S_BIN="$CACHE_DIR/k8s/$KUBE_VERSION/bin"
-KWOK_BIN="$CACHE_DIR/kwok/$KWOK_VERSION/bin"
 K8S_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
 
 command -v go >/dev/null || die "go is not on PATH (Go >= 1.24 is needed; kwok $KWOK_VERSION needs the Go its go.mod names)"
@@ -92,7 +84,7 @@ build_k8s() {
     ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
     ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION"
     ldflags+=" -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
-    log "building ${K8S_CMDS[*]} of k8s.io/kubernetes $KUBE_VERSION (go build -p $JOBS; 15-30 min cold on 2 cores)"
+    log "building ${K8S_CMDS[*]} of k8s.io/kubernetes $KUBE_VERSION (go build -p $JOBS; 4-30 min cold on 2 cores)"
     log "GOMODCACHE=$GOMODCACHE GOCACHE=$GOCACHE"
     local t0
     t0=$(now_s)

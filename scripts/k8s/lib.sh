@@ -1,4 +1,4 @@
-# Shared by scripts/k8s/up.sh and scripts/k8s/down.sh (sourced, not run).
+# Shared by the scripts in scripts/k8s/ (sourced, not run).
 #
 # Defines the state dir layout, the ports, the binaries and the process helpers.
 # Callers set DIR (the state dir) before calling cluster_init.
@@ -114,6 +114,20 @@ start_component() {
     log "started $name (pid $(pid_of "$name"), log $logf)"
 }
 
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# require_free_ports NAME PORT...: fail before starting NAME if something already listens there
+# (another cluster dir with the same ports, say: its etcd would answer our health checks).
+require_free_ports() {
+    local name=$1 p
+    shift
+    for p in "$@"; do
+        port_in_use "$p" &&
+            die "cannot start $name: 127.0.0.1:$p is already in use (another test cluster? see the MOON_TEST_*_PORT variables in --help)"
+    done
+    return 0
+}
+
 # stop_component NAME [TIMEOUT_S]: SIGTERM the recorded PID, SIGKILL after TIMEOUT_S.
 stop_component() {
     local name=$1 timeout=${2:-15} pid
@@ -127,7 +141,9 @@ stop_component() {
         return 0
     fi
     kill -TERM "$pid" 2>/dev/null || true
-    local deadline=$(($(now_ms) + timeout * 1000))
+    local t0
+    t0=$(now_ms)
+    local deadline=$((t0 + timeout * 1000))
     while pid_alive "$pid"; do
         if (($(now_ms) >= deadline)); then
             log "$name (pid $pid) still running after ${timeout}s: SIGKILL"
@@ -140,7 +156,7 @@ stop_component() {
     done
     pid_alive "$pid" && die "$name (pid $pid) did not stop"
     rm -f "$PIDS/$name.pid"
-    log "stopped $name (pid $pid)"
+    log "stopped $name (pid $pid, $(fmt_ms $(($(now_ms) - t0))))"
 }
 
 stop_all() { # stop_all [TIMEOUT_S]

@@ -55,10 +55,19 @@ kb() { "$KUBECTL" --kubeconfig "$DIR/bob.kubeconfig" --request-timeout=20s "$@";
 
 PASSED=0 FAILED=0
 check() { # check NAME CMD...: run CMD (a function), report its time
-    local name=$1 t rc=0 out
+    local name=$1 t rc out
     shift
     t=$(now_ms)
-    out="$("$@" 2>&1)" || rc=$?
+    # A plain subshell with errexit of its own: inside `out=$(...) || ...` bash would ignore
+    # `set -e`, and a failing step in the middle of a check would go unnoticed.
+    set +e
+    (
+        set -e
+        "$@"
+    ) >"$TMP_OUT" 2>&1
+    rc=$?
+    set -e
+    out="$(cat "$TMP_OUT")"
     if [[ $rc == 0 ]]; then
         PASSED=$((PASSED + 1))
         printf 'ok     %-9s %6s  %s\n' "$name" "$(fmt_ms $(($(now_ms) - t)))" "${out##*$'\n'}"
@@ -68,7 +77,9 @@ check() { # check NAME CMD...: run CMD (a function), report its time
     fi
 }
 
+TMP_OUT="$(mktemp)"
 cleanup() {
+    rm -f "$TMP_OUT"
     if [[ $KEEP == 0 ]]; then
         k delete namespace "$NS" --wait=false >/dev/null 2>&1 || true
     fi
@@ -228,5 +239,6 @@ check gpu c_gpu
 check always c_always
 check rbac c_rbac
 check calico c_calico
-echo "smoke: $PASSED passed, $FAILED failed ($(fmt_ms $(($(now_ms) - T0))))"
+echo "smoke test took $(fmt_ms $(($(now_ms) - T0)))"
+echo "smoke: $PASSED passed, $FAILED failed"
 [[ $FAILED == 0 ]]
