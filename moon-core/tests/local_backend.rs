@@ -158,23 +158,9 @@ async fn cancel_kills_the_whole_group_even_a_child_that_ignores_sigterm() {
         "sh -c 'trap \"\" TERM; echo $$ >> {p}; while true; do sleep 0.1; done' & echo $$ >> {p}; echo started; wait",
         p = pids.display()
     );
-    home.client
-        .submit(&shell_job("stubborn", &script))
-        .await
-        .expect("submit");
-    let mut logs = home
-        .client
-        .logs(
-            "team",
-            "stubborn",
-            LogOptions {
-                follow: true,
-                ..LogOptions::default()
-            },
-        )
-        .await
-        .expect("logs");
-    let first = logs.next().await.expect("a line").expect("line");
+    let (_logs, first) = home
+        .submit_and_read_first_line(&shell_job("stubborn", &script))
+        .await;
     assert_eq!(first.line, "started");
     let status = home
         .client
@@ -369,23 +355,9 @@ async fn cancel_sends_sigterm_first_so_replicas_can_clean_up() {
     let home = Home::new();
     tenant(&home.client, "team", TenantQuota::default()).await;
     let script = "trap 'echo got TERM; exit 0' TERM; echo ready; while :; do sleep 0.1; done";
-    home.client
-        .submit(&shell_job("polite", script))
-        .await
-        .expect("submit");
-    let mut logs = home
-        .client
-        .logs(
-            "team",
-            "polite",
-            LogOptions {
-                follow: true,
-                ..LogOptions::default()
-            },
-        )
-        .await
-        .expect("logs");
-    let first = logs.next().await.expect("a line").expect("line");
+    let (mut logs, first) = home
+        .submit_and_read_first_line(&shell_job("polite", script))
+        .await;
     assert_eq!(first.line, "ready");
     home.client.cancel("team", "polite").await.expect("cancel");
     let mut rest = Vec::new();

@@ -75,6 +75,29 @@ impl Home {
             .ok()
     }
 
+    /// Submits `job` to tenant `team` and follows its logs until the first
+    /// line, which comes back with the stream of the rest.
+    pub async fn submit_and_read_first_line(
+        &self,
+        job: &Job,
+    ) -> (
+        moon_core::backend::Stream<moon_core::LogLine>,
+        moon_core::LogLine,
+    ) {
+        self.client.submit(job).await.expect("submit");
+        let options = moon_core::LogOptions {
+            follow: true,
+            ..moon_core::LogOptions::default()
+        };
+        let mut logs = self
+            .client
+            .logs(&job.tenant, &job.name, options)
+            .await
+            .expect("logs");
+        let first = logs.next().await.expect("a line").expect("line");
+        (logs, first)
+    }
+
     /// Arms a crash point of the agent (see `Agent::crash_point`).
     pub fn arm_fault(&self, point: &str) {
         let dir = self.path().join("faults");
