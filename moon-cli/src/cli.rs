@@ -86,7 +86,7 @@ pub enum Command {
     #[command(long_about = "\
 Check a job or tenant spec without submitting it.
 
-The kind is detected: a mapping with `roles` is a job, anything else a tenant.
+The kind is detected: a mapping with `roles`, `tenant` or `framework` is a job, anything else a tenant.
 Prints \"valid\", or every broken rule (one per line) and exits 2.")]
     Validate(FileArg),
     /// Print the Kubernetes objects a job or tenant spec becomes, without applying them.

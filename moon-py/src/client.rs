@@ -425,7 +425,11 @@ pub(crate) fn parse_spec_yaml(
     kind: Option<&str>,
 ) -> PyResult<(&'static str, String)> {
     let kind = match kind {
-        None => guess_kind(text),
+        // Unreadable YAML is reported as a job's, the kind users mostly write.
+        None => match moon_core::spec::spec_kind(text) {
+            "tenant" => "tenant",
+            _ => "job",
+        },
         Some("job") => "job",
         Some("tenant") => "tenant",
         Some(other) => {
@@ -456,19 +460,6 @@ fn tenant_json(text: &str) -> moon_core::Result<String> {
 
 /// Only jobs have these keys; anything that is not a mapping at all is left
 /// to the job parser to describe.
-fn guess_kind(text: &str) -> &'static str {
-    match serde_yaml::from_str::<serde_yaml::Value>(text) {
-        Ok(serde_yaml::Value::Mapping(map))
-            if !["tenant", "framework", "roles"]
-                .iter()
-                .any(|key| map.contains_key(*key)) =>
-        {
-            "tenant"
-        }
-        _ => "job",
-    }
-}
-
 fn to_json<T: Serialize>(value: &T) -> moon_core::Result<String> {
     serde_json::to_string(value)
         .map_err(|error| Error::Agent(format!("encoding a reply as JSON: {error}")))

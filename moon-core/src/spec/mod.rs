@@ -48,12 +48,19 @@ pub fn tenant_from_yaml(text: &str) -> Result<Tenant, Error> {
     Ok(tenant)
 }
 
-/// Which kind of spec a text holds: `"job"` for a mapping with `roles`,
-/// `"tenant"` for any other readable YAML, `"spec"` when it is not YAML at all
-/// (parsing it as either kind then words the error).
+/// Which kind of spec a text holds: `"job"` for a mapping with any key only
+/// jobs have (`roles`, `tenant`, `framework`, so that a job missing its roles
+/// is still reported as a job), `"tenant"` for any other readable YAML,
+/// `"spec"` when it is not YAML at all (parsing it then words the error).
 pub fn spec_kind(text: &str) -> &'static str {
     match serde_yaml::from_str::<serde_yaml::Value>(text) {
-        Ok(serde_yaml::Value::Mapping(mapping)) if mapping.contains_key("roles") => "job",
+        Ok(serde_yaml::Value::Mapping(mapping))
+            if ["roles", "tenant", "framework"]
+                .iter()
+                .any(|key| mapping.contains_key(*key)) =>
+        {
+            "job"
+        }
         Ok(_) => "tenant",
         Err(_) => "spec",
     }
