@@ -14,6 +14,12 @@ use moon_core::spec::{job_from_yaml, tenant_from_yaml};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+/// Renders the job spec `yaml` and compares it with the golden file `name`.
+fn golden_job(name: &str, yaml: &str, options: &RenderOptions) {
+    let job = job_from_yaml(yaml).unwrap();
+    golden(name, &render_job(&job, options).unwrap());
+}
+
 fn golden(name: &str, objects: &[Object]) {
     let rendered = to_yaml(objects);
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -110,7 +116,8 @@ fn tenant_without_limits_or_people() {
 
 #[test]
 fn pytorch_master_and_two_workers() {
-    let job = job_from_yaml(
+    golden_job(
+        "pytorch",
         r#"
 name: mnist
 tenant: vision
@@ -126,11 +133,7 @@ roles:
     cpus: 2
     memory: 4Gi
 "#,
-    )
-    .unwrap();
-    golden(
-        "pytorch",
-        &render_job(&job, &RenderOptions::default()).unwrap(),
+        &RenderOptions::default(),
     );
 }
 
@@ -163,7 +166,8 @@ roles:
 
 #[test]
 fn xgboost_two_workers_and_the_tracker() {
-    let job = job_from_yaml(
+    golden_job(
+        "xgboost",
         r#"
 name: churn
 tenant: vision
@@ -175,17 +179,14 @@ roles:
     env:
       PYTHONUNBUFFERED: "1"
 "#,
-    )
-    .unwrap();
-    golden(
-        "xgboost",
-        &render_job(&job, &RenderOptions::default()).unwrap(),
+        &RenderOptions::default(),
     );
 }
 
 #[test]
 fn mxnet_scheduler_server_and_two_workers() {
-    let job = job_from_yaml(
+    golden_job(
+        "mxnet",
         r#"
 name: ctr
 tenant: vision
@@ -199,11 +200,7 @@ roles:
     replicas: 2
     command: [python3, train.py]
 "#,
-    )
-    .unwrap();
-    golden(
-        "mxnet",
-        &render_job(&job, &RenderOptions::default()).unwrap(),
+        &RenderOptions::default(),
     );
 }
 
