@@ -58,7 +58,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub home: Option<PathBuf>,
 
-    /// Where jobs run; this build offers "local".
+    /// Where jobs run: "local" (this machine) or "kubernetes".
     #[arg(
         long,
         global = true,
@@ -67,6 +67,14 @@ pub struct Cli {
         value_name = "NAME"
     )]
     pub backend: String,
+
+    /// The kubeconfig of the kubernetes backend (default: KUBECONFIG, then ~/.kube/config).
+    #[arg(long, global = true, env = "MOON_KUBECONFIG", value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The kubeconfig context of the kubernetes backend (default: its current context).
+    #[arg(long, global = true, env = "MOON_KUBE_CONTEXT", value_name = "NAME")]
+    pub context: Option<String>,
 
     /// What to do.
     #[command(subcommand)]

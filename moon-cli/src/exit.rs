@@ -79,7 +79,7 @@ pub fn code(error: &Error) -> u8 {
         | Error::PermissionDenied(_)
         | Error::AlreadyExists { .. }
         | Error::Conflict(_) => REFUSED,
-        Error::Io { .. } | Error::Database(_) | Error::Agent(_) => OTHER,
+        Error::Io { .. } | Error::Database(_) | Error::Agent(_) | Error::Cluster(_) => OTHER,
     }
 }
 

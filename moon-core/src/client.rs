@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
+use crate::kubernetes::{KubernetesBackend, KubernetesConfig};
 use crate::local::{LocalBackend, LocalConfig};
 
 /// A handle on a backend; cheap to clone and share between threads.
@@ -25,13 +26,20 @@ impl Client {
         Ok(Client::from_backend(Arc::new(LocalBackend::open(config)?)))
     }
 
-    /// The backend named by `MOON_BACKEND` (`local`, the default).
+    /// A Kubernetes cluster. Connects on the first request.
+    pub fn kubernetes(config: KubernetesConfig) -> Client {
+        Client::from_backend(Arc::new(KubernetesBackend::new(config)))
+    }
+
+    /// The backend named by `MOON_BACKEND` (`local`, the default, or `kubernetes`).
     pub fn from_env() -> Result<Client> {
         let name = std::env::var("MOON_BACKEND").unwrap_or_else(|_| "local".into());
         Client::named(&name, None)
     }
 
-    /// A backend by name; `home` overrides `MOON_HOME` for the local backend.
+    /// A backend by name, set up from the environment (see
+    /// [`LocalConfig::from_env`] and [`KubernetesConfig::from_env`]); `home`
+    /// overrides `MOON_HOME` for the local backend.
     pub fn named(name: &str, home: Option<PathBuf>) -> Result<Client> {
         match name {
             "local" => {
@@ -41,10 +49,11 @@ impl Client {
                 }
                 Client::local_with(config)
             }
+            "kubernetes" => Ok(Client::kubernetes(KubernetesConfig::from_env()?)),
             other => Err(Error::invalid(
                 "config",
                 "backend",
-                format!("unknown backend {other:?}; this build offers \"local\""),
+                format!("unknown backend {other:?}; moon offers \"local\" and \"kubernetes\""),
             )),
         }
     }

@@ -123,6 +123,10 @@ pub enum Error {
     /// moon's background agent could not be reached or started.
     #[error("agent: {0}")]
     Agent(String),
+    /// The Kubernetes API server could not be reached, or answered in a way
+    /// no other variant covers (a 5xx, a malformed object).
+    #[error("kubernetes: {0}")]
+    Cluster(String),
 }
 
 impl Error {

@@ -244,6 +244,8 @@ roles:
     let options = RenderOptions {
         image: "nvcr.io/nvidia/pytorch:25.01-py3".into(),
         anchor_uid: Some("3f2c5f1e-8d3b-4c1a-9a57-0e6d2b7c9f10".into()),
+        // A cluster whose ML nodes carry a taint of their own.
+        tolerations: moon_core::kubernetes::parse_tolerations("dedicated=ml:NoSchedule").unwrap(),
     };
     golden("gpu", &render_job(&job, &options).unwrap());
 }

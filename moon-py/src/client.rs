@@ -8,6 +8,7 @@ use std::sync::{Mutex, PoisonError, TryLockError};
 use std::time::Duration;
 
 use moon_core::backend::{ApplyOutcome, Stream};
+use moon_core::kubernetes::{KubernetesConfig, parse_tolerations};
 use moon_core::local::LocalConfig;
 use moon_core::spec::{Job, Tenant, job_from_yaml, tenant_from_yaml};
 use moon_core::{Error, Event, LogLine, LogOptions};
@@ -24,6 +25,7 @@ use crate::runtime::run;
 pub(crate) struct Client {
     backend: String,
     config: Option<LocalConfig>,
+    kubernetes: Option<KubernetesConfig>,
     connection: Mutex<Connection>,
 }
 
@@ -60,13 +62,15 @@ impl Client {
         py: Python<'_>,
         backend: &str,
         config: Option<&LocalConfig>,
+        kubernetes: Option<&KubernetesConfig>,
     ) -> PyResult<moon_core::Client> {
         let backend = backend.to_string();
-        let config = config.cloned();
+        let (config, kubernetes) = (config.cloned(), kubernetes.cloned());
         run(py, async move {
-            match config {
-                Some(config) => moon_core::Client::local_with(config),
-                None => moon_core::Client::named(&backend, None),
+            match (config, kubernetes) {
+                (Some(config), _) => moon_core::Client::local_with(config),
+                (None, Some(kubernetes)) => Ok(moon_core::Client::kubernetes(kubernetes)),
+                (None, None) => moon_core::Client::named(&backend, None),
             }
         })
     }
@@ -86,7 +90,12 @@ impl Client {
         }
         // Opened without the lock held: opening releases the GIL, and a
         // thread waiting for the lock while holding the GIL would deadlock.
-        let fresh = Client::open(py, &self.backend, self.config.as_ref())?;
+        let fresh = Client::open(
+            py,
+            &self.backend,
+            self.config.as_ref(),
+            self.kubernetes.as_ref(),
+        )?;
         *self
             .connection
             .lock()
@@ -98,13 +107,39 @@ impl Client {
 #[pymethods]
 impl Client {
     #[new]
-    #[pyo3(signature = (backend = "local", home = None, agent_program = None))]
+    #[pyo3(signature = (
+        backend = "local",
+        home = None,
+        agent_program = None,
+        kubeconfig = None,
+        context = None,
+        image = None,
+        tolerations = None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         backend: &str,
         home: Option<PathBuf>,
         agent_program: Option<PathBuf>,
+        kubeconfig: Option<PathBuf>,
+        context: Option<String>,
+        image: Option<String>,
+        tolerations: Option<Vec<String>>,
     ) -> PyResult<Self> {
+        let kubernetes = if backend == "kubernetes" {
+            let mut config = KubernetesConfig::from_env().map_err(|error| to_py_err(py, error))?;
+            config.kubeconfig = kubeconfig.or(config.kubeconfig);
+            config.context = context.or(config.context);
+            config.image = image.unwrap_or(config.image);
+            if let Some(tolerations) = tolerations {
+                config.tolerations = parse_tolerations(&tolerations.join(","))
+                    .map_err(|error| to_py_err(py, error))?;
+            }
+            Some(config)
+        } else {
+            None
+        };
         let config = if backend == "local" {
             let mut config = LocalConfig::from_env().map_err(|error| to_py_err(py, error))?;
             if let Some(home) = home {
@@ -115,10 +150,11 @@ impl Client {
         } else {
             None
         };
-        let opened = Client::open(py, backend, config.as_ref())?;
+        let opened = Client::open(py, backend, config.as_ref(), kubernetes.as_ref())?;
         Ok(Client {
             backend: backend.to_string(),
             config,
+            kubernetes,
             connection: Mutex::new(Connection::new(opened)),
         })
     }
@@ -133,6 +169,22 @@ impl Client {
     #[getter]
     fn home(&self) -> Option<PathBuf> {
         self.config.as_ref().map(|config| config.home.clone())
+    }
+
+    /// The kubeconfig file of the Kubernetes backend, when one was named.
+    #[getter]
+    fn kubeconfig(&self) -> Option<PathBuf> {
+        self.kubernetes
+            .as_ref()
+            .and_then(|config| config.kubeconfig.clone())
+    }
+
+    /// The kubeconfig context of the Kubernetes backend, when one was named.
+    #[getter]
+    fn context(&self) -> Option<String> {
+        self.kubernetes
+            .as_ref()
+            .and_then(|config| config.context.clone())
     }
 
     /// The program the local backend starts as its agent and supervisors.
@@ -395,6 +447,7 @@ pub(crate) fn render_yaml(
     let options = RenderOptions {
         image: image.unwrap_or_else(|| moon_core::kubernetes::DEFAULT_IMAGE.to_string()),
         anchor_uid: None,
+        ..RenderOptions::default()
     };
     let rendered = match kind {
         "job" => {

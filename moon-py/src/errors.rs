@@ -57,6 +57,7 @@ pub(crate) fn to_py_err(py: Python<'_>, error: Error) -> PyErr {
                 "Timeout"
             }
             Error::Io { .. } | Error::Database(_) | Error::Agent(_) => "AgentError",
+            Error::Cluster(_) => "ClusterError",
         };
         exception(py, class, &message, Some(&fields))
     })();

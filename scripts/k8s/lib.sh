@@ -23,6 +23,7 @@ COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 MARKER=".moon-test-cluster"
 
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+warn() { printf 'warning: %s\n' "$*" >&2; } # shown even with --quiet
 log() { # progress lines; up.sh --quiet sets QUIET=1
     [[ ${QUIET:-0} == 1 ]] && return 0
     printf '[%s %s] %s\n' "${LOG_TAG:-k8s}" "$(date +%H:%M:%S)" "$*"

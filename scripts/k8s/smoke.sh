@@ -11,6 +11,9 @@
 #   job-env     the same with env MOON_TEST_FAIL=1 in the first container
 #   gpu         a pod asking for nvidia.com/gpu: 1 (GPU taint tolerated) runs on a gpu-* node
 #   always      a pod with restartPolicy Always stays Running
+#   logs        a Job's pod has logs through the apiserver and kwok's kubelet API: `kubectl logs`
+#               prints "moon-test log line 1".."3", --tail=1 --timestamps the last one with its
+#               time, and -f the lines at once (the stream then stays open: cut after 2 s)
 #   rbac        alice (team-a) and bob (team-b) have no rights of their own; a RoleBinding for
 #               group team-a lets alice list pods, bob stays forbidden; tokens authenticate too
 #   calico      a projectcalico.org/v3 NetworkPolicy is accepted by the Calico CRDs
@@ -179,6 +182,24 @@ EOF
     echo "restartPolicy Always pod still Running after 3 s"
 }
 
+c_logs() {
+    job_yaml logs 1 "" "" | k apply -f - >/dev/null
+    k -n "$NS" wait --for=condition=Complete job/logs --timeout=60s >/dev/null
+    local out rc
+    out="$(k -n "$NS" logs job/logs)"
+    [[ $out == "moon-test log line 1"$'\n'"moon-test log line 2"$'\n'"moon-test log line 3" ]] ||
+        { echo "kubectl logs: $out"; return 1; }
+    out="$(k -n "$NS" logs job/logs --tail=1 --timestamps)"
+    [[ $out =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z\ moon-test\ log\ line\ 3$ ]] ||
+        { echo "kubectl logs --tail=1 --timestamps: $out"; return 1; }
+    # kwok never ends a follow by itself (it cannot tell that the container ended).
+    rc=0
+    out="$(timeout 2 "$KUBECTL" --kubeconfig "$DIR/admin.kubeconfig" -n "$NS" logs -f job/logs 2>&1)" || rc=$?
+    [[ ($rc == 124 || $rc == 0) && $out == *"moon-test log line 3"* ]] ||
+        { echo "kubectl logs -f (exit $rc): $out"; return 1; }
+    echo "kubectl logs of a Job pod: 3 lines; --tail/--timestamps and -f work"
+}
+
 c_rbac() {
     local out
     if out="$(ka -n "$NS" get pods 2>&1)"; then echo "alice could list pods: $out"; return 1; fi
@@ -237,6 +258,7 @@ check job-fail c_job_fail fail '"moon.test/fail": "true"' ""
 check job-env c_job_fail fail-env "" '{name: MOON_TEST_FAIL, value: "1"}'
 check gpu c_gpu
 check always c_always
+check logs c_logs
 check rbac c_rbac
 check calico c_calico
 echo "smoke test took $(fmt_ms $(($(now_ms) - T0)))"

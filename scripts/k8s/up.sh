@@ -8,12 +8,16 @@
 #   kube-apiserver                  https://127.0.0.1:26443  (RBAC + Node authorization)
 #   kube-controller-manager         https://127.0.0.1:26457/healthz
 #   kube-scheduler                  https://127.0.0.1:26459/healthz
-#   kwok                            http://127.0.0.1:26480/healthz
+#   kwok                            http://127.0.0.1:26480/healthz, and on the same port (HTTPS,
+#                                   certificate of the cluster CA) the kubelet API of every fake node
 # and creates 7 fake nodes (cpu-0..2; gpu-h100-0..1 with 8 GPUs; gpu-a100-0..1 with 4 GPUs),
 # every one tainted kwok.x-k8s.io/node=fake:NoSchedule (the GPU ones also
 # nvidia.com/gpu=present:NoSchedule), and applies the Calico projectcalico.org/v3 policy CRDs.
 # Pods that run to completion end 1-2 s after Running: Failed (exit code 1) with annotation
 # moon.test/fail="true" or env MOON_TEST_FAIL=1 in the first container, else Succeeded.
+# `kubectl logs` of any container on a fake node prints the same three lines
+# ("moon-test log line 1".."3", from DIR/config/kwok-container.log); `kubectl logs -f` prints them
+# and then keeps following until the client stops (kwok cannot tell that a container ended).
 # See docs/test-cluster.md.
 #
 # Writes DIR/admin.kubeconfig (system:masters), DIR/alice.kubeconfig (group team-a),
@@ -21,7 +25,9 @@
 # bearer tokens) and DIR/env.sh (the exports below). Prints `export KUBECONFIG=...` last.
 #
 # Idempotent: on a cluster that is up it only checks and prints the summary; components
-# that died are started again (certificates, etcd data and nodes are kept).
+# that died are started again (certificates, etcd data and nodes are kept), with the settings
+# below as they were at their last start unless the variable is set again
+# (scripts/k8s/restart-apiserver.sh relies on that).
 # Builds the binaries (scripts/k8s/build.sh) and installs etcd/openssl
 # (scripts/k8s/install.sh) first when they are missing.
 #
@@ -39,6 +45,16 @@
 #   MOON_TEST_KCM_PORT, MOON_TEST_SCHEDULER_PORT, MOON_TEST_KWOK_PORT
 #                            ports, read when a state dir is first made (then kept in
 #                            DIR/cluster.env)
+#   MOON_TEST_AUDIT=1        the apiserver writes an audit log, DIR/logs/audit.log (level
+#                            Metadata, stage RequestReceived omitted, the control plane's own
+#                            users, health checks and kwok left out); count it with
+#                            scripts/k8s/count-requests.py. MOON_TEST_AUDIT=0 turns it off again.
+#   MOON_TEST_KUBE_API_QPS, MOON_TEST_KUBE_API_BURST
+#                            client rate limit of kube-controller-manager (--kube-api-qps/-burst)
+#                            and kube-scheduler (clientConnection.qps/burst); default 500 / 1000
+#   These three are read when the component they affect starts (then kept in
+#   DIR/config/COMPONENT.env for its next start); a running component keeps its settings: use
+#   scripts/k8s/restart-apiserver.sh, or down.sh and up.sh, to change them.
 #   MOON_TEST_CLUSTER_KEEP_ON_FAILURE=1   leave what was started running when up fails
 set -euo pipefail
 
@@ -101,6 +117,58 @@ if [[ $need_build == 1 ]]; then
 fi
 KUBECTL="$K8S_BIN/kubectl"
 
+# --------------------------------------------------------------------------- settings
+# setting COMPONENT KEY VAR DEFAULT: $VAR if set, else KEY as the last start of COMPONENT recorded
+# it in DIR/config/COMPONENT.env, else DEFAULT. So a component that is started again (it died, or
+# restart-apiserver.sh stopped it) gets the settings it had, not the defaults.
+setting() {
+    local comp=$1 key=$2 var=$3 def=$4 v=""
+    if [[ -n ${!var:-} ]]; then
+        printf '%s\n' "${!var}"
+        return 0
+    fi
+    [[ -f $CONF/$comp.env ]] && v="$(sed -n "s/^$key=//p" "$CONF/$comp.env" | tail -n1)"
+    printf '%s\n' "${v:-$def}"
+}
+record_settings() { # record_settings COMPONENT KEY=VALUE...: called when COMPONENT starts
+    local comp=$1
+    shift
+    printf '%s\n' "# settings of the last start of $comp (scripts/k8s/up.sh)" "$@" >"$CONF/$comp.env.tmp"
+    mv "$CONF/$comp.env.tmp" "$CONF/$comp.env"
+}
+# recorded COMPONENT KEY: the value recorded by the last start of COMPONENT (empty if none)
+recorded() { [[ -f $CONF/$1.env ]] && sed -n "s/^$2=//p" "$CONF/$1.env" | tail -n1; return 0; }
+
+AUDIT="$(setting kube-apiserver AUDIT MOON_TEST_AUDIT 0)"
+[[ $AUDIT == 0 || $AUDIT == 1 ]] || die "MOON_TEST_AUDIT must be 0 or 1, not '$AUDIT'"
+# Enough for a client that creates 1,000 Jobs at once: the job controller then creates 1,000 pods
+# and updates 1,000 Job statuses, the scheduler binds 1,000 pods, and at client-go's defaults
+# (20 qps, burst 30) that alone takes a minute or more.
+KUBE_API_QPS="$(setting kube-controller-manager KUBE_API_QPS MOON_TEST_KUBE_API_QPS 500)"
+KUBE_API_BURST="$(setting kube-controller-manager KUBE_API_BURST MOON_TEST_KUBE_API_BURST 1000)"
+[[ $KUBE_API_QPS =~ ^[0-9]+(\.[0-9]+)?$ && $KUBE_API_QPS != 0 ]] ||
+    die "MOON_TEST_KUBE_API_QPS must be a positive number, not '$KUBE_API_QPS'"
+[[ $KUBE_API_BURST =~ ^[1-9][0-9]*$ ]] ||
+    die "MOON_TEST_KUBE_API_BURST must be a positive integer, not '$KUBE_API_BURST'"
+
+# A setting asked for in the environment does not reach a component that is already running
+# (parallel test workers all call up.sh: none of them may restart what the others use). Say so.
+settings_not_applied() {
+    local comp key var want have
+    while read -r comp key var; do
+        want=${!var:-}
+        if [[ -z $want ]] || ! alive "$comp"; then continue; fi
+        have="$(recorded "$comp" "$key")"
+        [[ $want == "${have:-}" ]] ||
+            warn "$var=$want is not in effect: $comp is running with $key=${have:-<default>} (restart it: scripts/k8s/restart-apiserver.sh, or down.sh and up.sh)"
+    done <<'EOF2'
+kube-apiserver AUDIT MOON_TEST_AUDIT
+kube-controller-manager KUBE_API_QPS MOON_TEST_KUBE_API_QPS
+kube-controller-manager KUBE_API_BURST MOON_TEST_KUBE_API_BURST
+EOF2
+}
+settings_not_applied
+
 # --------------------------------------------------------------------------- fast path
 apiserver_ready() {
     curl -sf --max-time 5 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
@@ -121,6 +189,9 @@ summary() {
         echo "  kubeconfig  $DIR/{admin,alice,bob}.kubeconfig"
         echo "  tokens      $DIR/tokens/{admin,alice,bob}.token"
         echo "  logs        $LOGS"
+        if [[ $(recorded kube-apiserver AUDIT) == 1 ]]; then
+            echo "  audit log   $LOGS/audit.log (count: scripts/k8s/count-requests.py --dir $DIR)"
+        fi
         echo "  stop        scripts/k8s/down.sh --dir $DIR [--purge]"
         echo
         "$KUBECTL" --kubeconfig "$DIR/admin.kubeconfig" get nodes \
@@ -213,6 +284,15 @@ subjectAltName=IP:127.0.0.1,IP:$SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kube
     issue kube-scheduler "/CN=system:kube-scheduler" "$client"
     # kwok writes the status of nodes and pods on behalf of all fake kubelets.
     issue kwok "/O=system:masters/CN=kwok" "$client"
+    # kwok also serves the kubelet API of the fake nodes (pod logs); the apiserver reaches it at
+    # the nodes' InternalIP 127.0.0.1 over HTTPS and checks this certificate against the cluster CA.
+    issue kwok-serving "/CN=kwok-kubelet" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=IP:127.0.0.1,DNS:localhost"
+    # The apiserver's client certificate towards kubelets (kwok does not check it; a real kubelet
+    # would, and this is the identity kubeadm gives it).
+    issue apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "$client"
     if [[ ! -s $PKI/sa.key || ! -s $PKI/sa.pub ]]; then
         openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
         openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
@@ -321,11 +401,68 @@ start_etcd() {
     wait_for "etcd healthy" 30 etcd curl -sf --max-time 2 "http://127.0.0.1:$ETCD_PORT/health"
 }
 
+# The audit policy of MOON_TEST_AUDIT=1: one event per request (stage RequestReceived omitted;
+# long-running requests such as watches and log streams still give two, ResponseStarted and
+# ResponseComplete, with the same auditID), at level Metadata (user, userAgent, verb, objectRef,
+# response code, timestamps; no bodies). Left out: the control plane's own traffic (controller
+# manager, scheduler, the apiserver's loopback client, kwok, nodes, and the controllers'
+# kube-system service accounts) and health checks, so that what is left is the test's clients.
+write_audit_policy() {
+    cat >"$CONF/audit-policy.yaml.tmp" <<'EOF'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: None
+  users:
+  - system:kube-controller-manager
+  - system:kube-scheduler
+  - system:apiserver
+  - kwok
+- level: None
+  userGroups:
+  - system:nodes
+  - system:serviceaccounts:kube-system
+- level: None
+  nonResourceURLs: [/healthz, /healthz/*, /readyz, /readyz/*, /livez, /livez/*]
+- level: Metadata
+EOF
+    mv "$CONF/audit-policy.yaml.tmp" "$CONF/audit-policy.yaml"
+}
+
 start_apiserver() {
     # WatchList=false: with it on, the apiserver turns every watch from resourceVersion ""/"0"
     # into a watch-list stream, and then refuses that stream on etcd < 3.4.31 (Debian's 3.4.23
     # has no RequestWatchProgress). Clients that watch that way (kwok v0.8.0's informers) then
     # fail, back off and relist over and over: pods lagged 15-60 s behind their stages.
+    #
+    # Kubelet API (pod logs): a fake node's kubelet is kwok, at the node's InternalIP (127.0.0.1,
+    # kwok --node-ip) and status.daemonEndpoints.kubeletEndpoint.Port (kwok's port). The default
+    # address order tries the Hostname address first, which is the node's name ("cpu-0") and
+    # resolves nowhere; hence InternalIP only.
+    #
+    # --shutdown-send-retry-after: on SIGTERM the apiserver's HTTP server waits for open
+    # connections (the watches of the controller manager, scheduler and kwok) for up to the
+    # request timeout, 60 s; restart-apiserver.sh hit its 15 s SIGKILL every time. With it, the
+    # in-flight short requests drain (new ones get 429 + Retry-After meanwhile), then the server
+    # gives connections 2 s and exits.
+    local audit=()
+    if [[ $AUDIT == 1 ]]; then
+        write_audit_policy
+        # blocking: an event is written before the response goes out, so a benchmark that reads
+        # the log right after its client finished sees all of its requests. Rotation at 1 GiB
+        # (to audit-TIMESTAMP.log beside it, all kept; count-requests.py reads those too).
+        audit=(
+            --audit-policy-file="$CONF/audit-policy.yaml"
+            --audit-log-path="$LOGS/audit.log"
+            --audit-log-format=json
+            --audit-log-mode=blocking
+            --audit-log-maxsize=1024
+            --audit-log-maxbackup=0
+            --audit-log-maxage=0
+        )
+    fi
+    record_settings kube-apiserver "AUDIT=$AUDIT"
     require_free_ports kube-apiserver "$API_PORT"
     start_component kube-apiserver -- "$K8S_BIN/kube-apiserver" \
         --bind-address=127.0.0.1 \
@@ -354,13 +491,22 @@ start_apiserver() {
         --max-mutating-requests-inflight=500 \
         --event-ttl=1h \
         --feature-gates=WatchList=false \
+        --shutdown-send-retry-after=true \
+        --kubelet-preferred-address-types=InternalIP \
+        --kubelet-certificate-authority="$PKI/ca.crt" \
+        --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" \
+        --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
+        "${audit[@]+"${audit[@]}"}" \
         --profiling=false \
         --v=1
     STARTED+=(kube-apiserver)
+    [[ $AUDIT == 1 ]] && log "audit log: $LOGS/audit.log"
+    return 0
 }
 
 start_controller_manager() {
     local kc="$CONF/kube-controller-manager.kubeconfig"
+    record_settings kube-controller-manager "KUBE_API_QPS=$KUBE_API_QPS" "KUBE_API_BURST=$KUBE_API_BURST"
     require_free_ports kube-controller-manager "$KCM_PORT"
     start_component kube-controller-manager -- "$K8S_BIN/kube-controller-manager" \
         --bind-address=127.0.0.1 \
@@ -369,8 +515,8 @@ start_controller_manager() {
         --kubeconfig="$kc" \
         --authentication-kubeconfig="$kc" \
         --authorization-kubeconfig="$kc" \
-        --kube-api-qps=500 \
-        --kube-api-burst=1000 \
+        --kube-api-qps="$KUBE_API_QPS" \
+        --kube-api-burst="$KUBE_API_BURST" \
         --controllers='*' \
         --use-service-account-credentials=true \
         --service-account-private-key-file="$PKI/sa.key" \
@@ -392,8 +538,8 @@ apiVersion: kubescheduler.config.k8s.io/v1
 kind: KubeSchedulerConfiguration
 clientConnection:
   kubeconfig: $kc
-  qps: 500
-  burst: 1000
+  qps: $KUBE_API_QPS
+  burst: $KUBE_API_BURST
 leaderElection:
   leaderElect: false
 EOF
@@ -412,19 +558,48 @@ EOF
 
 NODE_NAMES=(cpu-0 cpu-1 cpu-2 gpu-h100-0 gpu-h100-1 gpu-a100-0 gpu-a100-1)
 
+# The log of every container on the fake nodes (kwok's ClusterLogs rule in kwok.yaml points at
+# it): kwok v0.8.0 serves a fixed file per rule, with no templating, so every container shows the
+# same lines. CRI log format (what kwok parses): TIMESTAMP STREAM P|F TEXT. Written once, when
+# missing, so that the timestamps stay put and a `kubectl logs -f` in progress sees no rewrite.
+CONTAINER_LOG_LINES=3
+write_container_log() {
+    local f="$CONF/kwok-container.log" ts i
+    [[ -s $f ]] && return 0
+    ts="$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)"
+    for ((i = 1; i <= CONTAINER_LOG_LINES; i++)); do
+        printf '%s stdout F moon-test log line %d\n' "$ts" "$i"
+    done >"$f.tmp"
+    mv "$f.tmp" "$f"
+}
+
 start_kwok() {
-    install -m 0644 "$K8S_HERE/kwok.yaml" "$CONF/kwok.yaml"
+    write_container_log
+    local conf
+    conf="$(<"$K8S_HERE/kwok.yaml")"
+    # kwok.yaml names the log file by a placeholder: its path depends on DIR.
+    [[ $conf == *@CONTAINER_LOG@* ]] || die "$K8S_HERE/kwok.yaml has no @CONTAINER_LOG@ placeholder"
+    local logf="$CONF/kwok-container.log"
+    printf '%s\n' "${conf//@CONTAINER_LOG@/"$logf"}" >"$CONF/kwok.yaml.tmp"
+    chmod 0644 "$CONF/kwok.yaml.tmp"
+    mv "$CONF/kwok.yaml.tmp" "$CONF/kwok.yaml"
     # kwok runs without node leases (see kwok.yaml); drop any left by an older setup, whose
     # holder would otherwise look like a second kwok.
     k -n kube-node-lease delete lease "${NODE_NAMES[@]}" --ignore-not-found >/dev/null
     mkdir -p "$DIR/kwok-home"
     # HOME is the state dir's, so that no ~/.kwok/kwok.yaml of the user is merged in.
+    # --server-address serves healthz (HTTP) and the fake nodes' kubelet API (HTTPS with
+    # --tls-cert-file; without it kwok makes up a self-signed certificate) on one port;
+    # --node-port puts that port into status.daemonEndpoints of nodes kwok initializes.
     require_free_ports kwok "$KWOK_PORT"
     start_component kwok HOME="$DIR/kwok-home" -- "$KWOK_BIN/kwok" \
         --config="$CONF/kwok.yaml" \
         --kubeconfig="$CONF/kwok.kubeconfig" \
         --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
         --server-address="127.0.0.1:$KWOK_PORT" \
+        --node-port="$KWOK_PORT" \
+        --tls-cert-file="$PKI/kwok-serving.crt" \
+        --tls-private-key-file="$PKI/kwok-serving.key" \
         --cidr="$POD_CIDR" \
         --node-ip=127.0.0.1 \
         --node-lease-duration-seconds=0
@@ -482,6 +657,9 @@ EOF
     nvidia.com/gpu: \"$gpus\""
     cat <<EOF
 status:
+  daemonEndpoints:
+    kubeletEndpoint:
+      Port: $KWOK_PORT
   capacity:
 $res
   allocatable:
@@ -507,6 +685,18 @@ make_nodes() {
             die "creating nodes failed: $out"
         fi
     }
+    # The apiserver finds a node's kubelet (kwok) at status.daemonEndpoints.kubeletEndpoint.Port.
+    # Nodes made by an older up.sh lack it, and kwok's node-initialize stage only runs on nodes
+    # that are not Ready yet: set it on those.
+    local nodes name port
+    nodes="$(k get nodes -l type=kwok \
+        -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.status.daemonEndpoints.kubeletEndpoint.Port}{"\n"}{end}')"
+    while read -r name port; do
+        [[ -n $name && $port != "$KWOK_PORT" ]] || continue
+        k patch node "$name" --subresource=status --type=merge \
+            -p "{\"status\":{\"daemonEndpoints\":{\"kubeletEndpoint\":{\"Port\":$KWOK_PORT}}}}" >/dev/null
+        log "node $name: kubelet port ${port:-none} -> $KWOK_PORT"
+    done <<<"$nodes"
 }
 
 nodes_ready() {

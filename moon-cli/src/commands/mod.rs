@@ -9,6 +9,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use moon_core::Client;
+use moon_core::kubernetes::KubernetesConfig;
 
 use crate::cli::{Cli, Command};
 use crate::exit::CliError;
@@ -20,12 +21,20 @@ pub struct Context {
     pub out: Out,
     home: Option<PathBuf>,
     backend: String,
+    kubeconfig: Option<PathBuf>,
+    kube_context: Option<String>,
 }
 
 impl Context {
     /// A handle on the chosen backend. Opened only by commands that need one,
     /// so that `moon validate` leaves no MOON_HOME behind.
     pub fn client(&self) -> Result<Client, CliError> {
+        if self.backend == "kubernetes" {
+            let mut config = KubernetesConfig::from_env()?;
+            config.kubeconfig = self.kubeconfig.clone().or(config.kubeconfig);
+            config.context = self.kube_context.clone().or(config.context);
+            return Ok(Client::kubernetes(config));
+        }
         // The agent is started with this path and outlives our working
         // directory, so a relative --home is made absolute here.
         let home =
@@ -45,6 +54,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         out: Out { format: cli.output },
         home: cli.home,
         backend: cli.backend,
+        kubeconfig: cli.kubeconfig,
+        kube_context: cli.context,
     };
     match cli.command {
         Command::Tenant(command) => tenant::run(&context, command).await,

@@ -12,6 +12,7 @@ pub fn run(context: &Context, args: &RenderArgs) -> Result<(), CliError> {
     let options = RenderOptions {
         image: args.image.clone(),
         anchor_uid: None,
+        ..RenderOptions::default()
     };
     let yaml = render_spec_yaml(&text, &options)?;
     context.out.text(yaml.trim_end())?;

@@ -40,10 +40,10 @@ const GPU: &str = "nvidia.com/gpu";
 /// pod's memory limit, so it gives no more than the role asked for.
 const SHM_VOLUME: &str = "dshm";
 /// The key of the anchor ConfigMap that holds the job's spec.
-const SPEC_KEY: &str = "job.json";
+pub(super) const SPEC_KEY: &str = "job.json";
 
 /// What rendering needs beyond the spec.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RenderOptions {
     /// The image of every replica (and of the XGBoost tracker, which runs the
     /// workers' Python).
@@ -51,6 +51,8 @@ pub struct RenderOptions {
     /// The UID of the job's anchor ConfigMap once it exists; with it every
     /// other object names the anchor as its owner.
     pub anchor_uid: Option<String>,
+    /// Tolerations every replica's pod gets, after the GPU one.
+    pub tolerations: Vec<core::Toleration>,
 }
 
 impl Default for RenderOptions {
@@ -58,6 +60,7 @@ impl Default for RenderOptions {
         RenderOptions {
             image: DEFAULT_IMAGE.to_string(),
             anchor_uid: None,
+            tolerations: Vec::new(),
         }
     }
 }
@@ -166,6 +169,7 @@ pub fn render_job(job: &Job, options: &RenderOptions) -> Result<Vec<Object>> {
                 path: &path,
                 endpoints: &endpoints,
                 image: &options.image,
+                tolerations: &options.tolerations,
                 tracker,
             };
             objects.push(replica.render(&job_labels)?.into());
@@ -292,6 +296,7 @@ struct Replica<'a> {
     path: &'a str,
     endpoints: &'a Endpoints,
     image: &'a str,
+    tolerations: &'a [core::Toleration],
     /// The XGBoost tracker's role, when the job has one.
     tracker: Option<&'a Role>,
 }
@@ -336,14 +341,17 @@ impl Replica<'_> {
             }
             _ => None,
         };
-        let tolerations = (role.gpus > 0).then(|| {
-            vec![core::Toleration {
+        let mut tolerations = Vec::new();
+        if role.gpus > 0 {
+            tolerations.push(core::Toleration {
                 key: Some(GPU.to_string()),
                 operator: Some("Exists".to_string()),
                 effect: Some("NoSchedule".to_string()),
                 ..core::Toleration::default()
-            }]
-        });
+            });
+        }
+        tolerations.extend(self.tolerations.iter().cloned());
+        let tolerations = (!tolerations.is_empty()).then_some(tolerations);
 
         let pod = core::PodSpec {
             hostname: Some(name.clone()),

@@ -123,9 +123,14 @@
 //! because Kubernetes expands `$(NAME)` in them and moon's specs mean what
 //! they say on every backend.
 
+mod api;
+mod backend;
+mod config;
 mod job;
 mod object;
+mod status;
 mod tenant;
+mod watch;
 
 use std::collections::BTreeMap;
 
@@ -135,11 +140,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use crate::error::{Error, Result};
 use crate::spec::{Quantity, format_bytes};
 
+pub use backend::KubernetesBackend;
+pub use config::{KubernetesConfig, parse_tolerations};
 pub use job::{
     DEFAULT_IMAGE, MXNET_SCHEDULER_PORT, PYTORCH_MASTER_PORT, RenderOptions, SPARK_DRIVER_PORT,
     TENSORFLOW_PORT, XGBOOST_TRACKER_PORT, endpoints, render_job, replica_name,
 };
 pub use object::{Object, to_yaml};
+pub use status::{Conclusion, Derived, Observed, derive};
 
 /// Renders a job or tenant spec (YAML or JSON; the kind is detected as
 /// [`crate::spec::spec_kind`] does) to the YAML stream of objects moon would
@@ -153,7 +161,7 @@ pub fn render_spec_yaml(text: &str, options: &RenderOptions) -> crate::Result<St
 }
 pub use tenant::{
     ALLOW_DNS_POLICY, ALLOW_SAME_NAMESPACE_POLICY, DENY_OTHER_NAMESPACES_POLICY, LIMIT_RANGE,
-    QUOTA, USER_ROLE, WORKLOAD_SERVICE_ACCOUNT, render_tenant,
+    QUOTA, TENANT_SPEC_ANNOTATION, USER_ROLE, WORKLOAD_SERVICE_ACCOUNT, render_tenant,
 };
 
 /// The label every object moon makes carries, set to [`MANAGER`].

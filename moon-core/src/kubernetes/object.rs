@@ -38,6 +38,13 @@ macro_rules! objects {
                 }
             }
 
+            /// How the API server serves this kind, for a dynamic client.
+            pub fn api_resource(&self) -> kube::core::ApiResource {
+                match self {
+                    $(Object::$variant(_) => kube::core::ApiResource::erase::<$ty>(&()),)*
+                }
+            }
+
             /// The object's metadata.
             pub fn metadata(&self) -> &ObjectMeta {
                 match self {

@@ -13,6 +13,10 @@ use super::{Object, TENANT_LABEL, cpu_quantity, labels, memory_quantity, meta};
 use crate::error::Result;
 use crate::spec::{Role, Tenant, validate_tenant};
 
+/// The Namespace annotation that holds the tenant's spec as applied, so that
+/// the cluster alone answers what a tenant is (its `jobs` quota has no
+/// Kubernetes object to live in).
+pub const TENANT_SPEC_ANNOTATION: &str = "moon.dev/tenant-spec";
 /// The tenant's ResourceQuota.
 pub const QUOTA: &str = "moon-quota";
 /// The tenant's LimitRange.
@@ -49,8 +53,11 @@ pub fn render_tenant(tenant: &Tenant) -> Result<Vec<Object>> {
 
     let mut namespace_labels = labels.clone();
     namespace_labels.insert(POD_SECURITY.0.to_string(), POD_SECURITY.1.to_string());
+    let mut namespace_meta = super::meta(name, None, &namespace_labels);
+    let spec = serde_json::to_string(tenant).expect("a tenant spec serializes");
+    namespace_meta.annotations = Some(BTreeMap::from([(TENANT_SPEC_ANNOTATION.to_string(), spec)]));
     let namespace = core::Namespace {
-        metadata: super::meta(name, None, &namespace_labels),
+        metadata: namespace_meta,
         ..core::Namespace::default()
     };
 
@@ -120,6 +127,9 @@ pub fn render_tenant(tenant: &Tenant) -> Result<Vec<Object>> {
     let role = rbac::Role {
         metadata: meta(USER_ROLE),
         rules: Some(vec![
+            // Its own Namespace only (a Role grants `get` on the Namespace
+            // it lives in): the tenant's spec and `jobs` quota are read there.
+            rule("", &["namespaces"], &["get"]),
             rule("batch", &["jobs"], WRITE),
             rule("", &["configmaps", "services"], WRITE),
             // A job's objects name its anchor ConfigMap as their owner with

@@ -23,6 +23,7 @@ from ._native import __version__
 from .client import Client, JobHandle, Stream
 from .errors import (
     AgentError,
+    ClusterError,
     AlreadyExists,
     Conflict,
     InvalidSpec,
@@ -39,6 +40,7 @@ from .status import Event, JobStatus, LogLine, ReplicaStatus, TenantStatus
 
 __all__ = [
     "AgentError",
+    "ClusterError",
     "AlreadyExists",
     "Client",
     "Conflict",

@@ -25,9 +25,17 @@ class Client:
         backend: str = "local",
         home: str | PathLike[str] | None = None,
         agent_program: str | PathLike[str] | None = None,
+        kubeconfig: str | PathLike[str] | None = None,
+        context: str | None = None,
+        image: str | None = None,
+        tolerations: list[str] | None = None,
     ) -> Client: ...
     @property
     def backend(self) -> str: ...
+    @property
+    def kubeconfig(self) -> Path | None: ...
+    @property
+    def context(self) -> str | None: ...
     @property
     def home(self) -> Path | None: ...
     @property

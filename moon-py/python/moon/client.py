@@ -63,11 +63,20 @@ class Client:
     """A handle on a backend; safe to share between threads.
 
     Args:
-        backend: ``"local"`` runs jobs as processes on this machine.
+        backend: ``"local"`` runs jobs as processes on this machine;
+            ``"kubernetes"`` on a Kubernetes cluster.
         home: The local backend's state directory; ``$MOON_HOME``, else ``~/.moon``.
         agent_program: The ``moon`` program the local backend starts its agent
             with; ``$MOON_AGENT_PROGRAM``, else the one bundled with this
             package, else ``moon`` on ``PATH``.
+        kubeconfig: The Kubernetes backend's kubeconfig file;
+            ``$MOON_KUBECONFIG``, else ``$KUBECONFIG``, else ``~/.kube/config``.
+        context: The kubeconfig context; ``$MOON_KUBE_CONTEXT``, else its current one.
+        image: The image every replica runs on Kubernetes; ``$MOON_IMAGE``,
+            else ``python:3.12-slim``.
+        tolerations: Taints every replica's pod tolerates, as ``kubectl taint``
+            writes them (``"dedicated=ml:NoSchedule"``); ``$MOON_TOLERATIONS``
+            (comma-separated), else none.
     """
 
     def __init__(
@@ -76,12 +85,34 @@ class Client:
         *,
         home: str | os.PathLike[str] | None = None,
         agent_program: str | os.PathLike[str] | None = None,
+        kubeconfig: str | os.PathLike[str] | None = None,
+        context: str | None = None,
+        image: str | None = None,
+        tolerations: Sequence[str] | None = None,
     ) -> None:
-        self._native = _native.Client(backend, home, agent_program)
+        self._native = _native.Client(
+            backend,
+            home,
+            agent_program,
+            kubeconfig,
+            context,
+            image,
+            None if tolerations is None else list(tolerations),
+        )
 
     @property
     def backend(self) -> str:
         return self._native.backend
+
+    @property
+    def kubeconfig(self) -> Path | None:
+        """The Kubernetes backend's kubeconfig file, when one was named."""
+        return self._native.kubeconfig
+
+    @property
+    def context(self) -> str | None:
+        """The Kubernetes backend's kubeconfig context, when one was named."""
+        return self._native.context
 
     @property
     def home(self) -> Path | None:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 __all__ = [
     "AgentError",
     "AlreadyExists",
+    "ClusterError",
     "Conflict",
     "InvalidSpec",
     "JobCancelled",
@@ -126,3 +127,8 @@ class Timeout(MoonError, TimeoutError):
 class AgentError(MoonError):
     """moon's machinery failed: a file or socket, its state database, or its
     background agent (which could not be started or reached)."""
+
+
+class ClusterError(MoonError, ConnectionError):
+    """The Kubernetes API server could not be reached, or failed in a way no
+    other error covers (a 5xx answer, an object moon cannot read)."""

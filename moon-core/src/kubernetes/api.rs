@@ -1,0 +1,201 @@
+//! The Kubernetes API as the backend uses it: connecting, applying rendered
+//! objects with one field manager, and the one place where the API server's
+//! errors become moon's.
+
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use super::config::KubernetesConfig;
+use super::{MANAGER, Object};
+use crate::error::{Error, FieldError, FieldErrors, Result};
+
+/// A client for the cluster the settings name.
+pub(super) async fn connect(config: &KubernetesConfig) -> Result<kube::Client> {
+    let options = KubeConfigOptions {
+        context: config.context.clone(),
+        ..KubeConfigOptions::default()
+    };
+    let loaded = match (&config.kubeconfig, &config.context) {
+        (Some(path), _) => {
+            let file = Kubeconfig::read_from(path).map_err(|error| {
+                Error::invalid(
+                    "config",
+                    "kubeconfig",
+                    format!("{}: {error}", path.display()),
+                )
+            })?;
+            kube::Config::from_custom_kubeconfig(file, &options)
+                .await
+                .map_err(|error| error.to_string())
+        }
+        (None, Some(_)) => kube::Config::from_kubeconfig(&options)
+            .await
+            .map_err(|error| error.to_string()),
+        (None, None) => kube::Config::infer()
+            .await
+            .map_err(|error| error.to_string()),
+    };
+    let kube_config = loaded.map_err(|message| Error::invalid("config", "kubeconfig", message))?;
+    kube::Client::try_from(kube_config).map_err(|error| Error::Cluster(error.to_string()))
+}
+
+/// What a request was about, for errors that name it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Target<'a> {
+    /// moon's word for it: `job`, `tenant`.
+    pub kind: &'static str,
+    /// moon's name for it: `team-a/mnist`.
+    pub name: &'a str,
+}
+
+/// The API server's answer as moon's error: 403 is permission denied with
+/// the server's sentence (which names the user, verb, resource and
+/// namespace), 404 not found, 409 already exists or a conflict, 422 an
+/// invalid spec with the server's field messages, anything else (a 5xx, a
+/// refused connection) a cluster error.
+pub(super) fn api_error(error: kube::Error, target: Target<'_>) -> Error {
+    match error {
+        kube::Error::Api(status) => match status.code {
+            401 => Error::PermissionDenied(format!("not authenticated: {}", status.message)),
+            403 => Error::PermissionDenied(status.message),
+            404 => Error::NotFound {
+                kind: target.kind,
+                name: target.name.to_string(),
+            },
+            409 if status.reason == "AlreadyExists" => Error::AlreadyExists {
+                kind: target.kind,
+                name: target.name.to_string(),
+            },
+            409 => Error::Conflict(status.message),
+            422 => {
+                let causes = status
+                    .details
+                    .iter()
+                    .flat_map(|details| details.causes.iter())
+                    .map(|cause| FieldError::new(cause.field.clone(), cause.message.clone()))
+                    .collect::<Vec<_>>();
+                let errors = if causes.is_empty() {
+                    vec![FieldError::new("", status.message)]
+                } else {
+                    causes
+                };
+                Error::InvalidSpec {
+                    kind: target.kind,
+                    errors: FieldErrors(errors),
+                }
+            }
+            code => Error::Cluster(format!(
+                "{} (HTTP {code}, {})",
+                status.message, status.reason
+            )),
+        },
+        other => Error::Cluster(other.to_string()),
+    }
+}
+
+/// Whether an error means that the thing is not there.
+pub(super) fn is_not_found(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status) if status.code == 404)
+}
+
+/// A dynamic API for a rendered object's kind and namespace.
+pub(super) fn api_for(client: &kube::Client, object: &Object) -> Api<DynamicObject> {
+    let resource = object.api_resource();
+    match object.namespace() {
+        Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    }
+}
+
+/// Applies a rendered object server-side as moon's one field manager and
+/// returns its resourceVersion afterwards. `force` takes over fields another
+/// manager set, so that what moon renders is what the cluster holds.
+pub(super) async fn apply(
+    client: &kube::Client,
+    object: &Object,
+    target: Target<'_>,
+) -> Result<Option<String>> {
+    let body = serde_json::to_value(object).expect("Kubernetes objects serialize");
+    let params = PatchParams::apply(MANAGER).force();
+    let applied = api_for(client, object)
+        .patch(object.name(), &params, &Patch::Apply(&body))
+        .await
+        .map_err(|error| api_error(error, target))?;
+    Ok(applied.metadata.resource_version)
+}
+
+/// An object's resourceVersion now, `None` when it does not exist.
+pub(super) async fn resource_version(
+    client: &kube::Client,
+    object: &Object,
+    target: Target<'_>,
+) -> Result<Option<String>> {
+    match api_for(client, object).get_opt(object.name()).await {
+        Ok(found) => Ok(found.and_then(|found| found.metadata.resource_version)),
+        Err(error) => Err(api_error(error, target)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::core::Status;
+    use kube::core::response::StatusDetails;
+
+    use super::*;
+
+    const JOB: Target<'static> = Target {
+        kind: "job",
+        name: "team-b/mnist",
+    };
+
+    fn status(code: u16, reason: &str, message: &str) -> kube::Error {
+        kube::Error::Api(Status::failure(message, reason).with_code(code).boxed())
+    }
+
+    #[test]
+    fn the_servers_codes_become_moons_errors() {
+        let forbidden = "jobs.batch is forbidden: User \"alice\" cannot create resource \"jobs\" in API group \"batch\" in the namespace \"team-b\"";
+        assert!(matches!(
+            api_error(status(403, "Forbidden", forbidden), JOB),
+            Error::PermissionDenied(message) if message == forbidden
+        ));
+        assert!(matches!(
+            api_error(status(404, "NotFound", "configmaps \"mnist\" not found"), JOB),
+            Error::NotFound { kind: "job", name } if name == "team-b/mnist"
+        ));
+        assert!(matches!(
+            api_error(status(409, "AlreadyExists", "exists"), JOB),
+            Error::AlreadyExists { kind: "job", .. }
+        ));
+        assert!(matches!(
+            api_error(status(409, "Conflict", "the object has been modified"), JOB),
+            Error::Conflict(message) if message == "the object has been modified"
+        ));
+        assert!(matches!(
+            api_error(status(500, "InternalError", "etcd timed out"), JOB),
+            Error::Cluster(message) if message == "etcd timed out (HTTP 500, InternalError)"
+        ));
+    }
+
+    #[test]
+    fn an_invalid_object_names_the_servers_fields() {
+        let details: StatusDetails = serde_json::from_value(serde_json::json!({
+            "causes": [{
+                "reason": "FieldValueInvalid",
+                "message": "Invalid value: \"Bad\": a lowercase RFC 1123 label",
+                "field": "metadata.name",
+            }],
+        }))
+        .unwrap();
+        let error = kube::Error::Api(
+            Status::failure("Job.batch \"Bad\" is invalid", "Invalid")
+                .with_code(422)
+                .with_details(details)
+                .boxed(),
+        );
+        assert_eq!(
+            api_error(error, JOB).to_string(),
+            "invalid job: metadata.name: Invalid value: \"Bad\": a lowercase RFC 1123 label"
+        );
+    }
+}

@@ -1,0 +1,610 @@
+//! The Kubernetes backend: tenants and jobs on a real cluster, through the
+//! same [`Backend`] trait as the local backend.
+//!
+//! Nothing of moon runs in the cluster. A submission applies what
+//! [`render_job`] gives (server-side apply, field manager `moon`), and every
+//! status is derived from the cluster's own objects by
+//! [`status::derive`](super::status); the first reader that sees a job end
+//! records the outcome on the job's anchor and stops the replicas still
+//! running, so the outcome is the same for every later reader and survives
+//! the pods. Waiting and watching follow the cluster's watches (see
+//! [`watch`](super::watch)), never a polling loop.
+//!
+//! moon's own admission, the tenant's `jobs` quota, is checked when a job is
+//! submitted: over the limit, the submission is refused with the numbers.
+//! CPU, memory and GPU quotas are the cluster's: a replica that the
+//! ResourceQuota refuses holds its job Pending with the quota's own message.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use futures::future::try_join_all;
+use k8s_openapi::api::batch::v1 as batch;
+use k8s_openapi::api::core::v1 as core;
+use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+use tokio::sync::OnceCell;
+
+use super::api::{self, Target, api_error, is_not_found};
+use super::config::KubernetesConfig;
+use super::status::{self, Conclusion, Derived, Observed};
+use super::tenant::TENANT_SPEC_ANNOTATION;
+use super::{
+    JOB_LABEL, MANAGED_BY_LABEL, MANAGER, Object, QUOTA, RenderOptions, render_job, render_tenant,
+};
+use crate::backend::{
+    ApplyOutcome, Backend, Event, JobStatus, LogLine, LogOptions, Phase, Stream, TenantStatus,
+};
+use crate::error::{Error, Result};
+use crate::spec::{Job, Quantity, Tenant, validate_job};
+
+/// The Kubernetes backend. Cheap to share; connects on first use.
+pub struct KubernetesBackend {
+    config: KubernetesConfig,
+    client: OnceCell<kube::Client>,
+}
+
+impl KubernetesBackend {
+    /// A backend for the cluster the settings name. Connecting waits for the
+    /// first request, which needs a running async runtime.
+    pub fn new(config: KubernetesConfig) -> KubernetesBackend {
+        KubernetesBackend {
+            config,
+            client: OnceCell::new(),
+        }
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &KubernetesConfig {
+        &self.config
+    }
+
+    /// The objects a job becomes with this backend's image and tolerations.
+    pub fn render_options(&self) -> RenderOptions {
+        RenderOptions {
+            image: self.config.image.clone(),
+            anchor_uid: None,
+            tolerations: self.config.tolerations.clone(),
+        }
+    }
+
+    pub(super) async fn client(&self) -> Result<kube::Client> {
+        self.client
+            .get_or_try_init(|| api::connect(&self.config))
+            .await
+            .cloned()
+    }
+
+    /// The tenant's spec, as recorded on its Namespace.
+    async fn tenant_spec(&self, client: &kube::Client, name: &str) -> Result<Tenant> {
+        let target = Target {
+            kind: "tenant",
+            name,
+        };
+        let namespace = Api::<core::Namespace>::all(client.clone())
+            .get(name)
+            .await
+            .map_err(|error| api_error(error, target))?;
+        tenant_of(&namespace).ok_or_else(|| Error::NotFound {
+            kind: "tenant",
+            name: name.to_string(),
+        })
+    }
+
+    async fn tenant_status(&self, client: &kube::Client, spec: Tenant) -> Result<TenantStatus> {
+        let target = Target {
+            kind: "tenant",
+            name: &spec.name,
+        };
+        let quota = Api::<core::ResourceQuota>::namespaced(client.clone(), &spec.name)
+            .get_opt(QUOTA)
+            .await
+            .map_err(|error| api_error(error, target))?;
+        let used = quota
+            .and_then(|quota| quota.status)
+            .and_then(|status| status.used)
+            .unwrap_or_default();
+        let amount = |key: &str| used.get(key).map(|q| Quantity::from(q.0.as_str()));
+        let jobs = self.list_jobs(Some(&spec.name)).await?;
+        Ok(TenantStatus {
+            running_jobs: count(&jobs, Phase::Running),
+            pending_jobs: count(&jobs, Phase::Pending),
+            used_millicores: amount("requests.cpu")
+                .and_then(|q| q.millicores().ok())
+                .unwrap_or(0),
+            used_bytes: amount("requests.memory")
+                .and_then(|q| q.bytes().ok())
+                .unwrap_or(0),
+            used_gpus: amount("requests.nvidia.com/gpu")
+                .and_then(|q| q.millicores().ok())
+                .map_or(0, |millis| millis / 1000),
+            spec,
+        })
+    }
+
+    /// Refuses a job when the tenant's `jobs` quota is full.
+    async fn admit(&self, client: &kube::Client, job: &Job) -> Result<()> {
+        let tenant = self.tenant_spec(client, &job.tenant).await?;
+        let Some(limit) = tenant.quota.jobs else {
+            return Ok(());
+        };
+        let active = self
+            .list_jobs(Some(&job.tenant))
+            .await?
+            .iter()
+            .filter(|status| !status.phase.is_terminal())
+            .count() as u64;
+        if active >= limit {
+            return Err(Error::QuotaExceeded(format!(
+                "tenant {}: jobs {active} of {limit} in use, job asks 1",
+                job.tenant
+            )));
+        }
+        Ok(())
+    }
+
+    /// Derives a job's status and records what it concluded.
+    async fn settle(&self, client: &kube::Client, observed: &Observed) -> Result<Derived> {
+        let derived = status::derive(observed)?;
+        record(client, observed, &derived).await?;
+        Ok(derived)
+    }
+}
+
+/// Reads everything the cluster holds of one job.
+pub(super) async fn observe(client: &kube::Client, tenant: &str, name: &str) -> Result<Observed> {
+    let key = format!("{tenant}/{name}");
+    let target = Target {
+        kind: "job",
+        name: &key,
+    };
+    let by_job = ListParams::default().labels(&format!("{JOB_LABEL}={name}"));
+    let (anchor, jobs, pods, warnings) = futures::try_join!(
+        async {
+            Api::<core::ConfigMap>::namespaced(client.clone(), tenant)
+                .get(name)
+                .await
+                .map_err(|error| api_error(error, target))
+        },
+        async {
+            Api::<batch::Job>::namespaced(client.clone(), tenant)
+                .list(&by_job)
+                .await
+                .map_err(|error| api_error(error, target))
+        },
+        async {
+            Api::<core::Pod>::namespaced(client.clone(), tenant)
+                .list(&by_job)
+                .await
+                .map_err(|error| api_error(error, target))
+        },
+        async {
+            Api::<core::Event>::namespaced(client.clone(), tenant)
+                .list(&ListParams::default().fields(WARNINGS_FIELDS))
+                .await
+                .map_err(|error| api_error(error, target))
+        },
+    )?;
+    if !is_anchor(&anchor, name) {
+        return Err(Error::NotFound {
+            kind: "job",
+            name: key,
+        });
+    }
+    let prefix = format!("{name}-");
+    Ok(Observed {
+        anchor,
+        jobs: jobs.items,
+        pods: pods.items,
+        warnings: warnings
+            .items
+            .into_iter()
+            .filter(|event| {
+                event
+                    .involved_object
+                    .name
+                    .as_deref()
+                    .is_some_and(|object| object.starts_with(&prefix))
+            })
+            .collect(),
+    })
+}
+
+/// The Job controller's warnings that explain a job held back: a replica's
+/// pod refused (by the ResourceQuota, most often).
+pub(super) const WARNINGS_FIELDS: &str = "involvedObject.kind=Job,reason=FailedCreate";
+
+/// Whether a ConfigMap is the anchor of moon job `name`.
+pub(super) fn is_anchor(anchor: &core::ConfigMap, name: &str) -> bool {
+    let labels = anchor.metadata.labels.as_ref();
+    labels.and_then(|l| l.get(JOB_LABEL)).map(String::as_str) == Some(name)
+        && labels
+            .and_then(|l| l.get(MANAGED_BY_LABEL))
+            .map(String::as_str)
+            == Some(MANAGER)
+}
+
+/// Records a job's conclusion on its anchor and stops the replicas it no
+/// longer needs. The anchor is changed only if no one changed it since it
+/// was read; whoever lost that race reads the winner's conclusion next time.
+pub(super) async fn record(
+    client: &kube::Client,
+    observed: &Observed,
+    derived: &Derived,
+) -> Result<()> {
+    let tenant = derived.spec.tenant.as_str();
+    let key = format!("{tenant}/{}", derived.spec.name);
+    let target = Target {
+        kind: "job",
+        name: &key,
+    };
+    if let Some(conclusion) = &derived.conclusion {
+        match write_conclusion(client, &observed.anchor, conclusion).await {
+            Err(kube::Error::Api(status)) if status.code == 409 => return Ok(()),
+            other => other.map_err(|error| api_error(error, target))?,
+        }
+    }
+    let jobs = Api::<batch::Job>::namespaced(client.clone(), tenant);
+    let suspend = json!({"spec": {"suspend": true}});
+    try_join_all(derived.to_stop.iter().map(|name| {
+        let (jobs, suspend) = (&jobs, &suspend);
+        async move {
+            match jobs
+                .patch(name, &manager_params(), &Patch::Merge(suspend))
+                .await
+            {
+                // Gone, or finished between the read and the patch: nothing to stop.
+                Err(kube::Error::Api(status)) if matches!(status.code, 404 | 409 | 422) => Ok(()),
+                other => other.map(drop).map_err(|error| api_error(error, target)),
+            }
+        }
+    }))
+    .await?;
+    Ok(())
+}
+
+async fn write_conclusion(
+    client: &kube::Client,
+    anchor: &core::ConfigMap,
+    conclusion: &Conclusion,
+) -> Result<(), kube::Error> {
+    let name = anchor.metadata.name.as_deref().unwrap_or_default();
+    let namespace = anchor.metadata.namespace.as_deref().unwrap_or_default();
+    let patch = json!({
+        "metadata": {
+            "resourceVersion": anchor.metadata.resource_version,
+            "annotations": conclusion.annotations(),
+        }
+    });
+    Api::<core::ConfigMap>::namespaced(client.clone(), namespace)
+        .patch(name, &manager_params(), &Patch::Merge(&patch))
+        .await
+        .map(drop)
+}
+
+fn manager_params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(MANAGER.to_string()),
+        ..PatchParams::default()
+    }
+}
+
+fn tenant_of(namespace: &core::Namespace) -> Option<Tenant> {
+    let metadata = &namespace.metadata;
+    let managed = metadata
+        .labels
+        .as_ref()
+        .and_then(|labels| labels.get(MANAGED_BY_LABEL))
+        .is_some_and(|manager| manager == MANAGER);
+    let spec = metadata.annotations.as_ref()?.get(TENANT_SPEC_ANNOTATION)?;
+    if !managed {
+        return None;
+    }
+    serde_json::from_str(spec).ok()
+}
+
+fn count(jobs: &[JobStatus], phase: Phase) -> u64 {
+    jobs.iter().filter(|job| job.phase == phase).count() as u64
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+#[async_trait]
+impl Backend for KubernetesBackend {
+    async fn apply_tenant(&self, tenant: &Tenant) -> Result<ApplyOutcome> {
+        let objects = render_tenant(tenant)?;
+        let client = self.client().await?;
+        let target = Target {
+            kind: "tenant",
+            name: &tenant.name,
+        };
+        let mut existed = true;
+        let mut changed = false;
+        // In order: the Namespace must exist before what lives in it.
+        for object in &objects {
+            let before = api::resource_version(&client, object, target).await?;
+            if before.is_none() && matches!(object, Object::Namespace(_)) {
+                existed = false;
+            }
+            let after = api::apply(&client, object, target).await?;
+            changed |= before != after;
+        }
+        Ok(match (existed, changed) {
+            (false, _) => ApplyOutcome::Created,
+            (true, true) => ApplyOutcome::Updated,
+            (true, false) => ApplyOutcome::Unchanged,
+        })
+    }
+
+    async fn get_tenant(&self, name: &str) -> Result<TenantStatus> {
+        let client = self.client().await?;
+        let spec = self.tenant_spec(&client, name).await?;
+        self.tenant_status(&client, spec).await
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<TenantStatus>> {
+        let client = self.client().await?;
+        let namespaces = Api::<core::Namespace>::all(client.clone())
+            .list(&ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}")))
+            .await
+            .map_err(|error| {
+                api_error(
+                    error,
+                    Target {
+                        kind: "tenant",
+                        name: "*",
+                    },
+                )
+            })?;
+        let mut specs: Vec<Tenant> = namespaces.items.iter().filter_map(tenant_of).collect();
+        specs.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut tenants = Vec::with_capacity(specs.len());
+        for spec in specs {
+            tenants.push(self.tenant_status(&client, spec).await?);
+        }
+        Ok(tenants)
+    }
+
+    async fn submit(&self, job: &Job) -> Result<JobStatus> {
+        validate_job(job)?;
+        let key = format!("{}/{}", job.tenant, job.name);
+        let target = Target {
+            kind: "job",
+            name: &key,
+        };
+        let mut options = self.render_options();
+        let rendered = render_job(job, &options)?;
+        let client = self.client().await?;
+        self.admit(&client, job).await?;
+
+        let Some(Object::ConfigMap(anchor)) = rendered.first() else {
+            unreachable!("render_job puts the anchor first");
+        };
+        let anchors = Api::<core::ConfigMap>::namespaced(client.clone(), &job.tenant);
+        let post = PostParams {
+            field_manager: Some(MANAGER.to_string()),
+            ..PostParams::default()
+        };
+        // Created, not applied: a second job of the same name is refused
+        // rather than taking over the first one's objects.
+        let anchor = anchors
+            .create(&post, anchor)
+            .await
+            .map_err(|error| api_error(error, target))?;
+
+        options.anchor_uid = anchor.metadata.uid.clone();
+        let owned = render_job(job, &options)?;
+        let applied = try_join_all(
+            owned[1..]
+                .iter()
+                .map(|object| api::apply(&client, object, target)),
+        )
+        .await;
+        if let Err(error) = applied {
+            // Deleting the anchor deletes whatever of the job was applied.
+            let _ = anchors.delete(&job.name, &DeleteParams::background()).await;
+            return Err(error);
+        }
+        let observed = Observed {
+            anchor,
+            ..Observed::default()
+        };
+        Ok(status::derive(&observed)?.status)
+    }
+
+    async fn get_job(&self, tenant: &str, name: &str) -> Result<JobStatus> {
+        let client = self.client().await?;
+        let observed = observe(&client, tenant, name).await?;
+        Ok(self.settle(&client, &observed).await?.status)
+    }
+
+    async fn list_jobs(&self, tenant: Option<&str>) -> Result<Vec<JobStatus>> {
+        let client = self.client().await?;
+        let target = Target {
+            kind: "job",
+            name: tenant.unwrap_or("*"),
+        };
+        fn api<K>(client: &kube::Client, tenant: Option<&str>) -> Api<K>
+        where
+            K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+            K::DynamicType: Default,
+        {
+            match tenant {
+                Some(namespace) => Api::namespaced(client.clone(), namespace),
+                None => Api::all(client.clone()),
+            }
+        }
+        let moon_jobs =
+            ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGER},{JOB_LABEL}"));
+        let (anchors, jobs, pods, warnings) = futures::try_join!(
+            async {
+                api::<core::ConfigMap>(&client, tenant)
+                    .list(&moon_jobs)
+                    .await
+                    .map_err(|error| api_error(error, target))
+            },
+            async {
+                api::<batch::Job>(&client, tenant)
+                    .list(&moon_jobs)
+                    .await
+                    .map_err(|error| api_error(error, target))
+            },
+            async {
+                api::<core::Pod>(&client, tenant)
+                    .list(&ListParams::default().labels(JOB_LABEL))
+                    .await
+                    .map_err(|error| api_error(error, target))
+            },
+            async {
+                api::<core::Event>(&client, tenant)
+                    .list(&ListParams::default().fields(WARNINGS_FIELDS))
+                    .await
+                    .map_err(|error| api_error(error, target))
+            },
+        )?;
+
+        type Key = (String, String);
+        let key_of = |metadata: &kube::api::ObjectMeta| -> Option<Key> {
+            Some((
+                metadata.namespace.clone()?,
+                metadata.labels.as_ref()?.get(JOB_LABEL)?.clone(),
+            ))
+        };
+        let mut by_job: BTreeMap<Key, Observed> = BTreeMap::new();
+        for anchor in anchors.items {
+            if let Some(key) = key_of(&anchor.metadata)
+                && is_anchor(&anchor, &key.1)
+            {
+                by_job.entry(key).or_default().anchor = anchor;
+            }
+        }
+        // A replica's Job name to its job, for the warnings about it.
+        let mut owner_of: BTreeMap<(String, String), Key> = BTreeMap::new();
+        for replica in jobs.items {
+            if let Some(key) = key_of(&replica.metadata)
+                && let Some(observed) = by_job.get_mut(&key)
+            {
+                let name = replica.metadata.name.clone().unwrap_or_default();
+                owner_of.insert((key.0.clone(), name), key);
+                observed.jobs.push(replica);
+            }
+        }
+        for pod in pods.items {
+            if let Some(observed) = key_of(&pod.metadata).and_then(|key| by_job.get_mut(&key)) {
+                observed.pods.push(pod);
+            }
+        }
+        for warning in warnings.items {
+            let object = &warning.involved_object;
+            let replica = (
+                object.namespace.clone().unwrap_or_default(),
+                object.name.clone().unwrap_or_default(),
+            );
+            if let Some(observed) = owner_of.get(&replica).and_then(|key| by_job.get_mut(key)) {
+                observed.warnings.push(warning);
+            }
+        }
+
+        let mut statuses = Vec::with_capacity(by_job.len());
+        for observed in by_job.values() {
+            statuses.push(self.settle(&client, observed).await?.status);
+        }
+        statuses.sort_by(|a, b| {
+            (a.created_ms, &a.tenant, &a.name).cmp(&(b.created_ms, &b.tenant, &b.name))
+        });
+        Ok(statuses)
+    }
+
+    async fn cancel(&self, tenant: &str, name: &str) -> Result<JobStatus> {
+        let client = self.client().await?;
+        let observed = observe(&client, tenant, name).await?;
+        let derived = self.settle(&client, &observed).await?;
+        match derived.status.phase {
+            Phase::Succeeded | Phase::Failed => {
+                return Err(Error::Conflict(format!(
+                    "job {tenant}/{name} already ended {}",
+                    derived.status.phase
+                )));
+            }
+            Phase::Cancelled => return Ok(derived.status),
+            Phase::Pending | Phase::Running => {}
+        }
+        let conclusion = Conclusion {
+            phase: Phase::Cancelled,
+            reason: "Cancelled".to_string(),
+            message: "cancelled by a user".to_string(),
+            finished_ms: now_ms(),
+        };
+        let key = format!("{tenant}/{name}");
+        write_conclusion(&client, &observed.anchor, &conclusion)
+            .await
+            .map_err(|error| {
+                api_error(
+                    error,
+                    Target {
+                        kind: "job",
+                        name: &key,
+                    },
+                )
+            })?;
+        // Read again: the recorded phase makes every running replica one to stop.
+        let observed = observe(&client, tenant, name).await?;
+        Ok(self.settle(&client, &observed).await?.status)
+    }
+
+    async fn events(&self, tenant: &str, name: &str, after: Option<u64>) -> Result<Vec<Event>> {
+        let client = self.client().await?;
+        let observed = observe(&client, tenant, name).await?;
+        let derived = self.settle(&client, &observed).await?;
+        let after = after.unwrap_or(0);
+        Ok(derived
+            .events
+            .into_iter()
+            .filter(|event| event.seq > after)
+            .collect())
+    }
+
+    async fn watch(&self, tenant: &str, name: &str, after: Option<u64>) -> Result<Stream<Event>> {
+        let client = self.client().await?;
+        // Read once first, so that a missing job or a refusal is this call's error.
+        let observed = observe(&client, tenant, name).await?;
+        self.settle(&client, &observed).await?;
+        Ok(super::watch::events(client, tenant, name, after))
+    }
+
+    async fn logs(&self, tenant: &str, name: &str, options: LogOptions) -> Result<Stream<LogLine>> {
+        let client = self.client().await?;
+        let observed = observe(&client, tenant, name).await?;
+        let derived = self.settle(&client, &observed).await?;
+        if let Some(wanted) = &options.replica
+            && !derived.status.replicas.iter().any(|r| &r.name() == wanted)
+        {
+            return Err(Error::NotFound {
+                kind: "replica",
+                name: format!("{tenant}/{name}/{wanted}"),
+            });
+        }
+        Ok(super::watch::logs(client, tenant, name, options))
+    }
+}
+
+/// `LogParams` for one replica's container.
+pub(super) fn log_params(role: &str, options: &LogOptions) -> LogParams {
+    LogParams {
+        container: Some(role.to_string()),
+        follow: options.follow,
+        tail_lines: options.tail.map(|tail| tail as i64),
+        timestamps: true,
+        ..LogParams::default()
+    }
+}
+
+/// Whether a log request failed because the pod is gone.
+pub(super) fn pod_gone(error: &kube::Error) -> bool {
+    is_not_found(error)
+}

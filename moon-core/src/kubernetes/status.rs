@@ -1,0 +1,706 @@
+//! A job's status on Kubernetes, derived from what the cluster holds: its
+//! anchor, its replicas' Jobs and pods, and the warnings the Job controller
+//! recorded. Pure, so that every rule is tested without a cluster; the
+//! backend feeds it what its watches see.
+//!
+//! The cluster is the only state: no moon process runs there. Whoever
+//! derives a terminal phase that the anchor does not record yet (a waiting
+//! client, `moon job get`) gets a [`Conclusion`] back, and the backend writes
+//! it to the anchor's annotations and stops the replicas still running, so
+//! the outcome survives the pods and every later reader agrees on it.
+//!
+//! # Phases
+//!
+//! - **Pending** until every replica has had a pod start: a distributed job
+//!   makes no progress with part of its replicas, so a replica held by the
+//!   quota or the scheduler holds the job, with that replica's reason.
+//! - **Running** from then on, restarts included.
+//! - **Succeeded** once every replica of the roles that decide success (the
+//!   framework's role table) has a complete Job.
+//! - **Failed** when a replica's Job fails (its pod failed with no restarts
+//!   left, or its deadline passed), or when the restarts of all replicas
+//!   together exceed the spec's `backoffLimit`, which per-replica Jobs cannot
+//!   count for each other.
+//! - **Cancelled** only as recorded on the anchor by `cancel`.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::batch::v1 as batch;
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::job::{SPEC_KEY, XGBOOST_TRACKER_PORT, replica_name};
+use super::{REPLICA_INDEX_LABEL, ROLE_LABEL};
+use crate::backend::{Event, JobStatus, Phase, ReplicaPhase, ReplicaStatus};
+use crate::error::{Error, Result};
+use crate::rendezvous;
+use crate::spec::{Job, RestartPolicy};
+
+/// The anchor annotation that records a job's terminal phase.
+pub const PHASE_ANNOTATION: &str = "moon.dev/phase";
+/// The anchor annotation with the terminal phase's short reason.
+pub const REASON_ANNOTATION: &str = "moon.dev/reason";
+/// The anchor annotation with the terminal phase's sentence.
+pub const MESSAGE_ANNOTATION: &str = "moon.dev/message";
+/// The anchor annotation with when the job ended, in milliseconds since the epoch.
+pub const FINISHED_ANNOTATION: &str = "moon.dev/finished-ms";
+
+/// What the cluster holds of one job.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// The anchor ConfigMap, which holds the spec.
+    pub anchor: core::ConfigMap,
+    /// The replicas' batch Jobs.
+    pub jobs: Vec<batch::Job>,
+    /// Their pods, every attempt.
+    pub pods: Vec<core::Pod>,
+    /// Warnings about the replicas' Jobs (`FailedCreate`: refused by a quota).
+    pub warnings: Vec<core::Event>,
+}
+
+/// A terminal phase the anchor does not record yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conclusion {
+    /// Succeeded or Failed.
+    pub phase: Phase,
+    /// `Completed`, `ReplicaFailed`, `BackoffLimitExceeded`, `DeadlineExceeded`.
+    pub reason: String,
+    /// For people.
+    pub message: String,
+    /// When it ended.
+    pub finished_ms: i64,
+}
+
+impl Conclusion {
+    /// The anchor annotations that record it.
+    pub fn annotations(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (
+                PHASE_ANNOTATION.to_string(),
+                self.phase.as_str().to_string(),
+            ),
+            (REASON_ANNOTATION.to_string(), self.reason.clone()),
+            (MESSAGE_ANNOTATION.to_string(), self.message.clone()),
+            (
+                FINISHED_ANNOTATION.to_string(),
+                self.finished_ms.to_string(),
+            ),
+        ])
+    }
+}
+
+/// A job's status and history as the cluster shows them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Derived {
+    /// The job's spec, as stored in its anchor.
+    pub spec: Job,
+    /// Its status.
+    pub status: JobStatus,
+    /// Its history, oldest first, numbered from 1.
+    pub events: Vec<Event>,
+    /// Set when the job has ended and the anchor does not say so yet.
+    pub conclusion: Option<Conclusion>,
+    /// Replica Jobs to stop: not finished, while the job has ended.
+    pub to_stop: Vec<String>,
+}
+
+/// The spec stored in a job's anchor.
+pub fn anchor_spec(anchor: &core::ConfigMap) -> Result<Job> {
+    let name = anchor.metadata.name.clone().unwrap_or_default();
+    let text = anchor
+        .data
+        .as_ref()
+        .and_then(|data| data.get(SPEC_KEY))
+        .ok_or_else(|| Error::Cluster(format!("ConfigMap {name} holds no {SPEC_KEY}")))?;
+    serde_json::from_str(text).map_err(|error| {
+        Error::Cluster(format!(
+            "ConfigMap {name}: {SPEC_KEY} is not a job spec: {error}"
+        ))
+    })
+}
+
+/// Derives a job's status, history and what is left to do from what the
+/// cluster holds. See the [module docs](self).
+pub fn derive(observed: &Observed) -> Result<Derived> {
+    let spec = anchor_spec(&observed.anchor)?;
+    let hidden = rendezvous::hidden_roles(&spec, "0.0.0.0", XGBOOST_TRACKER_PORT);
+    let mut replicas = Vec::new();
+    for (hidden_role, role) in hidden
+        .iter()
+        .map(|role| (true, role))
+        .chain(spec.roles.iter().map(|role| (false, role)))
+    {
+        for index in 0..role.replicas {
+            replicas.push(observe_replica(
+                observed,
+                &spec,
+                &role.name,
+                index,
+                hidden_role,
+            ));
+        }
+    }
+
+    let created_ms = millis(observed.anchor.metadata.creation_timestamp.as_ref()).unwrap_or(0);
+    let restarts: u32 = replicas.iter().map(Replica::restarts).sum();
+    let all_started = replicas
+        .iter()
+        .all(|replica| replica.first_start_ms.is_some());
+    let started_ms = if all_started {
+        replicas.iter().filter_map(|r| r.first_start_ms).max()
+    } else {
+        None
+    };
+
+    let recorded = recorded_phase(&observed.anchor);
+    let derived_end = if recorded.is_some() {
+        None
+    } else {
+        conclude(&spec, &replicas, restarts)
+    };
+    let (phase, reason, message, finished_ms) = match (&recorded, &derived_end) {
+        (Some(end), _) | (None, Some(end)) => (
+            end.phase,
+            Some(end.reason.clone()),
+            Some(end.message.clone()),
+            Some(end.finished_ms),
+        ),
+        (None, None) if all_started => (Phase::Running, None, None, None),
+        (None, None) => {
+            let (reason, message) = pending_reason(observed, &replicas);
+            (Phase::Pending, Some(reason), Some(message), None)
+        }
+    };
+
+    let to_stop = if phase.is_terminal() {
+        replicas
+            .iter()
+            .filter(|replica| replica.job_active)
+            .map(|replica| replica.job_name.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let statuses = replicas
+        .iter()
+        .map(|replica| replica.status(phase.is_terminal()))
+        .collect();
+    let status = JobStatus {
+        tenant: spec.tenant.clone(),
+        name: spec.name.clone(),
+        framework: spec.framework,
+        phase,
+        reason,
+        message,
+        created_ms,
+        started_ms,
+        finished_ms,
+        restarts,
+        replicas: statuses,
+    };
+    let events = history(observed, &status, &replicas);
+    Ok(Derived {
+        spec,
+        status,
+        events,
+        conclusion: derived_end,
+        to_stop,
+    })
+}
+
+/// One replica as its Job and pods show it.
+#[derive(Debug)]
+struct Replica {
+    name: String,
+    role: String,
+    index: u32,
+    hidden: bool,
+    job_name: String,
+    complete: Option<i64>,
+    /// When its Job failed, and the controller's reason.
+    failed: Option<(i64, String)>,
+    /// Its Job exists, is not suspended and has not finished.
+    job_active: bool,
+    suspended: bool,
+    /// Its pods, oldest first.
+    pods: Vec<PodView>,
+    first_start_ms: Option<i64>,
+}
+
+#[derive(Debug)]
+struct PodView {
+    name: String,
+    node: Option<String>,
+    phase: String,
+    start_ms: Option<i64>,
+    exit: Option<Exit>,
+    unschedulable: Option<(i64, String)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Exit {
+    code: i32,
+    signal: Option<i32>,
+    at_ms: i64,
+}
+
+impl Exit {
+    fn how(self) -> String {
+        match self.signal {
+            Some(signal) => format!("was killed by signal {signal}"),
+            None => format!("exited with code {}", self.code),
+        }
+    }
+}
+
+impl Replica {
+    fn attempts(&self) -> u32 {
+        self.pods
+            .iter()
+            .filter(|pod| pod.start_ms.is_some())
+            .count() as u32
+    }
+
+    /// Pods that failed and were replaced.
+    fn restarts(&self) -> u32 {
+        let failed = self.pods.iter().filter(|pod| pod.phase == "Failed").count() as u32;
+        if self.failed.is_some() {
+            failed.saturating_sub(1)
+        } else {
+            failed.min(self.pods.len().saturating_sub(1) as u32)
+        }
+    }
+
+    fn latest(&self) -> Option<&PodView> {
+        self.pods.last()
+    }
+
+    fn phase(&self, job_ended: bool) -> ReplicaPhase {
+        if self.complete.is_some() {
+            ReplicaPhase::Succeeded
+        } else if self.failed.is_some() {
+            ReplicaPhase::Failed
+        } else if self.suspended || (job_ended && self.first_start_ms.is_some()) {
+            ReplicaPhase::Stopped
+        } else if self.latest().is_some_and(|pod| pod.phase == "Running") {
+            ReplicaPhase::Running
+        } else {
+            ReplicaPhase::Pending
+        }
+    }
+
+    fn status(&self, job_ended: bool) -> ReplicaStatus {
+        let exit = self.latest().and_then(|pod| pod.exit);
+        ReplicaStatus {
+            role: self.role.clone(),
+            index: self.index,
+            phase: self.phase(job_ended),
+            attempts: self.attempts(),
+            exit_code: exit
+                .filter(|exit| exit.signal.is_none())
+                .map(|exit| exit.code),
+            signal: exit.and_then(|exit| exit.signal),
+        }
+    }
+}
+
+fn observe_replica(
+    observed: &Observed,
+    spec: &Job,
+    role: &str,
+    index: u32,
+    hidden: bool,
+) -> Replica {
+    let job_name = replica_name(spec, role, index);
+    let job = observed
+        .jobs
+        .iter()
+        .find(|job| job.metadata.name.as_deref() == Some(job_name.as_str()));
+    let condition = |kind: &str| {
+        job.and_then(|job| job.status.as_ref())
+            .and_then(|status| status.conditions.as_ref())
+            .and_then(|conditions| {
+                conditions
+                    .iter()
+                    .find(|condition| condition.type_ == kind && condition.status == "True")
+            })
+    };
+    let complete =
+        condition("Complete").map(|c| millis(c.last_transition_time.as_ref()).unwrap_or(0));
+    let failed = condition("Failed").map(|c| {
+        (
+            millis(c.last_transition_time.as_ref()).unwrap_or(0),
+            c.reason.clone().unwrap_or_else(|| "Failed".to_string()),
+        )
+    });
+    let suspended = job
+        .and_then(|job| job.spec.as_ref())
+        .and_then(|spec| spec.suspend)
+        .unwrap_or(false);
+    let index_text = index.to_string();
+    let mut pods: Vec<&core::Pod> = observed
+        .pods
+        .iter()
+        .filter(|pod| {
+            let labels = pod.metadata.labels.as_ref();
+            labels.and_then(|l| l.get(ROLE_LABEL)).map(String::as_str) == Some(role)
+                && labels.and_then(|l| l.get(REPLICA_INDEX_LABEL)) == Some(&index_text)
+        })
+        .collect();
+    pods.sort_by_key(|pod| {
+        (
+            millis(pod.metadata.creation_timestamp.as_ref()),
+            pod.metadata.name.clone(),
+        )
+    });
+    let pods: Vec<PodView> = pods.into_iter().map(|pod| view_pod(pod, role)).collect();
+    let first_start_ms = pods.iter().filter_map(|pod| pod.start_ms).min();
+    Replica {
+        name: format!("{role}-{index}"),
+        role: role.to_string(),
+        index,
+        hidden,
+        job_name,
+        job_active: job.is_some() && complete.is_none() && failed.is_none() && !suspended,
+        complete,
+        failed,
+        suspended,
+        pods,
+        first_start_ms,
+    }
+}
+
+fn view_pod(pod: &core::Pod, role: &str) -> PodView {
+    let status = pod.status.clone().unwrap_or_default();
+    let phase = status
+        .phase
+        .clone()
+        .unwrap_or_else(|| "Pending".to_string());
+    // The replica's own container is named after its role; init containers
+    // (the XGBoost workers' wait for the tracker) do not count as a start.
+    let container = status
+        .container_statuses
+        .as_ref()
+        .and_then(|all| all.iter().find(|c| c.name == role).or(all.first()));
+    let state = container.and_then(|c| c.state.as_ref());
+    let running_since = state
+        .and_then(|s| s.running.as_ref())
+        .and_then(|running| millis(running.started_at.as_ref()));
+    let terminated = state.and_then(|s| s.terminated.as_ref());
+    let exit = terminated.map(|t| Exit {
+        code: t.exit_code,
+        signal: t.signal,
+        at_ms: millis(t.finished_at.as_ref()).unwrap_or(0),
+    });
+    let started_at = terminated.and_then(|t| millis(t.started_at.as_ref()));
+    let start_ms = running_since
+        .or(started_at)
+        .or_else(|| match phase.as_str() {
+            "Running" | "Succeeded" | "Failed" => millis(status.start_time.as_ref()),
+            _ => None,
+        });
+    let unschedulable = status
+        .conditions
+        .as_ref()
+        .and_then(|conditions| {
+            conditions.iter().find(|c| {
+                c.type_ == "PodScheduled"
+                    && c.status == "False"
+                    && c.reason.as_deref() == Some("Unschedulable")
+            })
+        })
+        .map(|c| {
+            (
+                millis(c.last_transition_time.as_ref()).unwrap_or(0),
+                c.message.clone().unwrap_or_default(),
+            )
+        });
+    PodView {
+        name: pod.metadata.name.clone().unwrap_or_default(),
+        node: pod.spec.as_ref().and_then(|spec| spec.node_name.clone()),
+        phase,
+        start_ms,
+        exit,
+        unschedulable,
+    }
+}
+
+/// The terminal phase the replicas add up to, if they do.
+fn conclude(spec: &Job, replicas: &[Replica], restarts: u32) -> Option<Conclusion> {
+    let failed = replicas
+        .iter()
+        .filter_map(|replica| replica.failed.as_ref().map(|failed| (replica, failed)))
+        .min_by_key(|(_, (at, _))| *at);
+    if let Some((replica, (at, reason))) = failed {
+        let how = replica
+            .latest()
+            .and_then(|pod| pod.exit)
+            .map(Exit::how)
+            .unwrap_or_else(|| "failed".to_string());
+        let (reason, message) = match reason.as_str() {
+            "DeadlineExceeded" => (
+                "DeadlineExceeded".to_string(),
+                format!(
+                    "active deadline of {}s exceeded",
+                    spec.active_deadline_seconds.unwrap_or_default()
+                ),
+            ),
+            _ if spec.restart_policy == RestartPolicy::OnFailure => (
+                "BackoffLimitExceeded".to_string(),
+                format!(
+                    "replica {} {how} after {restarts} restart{}",
+                    replica.name,
+                    if restarts == 1 { "" } else { "s" }
+                ),
+            ),
+            _ => (
+                "ReplicaFailed".to_string(),
+                format!("replica {} {how}", replica.name),
+            ),
+        };
+        return Some(Conclusion {
+            phase: Phase::Failed,
+            reason,
+            message,
+            finished_ms: *at,
+        });
+    }
+    if spec.restart_policy == RestartPolicy::OnFailure && restarts > spec.backoff_limit {
+        let latest_failure = replicas
+            .iter()
+            .flat_map(|replica| replica.pods.iter().filter_map(|pod| pod.exit))
+            .map(|exit| exit.at_ms)
+            .max()
+            .unwrap_or(0);
+        return Some(Conclusion {
+            phase: Phase::Failed,
+            reason: "BackoffLimitExceeded".to_string(),
+            message: format!(
+                "{restarts} restarts across the job's replicas, more than its backoffLimit of {}",
+                spec.backoff_limit
+            ),
+            finished_ms: latest_failure,
+        });
+    }
+    let deciders: Vec<&Replica> = replicas
+        .iter()
+        .filter(|replica| !replica.hidden && spec.framework.decides_success(&replica.role))
+        .collect();
+    if !deciders.is_empty() && deciders.iter().all(|replica| replica.complete.is_some()) {
+        return Some(Conclusion {
+            phase: Phase::Succeeded,
+            reason: "Completed".to_string(),
+            message: "every replica that decides success exited 0".to_string(),
+            finished_ms: deciders
+                .iter()
+                .filter_map(|r| r.complete)
+                .max()
+                .unwrap_or(0),
+        });
+    }
+    None
+}
+
+/// The terminal phase the anchor records, if any.
+fn recorded_phase(anchor: &core::ConfigMap) -> Option<Conclusion> {
+    let annotations = anchor.metadata.annotations.as_ref()?;
+    let phase = Phase::parse(annotations.get(PHASE_ANNOTATION)?)?;
+    Some(Conclusion {
+        phase,
+        reason: annotations
+            .get(REASON_ANNOTATION)
+            .cloned()
+            .unwrap_or_default(),
+        message: annotations
+            .get(MESSAGE_ANNOTATION)
+            .cloned()
+            .unwrap_or_default(),
+        finished_ms: annotations
+            .get(FINISHED_ANNOTATION)
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or(0),
+    })
+}
+
+/// Why a job that has not started yet waits: the first replica that has not
+/// started, with the cluster's own words (the quota's message, the
+/// scheduler's) when it has them.
+fn pending_reason(observed: &Observed, replicas: &[Replica]) -> (String, String) {
+    let waiting: Vec<&Replica> = replicas
+        .iter()
+        .filter(|replica| replica.first_start_ms.is_none())
+        .collect();
+    for replica in &waiting {
+        if let Some(warning) = latest_warning(observed, &replica.job_name) {
+            let message = warning.message.clone().unwrap_or_default();
+            let reason = if message.contains("exceeded quota") {
+                "Quota"
+            } else {
+                "FailedCreate"
+            };
+            return (reason.to_string(), format!("{}: {message}", replica.name));
+        }
+        if let Some((_, message)) = replica.latest().and_then(|pod| pod.unschedulable.clone()) {
+            return (
+                "Unschedulable".to_string(),
+                format!("{}: {message}", replica.name),
+            );
+        }
+    }
+    let names: Vec<&str> = waiting.iter().map(|r| r.name.as_str()).collect();
+    (
+        "Starting".to_string(),
+        format!(
+            "waiting for {} of {} replicas to start: {}",
+            waiting.len(),
+            replicas.len(),
+            names.join(", ")
+        ),
+    )
+}
+
+/// The newest warning about a replica's Job, if its pod has not been made since.
+fn latest_warning<'a>(observed: &'a Observed, job_name: &str) -> Option<&'a core::Event> {
+    observed
+        .warnings
+        .iter()
+        .filter(|event| event.involved_object.name.as_deref() == Some(job_name))
+        .max_by_key(|event| event_time(event))
+}
+
+fn event_time(event: &core::Event) -> i64 {
+    millis(event.last_timestamp.as_ref())
+        .or_else(|| event.event_time.as_ref().map(|t| t.0.as_millisecond()))
+        .or_else(|| millis(event.first_timestamp.as_ref()))
+        .or_else(|| millis(event.metadata.creation_timestamp.as_ref()))
+        .unwrap_or(0)
+}
+
+/// The job's history, rebuilt from the cluster's timestamps. Kubernetes
+/// records them to the second, so events of one second are put in the
+/// order they must have happened in.
+fn history(observed: &Observed, status: &JobStatus, replicas: &[Replica]) -> Vec<Event> {
+    // (time, rank within a second, replica, kind, phase, message)
+    let mut items: Vec<(i64, u8, String, &'static str, Phase, String)> = Vec::new();
+    let namespace = status.tenant.as_str();
+    items.push((
+        status.created_ms,
+        0,
+        String::new(),
+        "Submitted",
+        Phase::Pending,
+        format!("submitted to namespace {namespace}"),
+    ));
+    let mut pending_messages: Vec<String> = Vec::new();
+    for replica in replicas {
+        for warning in observed.warnings.iter().filter(|event| {
+            event.involved_object.name.as_deref() == Some(replica.job_name.as_str())
+        }) {
+            let message = format!(
+                "{}: {}",
+                replica.name,
+                warning.message.clone().unwrap_or_default()
+            );
+            if !pending_messages.contains(&message) {
+                pending_messages.push(message.clone());
+                items.push((
+                    event_time(warning),
+                    1,
+                    replica.name.clone(),
+                    "Pending",
+                    Phase::Pending,
+                    message,
+                ));
+            }
+        }
+        for pod in &replica.pods {
+            if let Some((at, text)) = &pod.unschedulable {
+                let message = format!("{}: {text}", replica.name);
+                if !pending_messages.contains(&message) {
+                    pending_messages.push(message.clone());
+                    items.push((
+                        *at,
+                        1,
+                        replica.name.clone(),
+                        "Pending",
+                        Phase::Pending,
+                        message,
+                    ));
+                }
+            }
+        }
+    }
+
+    let mut starts: Vec<(i64, &Replica, usize, &PodView)> = Vec::new();
+    for replica in replicas {
+        for (attempt, pod) in replica.pods.iter().enumerate() {
+            if let Some(at) = pod.start_ms {
+                starts.push((at, replica, attempt + 1, pod));
+            }
+            if let Some(exit) = pod.exit {
+                items.push((
+                    exit.at_ms,
+                    3,
+                    replica.name.clone(),
+                    "ReplicaExited",
+                    Phase::Running,
+                    format!("{} {}", replica.name, exit.how()),
+                ));
+            }
+        }
+    }
+    starts.sort_by_key(|(at, replica, attempt, _)| (*at, *attempt, replica.name.clone()));
+    let mut first_starts = 0;
+    for (at, replica, attempt, pod) in starts {
+        if attempt == 1 {
+            first_starts += 1;
+        }
+        let phase = if first_starts == replicas.len() {
+            Phase::Running
+        } else {
+            Phase::Pending
+        };
+        let node = pod.node.as_deref().unwrap_or("a node");
+        items.push((
+            at,
+            2,
+            replica.name.clone(),
+            "ReplicaStarted",
+            phase,
+            format!(
+                "{} started on {node} as pod {} (attempt {attempt})",
+                replica.name, pod.name
+            ),
+        ));
+    }
+    items.sort_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
+
+    if status.phase.is_terminal() {
+        items.push((
+            status.finished_ms.unwrap_or(0),
+            4,
+            String::new(),
+            status.phase.as_str(),
+            status.phase,
+            status.message.clone().unwrap_or_default(),
+        ));
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, (time_ms, _, replica, kind, phase, message))| Event {
+            seq: i as u64 + 1,
+            time_ms,
+            tenant: status.tenant.clone(),
+            job: status.name.clone(),
+            kind: kind.to_string(),
+            phase,
+            replica: (!replica.is_empty()).then_some(replica),
+            message,
+        })
+        .collect()
+}
+
+fn millis(time: Option<&Time>) -> Option<i64> {
+    time.map(|time| time.0.as_millisecond())
+}

@@ -1,0 +1,510 @@
+//! Following a job on the cluster: its events from four watches (the
+//! anchor, the replicas' Jobs, their pods, the Job controller's warnings),
+//! and its replicas' logs.
+//!
+//! Each watch is kube-runtime's watcher with its default backoff: a broken
+//! watch resumes from its last resourceVersion, or lists again when that is
+//! too old, so an API server that restarts while a client waits costs a
+//! pause, not the end of the job. Errors that retrying cannot cure (the job
+//! or its namespace gone, permission refused) end the stream with the error.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use futures::stream::{BoxStream, select_all};
+use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
+use k8s_openapi::api::batch::v1 as batch;
+use k8s_openapi::api::core::v1 as core;
+use kube::api::Api;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, watcher};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::api::{Target, api_error};
+use super::backend::{WARNINGS_FIELDS, is_anchor, log_params, observe, pod_gone, record};
+use super::status::{self, Observed};
+use super::{JOB_LABEL, REPLICA_INDEX_LABEL, ROLE_LABEL};
+use crate::backend::{Event, LogLine, LogOptions, Stream};
+use crate::error::{Error, Result};
+
+/// The job's events after `after`, then new ones as the watches see them,
+/// until the job's terminal event.
+pub(super) fn events(
+    client: kube::Client,
+    tenant: &str,
+    name: &str,
+    after: Option<u64>,
+) -> Stream<Event> {
+    let (sender, stream) = Stream::channel(64);
+    let (tenant, name) = (tenant.to_string(), name.to_string());
+    tokio::spawn(async move {
+        if let Err(error) = follow_events(&client, &tenant, &name, after, &sender).await {
+            let _ = sender.send(Err(error)).await;
+        }
+    });
+    stream
+}
+
+/// The objects one watch has seen, kept as kube-runtime's events describe
+/// them: a relist replaces the whole set at its end.
+struct Mirror<K> {
+    objects: BTreeMap<String, K>,
+    relisting: Option<BTreeMap<String, K>>,
+    ready: bool,
+}
+
+impl<K: kube::Resource + Clone> Mirror<K> {
+    fn new() -> Self {
+        Mirror {
+            objects: BTreeMap::new(),
+            relisting: None,
+            ready: false,
+        }
+    }
+
+    fn apply(&mut self, event: watcher::Event<K>) {
+        let key = |object: &K| object.meta().name.clone().unwrap_or_default();
+        match event {
+            watcher::Event::Init => self.relisting = Some(BTreeMap::new()),
+            watcher::Event::InitApply(object) => {
+                let relisting = self.relisting.get_or_insert_with(BTreeMap::new);
+                relisting.insert(key(&object), object);
+            }
+            watcher::Event::InitDone => {
+                self.objects = self.relisting.take().unwrap_or_default();
+                self.ready = true;
+            }
+            watcher::Event::Apply(object) => {
+                self.objects.insert(key(&object), object);
+            }
+            watcher::Event::Delete(object) => {
+                self.objects.remove(&key(&object));
+            }
+        }
+    }
+
+    fn items(&self) -> Vec<K> {
+        self.objects.values().cloned().collect()
+    }
+}
+
+/// One watch's news; boxed, since a Job or a pod is kilobytes.
+enum Update {
+    Anchor(Box<watcher::Event<core::ConfigMap>>),
+    Job(Box<watcher::Event<batch::Job>>),
+    Pod(Box<watcher::Event<core::Pod>>),
+    Warning(Box<watcher::Event<core::Event>>),
+}
+
+/// Whether a watch error is one that retrying cannot cure.
+fn lasting(error: &watcher::Error) -> Option<&kube::Error> {
+    match error {
+        watcher::Error::InitialListFailed(inner)
+        | watcher::Error::WatchStartFailed(inner)
+        | watcher::Error::WatchFailed(inner) => match inner {
+            kube::Error::Api(status) if matches!(status.code, 401 | 403 | 404) => Some(inner),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+async fn follow_events(
+    client: &kube::Client,
+    tenant: &str,
+    name: &str,
+    after: Option<u64>,
+    sender: &mpsc::Sender<Result<Event>>,
+) -> Result<()> {
+    let key = format!("{tenant}/{name}");
+    let target = Target {
+        kind: "job",
+        name: &key,
+    };
+    let by_job = || watcher::Config::default().labels(&format!("{JOB_LABEL}={name}"));
+    let namespaced = || client.clone();
+    let streams: Vec<BoxStream<'static, Result<Update, watcher::Error>>> = vec![
+        watcher(
+            Api::<core::ConfigMap>::namespaced(namespaced(), tenant),
+            watcher::Config::default().fields(&format!("metadata.name={name}")),
+        )
+        .default_backoff()
+        .map_ok(|event| Update::Anchor(Box::new(event)))
+        .boxed(),
+        watcher(
+            Api::<batch::Job>::namespaced(namespaced(), tenant),
+            by_job(),
+        )
+        .default_backoff()
+        .map_ok(|event| Update::Job(Box::new(event)))
+        .boxed(),
+        watcher(Api::<core::Pod>::namespaced(namespaced(), tenant), by_job())
+            .default_backoff()
+            .map_ok(|event| Update::Pod(Box::new(event)))
+            .boxed(),
+        watcher(
+            Api::<core::Event>::namespaced(namespaced(), tenant),
+            watcher::Config::default().fields(WARNINGS_FIELDS),
+        )
+        .default_backoff()
+        .map_ok(|event| Update::Warning(Box::new(event)))
+        .boxed(),
+    ];
+    let mut updates = select_all(streams);
+    let (mut anchors, mut jobs, mut pods, mut warnings) =
+        (Mirror::new(), Mirror::new(), Mirror::new(), Mirror::new());
+
+    // Events are told apart by what they say; the first snapshot's are
+    // numbered as `events()` numbers them, later ones continue from there.
+    let mut seen: HashSet<(String, Option<String>, String)> = HashSet::new();
+    let mut last_seq = 0;
+    let mut first = true;
+    let prefix = format!("{name}-");
+
+    while let Some(update) = updates.next().await {
+        match update {
+            Ok(Update::Anchor(event)) => anchors.apply(*event),
+            Ok(Update::Job(event)) => jobs.apply(*event),
+            Ok(Update::Pod(event)) => pods.apply(*event),
+            Ok(Update::Warning(event)) => warnings.apply(*event),
+            Err(error) => match lasting(&error) {
+                Some(kube::Error::Api(status)) => {
+                    return Err(api_error(kube::Error::Api(status.clone()), target));
+                }
+                _ => continue,
+            },
+        }
+        if !(anchors.ready && jobs.ready && pods.ready && warnings.ready) {
+            continue;
+        }
+        let Some(anchor) = anchors.objects.get(name).filter(|a| is_anchor(a, name)) else {
+            return Err(Error::NotFound {
+                kind: "job",
+                name: key,
+            });
+        };
+        let observed = Observed {
+            anchor: anchor.clone(),
+            jobs: jobs.items(),
+            pods: pods.items(),
+            warnings: warnings
+                .items()
+                .into_iter()
+                .filter(|event| {
+                    let object = event.involved_object.name.as_deref().unwrap_or_default();
+                    object.starts_with(&prefix)
+                })
+                .collect(),
+        };
+        let derived = status::derive(&observed)?;
+        if derived.conclusion.is_some() || !derived.to_stop.is_empty() {
+            match record(client, &observed, &derived).await {
+                // The cluster is unreachable for now: the next change retries.
+                Err(Error::Cluster(_)) => {}
+                other => other?,
+            }
+        }
+        let ended = derived.status.phase.is_terminal();
+        for mut event in derived.events {
+            let identity = (
+                event.kind.clone(),
+                event.replica.clone(),
+                event.message.clone(),
+            );
+            if !seen.insert(identity) {
+                continue;
+            }
+            if first {
+                last_seq = event.seq;
+                if event.seq <= after.unwrap_or(0) {
+                    continue;
+                }
+            } else {
+                last_seq += 1;
+                event.seq = last_seq;
+            }
+            if sender.send(Ok(event)).await.is_err() {
+                return Ok(());
+            }
+        }
+        first = false;
+        if ended {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Replica output: each replica's latest pod, lines prefixed by the replica.
+/// Without `follow`, what the pods have logged so far, in time order; with
+/// it, each replica's lines as they come, from the pod that is running or
+/// the first one to start, until the job ends.
+pub(super) fn logs(
+    client: kube::Client,
+    tenant: &str,
+    name: &str,
+    options: LogOptions,
+) -> Stream<LogLine> {
+    let (sender, stream) = Stream::channel(256);
+    let (tenant, name) = (tenant.to_string(), name.to_string());
+    tokio::spawn(async move {
+        if let Err(error) = read_logs(&client, &tenant, &name, &options, &sender).await {
+            let _ = sender.send(Err(error)).await;
+        }
+    });
+    stream
+}
+
+async fn read_logs(
+    client: &kube::Client,
+    tenant: &str,
+    name: &str,
+    options: &LogOptions,
+    sender: &mpsc::Sender<Result<LogLine>>,
+) -> Result<()> {
+    let observed = observe(client, tenant, name).await?;
+    let derived = status::derive(&observed)?;
+    let replicas: Vec<(String, String, u32)> = derived
+        .status
+        .replicas
+        .iter()
+        .filter(|r| {
+            options
+                .replica
+                .as_ref()
+                .is_none_or(|wanted| *wanted == r.name())
+        })
+        .map(|r| (r.name(), r.role.clone(), r.index))
+        .collect();
+    let pods = Api::<core::Pod>::namespaced(client.clone(), tenant);
+
+    if !options.follow {
+        let mut lines = Vec::new();
+        for (replica, role, index) in &replicas {
+            let Some(pod) = latest_started_pod(&observed.pods, role, *index) else {
+                continue;
+            };
+            lines.extend(read_pod(&pods, &pod, replica, role, options).await?);
+        }
+        lines.sort_by_key(|line| line.time_ms);
+        for line in lines {
+            if sender.send(Ok(line)).await.is_err() {
+                break;
+            }
+        }
+        return Ok(());
+    }
+
+    let mut readers = JoinSet::new();
+    for (replica, role, index) in replicas {
+        let (client, pods, sender, options) = (
+            client.clone(),
+            pods.clone(),
+            sender.clone(),
+            options.clone(),
+        );
+        let (tenant, name) = (tenant.to_string(), name.to_string());
+        readers.spawn(async move {
+            let Some(pod) = first_started_pod(&client, &tenant, &name, &role, index).await? else {
+                return Ok(());
+            };
+            follow_pod(&pods, &pod, &replica, &role, &options, &sender).await
+        });
+    }
+    // Replicas that never start end with the job: wait for its end, then
+    // give the readers a moment to drain what the last pods wrote.
+    let mut job_events = events(client.clone(), tenant, name, None);
+    let ended = async {
+        while let Some(event) = job_events.next().await {
+            if event?.phase.is_terminal() {
+                break;
+            }
+        }
+        Ok::<(), Error>(())
+    };
+    tokio::pin!(ended);
+    loop {
+        tokio::select! {
+            finished = readers.join_next() => match finished {
+                None => return Ok(()),
+                Some(Ok(result)) => result?,
+                Some(Err(join)) => return Err(Error::Cluster(format!("log reader: {join}"))),
+            },
+            result = &mut ended => {
+                result?;
+                let deadline = tokio::time::sleep(Duration::from_secs(5));
+                tokio::pin!(deadline);
+                loop {
+                    tokio::select! {
+                        finished = readers.join_next() => match finished {
+                            None => return Ok(()),
+                            Some(Ok(result)) => result?,
+                            Some(Err(_)) => {}
+                        },
+                        _ = &mut deadline => {
+                            readers.abort_all();
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn replica_pods<'a>(
+    pods: &'a [core::Pod],
+    role: &'a str,
+    index: u32,
+) -> impl Iterator<Item = &'a core::Pod> + 'a {
+    let index = index.to_string();
+    pods.iter().filter(move |pod| {
+        let labels = pod.metadata.labels.as_ref();
+        labels.and_then(|l| l.get(ROLE_LABEL)).map(String::as_str) == Some(role)
+            && labels.and_then(|l| l.get(REPLICA_INDEX_LABEL)) == Some(&index)
+    })
+}
+
+fn started(pod: &core::Pod) -> bool {
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+    matches!(phase, Some("Running" | "Succeeded" | "Failed"))
+}
+
+fn latest_started_pod(pods: &[core::Pod], role: &str, index: u32) -> Option<String> {
+    replica_pods(pods, role, index)
+        .filter(|pod| started(pod))
+        .max_by_key(|pod| pod.metadata.creation_timestamp.as_ref().map(|t| t.0))
+        .and_then(|pod| pod.metadata.name.clone())
+}
+
+/// The replica's pod that is running (or ran), waiting for one to start;
+/// `None` when the job ends first.
+async fn first_started_pod(
+    client: &kube::Client,
+    tenant: &str,
+    name: &str,
+    role: &str,
+    index: u32,
+) -> Result<Option<String>> {
+    let selector = format!("{JOB_LABEL}={name},{ROLE_LABEL}={role},{REPLICA_INDEX_LABEL}={index}");
+    let api = Api::<core::Pod>::namespaced(client.clone(), tenant);
+    let mut pods = watcher(api, watcher::Config::default().labels(&selector))
+        .default_backoff()
+        .boxed();
+    let mut mirror = Mirror::new();
+    while let Some(update) = pods.next().await {
+        match update {
+            Ok(event) => mirror.apply(event),
+            Err(error) => match lasting(&error) {
+                Some(kube::Error::Api(status)) => {
+                    let key = format!("{tenant}/{name}");
+                    let target = Target {
+                        kind: "job",
+                        name: &key,
+                    };
+                    return Err(api_error(kube::Error::Api(status.clone()), target));
+                }
+                _ => continue,
+            },
+        }
+        if mirror.ready
+            && let Some(pod) = latest_started_pod(&mirror.items(), role, index)
+        {
+            return Ok(Some(pod));
+        }
+    }
+    Ok(None)
+}
+
+async fn read_pod(
+    pods: &Api<core::Pod>,
+    pod: &str,
+    replica: &str,
+    role: &str,
+    options: &LogOptions,
+) -> Result<Vec<LogLine>> {
+    let mut lines = Vec::new();
+    let mut reader = match pods.log_stream(pod, &log_params(role, options)).await {
+        Ok(reader) => reader.lines(),
+        Err(error) if pod_gone(&error) => return Ok(lines),
+        Err(error) => return Err(log_error(error, pod)),
+    };
+    while let Some(line) = reader.next().await {
+        let line =
+            line.map_err(|error| Error::Cluster(format!("reading the log of pod {pod}: {error}")))?;
+        lines.push(log_line(replica, &line));
+    }
+    Ok(lines)
+}
+
+async fn follow_pod(
+    pods: &Api<core::Pod>,
+    pod: &str,
+    replica: &str,
+    role: &str,
+    options: &LogOptions,
+    sender: &mpsc::Sender<Result<LogLine>>,
+) -> Result<()> {
+    let mut reader = match pods.log_stream(pod, &log_params(role, options)).await {
+        Ok(reader) => reader.lines(),
+        Err(error) if pod_gone(&error) => return Ok(()),
+        Err(error) => return Err(log_error(error, pod)),
+    };
+    while let Some(line) = reader.next().await {
+        let line =
+            line.map_err(|error| Error::Cluster(format!("reading the log of pod {pod}: {error}")))?;
+        if sender.send(Ok(log_line(replica, &line))).await.is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn log_error(error: kube::Error, pod: &str) -> Error {
+    let target = Target {
+        kind: "pod",
+        name: pod,
+    };
+    api_error(error, target)
+}
+
+/// A line as the API server sends it with `timestamps=true`:
+/// `2026-11-29T20:00:00.123456789Z text`. Kubernetes merges a container's
+/// stdout and stderr into one log, so the stream is `combined`.
+fn log_line(replica: &str, raw: &str) -> LogLine {
+    let (time_ms, line) = match raw.split_once(' ') {
+        Some((stamp, rest)) => match stamp.parse::<k8s_openapi::jiff::Timestamp>() {
+            Ok(time) => (time.as_millisecond(), rest),
+            Err(_) => (0, raw),
+        },
+        None => match raw.parse::<k8s_openapi::jiff::Timestamp>() {
+            Ok(time) => (time.as_millisecond(), ""),
+            Err(_) => (0, raw),
+        },
+    };
+    LogLine {
+        replica: replica.to_string(),
+        stream: "combined".to_string(),
+        time_ms,
+        line: line.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_keep_the_servers_timestamp() {
+        let line = log_line(
+            "worker-1",
+            "2026-11-29T20:00:00.250000000Z epoch 1: loss 0.5",
+        );
+        assert_eq!(line.replica, "worker-1");
+        assert_eq!(line.time_ms, 1_795_982_400_250);
+        assert_eq!(line.line, "epoch 1: loss 0.5");
+        let bare = log_line("worker-0", "no stamp here");
+        assert_eq!((bare.time_ms, bare.line.as_str()), (0, "no stamp here"));
+    }
+}
