@@ -704,3 +704,324 @@ fn history(observed: &Observed, status: &JobStatus, replicas: &[Replica]) -> Vec
 fn millis(time: Option<&Time>) -> Option<i64> {
     time.map(|time| time.0.as_millisecond())
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use serde_json::json;
+
+    use super::*;
+    use crate::kubernetes::{RenderOptions, render_job};
+    use crate::spec::Role;
+
+    const T0: &str = "2026-11-29T20:00:00Z";
+
+    fn spec(restart_policy: RestartPolicy) -> Job {
+        let mut job = Job::new(
+            "mnist",
+            "vision",
+            crate::spec::Framework::Pytorch,
+            vec![
+                Role::new("master", 1, &["python", "train.py"]),
+                Role::new("worker", 2, &["python", "train.py"]),
+            ],
+        );
+        job.restart_policy = restart_policy;
+        job.backoff_limit = 1;
+        job
+    }
+
+    fn anchor(job: &Job, annotations: &[(&str, &str)]) -> core::ConfigMap {
+        let rendered = render_job(job, &RenderOptions::default()).unwrap();
+        let Some(crate::kubernetes::Object::ConfigMap(anchor)) = rendered.first().cloned() else {
+            panic!("the anchor comes first");
+        };
+        let mut anchor = *anchor;
+        anchor.metadata.creation_timestamp = Some(time(T0));
+        if !annotations.is_empty() {
+            anchor.metadata.annotations = Some(
+                annotations
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            );
+        }
+        anchor
+    }
+
+    fn time(text: &str) -> Time {
+        Time(text.parse().unwrap())
+    }
+
+    fn at(second: u32) -> String {
+        format!("2026-11-29T20:00:{second:02}Z")
+    }
+
+    fn replica_job(role: &str, index: u32, condition: Option<(&str, &str, u32)>) -> batch::Job {
+        let conditions = condition.map(|(kind, reason, second)| {
+            json!([{"type": kind, "status": "True", "reason": reason, "lastTransitionTime": at(second)}])
+        });
+        serde_json::from_value(json!({
+            "metadata": {"name": format!("mnist-{role}-{index}")},
+            "spec": {"template": {}},
+            "status": {"conditions": conditions},
+        }))
+        .unwrap()
+    }
+
+    /// A pod of a replica: `started` and `exit` (code, second) as the kubelet reports them.
+    fn pod(
+        role: &str,
+        index: u32,
+        n: u32,
+        started: Option<u32>,
+        exit: Option<(i32, u32)>,
+    ) -> core::Pod {
+        let phase = match (started, exit) {
+            (_, Some((0, _))) => "Succeeded",
+            (_, Some(_)) => "Failed",
+            (Some(_), None) => "Running",
+            (None, None) => "Pending",
+        };
+        let state = match (started, exit) {
+            (Some(start), Some((code, end))) => {
+                json!({"terminated": {"exitCode": code, "startedAt": at(start), "finishedAt": at(end)}})
+            }
+            (Some(start), None) => json!({"running": {"startedAt": at(start)}}),
+            _ => json!({"waiting": {"reason": "ContainerCreating"}}),
+        };
+        serde_json::from_value(json!({
+            "metadata": {
+                "name": format!("mnist-{role}-{index}-{n}"),
+                "creationTimestamp": at(started.unwrap_or(0) + n),
+                "labels": {ROLE_LABEL: role, REPLICA_INDEX_LABEL: index.to_string()},
+            },
+            "spec": {"containers": [{"name": role}], "nodeName": "cpu-0"},
+            "status": {"phase": phase, "containerStatuses": [{"name": role, "image": "x", "imageID": "", "ready": false, "restartCount": 0, "state": state}]},
+        }))
+        .unwrap()
+    }
+
+    fn observed(job: &Job, jobs: Vec<batch::Job>, pods: Vec<core::Pod>) -> Observed {
+        Observed {
+            anchor: anchor(job, &[]),
+            jobs,
+            pods,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn all_jobs(
+        condition: impl Fn(&str, u32) -> Option<(&'static str, &'static str, u32)>,
+    ) -> Vec<batch::Job> {
+        [("master", 0), ("worker", 0), ("worker", 1)]
+            .into_iter()
+            .map(|(role, index)| replica_job(role, index, condition(role, index)))
+            .collect()
+    }
+
+    #[test]
+    fn a_job_is_pending_until_every_replica_has_started() {
+        let job = spec(RestartPolicy::Never);
+        let pods = vec![
+            pod("master", 0, 0, Some(1), None),
+            pod("worker", 0, 0, Some(1), None),
+        ];
+        let derived = derive(&observed(&job, all_jobs(|_, _| None), pods)).unwrap();
+        assert_eq!(derived.status.phase, Phase::Pending);
+        assert_eq!(derived.status.reason.as_deref(), Some("Starting"));
+        assert_eq!(
+            derived.status.message.as_deref(),
+            Some("waiting for 1 of 3 replicas to start: worker-1")
+        );
+        assert_eq!(derived.status.replicas[0].phase, ReplicaPhase::Running);
+        assert_eq!(derived.conclusion, None);
+    }
+
+    #[test]
+    fn the_quotas_refusal_holds_the_job_with_its_own_words() {
+        let job = spec(RestartPolicy::Never);
+        let mut seen = observed(&job, all_jobs(|_, _| None), Vec::new());
+        let refusal = "pods \"mnist-worker-1-x\" is forbidden: exceeded quota: moon-quota, requested: requests.nvidia.com/gpu=4, used: requests.nvidia.com/gpu=0, limited: requests.nvidia.com/gpu=2";
+        seen.warnings.push(
+            serde_json::from_value(json!({
+                "metadata": {"name": "w1"},
+                "involvedObject": {"kind": "Job", "name": "mnist-worker-1"},
+                "reason": "FailedCreate",
+                "message": refusal,
+                "lastTimestamp": at(2),
+            }))
+            .unwrap(),
+        );
+        let derived = derive(&seen).unwrap();
+        assert_eq!(derived.status.phase, Phase::Pending);
+        assert_eq!(derived.status.reason.as_deref(), Some("Quota"));
+        assert_eq!(derived.status.message, Some(format!("worker-1: {refusal}")));
+        let pending: Vec<&Event> = derived
+            .events
+            .iter()
+            .filter(|e| e.kind == "Pending")
+            .collect();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].replica.as_deref(), Some("worker-1"));
+    }
+
+    #[test]
+    fn the_schedulers_message_explains_an_unschedulable_replica() {
+        let job = spec(RestartPolicy::Never);
+        let mut waiting = pod("master", 0, 0, None, None);
+        waiting.status.as_mut().unwrap().conditions = Some(vec![core::PodCondition {
+            type_: "PodScheduled".into(),
+            status: "False".into(),
+            reason: Some("Unschedulable".into()),
+            message: Some("0/7 nodes are available: 7 Insufficient nvidia.com/gpu.".into()),
+            last_transition_time: Some(time(&at(1))),
+            ..core::PodCondition::default()
+        }]);
+        let derived = derive(&observed(&job, all_jobs(|_, _| None), vec![waiting])).unwrap();
+        assert_eq!(derived.status.reason.as_deref(), Some("Unschedulable"));
+        assert_eq!(
+            derived.status.message.as_deref(),
+            Some("master-0: 0/7 nodes are available: 7 Insufficient nvidia.com/gpu.")
+        );
+    }
+
+    #[test]
+    fn success_is_concluded_once_the_deciding_replicas_complete() {
+        let job = spec(RestartPolicy::Never);
+        let pods = vec![
+            pod("master", 0, 0, Some(1), Some((0, 3))),
+            pod("worker", 0, 0, Some(1), Some((0, 4))),
+            pod("worker", 1, 0, Some(2), Some((0, 5))),
+        ];
+        let jobs = all_jobs(|_, index| Some(("Complete", "", 4 + index)));
+        let derived = derive(&observed(&job, jobs, pods)).unwrap();
+        assert_eq!(derived.status.phase, Phase::Succeeded);
+        let conclusion = derived.conclusion.unwrap();
+        assert_eq!(conclusion.reason, "Completed");
+        assert_eq!(conclusion.finished_ms, time(&at(5)).0.as_millisecond());
+        assert_eq!(
+            derived.status.started_ms,
+            Some(time(&at(2)).0.as_millisecond())
+        );
+        let kinds: Vec<(&str, Phase)> = derived
+            .events
+            .iter()
+            .map(|e| (e.kind.as_str(), e.phase))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("Submitted", Phase::Pending),
+                ("ReplicaStarted", Phase::Pending),
+                ("ReplicaStarted", Phase::Pending),
+                ("ReplicaStarted", Phase::Running),
+                ("ReplicaExited", Phase::Running),
+                ("ReplicaExited", Phase::Running),
+                ("ReplicaExited", Phase::Running),
+                ("Succeeded", Phase::Succeeded),
+            ]
+        );
+        let seqs: Vec<u64> = derived.events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=8).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_failed_replica_fails_the_job_and_stops_the_rest() {
+        let job = spec(RestartPolicy::Never);
+        let pods = vec![
+            pod("master", 0, 0, Some(1), None),
+            pod("worker", 0, 0, Some(1), None),
+            pod("worker", 1, 0, Some(1), Some((1, 3))),
+        ];
+        let jobs = all_jobs(|role, index| {
+            (role == "worker" && index == 1).then_some(("Failed", "BackoffLimitExceeded", 3))
+        });
+        let derived = derive(&observed(&job, jobs, pods)).unwrap();
+        assert_eq!(derived.status.phase, Phase::Failed);
+        let conclusion = derived.conclusion.as_ref().unwrap();
+        assert_eq!(conclusion.reason, "ReplicaFailed");
+        assert_eq!(conclusion.message, "replica worker-1 exited with code 1");
+        assert_eq!(derived.to_stop, ["mnist-master-0", "mnist-worker-0"]);
+        let phases: Vec<ReplicaPhase> = derived.status.replicas.iter().map(|r| r.phase).collect();
+        assert_eq!(
+            phases,
+            [
+                ReplicaPhase::Stopped,
+                ReplicaPhase::Stopped,
+                ReplicaPhase::Failed
+            ]
+        );
+    }
+
+    #[test]
+    fn restarts_of_all_replicas_count_against_one_backoff_limit() {
+        let job = spec(RestartPolicy::OnFailure);
+        // Each worker failed once and was replaced: 2 restarts, over the limit of 1.
+        let pods = vec![
+            pod("master", 0, 0, Some(1), None),
+            pod("worker", 0, 0, Some(1), Some((1, 2))),
+            pod("worker", 0, 1, Some(3), None),
+            pod("worker", 1, 0, Some(1), Some((1, 4))),
+            pod("worker", 1, 1, Some(5), None),
+        ];
+        let derived = derive(&observed(&job, all_jobs(|_, _| None), pods)).unwrap();
+        assert_eq!(derived.status.restarts, 2);
+        assert_eq!(derived.status.phase, Phase::Failed);
+        let conclusion = derived.conclusion.unwrap();
+        assert_eq!(conclusion.reason, "BackoffLimitExceeded");
+        assert_eq!(
+            conclusion.message,
+            "2 restarts across the job's replicas, more than its backoffLimit of 1"
+        );
+        assert_eq!(derived.status.replicas[1].attempts, 2);
+    }
+
+    #[test]
+    fn a_recorded_phase_is_final_whatever_the_replicas_say() {
+        let job = spec(RestartPolicy::Never);
+        let recorded = Conclusion {
+            phase: Phase::Cancelled,
+            reason: "Cancelled".into(),
+            message: "cancelled by a user".into(),
+            finished_ms: 42,
+        };
+        let annotations = recorded.annotations();
+        let pairs: Vec<(&str, &str)> = annotations
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut seen = observed(
+            &job,
+            all_jobs(|_, _| None),
+            vec![pod("master", 0, 0, Some(1), None)],
+        );
+        seen.anchor = anchor(&job, &pairs);
+        let derived = derive(&seen).unwrap();
+        assert_eq!(derived.status.phase, Phase::Cancelled);
+        assert_eq!(derived.status.finished_ms, Some(42));
+        assert_eq!(derived.conclusion, None, "already recorded");
+        assert_eq!(
+            derived.to_stop.len(),
+            3,
+            "every replica still active is stopped"
+        );
+        assert_eq!(derived.events.last().unwrap().kind, "Cancelled");
+    }
+
+    #[test]
+    fn an_anchor_without_a_spec_is_a_cluster_error() {
+        let anchor = core::ConfigMap {
+            metadata: ObjectMeta {
+                name: Some("mnist".into()),
+                ..ObjectMeta::default()
+            },
+            ..core::ConfigMap::default()
+        };
+        let error = anchor_spec(&anchor).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "kubernetes: ConfigMap mnist holds no job.json"
+        );
+    }
+}

@@ -1,0 +1,317 @@
+"""The Kubernetes backend against the real test cluster (scripts/k8s/up.sh):
+tenants as rendered, quotas with the cluster's own words, RBAC through moon,
+placement on GPU and CPU nodes, rendezvous names that the headless Service
+really publishes, and a wait that outlives an apiserver restart.
+
+What every backend does alike is in test_behaviour.py; this file holds what
+only a cluster can show.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import moon
+
+pytestmark = pytest.mark.kubernetes
+
+WAIT_S = 60.0
+KWOK_TAINT = "kwok.x-k8s.io/node:NoSchedule"
+_names = itertools.count()
+
+
+def env_path(name: str) -> Path:
+    value = os.environ.get(name)
+    if not value:
+        pytest.fail(f"{name} is not set; run ./scripts/test.sh --only kubernetes")
+    return Path(value)
+
+
+def client_as(user: str) -> moon.Client:
+    return moon.Client(
+        "kubernetes",
+        kubeconfig=env_path(f"MOON_TEST_KUBECONFIG_{user.upper()}"),
+        tolerations=[KWOK_TAINT],
+    )
+
+
+def kubectl_json(*args: str) -> Any:
+    done = subprocess.run(
+        [
+            str(env_path("MOON_TEST_KUBECTL")),
+            "--kubeconfig",
+            str(env_path("MOON_TEST_KUBECONFIG_ADMIN")),
+            *args,
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{os.getpid()}-{next(_names)}"
+
+
+def job(
+    tenant: str,
+    prefix: str,
+    *,
+    workers: int = 1,
+    gpus: int = 0,
+    env: dict[str, str] | None = None,
+    framework: str = "pytorch",
+) -> moon.Job:
+    command = [sys.executable, "-c", "pass"]
+    roles = {
+        "pytorch": [moon.Role("master", command=command, env=env, cpus="100m", memory="64Mi")],
+        "tensorflow": [],
+    }[framework]
+    roles.append(
+        moon.Role(
+            "worker",
+            replicas=workers,
+            command=command,
+            env=env,
+            cpus="100m",
+            memory="64Mi",
+            gpus=gpus,
+        )
+    )
+    return moon.Job(name=unique(prefix), tenant=tenant, framework=framework, roles=roles)
+
+
+@pytest.fixture(scope="module")
+def admin() -> moon.Client:
+    return client_as("admin")
+
+
+@pytest.fixture(scope="module")
+def team_a(admin: moon.Client) -> str:
+    admin.create_tenant(
+        "kube-a",
+        quota=moon.Quota(cpus=16, memory="16Gi", gpus=2, jobs=20),
+        groups=["team-a"],
+    )
+    return "kube-a"
+
+
+@pytest.fixture(scope="module")
+def team_b(admin: moon.Client) -> str:
+    admin.create_tenant("kube-b", quota=moon.Quota(cpus=4, memory="4Gi"), groups=["team-b"])
+    return "kube-b"
+
+
+def pods_of(tenant: str, name: str) -> list[dict[str, Any]]:
+    return kubectl_json("get", "pods", "-n", tenant, "-l", f"moon.dev/job={name}")["items"]
+
+
+def wait_for_event(handle: moon.JobHandle, matches: Any, timeout: float = WAIT_S) -> moon.Event:
+    deadline = time.monotonic() + timeout
+    with handle.watch() as events:
+        for event in events:
+            if matches(event):
+                return event
+            assert time.monotonic() < deadline, f"no matching event within {timeout}s"
+    pytest.fail(f"the job ended without a matching event: {handle.events()}")
+
+
+# --------------------------------------------------------------------------- tenants
+
+
+def test_a_tenant_is_onboarded_as_rendered_and_again_without_change(admin: moon.Client) -> None:
+    tenant = moon.Tenant(
+        unique("onboard"),
+        moon.Quota(cpus=8, memory="16Gi", gpus=4, jobs=3),
+        users=["carol"],
+        groups=["team-a"],
+    )
+    assert admin.apply_tenant(tenant) == "created"
+    assert admin.apply_tenant(tenant) == "unchanged"
+
+    rendered = {
+        (doc["kind"], doc["metadata"]["name"]): doc
+        for doc in yaml.safe_load_all(moon.render(tenant))
+        if doc
+    }
+    quota = kubectl_json("get", "resourcequota", "moon-quota", "-n", tenant.name)
+    assert quota["spec"] == rendered[("ResourceQuota", "moon-quota")]["spec"]
+    binding = kubectl_json("get", "rolebinding", "moon-tenant-user", "-n", tenant.name)
+    assert binding["subjects"] == rendered[("RoleBinding", "moon-tenant-user")]["subjects"]
+    role = kubectl_json("get", "role", "moon-tenant-user", "-n", tenant.name)
+    assert role["rules"] == rendered[("Role", "moon-tenant-user")]["rules"]
+    policies = kubectl_json("get", "networkpolicy", "-n", tenant.name)["items"]
+    assert {p["metadata"]["name"]: p["spec"] for p in policies} == {
+        name: doc["spec"] for (kind, name), doc in rendered.items() if kind == "NetworkPolicy"
+    }
+
+    status = admin.tenant(tenant.name)
+    assert status.spec == tenant
+    assert tenant.name in [t.spec.name for t in admin.tenants()]
+
+
+# --------------------------------------------------------------------------- quotas
+
+
+def test_a_job_over_the_gpu_quota_is_held_with_the_quotas_message(
+    admin: moon.Client, team_a: str
+) -> None:
+    handle = admin.submit(job(team_a, "greedy", gpus=4))
+    event = wait_for_event(handle, lambda e: e.kind == "Pending" and "exceeded quota" in e.message)
+    assert "requests.nvidia.com/gpu=4" in event.message, event.message
+    assert "limited: requests.nvidia.com/gpu=2" in event.message, event.message
+    status = handle.status()
+    assert status.phase == "Pending"
+    assert status.reason == "Quota"
+    assert status.message is not None and "exceeded quota: moon-quota" in status.message
+    handle.cancel()
+    assert handle.status().phase == "Cancelled"
+
+
+def test_the_jobs_quota_refuses_with_the_numbers(admin: moon.Client) -> None:
+    tenant = unique("one-job")
+    admin.create_tenant(tenant, quota=moon.Quota(cpus=4, memory="4Gi", jobs=1))
+    first = admin.submit(job(tenant, "first", env={"MOON_TEST_DURATION": "60s"}))
+    with pytest.raises(moon.QuotaExceeded, match=f"tenant {tenant}: jobs 1 of 1 in use"):
+        admin.submit(job(tenant, "second"))
+    first.cancel()
+    admin.submit(job(tenant, "third")).wait(timeout=WAIT_S)
+
+
+# --------------------------------------------------------------------------- RBAC
+
+
+def test_one_tenants_credentials_get_a_permission_error_on_anothers_jobs(
+    admin: moon.Client, team_a: str, team_b: str
+) -> None:
+    theirs = admin.submit(job(team_b, "private"))
+    alice = client_as("alice")
+    # The server's sentence names the user, the verb, the resource and the namespace.
+    refused = (
+        f'User "alice" cannot (get|list|watch|create) resource "[a-z]+" .*namespace "{team_b}"'
+    )
+    with pytest.raises(moon.PermissionDenied, match=refused):
+        alice.job(team_b, theirs.name).status()
+    with pytest.raises(moon.PermissionDenied, match=refused):
+        alice.job(team_b, theirs.name).wait(timeout=WAIT_S)
+    with pytest.raises(moon.PermissionDenied, match=refused):
+        alice.submit(job(team_b, "intruder"))
+    with pytest.raises(moon.PermissionDenied, match=refused):
+        alice.jobs(team_b)
+    with pytest.raises(moon.PermissionDenied, match=refused):
+        alice.job(team_b, theirs.name).cancel()
+    # Her own tenant works.
+    mine = alice.submit(job(team_a, "mine"))
+    assert mine.wait(timeout=WAIT_S).phase == "Succeeded"
+
+
+# --------------------------------------------------------------------------- placement
+
+
+def test_a_gpu_job_lands_on_gpu_nodes_and_cpu_jobs_never_do(
+    admin: moon.Client, team_a: str
+) -> None:
+    gpu = admin.submit(job(team_a, "gpu", gpus=1))
+    cpu = admin.submit(job(team_a, "cpu", workers=6))
+    assert gpu.wait(timeout=WAIT_S).phase == "Succeeded"
+    assert cpu.wait(timeout=WAIT_S).phase == "Succeeded"
+
+    gpu_nodes = {p["spec"]["nodeName"] for p in pods_of(team_a, gpu.name)}
+    workers = [
+        p
+        for p in pods_of(team_a, gpu.name)
+        if p["metadata"]["name"].startswith(f"{gpu.name}-worker")
+    ]
+    assert workers and all(p["spec"]["nodeName"].startswith("gpu-") for p in workers), gpu_nodes
+    cpu_nodes = {p["spec"]["nodeName"] for p in pods_of(team_a, cpu.name)}
+    assert len(pods_of(team_a, cpu.name)) == 7
+    assert cpu_nodes and all(node.startswith("cpu-") for node in cpu_nodes), cpu_nodes
+
+
+# --------------------------------------------------------------------------- rendezvous
+
+
+def test_rendezvous_names_are_the_hostnames_the_headless_service_publishes(
+    admin: moon.Client, team_a: str
+) -> None:
+    handle = admin.submit(
+        job(team_a, "dns", workers=2, framework="tensorflow", env={"MOON_TEST_DURATION": "60s"})
+    )
+    wait_for_event(handle, lambda e: e.phase == "Running")
+    try:
+        published: set[str] = set()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(published) < 2:
+            slices = kubectl_json(
+                "get", "endpointslices", "-n", team_a,
+                "-l", f"kubernetes.io/service-name={handle.name}",
+            )["items"]  # fmt: skip
+            published = {
+                f"{endpoint['hostname']}.{handle.name}.{team_a}.svc"
+                for item in slices
+                for endpoint in item.get("endpoints") or []
+                if endpoint.get("hostname")
+            }
+            time.sleep(0.2)
+        for pod in pods_of(team_a, handle.name):
+            env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+            cluster = json.loads(env["TF_CONFIG"])["cluster"]
+            hosts = {address.rsplit(":", 1)[0] for address in cluster["worker"]}
+            assert hosts == published, (hosts, published)
+    finally:
+        handle.cancel()
+
+
+# --------------------------------------------------------------------------- watches
+
+
+def test_wait_returns_the_right_result_across_an_apiserver_restart(
+    admin: moon.Client, team_a: str
+) -> None:
+    handle = admin.submit(job(team_a, "restart", env={"MOON_TEST_DURATION": "8s"}))
+    wait_for_event(handle, lambda e: e.phase == "Running")
+    outcome: dict[str, Any] = {}
+
+    def waiting() -> None:
+        try:
+            outcome["status"] = handle.wait(timeout=120)
+        except Exception as error:  # reported by the assertion below
+            outcome["error"] = error
+
+    waiter = threading.Thread(target=waiting)
+    waiter.start()
+    restart = subprocess.run(
+        [
+            str(Path(__file__).parents[2] / "scripts/k8s/restart-apiserver.sh"),
+            "--dir",
+            str(env_path("MOON_TEST_CLUSTER_DIR")),
+            "--down-seconds",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert restart.returncode == 0, restart.stderr
+    waiter.join(timeout=150)
+    assert not waiter.is_alive()
+    assert "error" not in outcome, outcome
+    assert outcome["status"].phase == "Succeeded"
+    assert [r.phase for r in outcome["status"].replicas] == ["Succeeded", "Succeeded"]
