@@ -381,7 +381,7 @@ tier_kubernetes() {
     source "$cluster/env.sh"
     MOON_TEST_KUBECTL="$(bash -c 'source "$1/scripts/k8s/lib.sh" && echo "$K8S_BIN/kubectl"' _ "$ROOT")"
     export MOON_TEST_KUBECTL
-    step "scripts/k8s/smoke.sh: nodes, jobs completing and failing, GPU placement, RBAC, Calico"
+    step "scripts/k8s/smoke.sh: nodes, jobs completing and failing, GPU placement, RBAC, Calico, pod logs"
     "$ROOT/scripts/k8s/smoke.sh" --dir "$cluster" || rc=$?
     if [[ $rc -eq 0 ]]; then run_pytest kubernetes "kubernetes" || rc=$?; fi
     step "scripts/k8s/down.sh --dir target/test-cluster --purge"

@@ -113,10 +113,13 @@ def resource_key(event: dict[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> int:
+    # --help shows this file's docstring, less its first line and usage paragraph.
+    details = (__doc__ or "").split("\n\n", 2)[-1]
     ap = argparse.ArgumentParser(
         prog="count-requests.py",
         description="Count the API requests in a test cluster's audit log; prints JSON.",
-        epilog="See the docstring at the top of this file, and docs/test-cluster.md.",
+        epilog=details,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument(
         "files", nargs="*", metavar="FILE", help="audit log files (default: the cluster dir's)"

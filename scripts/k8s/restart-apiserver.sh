@@ -7,8 +7,15 @@
 # --timeout), keeps it down for N more seconds (default 0), then starts it again through
 # `up.sh --quiet`, that is with exactly the flags up.sh gives it, and the settings of its last
 # start (MOON_TEST_AUDIT, unless set again in the environment), and waits until /readyz is ok.
-# etcd, the controller manager, the scheduler and kwok keep running; their watches break and
-# they reconnect on their own. Clients see connection refused while it is down.
+# etcd, the controller manager, the scheduler and kwok keep running.
+#
+# What clients see: 429 with Retry-After while in-flight requests drain (up.sh starts the
+# apiserver with --shutdown-send-retry-after, so it exits ~2 s after SIGTERM rather than waiting
+# up to 60 s for open watches), then connection refused, and their watches end. The control
+# plane's informers come back with client-go's back-off (up to 30 s): a Job whose pod ended right
+# after an 11 s restart was marked Complete ~20 s later. Down for more than ~25 s, the node
+# controller may mark nodes Unknown (grace 50 s, kwok's heartbeats every 20-25 s) until kwok
+# makes them Ready again; up.sh waits for that.
 #
 # DIR/.lock (up.sh's) is held while the apiserver is down, so that a parallel up.sh does not
 # start it early; it waits instead. After the restart up.sh also re-applies the Calico CRDs and

@@ -25,9 +25,8 @@
 # bearer tokens) and DIR/env.sh (the exports below). Prints `export KUBECONFIG=...` last.
 #
 # Idempotent: on a cluster that is up it only checks and prints the summary; components
-# that died are started again (certificates, etcd data and nodes are kept), with the settings
-# below as they were at their last start unless the variable is set again
-# (scripts/k8s/restart-apiserver.sh relies on that).
+# that died (or that scripts/k8s/restart-apiserver.sh stopped) are started again with the same
+# flags and the settings of their last start (certificates, etcd data and nodes are kept).
 # Builds the binaries (scripts/k8s/build.sh) and installs etcd/openssl
 # (scripts/k8s/install.sh) first when they are missing.
 #
@@ -52,9 +51,10 @@
 #   MOON_TEST_KUBE_API_QPS, MOON_TEST_KUBE_API_BURST
 #                            client rate limit of kube-controller-manager (--kube-api-qps/-burst)
 #                            and kube-scheduler (clientConnection.qps/burst); default 500 / 1000
-#   These three are read when the component they affect starts (then kept in
-#   DIR/config/COMPONENT.env for its next start); a running component keeps its settings: use
-#   scripts/k8s/restart-apiserver.sh, or down.sh and up.sh, to change them.
+#                            These three are read when the component they affect starts, and
+#                            kept in DIR/config/COMPONENT.env for its next start; a running
+#                            component keeps its settings (up.sh warns): change them with
+#                            restart-apiserver.sh (the audit log), or down.sh and up.sh.
 #   MOON_TEST_CLUSTER_KEEP_ON_FAILURE=1   leave what was started running when up fails
 set -euo pipefail
 
@@ -154,13 +154,15 @@ KUBE_API_BURST="$(setting kube-controller-manager KUBE_API_BURST MOON_TEST_KUBE_
 # A setting asked for in the environment does not reach a component that is already running
 # (parallel test workers all call up.sh: none of them may restart what the others use). Say so.
 settings_not_applied() {
-    local comp key var want have
+    local comp key var want have how
     while read -r comp key var; do
         want=${!var:-}
         if [[ -z $want ]] || ! alive "$comp"; then continue; fi
         have="$(recorded "$comp" "$key")"
+        how="scripts/k8s/down.sh and up.sh"
+        [[ $comp == kube-apiserver ]] && how="$var=$want scripts/k8s/restart-apiserver.sh"
         [[ $want == "${have:-}" ]] ||
-            warn "$var=$want is not in effect: $comp is running with $key=${have:-<default>} (restart it: scripts/k8s/restart-apiserver.sh, or down.sh and up.sh)"
+            warn "$var=$want is not in effect: $comp is running with $key=${have:-? (started by an older up.sh)} (to change it: $how)"
     done <<'EOF2'
 kube-apiserver AUDIT MOON_TEST_AUDIT
 kube-controller-manager KUBE_API_QPS MOON_TEST_KUBE_API_QPS
@@ -437,9 +439,9 @@ start_apiserver() {
     # fail, back off and relist over and over: pods lagged 15-60 s behind their stages.
     #
     # Kubelet API (pod logs): a fake node's kubelet is kwok, at the node's InternalIP (127.0.0.1,
-    # kwok --node-ip) and status.daemonEndpoints.kubeletEndpoint.Port (kwok's port). The default
-    # address order tries the Hostname address first, which is the node's name ("cpu-0") and
-    # resolves nowhere; hence InternalIP only.
+    # kwok --node-ip) and status.daemonEndpoints.kubeletEndpoint.Port (kwok's port). InternalIP
+    # only: the default order tries a Hostname address first, which for a fake node would be its
+    # name ("cpu-0") and resolve nowhere (our nodes have none, unless kwok ever adds one).
     #
     # --shutdown-send-retry-after: on SIGTERM the apiserver's HTTP server waits for open
     # connections (the watches of the controller manager, scheduler and kwok) for up to the
@@ -685,17 +687,19 @@ make_nodes() {
             die "creating nodes failed: $out"
         fi
     }
-    # The apiserver finds a node's kubelet (kwok) at status.daemonEndpoints.kubeletEndpoint.Port.
-    # Nodes made by an older up.sh lack it, and kwok's node-initialize stage only runs on nodes
-    # that are not Ready yet: set it on those.
-    local nodes name port
-    nodes="$(k get nodes -l type=kwok \
-        -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.status.daemonEndpoints.kubeletEndpoint.Port}{"\n"}{end}')"
-    while read -r name port; do
-        [[ -n $name && $port != "$KWOK_PORT" ]] || continue
-        k patch node "$name" --subresource=status --type=merge \
-            -p "{\"status\":{\"daemonEndpoints\":{\"kubeletEndpoint\":{\"Port\":$KWOK_PORT}}}}" >/dev/null
-        log "node $name: kubelet port ${port:-none} -> $KWOK_PORT"
+    # The apiserver reaches a node's kubelet (kwok) at its InternalIP address and
+    # status.daemonEndpoints.kubeletEndpoint.Port. Nodes made by an older up.sh lack the port,
+    # older kwok.yaml's node-initialize could wipe the address, and that stage only runs on nodes
+    # that are not Ready: repair them here.
+    local nodes name port ip
+    nodes="$(k get nodes -l type=kwok -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.status.daemonEndpoints.kubeletEndpoint.Port}{" "}{.status.addresses[?(@.type=="InternalIP")].address}{"\n"}{end}')"
+    while read -r name port ip; do
+        [[ -n $name ]] || continue
+        [[ $port == "$KWOK_PORT" && $ip == 127.0.0.1 ]] && continue
+        k patch node "$name" --subresource=status --type=merge -p "{\"status\":{
+            \"daemonEndpoints\":{\"kubeletEndpoint\":{\"Port\":$KWOK_PORT}},
+            \"addresses\":[{\"type\":\"InternalIP\",\"address\":\"127.0.0.1\"}]}}" >/dev/null
+        log "node $name: kubelet at 127.0.0.1:$KWOK_PORT (was ${ip:-none}:${port:-none})"
     done <<<"$nodes"
 }
 

@@ -16,7 +16,7 @@
 //! ResourceQuota refuses holds its job Pending with the quota's own message.
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use futures::future::try_join_all;
@@ -575,6 +575,27 @@ impl Backend for KubernetesBackend {
         let observed = observe(&client, tenant, name).await?;
         self.settle(&client, &observed).await?;
         Ok(super::watch::events(client, tenant, name, after))
+    }
+
+    async fn wait(&self, tenant: &str, name: &str, timeout: Option<Duration>) -> Result<JobStatus> {
+        let client = self.client().await?;
+        let observed = observe(&client, tenant, name).await?;
+        let derived = self.settle(&client, &observed).await?;
+        if derived.status.phase.is_terminal() {
+            return Ok(derived.status);
+        }
+        let watching = super::watch::until_ended(&client, tenant, name);
+        match timeout {
+            None => watching.await,
+            Some(limit) => {
+                tokio::time::timeout(limit, watching)
+                    .await
+                    .map_err(|_| Error::Timeout {
+                        what: format!("job {tenant}/{name}"),
+                        seconds: limit.as_secs_f64(),
+                    })?
+            }
+        }
     }
 
     async fn logs(&self, tenant: &str, name: &str, options: LogOptions) -> Result<Stream<LogLine>> {

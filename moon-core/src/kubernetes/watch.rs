@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use futures::stream::{BoxStream, select_all};
+use futures::stream::{BoxStream, SelectAll, select_all};
 use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
 use k8s_openapi::api::batch::v1 as batch;
 use k8s_openapi::api::core::v1 as core;
@@ -23,9 +23,9 @@ use tokio::task::JoinSet;
 
 use super::api::{Target, api_error};
 use super::backend::{WARNINGS_FIELDS, is_anchor, log_params, observe, pod_gone, record};
-use super::status::{self, Observed};
+use super::status::{self, Derived, Observed};
 use super::{JOB_LABEL, REPLICA_INDEX_LABEL, ROLE_LABEL};
-use crate::backend::{Event, LogLine, LogOptions, Stream};
+use crate::backend::{Event, JobStatus, LogLine, LogOptions, Stream};
 use crate::error::{Error, Result};
 
 /// The job's events after `after`, then new ones as the watches see them,
@@ -110,6 +110,130 @@ fn lasting(error: &watcher::Error) -> Option<&kube::Error> {
     }
 }
 
+/// One job as its four watches show it: each call to [`JobWatch::next`]
+/// waits for the cluster to change and returns the job derived afresh, its
+/// conclusion recorded when it has one.
+pub(super) struct JobWatch {
+    client: kube::Client,
+    key: String,
+    name: String,
+    updates: SelectAll<BoxStream<'static, Result<Update, watcher::Error>>>,
+    anchors: Mirror<core::ConfigMap>,
+    jobs: Mirror<batch::Job>,
+    pods: Mirror<core::Pod>,
+    warnings: Mirror<core::Event>,
+}
+
+impl JobWatch {
+    pub(super) fn new(client: &kube::Client, tenant: &str, name: &str) -> JobWatch {
+        let by_job = || watcher::Config::default().labels(&format!("{JOB_LABEL}={name}"));
+        let streams: Vec<BoxStream<'static, Result<Update, watcher::Error>>> = vec![
+            watcher(
+                Api::<core::ConfigMap>::namespaced(client.clone(), tenant),
+                watcher::Config::default().fields(&format!("metadata.name={name}")),
+            )
+            .default_backoff()
+            .map_ok(|event| Update::Anchor(Box::new(event)))
+            .boxed(),
+            watcher(
+                Api::<batch::Job>::namespaced(client.clone(), tenant),
+                by_job(),
+            )
+            .default_backoff()
+            .map_ok(|event| Update::Job(Box::new(event)))
+            .boxed(),
+            watcher(
+                Api::<core::Pod>::namespaced(client.clone(), tenant),
+                by_job(),
+            )
+            .default_backoff()
+            .map_ok(|event| Update::Pod(Box::new(event)))
+            .boxed(),
+            watcher(
+                Api::<core::Event>::namespaced(client.clone(), tenant),
+                watcher::Config::default().fields(WARNINGS_FIELDS),
+            )
+            .default_backoff()
+            .map_ok(|event| Update::Warning(Box::new(event)))
+            .boxed(),
+        ];
+        JobWatch {
+            client: client.clone(),
+            key: format!("{tenant}/{name}"),
+            name: name.to_string(),
+            updates: select_all(streams),
+            anchors: Mirror::new(),
+            jobs: Mirror::new(),
+            pods: Mirror::new(),
+            warnings: Mirror::new(),
+        }
+    }
+
+    /// The job after the next change the watches see; `None` if they end.
+    pub(super) async fn next(&mut self) -> Result<Option<Derived>> {
+        while let Some(update) = self.updates.next().await {
+            match update {
+                Ok(Update::Anchor(event)) => self.anchors.apply(*event),
+                Ok(Update::Job(event)) => self.jobs.apply(*event),
+                Ok(Update::Pod(event)) => self.pods.apply(*event),
+                Ok(Update::Warning(event)) => self.warnings.apply(*event),
+                Err(error) => match lasting(&error) {
+                    Some(kube::Error::Api(status)) => {
+                        let target = Target {
+                            kind: "job",
+                            name: &self.key,
+                        };
+                        return Err(api_error(kube::Error::Api(status.clone()), target));
+                    }
+                    _ => continue,
+                },
+            }
+            let ready =
+                self.anchors.ready && self.jobs.ready && self.pods.ready && self.warnings.ready;
+            if !ready {
+                continue;
+            }
+            let name = self.name.as_str();
+            let Some(anchor) = self
+                .anchors
+                .objects
+                .get(name)
+                .filter(|a| is_anchor(a, name))
+            else {
+                return Err(Error::NotFound {
+                    kind: "job",
+                    name: self.key.clone(),
+                });
+            };
+            let prefix = format!("{name}-");
+            let observed = Observed {
+                anchor: anchor.clone(),
+                jobs: self.jobs.items(),
+                pods: self.pods.items(),
+                warnings: self
+                    .warnings
+                    .items()
+                    .into_iter()
+                    .filter(|event| {
+                        let object = event.involved_object.name.as_deref().unwrap_or_default();
+                        object.starts_with(&prefix)
+                    })
+                    .collect(),
+            };
+            let derived = status::derive(&observed)?;
+            if derived.conclusion.is_some() || !derived.to_stop.is_empty() {
+                match record(&self.client, &observed, &derived).await {
+                    // The cluster is unreachable for now: the next change retries.
+                    Err(Error::Cluster(_)) => {}
+                    other => other?,
+                }
+            }
+            return Ok(Some(derived));
+        }
+        Ok(None)
+    }
+}
+
 async fn follow_events(
     client: &kube::Client,
     tenant: &str,
@@ -117,94 +241,13 @@ async fn follow_events(
     after: Option<u64>,
     sender: &mpsc::Sender<Result<Event>>,
 ) -> Result<()> {
-    let key = format!("{tenant}/{name}");
-    let target = Target {
-        kind: "job",
-        name: &key,
-    };
-    let by_job = || watcher::Config::default().labels(&format!("{JOB_LABEL}={name}"));
-    let namespaced = || client.clone();
-    let streams: Vec<BoxStream<'static, Result<Update, watcher::Error>>> = vec![
-        watcher(
-            Api::<core::ConfigMap>::namespaced(namespaced(), tenant),
-            watcher::Config::default().fields(&format!("metadata.name={name}")),
-        )
-        .default_backoff()
-        .map_ok(|event| Update::Anchor(Box::new(event)))
-        .boxed(),
-        watcher(
-            Api::<batch::Job>::namespaced(namespaced(), tenant),
-            by_job(),
-        )
-        .default_backoff()
-        .map_ok(|event| Update::Job(Box::new(event)))
-        .boxed(),
-        watcher(Api::<core::Pod>::namespaced(namespaced(), tenant), by_job())
-            .default_backoff()
-            .map_ok(|event| Update::Pod(Box::new(event)))
-            .boxed(),
-        watcher(
-            Api::<core::Event>::namespaced(namespaced(), tenant),
-            watcher::Config::default().fields(WARNINGS_FIELDS),
-        )
-        .default_backoff()
-        .map_ok(|event| Update::Warning(Box::new(event)))
-        .boxed(),
-    ];
-    let mut updates = select_all(streams);
-    let (mut anchors, mut jobs, mut pods, mut warnings) =
-        (Mirror::new(), Mirror::new(), Mirror::new(), Mirror::new());
-
+    let mut watch = JobWatch::new(client, tenant, name);
     // Events are told apart by what they say; the first snapshot's are
     // numbered as `events()` numbers them, later ones continue from there.
     let mut seen: HashSet<(String, Option<String>, String)> = HashSet::new();
     let mut last_seq = 0;
     let mut first = true;
-    let prefix = format!("{name}-");
-
-    while let Some(update) = updates.next().await {
-        match update {
-            Ok(Update::Anchor(event)) => anchors.apply(*event),
-            Ok(Update::Job(event)) => jobs.apply(*event),
-            Ok(Update::Pod(event)) => pods.apply(*event),
-            Ok(Update::Warning(event)) => warnings.apply(*event),
-            Err(error) => match lasting(&error) {
-                Some(kube::Error::Api(status)) => {
-                    return Err(api_error(kube::Error::Api(status.clone()), target));
-                }
-                _ => continue,
-            },
-        }
-        if !(anchors.ready && jobs.ready && pods.ready && warnings.ready) {
-            continue;
-        }
-        let Some(anchor) = anchors.objects.get(name).filter(|a| is_anchor(a, name)) else {
-            return Err(Error::NotFound {
-                kind: "job",
-                name: key,
-            });
-        };
-        let observed = Observed {
-            anchor: anchor.clone(),
-            jobs: jobs.items(),
-            pods: pods.items(),
-            warnings: warnings
-                .items()
-                .into_iter()
-                .filter(|event| {
-                    let object = event.involved_object.name.as_deref().unwrap_or_default();
-                    object.starts_with(&prefix)
-                })
-                .collect(),
-        };
-        let derived = status::derive(&observed)?;
-        if derived.conclusion.is_some() || !derived.to_stop.is_empty() {
-            match record(client, &observed, &derived).await {
-                // The cluster is unreachable for now: the next change retries.
-                Err(Error::Cluster(_)) => {}
-                other => other?,
-            }
-        }
+    while let Some(derived) = watch.next().await? {
         let ended = derived.status.phase.is_terminal();
         for mut event in derived.events {
             let identity = (
@@ -234,6 +277,24 @@ async fn follow_events(
         }
     }
     Ok(())
+}
+
+/// Waits for the job to end and returns its final status, as the watches
+/// saw it: no read after the end that an unreachable apiserver could fail.
+pub(super) async fn until_ended(
+    client: &kube::Client,
+    tenant: &str,
+    name: &str,
+) -> Result<JobStatus> {
+    let mut watch = JobWatch::new(client, tenant, name);
+    while let Some(derived) = watch.next().await? {
+        if derived.status.phase.is_terminal() {
+            return Ok(derived.status);
+        }
+    }
+    Err(Error::Cluster(format!(
+        "the watches of job {tenant}/{name} ended"
+    )))
 }
 
 /// Replica output: each replica's latest pod, lines prefixed by the replica.
