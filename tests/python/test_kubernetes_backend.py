@@ -278,6 +278,29 @@ def test_rendezvous_names_are_the_hostnames_the_headless_service_publishes(
         handle.cancel()
 
 
+# --------------------------------------------------------------------------- logs
+
+
+def test_logs_come_from_every_replica_prefixed_and_follow_ends_with_the_job(
+    admin: moon.Client, team_a: str
+) -> None:
+    # KWOK serves the same three lines for every container ("moon-test log line 1".."3").
+    handle = admin.submit(job(team_a, "logs", workers=2, env={"MOON_TEST_DURATION": "3s"}))
+    followed = list(handle.log_lines(follow=True))
+    assert handle.status().phase == "Succeeded"
+    by_replica: dict[str, list[str]] = {}
+    for line in followed:
+        by_replica.setdefault(line.replica, []).append(line.line)
+    expected = [f"moon-test log line {n}" for n in (1, 2, 3)]
+    assert by_replica == {name: expected for name in ["master-0", "worker-0", "worker-1"]}
+    assert all(line.time.year >= 2026 for line in followed)
+
+    tail = [str(line) for line in handle.logs(tail=1, replica="worker-1")]
+    assert tail == ["[worker-1] moon-test log line 3"]
+    with pytest.raises(moon.NotFound):
+        list(handle.logs(replica="worker-7"))
+
+
 # --------------------------------------------------------------------------- watches
 
 

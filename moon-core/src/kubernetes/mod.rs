@@ -140,6 +140,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use crate::error::{Error, Result};
 use crate::spec::{Quantity, format_bytes};
 
+pub use api::USER_AGENT;
 pub use backend::KubernetesBackend;
 pub use config::{KubernetesConfig, parse_tolerations};
 pub use job::{
