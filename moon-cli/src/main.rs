@@ -1,7 +1,7 @@
 //! `moon`, the command line of moon: tenants and distributed training jobs.
 //!
 //! ```text
-//! moon [-o table|json|yaml] [--home PATH] [--backend local] COMMAND
+//! moon [-o table|json|yaml] [--home PATH] [--backend local|kubernetes] [--kubeconfig F] [--context C] COMMAND
 //!
 //! moon tenant create NAME [--cpus X] [--memory X] [--gpus N] [--jobs N] [--user U]... [--group G]...
 //! moon tenant apply -f tenant.yaml          prints created, updated or unchanged

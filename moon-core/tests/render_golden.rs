@@ -175,6 +175,8 @@ framework: xgboost
 roles:
   - name: worker
     replicas: 2
+    # The tracker runs the workers' Python, so it takes their image too.
+    image: registry.example/churn-train:7
     command: [/opt/venv/bin/python3, train.py]
     env:
       PYTHONUNBUFFERED: "1"

@@ -45,8 +45,8 @@ pub(super) const SPEC_KEY: &str = "job.json";
 /// What rendering needs beyond the spec.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RenderOptions {
-    /// The image of every replica (and of the XGBoost tracker, which runs the
-    /// workers' Python).
+    /// The image of every replica whose role and job name none (the
+    /// backend's configured image).
     pub image: String,
     /// The UID of the job's anchor ConfigMap once it exists; with it every
     /// other object names the anchor as its owner.
@@ -168,7 +168,7 @@ pub fn render_job(job: &Job, options: &RenderOptions) -> Result<Vec<Object>> {
                 index,
                 path: &path,
                 endpoints: &endpoints,
-                image: &options.image,
+                image: image_of(job, role, position < hidden.len(), &options.image),
                 tolerations: &options.tolerations,
                 tracker,
             };
@@ -190,6 +190,23 @@ pub fn render_job(job: &Job, options: &RenderOptions) -> Result<Vec<Object>> {
         }
     }
     Ok(objects)
+}
+
+/// A replica's image: its role's, else the job's, else the backend's. A
+/// hidden role (the XGBoost tracker) runs the workers' Python, so it takes
+/// the workers' image.
+fn image_of<'a>(job: &'a Job, role: &'a Role, hidden: bool, default: &'a str) -> &'a str {
+    let workers = || {
+        job.roles
+            .iter()
+            .find(|role| role.name == "worker")
+            .and_then(|role| role.image.as_deref())
+    };
+    role.image
+        .as_deref()
+        .or_else(|| if hidden { workers() } else { None })
+        .or(job.image.as_deref())
+        .unwrap_or(default)
 }
 
 /// Names that the spec's rules allow but Kubernetes does not.

@@ -112,8 +112,9 @@
 //!
 //! ## What the spec does not say yet
 //!
-//! Images: the spec has no image field, so [`RenderOptions::image`] gives
-//! every replica's image. A role's `workingDir` must be an absolute path here:
+//! Images: a role's `image`, else the job's, else [`RenderOptions::image`]
+//! (the backend's configured image, `python:3.12-slim` unless set); the
+//! XGBoost tracker takes the workers' image, whose Python it runs. A role's `workingDir` must be an absolute path here:
 //! there is no submitting directory on a cluster to resolve it against.
 //! A job's name must start with a letter (it names a Service) and
 //! `<job>-<role>-<index>` must fit in 63 characters (a hostname), which the

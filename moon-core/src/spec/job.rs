@@ -24,6 +24,10 @@ pub struct Job {
     /// Restarts allowed across the whole job before it fails.
     #[serde(default = "default_backoff_limit")]
     pub backoff_limit: u32,
+    /// The container image of every role that names none, on Kubernetes
+    /// (the local backend runs commands on this machine and ignores it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     /// Seconds the job may run after admission before it is stopped and failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_deadline_seconds: Option<u64>,
@@ -59,6 +63,9 @@ pub struct Role {
     /// Directory to start in; the submitter's directory when left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<String>,
+    /// This role's container image on Kubernetes, over the job's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     /// CPUs per replica, as a number or millicores (`"500m"`).
     #[serde(default = "one_cpu")]
     pub cpus: Quantity,
@@ -104,6 +111,7 @@ impl Role {
             args: Vec::new(),
             env: BTreeMap::new(),
             working_dir: None,
+            image: None,
             cpus: one_cpu(),
             memory: default_memory(),
             gpus: 0,
@@ -126,6 +134,7 @@ impl Job {
             roles,
             restart_policy: RestartPolicy::default(),
             backoff_limit: DEFAULT_BACKOFF_LIMIT,
+            image: None,
             active_deadline_seconds: None,
             labels: BTreeMap::new(),
         }

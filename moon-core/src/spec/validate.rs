@@ -145,15 +145,33 @@ pub fn validate_job(job: &Job) -> Result<(), Error> {
         {
             findings.add(format!("{at}.workingDir"), "must not be empty when given");
         }
+        if let Some(image) = &role.image {
+            check_image(&mut findings, &format!("{at}.image"), image);
+        }
         check_cpus(&mut findings, &format!("{at}.cpus"), &role.cpus, false);
         check_memory(&mut findings, &format!("{at}.memory"), &role.memory, false);
     }
     check_framework_roles(&mut findings, job);
+    if let Some(image) = &job.image {
+        check_image(&mut findings, "image", image);
+    }
     if job.active_deadline_seconds == Some(0) {
         findings.add("activeDeadlineSeconds", "must be at least 1, got 0");
     }
     check_labels(&mut findings, &job.labels);
     findings.into_result("job")
+}
+
+/// An image reference: what `docker pull` takes, so no spaces and not empty.
+fn check_image(findings: &mut Findings, path: &str, image: &str) {
+    if image.is_empty() {
+        findings.add(path, "must not be empty when given");
+    } else if image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        findings.add(
+            path,
+            format!("must be an image reference without spaces, got {image:?}"),
+        );
+    }
 }
 
 fn check_framework_roles(findings: &mut Findings, job: &Job) {

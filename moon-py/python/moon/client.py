@@ -90,6 +90,8 @@ class Client:
         image: str | None = None,
         tolerations: Sequence[str] | None = None,
     ) -> None:
+        if kubeconfig is not None:
+            kubeconfig = os.path.expanduser(os.fspath(kubeconfig))
         self._native = _native.Client(
             backend,
             home,

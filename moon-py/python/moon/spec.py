@@ -74,6 +74,7 @@ class Role:
     cpus: Quantity = 1
     memory: Quantity = "512Mi"
     gpus: int = 0
+    image: str | None = None
 
     def __post_init__(self) -> None:
         self.command = _strings(self.command, "command")
@@ -94,6 +95,8 @@ class Role:
             data["env"] = dict(self.env)
         if self.working_dir is not None:
             data["workingDir"] = self.working_dir
+        if self.image is not None:
+            data["image"] = self.image
         data["cpus"] = self.cpus
         data["memory"] = self.memory
         data["gpus"] = self.gpus
@@ -101,8 +104,8 @@ class Role:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Role:
-        keys = ("name", "replicas", "command", "args", "env", "workingDir", "cpus", "memory")
-        _unknown_keys(data, (*keys, "gpus"), "role")
+        keys = ("name", "replicas", "command", "args", "env", "workingDir", "image", "cpus")
+        _unknown_keys(data, (*keys, "memory", "gpus"), "role")
         defaults = cls(name="")
         return cls(
             name=data["name"],
@@ -114,6 +117,7 @@ class Role:
             cpus=data.get("cpus", defaults.cpus),
             memory=data.get("memory", defaults.memory),
             gpus=data.get("gpus", defaults.gpus),
+            image=data.get("image"),
         )
 
 
@@ -124,6 +128,8 @@ class Job:
     ``framework`` is one of ``pytorch``, ``tensorflow``, ``xgboost``, ``mxnet``,
     ``caffe``, ``spark`` and ``custom``; ``restart_policy`` is ``never`` or
     ``on-failure``. Roles may be given as :class:`Role` or as mappings.
+    ``image`` is the container image on Kubernetes of every role that names
+    none (the local backend runs commands on this machine and ignores it).
     """
 
     name: str
@@ -134,6 +140,7 @@ class Job:
     backoff_limit: int = 6
     active_deadline_seconds: int | None = None
     labels: Mapping[str, str] | None = None
+    image: str | None = None
 
     def __post_init__(self) -> None:
         self.roles = [
@@ -150,6 +157,8 @@ class Job:
             "restartPolicy": self.restart_policy,
             "backoffLimit": self.backoff_limit,
         }
+        if self.image is not None:
+            data["image"] = self.image
         if self.active_deadline_seconds is not None:
             data["activeDeadlineSeconds"] = self.active_deadline_seconds
         if self.labels:
@@ -176,6 +185,7 @@ class Job:
             backoff_limit=data.get("backoffLimit", 6),
             active_deadline_seconds=data.get("activeDeadlineSeconds"),
             labels=data.get("labels") or None,
+            image=data.get("image"),
         )
 
 
