@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import RunCli
 
 import moon
 
@@ -276,6 +277,41 @@ def test_rendezvous_names_are_the_hostnames_the_headless_service_publishes(
             assert hosts == published, (hosts, published)
     finally:
         handle.cancel()
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_the_cli_drives_the_cluster_with_one_switch(
+    run_cli: RunCli, tmp_path: Path, team_a: str
+) -> None:
+    spec = job(team_a, "cli", workers=2)
+    env = {
+        "MOON_BACKEND": "kubernetes",
+        "MOON_TOLERATIONS": KWOK_TAINT,
+    }
+    kubeconfig = str(env_path("MOON_TEST_KUBECONFIG_ADMIN"))
+    submitted = run_cli(
+        "--kubeconfig", kubeconfig, "job", "submit", "-f", "-", "--wait",
+        home=tmp_path, input=json.dumps(spec.to_dict()), env=env,
+    )  # fmt: skip
+    assert submitted.returncode == 0, submitted.stderr
+    assert f"job {team_a}/{spec.name} succeeded" in submitted.stdout
+    listed = run_cli(
+        "--backend", "kubernetes", "--kubeconfig", kubeconfig, "-o", "json",
+        "job", "ls", "--tenant", team_a,
+        home=tmp_path, env={"MOON_TOLERATIONS": KWOK_TAINT},
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert spec.name in [status["name"] for status in json.loads(listed.stdout)]
+    refused = run_cli(
+        "--backend", "kubernetes", "--kubeconfig", str(env_path("MOON_TEST_KUBECONFIG_BOB")),
+        "job", "get", f"{team_a}/{spec.name}",
+        home=tmp_path,
+    )  # fmt: skip
+    assert refused.returncode == 5, refused.stderr
+    assert 'User "bob" cannot' in refused.stderr
+    assert not list(tmp_path.iterdir()), "the kubernetes backend leaves no MOON_HOME behind"
 
 
 # --------------------------------------------------------------------------- logs
