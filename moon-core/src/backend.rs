@@ -195,7 +195,8 @@ pub struct Event {
     /// Job name.
     pub job: String,
     /// What kind (`Submitted`, `Pending`, `Admitted`, `ReplicaStarted`,
-    /// `ReplicaExited`, `Restarting`, `Succeeded`, `Failed`, `Cancelled`).
+    /// `Running` (Kubernetes: every replica has started), `ReplicaExited`,
+    /// `Restarting`, `Succeeded`, `Failed`, `Cancelled`).
     pub kind: String,
     /// The job's phase after the event.
     pub phase: Phase,

@@ -279,6 +279,31 @@ def test_rendezvous_names_are_the_hostnames_the_headless_service_publishes(
         handle.cancel()
 
 
+# --------------------------------------------------------------------------- ownership
+
+
+def test_deleting_the_anchor_removes_the_whole_job(admin: moon.Client, team_a: str) -> None:
+    handle = admin.submit(job(team_a, "owned", workers=2, env={"MOON_TEST_DURATION": "60s"}))
+    wait_for_event(handle, lambda e: e.phase == "Running")
+    selector = f"moon.dev/job={handle.name}"
+    owned = kubectl_json("get", "jobs,services,pods", "-n", team_a, "-l", selector)["items"]
+    assert len(owned) == 7, [o["metadata"]["name"] for o in owned]  # 3 Jobs, 3 pods, 1 Service
+    deleted = subprocess.run(
+        [
+            str(env_path("MOON_TEST_KUBECTL")),
+            "--kubeconfig", str(env_path("MOON_TEST_KUBECONFIG_ADMIN")),
+            "-n", team_a, "delete", "configmap", handle.name,
+            "--cascade=foreground", "--timeout=60s",
+        ],
+        capture_output=True, text=True, timeout=90, check=False,
+    )  # fmt: skip
+    assert deleted.returncode == 0, deleted.stderr
+    left = kubectl_json("get", "jobs,services,pods", "-n", team_a, "-l", selector)["items"]
+    assert left == []
+    with pytest.raises(moon.NotFound):
+        handle.status()
+
+
 # --------------------------------------------------------------------------- CLI
 
 

@@ -640,7 +640,7 @@ fn history(observed: &Observed, status: &JobStatus, replicas: &[Replica]) -> Vec
             if let Some(exit) = pod.exit {
                 items.push((
                     exit.at_ms,
-                    3,
+                    4,
                     replica.name.clone(),
                     "ReplicaExited",
                     Phase::Running,
@@ -650,15 +650,14 @@ fn history(observed: &Observed, status: &JobStatus, replicas: &[Replica]) -> Vec
         }
     }
     starts.sort_by_key(|(at, replica, attempt, _)| (*at, *attempt, replica.name.clone()));
-    let mut first_starts = 0;
     for (at, replica, attempt, pod) in starts {
-        if attempt == 1 {
-            first_starts += 1;
-        }
-        let phase = if first_starts == replicas.len() {
-            Phase::Running
-        } else {
+        // A first start leaves the job Pending: the `Running` event below
+        // marks the moment all replicas have started, whatever order the
+        // watches saw the starts in.
+        let phase = if attempt == 1 {
             Phase::Pending
+        } else {
+            Phase::Running
         };
         let node = pod.node.as_deref().unwrap_or("a node");
         items.push((
@@ -673,12 +672,22 @@ fn history(observed: &Observed, status: &JobStatus, replicas: &[Replica]) -> Vec
             ),
         ));
     }
+    if let Some(started) = status.started_ms {
+        items.push((
+            started,
+            3,
+            String::new(),
+            "Running",
+            Phase::Running,
+            format!("all {} replicas started", replicas.len()),
+        ));
+    }
     items.sort_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
 
     if status.phase.is_terminal() {
         items.push((
             status.finished_ms.unwrap_or(0),
-            4,
+            5,
             String::new(),
             status.phase.as_str(),
             status.phase,
@@ -915,7 +924,8 @@ mod tests {
                 ("Submitted", Phase::Pending),
                 ("ReplicaStarted", Phase::Pending),
                 ("ReplicaStarted", Phase::Pending),
-                ("ReplicaStarted", Phase::Running),
+                ("ReplicaStarted", Phase::Pending),
+                ("Running", Phase::Running),
                 ("ReplicaExited", Phase::Running),
                 ("ReplicaExited", Phase::Running),
                 ("ReplicaExited", Phase::Running),
@@ -923,7 +933,7 @@ mod tests {
             ]
         );
         let seqs: Vec<u64> = derived.events.iter().map(|e| e.seq).collect();
-        assert_eq!(seqs, (1..=8).collect::<Vec<_>>());
+        assert_eq!(seqs, (1..=9).collect::<Vec<_>>());
     }
 
     #[test]

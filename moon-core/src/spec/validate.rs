@@ -289,17 +289,22 @@ fn check_memory(findings: &mut Findings, path: &str, memory: &Quantity, zero_ok:
     }
 }
 
+/// Labels as Kubernetes takes them, so that a spec valid here is valid on
+/// every backend: a key is an optional DNS-subdomain prefix and `/`, then a
+/// name of 1-63 letters, digits, `-`, `_` and `.` that starts and ends with
+/// a letter or digit; a value is empty or such a name.
 fn check_labels(findings: &mut Findings, labels: &BTreeMap<String, String>) {
     for (key, value) in labels {
-        let key_ok = !key.is_empty()
-            && key.len() <= 63
-            && key
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
-        if !key_ok {
+        let (prefix, name) = match key.rsplit_once('/') {
+            Some((prefix, name)) => (Some(prefix), name),
+            None => (None, key.as_str()),
+        };
+        if !prefix.is_none_or(is_dns_subdomain) || !is_label_name(name) {
             findings.add(
                 format!("labels.{key}"),
-                format!("key must be 1-63 letters, digits, '-', '_', '.' or '/', got {key:?}"),
+                format!(
+                    "key must be an optional DNS prefix and '/', then 1-63 letters, digits, '-', '_' or '.' starting and ending with a letter or digit, got {key:?}"
+                ),
             );
         }
         if value.len() > 63 {
@@ -307,8 +312,38 @@ fn check_labels(findings: &mut Findings, labels: &BTreeMap<String, String>) {
                 format!("labels.{key}"),
                 format!("value must be at most 63 characters, got {}", value.len()),
             );
+        } else if !value.is_empty() && !is_label_name(value) {
+            findings.add(
+                format!("labels.{key}"),
+                format!(
+                    "value must be letters, digits, '-', '_' or '.' starting and ending with a letter or digit, got {value:?}"
+                ),
+            );
         }
     }
+}
+
+fn is_label_name(name: &str) -> bool {
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    name.len() <= 63
+        && edge(name.chars().next())
+        && edge(name.chars().last())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+fn is_dns_subdomain(prefix: &str) -> bool {
+    prefix.len() <= 253
+        && prefix.split('.').all(|part| {
+            let edge =
+                |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+            edge(part.chars().next())
+                && edge(part.chars().last())
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
 }
 
 fn is_env_name(name: &str) -> bool {

@@ -23,8 +23,8 @@ from ._native import __version__
 from .client import Client, JobHandle, Stream
 from .errors import (
     AgentError,
-    ClusterError,
     AlreadyExists,
+    ClusterError,
     Conflict,
     InvalidSpec,
     JobCancelled,
@@ -40,9 +40,9 @@ from .status import Event, JobStatus, LogLine, ReplicaStatus, TenantStatus
 
 __all__ = [
     "AgentError",
-    "ClusterError",
     "AlreadyExists",
     "Client",
+    "ClusterError",
     "Conflict",
     "Event",
     "InvalidSpec",
