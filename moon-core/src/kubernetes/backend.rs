@@ -15,8 +15,9 @@
 //! CPU, memory and GPU quotas are the cluster's: a replica that the
 //! ResourceQuota refuses holds its job Pending with the quota's own message.
 
-use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use futures::future::try_join_all;
@@ -28,6 +29,7 @@ use tokio::sync::OnceCell;
 
 use super::api::{self, Target, api_error, is_not_found};
 use super::config::KubernetesConfig;
+use super::informer::Informers;
 use super::status::{self, Conclusion, Derived, Observed};
 use super::tenant::TENANT_SPEC_ANNOTATION;
 use super::{
@@ -43,7 +45,14 @@ use crate::spec::{Job, Quantity, Tenant, validate_job};
 pub struct KubernetesBackend {
     config: KubernetesConfig,
     client: OnceCell<kube::Client>,
+    informers: Arc<Informers>,
+    /// Tenant specs read lately, so that a burst of submissions reads each
+    /// tenant's `jobs` quota once rather than once per job.
+    tenants: Mutex<HashMap<String, (Instant, Tenant)>>,
 }
+
+/// How long a tenant's spec read for admission is trusted.
+const TENANT_SPEC_TTL: Duration = Duration::from_secs(5);
 
 impl KubernetesBackend {
     /// A backend for the cluster the settings name. Connecting waits for the
@@ -52,6 +61,8 @@ impl KubernetesBackend {
         KubernetesBackend {
             config,
             client: OnceCell::new(),
+            informers: Arc::new(Informers::default()),
+            tenants: Mutex::new(HashMap::new()),
         }
     }
 
@@ -123,9 +134,29 @@ impl KubernetesBackend {
         })
     }
 
+    /// The tenant's spec as read at most [`TENANT_SPEC_TTL`] ago.
+    async fn recent_tenant_spec(&self, client: &kube::Client, name: &str) -> Result<Tenant> {
+        let cached = self
+            .tenants
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .filter(|(read, _)| read.elapsed() < TENANT_SPEC_TTL)
+            .map(|(_, spec)| spec.clone());
+        if let Some(spec) = cached {
+            return Ok(spec);
+        }
+        let spec = self.tenant_spec(client, name).await?;
+        self.tenants
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.to_string(), (Instant::now(), spec.clone()));
+        Ok(spec)
+    }
+
     /// Refuses a job when the tenant's `jobs` quota is full.
     async fn admit(&self, client: &kube::Client, job: &Job) -> Result<()> {
-        let tenant = self.tenant_spec(client, &job.tenant).await?;
+        let tenant = self.recent_tenant_spec(client, &job.tenant).await?;
         let Some(limit) = tenant.quota.jobs else {
             return Ok(());
         };
@@ -334,6 +365,11 @@ impl Backend for KubernetesBackend {
             let after = api::apply(&client, object, target).await?;
             changed |= before != after;
         }
+        // This client's next submission reads the new quota.
+        self.tenants
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&tenant.name);
         Ok(match (existed, changed) {
             (false, _) => ApplyOutcome::Created,
             (true, true) => ApplyOutcome::Updated,
@@ -574,17 +610,20 @@ impl Backend for KubernetesBackend {
         // Read once first, so that a missing job or a refusal is this call's error.
         let observed = observe(&client, tenant, name).await?;
         self.settle(&client, &observed).await?;
-        Ok(super::watch::events(client, tenant, name, after))
+        Ok(super::watch::events(
+            client,
+            self.informers.clone(),
+            tenant,
+            name,
+            after,
+        ))
     }
 
     async fn wait(&self, tenant: &str, name: &str, timeout: Option<Duration>) -> Result<JobStatus> {
         let client = self.client().await?;
-        let observed = observe(&client, tenant, name).await?;
-        let derived = self.settle(&client, &observed).await?;
-        if derived.status.phase.is_terminal() {
-            return Ok(derived.status);
-        }
-        let watching = super::watch::until_ended(&client, tenant, name);
+        // No read of its own: the namespace's informer lists once for every
+        // wait, and a missing job or a refusal is its first answer.
+        let watching = super::watch::until_ended(&client, &self.informers, tenant, name);
         match timeout {
             None => watching.await,
             Some(limit) => {
@@ -610,7 +649,13 @@ impl Backend for KubernetesBackend {
                 name: format!("{tenant}/{name}/{wanted}"),
             });
         }
-        Ok(super::watch::logs(client, tenant, name, options))
+        Ok(super::watch::logs(
+            client,
+            self.informers.clone(),
+            tenant,
+            name,
+            options,
+        ))
     }
 }
 

@@ -127,6 +127,7 @@
 mod api;
 mod backend;
 mod config;
+mod informer;
 mod job;
 mod object;
 mod status;

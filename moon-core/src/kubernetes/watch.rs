@@ -1,19 +1,15 @@
-//! Following a job on the cluster: its events from four watches (the
-//! anchor, the replicas' Jobs, their pods, the Job controller's warnings),
-//! and its replicas' logs.
+//! Following a job on the cluster: its events and its end through the
+//! namespace's [informer](super::informer), and its replicas' logs.
 //!
-//! Each watch is kube-runtime's watcher with its default backoff: a broken
-//! watch resumes from its last resourceVersion, or lists again when that is
-//! too old, so an API server that restarts while a client waits costs a
-//! pause, not the end of the job. Errors that retrying cannot cure (the job
-//! or its namespace gone, permission refused) end the stream with the error.
+//! Errors that retrying cannot cure (the job gone, permission refused) end
+//! a stream with the error; everything else (an API server restarting) the
+//! informer's watches ride out.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::stream::{BoxStream, SelectAll, select_all};
-use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
-use k8s_openapi::api::batch::v1 as batch;
+use futures::{AsyncBufReadExt, StreamExt};
 use k8s_openapi::api::core::v1 as core;
 use kube::api::Api;
 use kube::runtime::WatchStreamExt;
@@ -22,8 +18,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::api::{Target, api_error};
-use super::backend::{WARNINGS_FIELDS, is_anchor, log_params, observe, pod_gone, record};
-use super::status::{self, Derived, Observed};
+use super::backend::{log_params, observe, pod_gone, record};
+use super::informer::{Informers, Subscription};
+use super::status::{self, Derived};
 use super::{JOB_LABEL, REPLICA_INDEX_LABEL, ROLE_LABEL};
 use crate::backend::{Event, JobStatus, LogLine, LogOptions, Stream};
 use crate::error::{Error, Result};
@@ -32,6 +29,7 @@ use crate::error::{Error, Result};
 /// until the job's terminal event.
 pub(super) fn events(
     client: kube::Client,
+    informers: Arc<Informers>,
     tenant: &str,
     name: &str,
     after: Option<u64>,
@@ -39,7 +37,8 @@ pub(super) fn events(
     let (sender, stream) = Stream::channel(64);
     let (tenant, name) = (tenant.to_string(), name.to_string());
     tokio::spawn(async move {
-        if let Err(error) = follow_events(&client, &tenant, &name, after, &sender).await {
+        if let Err(error) = follow_events(&client, &informers, &tenant, &name, after, &sender).await
+        {
             let _ = sender.send(Err(error)).await;
         }
     });
@@ -89,14 +88,6 @@ impl<K: kube::Resource + Clone> Mirror<K> {
     }
 }
 
-/// One watch's news; boxed, since a Job or a pod is kilobytes.
-enum Update {
-    Anchor(Box<watcher::Event<core::ConfigMap>>),
-    Job(Box<watcher::Event<batch::Job>>),
-    Pod(Box<watcher::Event<core::Pod>>),
-    Warning(Box<watcher::Event<core::Event>>),
-}
-
 /// Whether a watch error is one that retrying cannot cure.
 fn lasting(error: &watcher::Error) -> Option<&kube::Error> {
     match error {
@@ -110,138 +101,51 @@ fn lasting(error: &watcher::Error) -> Option<&kube::Error> {
     }
 }
 
-/// One job as its four watches show it: each call to [`JobWatch::next`]
-/// waits for the cluster to change and returns the job derived afresh, its
-/// conclusion recorded when it has one.
+/// One job as its namespace's informer shows it: each call to
+/// [`JobWatch::next`] waits for the job to change and returns it derived
+/// afresh, its conclusion recorded when it has one.
 pub(super) struct JobWatch {
     client: kube::Client,
-    key: String,
-    name: String,
-    updates: SelectAll<BoxStream<'static, Result<Update, watcher::Error>>>,
-    anchors: Mirror<core::ConfigMap>,
-    jobs: Mirror<batch::Job>,
-    pods: Mirror<core::Pod>,
-    warnings: Mirror<core::Event>,
+    subscription: Subscription,
 }
 
 impl JobWatch {
-    pub(super) fn new(client: &kube::Client, tenant: &str, name: &str) -> JobWatch {
-        let by_job = || watcher::Config::default().labels(&format!("{JOB_LABEL}={name}"));
-        let streams: Vec<BoxStream<'static, Result<Update, watcher::Error>>> = vec![
-            watcher(
-                Api::<core::ConfigMap>::namespaced(client.clone(), tenant),
-                watcher::Config::default().fields(&format!("metadata.name={name}")),
-            )
-            .default_backoff()
-            .map_ok(|event| Update::Anchor(Box::new(event)))
-            .boxed(),
-            watcher(
-                Api::<batch::Job>::namespaced(client.clone(), tenant),
-                by_job(),
-            )
-            .default_backoff()
-            .map_ok(|event| Update::Job(Box::new(event)))
-            .boxed(),
-            watcher(
-                Api::<core::Pod>::namespaced(client.clone(), tenant),
-                by_job(),
-            )
-            .default_backoff()
-            .map_ok(|event| Update::Pod(Box::new(event)))
-            .boxed(),
-            watcher(
-                Api::<core::Event>::namespaced(client.clone(), tenant),
-                watcher::Config::default().fields(WARNINGS_FIELDS),
-            )
-            .default_backoff()
-            .map_ok(|event| Update::Warning(Box::new(event)))
-            .boxed(),
-        ];
+    pub(super) fn new(
+        client: &kube::Client,
+        informers: &Informers,
+        tenant: &str,
+        name: &str,
+    ) -> JobWatch {
         JobWatch {
             client: client.clone(),
-            key: format!("{tenant}/{name}"),
-            name: name.to_string(),
-            updates: select_all(streams),
-            anchors: Mirror::new(),
-            jobs: Mirror::new(),
-            pods: Mirror::new(),
-            warnings: Mirror::new(),
+            subscription: informers.subscribe(client, tenant, name),
         }
     }
 
-    /// The job after the next change the watches see; `None` if they end.
+    /// The job after its next change (at once the first time).
     pub(super) async fn next(&mut self) -> Result<Option<Derived>> {
-        while let Some(update) = self.updates.next().await {
-            match update {
-                Ok(Update::Anchor(event)) => self.anchors.apply(*event),
-                Ok(Update::Job(event)) => self.jobs.apply(*event),
-                Ok(Update::Pod(event)) => self.pods.apply(*event),
-                Ok(Update::Warning(event)) => self.warnings.apply(*event),
-                Err(error) => match lasting(&error) {
-                    Some(kube::Error::Api(status)) => {
-                        let target = Target {
-                            kind: "job",
-                            name: &self.key,
-                        };
-                        return Err(api_error(kube::Error::Api(status.clone()), target));
-                    }
-                    _ => continue,
-                },
+        let observed = self.subscription.next().await?;
+        let derived = status::derive(&observed)?;
+        if derived.conclusion.is_some() || !derived.to_stop.is_empty() {
+            match record(&self.client, &observed, &derived).await {
+                // The cluster is unreachable for now: the next change retries.
+                Err(Error::Cluster(_)) => {}
+                other => other?,
             }
-            let ready =
-                self.anchors.ready && self.jobs.ready && self.pods.ready && self.warnings.ready;
-            if !ready {
-                continue;
-            }
-            let name = self.name.as_str();
-            let Some(anchor) = self
-                .anchors
-                .objects
-                .get(name)
-                .filter(|a| is_anchor(a, name))
-            else {
-                return Err(Error::NotFound {
-                    kind: "job",
-                    name: self.key.clone(),
-                });
-            };
-            let prefix = format!("{name}-");
-            let observed = Observed {
-                anchor: anchor.clone(),
-                jobs: self.jobs.items(),
-                pods: self.pods.items(),
-                warnings: self
-                    .warnings
-                    .items()
-                    .into_iter()
-                    .filter(|event| {
-                        let object = event.involved_object.name.as_deref().unwrap_or_default();
-                        object.starts_with(&prefix)
-                    })
-                    .collect(),
-            };
-            let derived = status::derive(&observed)?;
-            if derived.conclusion.is_some() || !derived.to_stop.is_empty() {
-                match record(&self.client, &observed, &derived).await {
-                    // The cluster is unreachable for now: the next change retries.
-                    Err(Error::Cluster(_)) => {}
-                    other => other?,
-                }
-            }
-            return Ok(Some(derived));
         }
-        Ok(None)
+        Ok(Some(derived))
     }
 }
 
 async fn follow_events(
     client: &kube::Client,
+    informers: &Informers,
     tenant: &str,
     name: &str,
     after: Option<u64>,
     sender: &mpsc::Sender<Result<Event>>,
 ) -> Result<()> {
-    let mut watch = JobWatch::new(client, tenant, name);
+    let mut watch = JobWatch::new(client, informers, tenant, name);
     // Events are told apart by what they say; the first snapshot's are
     // numbered as `events()` numbers them, later ones continue from there.
     let mut seen: HashSet<(String, Option<String>, String)> = HashSet::new();
@@ -283,10 +187,11 @@ async fn follow_events(
 /// saw it: no read after the end that an unreachable apiserver could fail.
 pub(super) async fn until_ended(
     client: &kube::Client,
+    informers: &Informers,
     tenant: &str,
     name: &str,
 ) -> Result<JobStatus> {
-    let mut watch = JobWatch::new(client, tenant, name);
+    let mut watch = JobWatch::new(client, informers, tenant, name);
     while let Some(derived) = watch.next().await? {
         if derived.status.phase.is_terminal() {
             return Ok(derived.status);
@@ -303,6 +208,7 @@ pub(super) async fn until_ended(
 /// the first one to start, until the job ends.
 pub(super) fn logs(
     client: kube::Client,
+    informers: Arc<Informers>,
     tenant: &str,
     name: &str,
     options: LogOptions,
@@ -310,7 +216,7 @@ pub(super) fn logs(
     let (sender, stream) = Stream::channel(256);
     let (tenant, name) = (tenant.to_string(), name.to_string());
     tokio::spawn(async move {
-        if let Err(error) = read_logs(&client, &tenant, &name, &options, &sender).await {
+        if let Err(error) = read_logs(&client, informers, &tenant, &name, &options, &sender).await {
             let _ = sender.send(Err(error)).await;
         }
     });
@@ -319,6 +225,7 @@ pub(super) fn logs(
 
 async fn read_logs(
     client: &kube::Client,
+    informers: Arc<Informers>,
     tenant: &str,
     name: &str,
     options: &LogOptions,
@@ -375,7 +282,7 @@ async fn read_logs(
     }
     // Replicas that never start end with the job: wait for its end, then
     // give the readers a moment to drain what the last pods wrote.
-    let mut job_events = events(client.clone(), tenant, name, None);
+    let mut job_events = events(client.clone(), informers, tenant, name, None);
     let ended = async {
         while let Some(event) = job_events.next().await {
             if event?.phase.is_terminal() {
