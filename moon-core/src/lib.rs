@@ -26,3 +26,5 @@ pub use backend::{
 };
 pub use client::Client;
 pub use error::{Error, FieldError, FieldErrors, Result};
+/// GPU selectors, inventory and placement (the `moon-gpu` crate).
+pub use moon_gpu as gpu;

@@ -32,4 +32,15 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// A static inventory file that parses but is wrong at `field`
+    /// (`devices[3].memoryTotalMib`).
+    #[error("GPU inventory {path:?}, {field}: {message}")]
+    InvalidInventory {
+        /// The file.
+        path: PathBuf,
+        /// Where in the file, as a path of keys and indices.
+        field: String,
+        /// What is wrong there.
+        message: String,
+    },
 }

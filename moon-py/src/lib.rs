@@ -3,6 +3,7 @@
 
 mod client;
 mod errors;
+mod gpu;
 mod runtime;
 
 use pyo3::prelude::*;
@@ -19,5 +20,6 @@ fn native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(client::parse_tenant_yaml, module)?)?;
     module.add_function(wrap_pyfunction!(client::parse_spec_yaml, module)?)?;
     module.add_function(wrap_pyfunction!(client::render_yaml, module)?)?;
+    module.add_function(wrap_pyfunction!(gpu::place_gpus, module)?)?;
     Ok(())
 }

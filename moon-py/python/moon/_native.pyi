@@ -13,6 +13,7 @@ __all__ = [
     "parse_job_yaml",
     "parse_spec_yaml",
     "parse_tenant_yaml",
+    "place_gpus",
     "render_yaml",
 ]
 
@@ -79,3 +80,5 @@ def parse_job_yaml(text: str) -> str: ...
 def parse_tenant_yaml(text: str) -> str: ...
 def parse_spec_yaml(text: str, kind: str | None = None) -> tuple[str, str]: ...
 def render_yaml(spec_json: str, kind: str, image: str | None = None) -> str: ...
+def place_gpus(nodes_json: str, pods: list[str]) -> str:
+    """Each pod's node name, or null where it fits nowhere, as a JSON array."""
