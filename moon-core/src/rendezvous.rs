@@ -852,7 +852,7 @@ mod tests {
         assert!(tracker.args.is_empty());
         assert_eq!(tracker.env, job.roles[0].env);
         assert_eq!(tracker.working_dir.as_deref(), Some("/work"));
-        assert_eq!(tracker.gpus, 0);
+        assert_eq!(tracker.gpus.count(), 0);
     }
 
     #[test]

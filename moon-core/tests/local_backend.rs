@@ -155,7 +155,10 @@ async fn cancel_kills_the_whole_group_even_a_child_that_ignores_sigterm() {
     tenant(&home.client, "team", TenantQuota::default()).await;
     let pids = home.path().join("pids");
     let script = format!(
-        "sh -c 'trap \"\" TERM; echo $$ >> {p}; while true; do sleep 0.1; done' & echo $$ >> {p}; echo started; wait",
+        // "started" once both pids are written: under load the child may
+        // not have run yet when the parent prints.
+        "sh -c 'trap \"\" TERM; echo $$ >> {p}; while true; do sleep 0.1; done' & echo $$ >> {p}; \
+         while [ \"$(wc -l < {p})\" -lt 2 ]; do sleep 0.01; done; echo started; wait",
         p = pids.display()
     );
     let (_logs, first) = home
@@ -243,7 +246,7 @@ async fn a_job_larger_than_the_quota_is_refused_with_the_numbers() {
     };
     tenant(&home.client, "team", quota).await;
     let mut job = shell_job("greedy", "true");
-    job.roles[0].gpus = 8;
+    job.roles[0].gpus = moon_core::spec::Gpus::any(8);
     match home.client.submit(&job).await {
         Err(Error::QuotaExceeded(message)) => {
             assert_eq!(message, "tenant team: job asks gpus 8, quota is gpus 4")

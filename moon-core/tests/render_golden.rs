@@ -227,7 +227,8 @@ roles:
     workingDir: /src
     cpus: 8
     memory: 64Gi
-    gpus: 8
+    # Eight Hopper GPUs with 80 GB each: a node affinity over GFD's labels.
+    gpus: "H100,80GB+,cc9.0+:8"
     env:
       NCCL_DEBUG: INFO
   - name: worker

@@ -35,7 +35,7 @@ roles:
     assert_eq!(role.replicas, 1);
     assert_eq!(role.cpus, Quantity::Int(1));
     assert_eq!(role.memory, Quantity::from("512Mi"));
-    assert_eq!(role.gpus, 0);
+    assert_eq!(role.gpus.count(), 0);
     assert_eq!(role.working_dir, None);
     assert_eq!(
         Demand::of(&job),

@@ -611,8 +611,9 @@ start_kwok() {
 # --------------------------------------------------------------------------- nodes
 node_yaml() { # node_yaml NAME CPU MEMORY [GPUS PRODUCT MEMORY_MIB FAMILY]
     local name=$1 cpu=$2 mem=$3 gpus=${4:-} product=${5:-} gmem=${6:-} family=${7:-}
-    local pool=cpu
+    local pool=cpu cc_major=9 cc_minor=0
     [[ -n $gpus ]] && pool=gpu
+    [[ $family == ampere ]] && cc_major=8
     cat <<EOF
 ---
 apiVersion: v1
@@ -635,6 +636,8 @@ EOF
     nvidia.com/gpu.memory: "$gmem"
     nvidia.com/gpu.count: "$gpus"
     nvidia.com/gpu.family: $family
+    nvidia.com/gpu.compute.major: "$cc_major"
+    nvidia.com/gpu.compute.minor: "$cc_minor"
 EOF
     fi
     cat <<EOF

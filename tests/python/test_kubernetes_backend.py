@@ -399,3 +399,38 @@ def test_wait_returns_the_right_result_across_an_apiserver_restart(
     assert "error" not in outcome, outcome
     assert outcome["status"].phase == "Succeeded"
     assert [r.phase for r in outcome["status"].replicas] == ["Succeeded", "Succeeded"]
+
+
+# --------------------------------------------------------------------------- GPU selectors
+
+
+@pytest.mark.parametrize(
+    ("gpus", "pool"),
+    [("A100:1", "gpu-a100-"), ("80GB+:1", "gpu-h100-"), ("H100,cc9.0+:1", "gpu-h100-")],
+)
+def test_a_gpu_selector_lands_only_on_nodes_of_that_model_and_memory(
+    admin: moon.Client, team_a: str, gpus: str, pool: str
+) -> None:
+    spec = job(team_a, "model", workers=2)
+    spec.roles[-1].gpus = gpus
+    handle = admin.submit(spec)
+    assert handle.wait(timeout=WAIT_S).phase == "Succeeded"
+    workers = [p for p in pods_of(team_a, handle.name) if "-worker-" in p["metadata"]["name"]]
+    assert len(workers) == 2
+    assert all(p["spec"]["nodeName"].startswith(pool) for p in workers), [
+        p["spec"]["nodeName"] for p in workers
+    ]
+
+
+def test_a_selector_no_node_matches_is_held_with_the_schedulers_words(
+    admin: moon.Client, team_a: str
+) -> None:
+    spec = job(team_a, "nomatch")
+    spec.roles[-1].gpus = "B200:1"
+    handle = admin.submit(spec)
+    event = wait_for_event(
+        handle, lambda e: e.kind == "Pending" and "nodes are available" in e.message
+    )
+    assert "didn't match Pod's node affinity" in event.message, event.message
+    assert handle.status().reason == "Unschedulable"
+    handle.cancel()

@@ -327,7 +327,7 @@ impl Replica<'_> {
         labels.insert(REPLICA_INDEX_LABEL.to_string(), self.index.to_string());
         let namespace = Some(job.tenant.as_str());
 
-        let mut container = self.container(&role.name, role.gpus)?;
+        let mut container = self.container(&role.name, role.gpus.count())?;
         container.command = Some(role.command.iter().map(|part| literal(part)).collect());
         if !role.args.is_empty() {
             container.args = Some(role.args.iter().map(|arg| literal(arg)).collect());
@@ -358,8 +358,9 @@ impl Replica<'_> {
             }
             _ => None,
         };
+        let affinity = role.gpus.selector().and_then(super::gpu::node_affinity);
         let mut tolerations = Vec::new();
-        if role.gpus > 0 {
+        if role.gpus.count() > 0 {
             tolerations.push(core::Toleration {
                 key: Some(GPU.to_string()),
                 operator: Some("Exists".to_string()),
@@ -382,6 +383,7 @@ impl Replica<'_> {
             init_containers,
             containers: vec![container],
             tolerations,
+            affinity,
             volumes: Some(vec![core::Volume {
                 name: SHM_VOLUME.to_string(),
                 empty_dir: Some(core::EmptyDirVolumeSource {

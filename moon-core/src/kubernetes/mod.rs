@@ -127,6 +127,7 @@
 mod api;
 mod backend;
 mod config;
+mod gpu;
 mod informer;
 mod job;
 mod object;
@@ -145,6 +146,7 @@ use crate::spec::{Quantity, format_bytes};
 pub use api::USER_AGENT;
 pub use backend::KubernetesBackend;
 pub use config::{KubernetesConfig, parse_tolerations};
+pub use gpu::{KNOWN_GPU_PRODUCTS, node_affinity};
 pub use job::{
     DEFAULT_IMAGE, MXNET_SCHEDULER_PORT, PYTORCH_MASTER_PORT, RenderOptions, SPARK_DRIVER_PORT,
     TENSORFLOW_PORT, XGBOOST_TRACKER_PORT, endpoints, render_job, replica_name,

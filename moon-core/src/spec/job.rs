@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Framework, Quantity};
+use super::{Framework, Gpus, Quantity};
 
 /// A job's spec, as written in YAML or JSON or built in code.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,9 +72,9 @@ pub struct Role {
     /// Memory per replica (`"1Gi"`).
     #[serde(default = "default_memory")]
     pub memory: Quantity,
-    /// GPUs per replica.
+    /// GPUs per replica: a count of any model, or a selector (`"H100:2"`).
     #[serde(default)]
-    pub gpus: u64,
+    pub gpus: Gpus,
 }
 
 fn one() -> u32 {
@@ -114,7 +114,7 @@ impl Role {
             image: None,
             cpus: one_cpu(),
             memory: default_memory(),
-            gpus: 0,
+            gpus: Gpus::default(),
         }
     }
 

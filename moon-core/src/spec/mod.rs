@@ -4,12 +4,14 @@
 //! Unknown keys are refused.
 
 mod framework;
+mod gpus;
 mod job;
 mod quantity;
 mod tenant;
 mod validate;
 
 pub use framework::{Framework, RoleRule};
+pub use gpus::Gpus;
 pub use job::{DEFAULT_BACKOFF_LIMIT, Job, RestartPolicy, Role};
 pub use quantity::{Quantity, format_bytes, format_cpus};
 pub use tenant::{Tenant, TenantQuota};

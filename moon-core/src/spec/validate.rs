@@ -41,7 +41,7 @@ impl Demand {
             demand.bytes = demand.bytes.saturating_add(replicas.saturating_mul(bytes));
             demand.gpus = demand
                 .gpus
-                .saturating_add(replicas.saturating_mul(role.gpus));
+                .saturating_add(replicas.saturating_mul(role.gpus.count()));
         }
         demand
     }

@@ -63,7 +63,12 @@ class Quota:
 
 @dataclass
 class Role:
-    """A group of identical replicas of a job (``master``, ``worker``, ``ps``...)."""
+    """A group of identical replicas of a job (``master``, ``worker``, ``ps``...).
+
+    ``gpus`` per replica is a count of any model (``2``) or a selector string:
+    ``"H100:2"``, ``"80GB+:1"`` (decimal GB, as GPUs are sold), ``"A100|H100:4"``,
+    ``"H100,cc9.0+:8"``.
+    """
 
     name: str
     replicas: int = 1
@@ -73,7 +78,7 @@ class Role:
     working_dir: str | None = None
     cpus: Quantity = 1
     memory: Quantity = "512Mi"
-    gpus: int = 0
+    gpus: int | str = 0
     image: str | None = None
 
     def __post_init__(self) -> None:
