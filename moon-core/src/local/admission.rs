@@ -8,7 +8,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::spec::{Demand, TenantQuota, format_bytes, format_cpus};
+use moon_gpu::GpuSelector;
+use moon_gpu::placement::{MachineGpu, machine};
+
+use crate::spec::{Demand, Job, TenantQuota, format_bytes, format_cpus};
 
 /// Limits in whole units; `None` is unlimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -64,6 +67,8 @@ pub struct Candidate {
     pub name: String,
     /// What it would hold.
     pub demand: Demand,
+    /// The GPUs of each replica that asks for some (`worker-0`, selector).
+    pub gpus: Vec<(String, GpuSelector)>,
 }
 
 /// Everything admission looks at.
@@ -79,13 +84,22 @@ pub struct Snapshot {
     pub queue: Vec<Candidate>,
     /// The tenant admitted from most recently.
     pub last_served: Option<String>,
+    /// The machine's GPUs, when it knows them one by one (an inventory from
+    /// NVML or a file), those held by running jobs marked in use; `None`
+    /// when it only has a count.
+    pub devices: Option<Vec<MachineGpu>>,
 }
 
 /// The verdict on one pending job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Start it now.
-    Admit(i64),
+    /// Start it now, with these GPUs per replica (device UUIDs).
+    Admit {
+        /// Job id.
+        id: i64,
+        /// Replica (`worker-0`) to its devices; empty without an inventory.
+        gpus: BTreeMap<String, Vec<String>>,
+    },
     /// Keep it pending; `reason` is short (`Quota`, `Capacity`, `Queued`), `message` names the numbers.
     Wait {
         /// Job id.
@@ -95,6 +109,19 @@ pub enum Decision {
         /// For people.
         message: String,
     },
+}
+
+/// The GPUs each replica of a job asks for (`worker-0`, selector), for
+/// the replicas that ask for any.
+pub fn gpu_asks(job: &Job) -> Vec<(String, GpuSelector)> {
+    job.roles
+        .iter()
+        .filter_map(|role| Some((role, role.gpus.selector()?)))
+        .flat_map(|(role, selector)| {
+            (0..role.replicas)
+                .map(move |index| (format!("{}-{index}", role.name), selector.clone()))
+        })
+        .collect()
 }
 
 /// Why a job could never run, if so: it asks more than the whole quota or machine.
@@ -144,6 +171,7 @@ pub fn decide(snapshot: &Snapshot) -> Vec<Decision> {
         .collect();
     let mut decisions = Vec::new();
     let mut blocked_by_machine: Option<&Candidate> = None;
+    let mut devices = snapshot.devices.clone();
 
     // One admission per tenant per round, so tenants take turns.
     loop {
@@ -188,9 +216,35 @@ pub fn decide(snapshot: &Snapshot) -> Vec<Decision> {
                 wait_rest(&mut decisions, queue, head);
                 continue;
             }
+            let gpus = match devices.as_mut() {
+                Some(devices) if !head.gpus.is_empty() => match machine::place(devices, &head.gpus)
+                {
+                    Ok(placed) => {
+                        for device in devices.iter_mut() {
+                            device.in_use |= placed.iter().any(|r| r.uuids.contains(&device.uuid));
+                        }
+                        placed
+                            .into_iter()
+                            .map(|replica| (replica.replica, replica.uuids))
+                            .collect()
+                    }
+                    Err(no_fit) => {
+                        decisions.push(Decision::Wait {
+                            id: head.id,
+                            reason: "Capacity",
+                            message: format!("machine: {no_fit}"),
+                        });
+                        blocked_by_machine = Some(head);
+                        queue.pop_front();
+                        wait_rest(&mut decisions, queue, head);
+                        continue;
+                    }
+                },
+                _ => BTreeMap::new(),
+            };
             usage.add(head.demand);
             machine_usage.add(head.demand);
-            decisions.push(Decision::Admit(head.id));
+            decisions.push(Decision::Admit { id: head.id, gpus });
             queue.pop_front();
             admitted_any = true;
         }
@@ -316,6 +370,7 @@ mod tests {
             tenant: tenant.into(),
             name: format!("job{id}"),
             demand: demand(cpus, gpus),
+            gpus: Vec::new(),
         }
     }
 
@@ -332,7 +387,7 @@ mod tests {
         decisions
             .iter()
             .filter_map(|decision| match decision {
-                Decision::Admit(id) => Some(*id),
+                Decision::Admit { id, .. } => Some(*id),
                 Decision::Wait { .. } => None,
             })
             .collect()

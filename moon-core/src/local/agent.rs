@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::admission::{self, Candidate, Decision, Limits, Snapshot, Usage};
-use super::capacity::machine_capacity;
+use super::capacity::{machine_capacity_with, machine_gpus};
 use super::layout::{Layout, attempt_files};
 use super::process::{is_same_process, pidfd_open, reap, signal_group, signal_process, try_lock};
 use super::protocol::{Reply, Request};
@@ -37,6 +37,7 @@ use crate::backend::{Phase, ReplicaPhase};
 use crate::error::{Error, Result};
 use crate::rendezvous;
 use crate::spec::{Demand, RestartPolicy, Role};
+use moon_gpu::placement::MachineGpu;
 
 /// Seconds a stopped replica gets between SIGTERM and SIGKILL.
 const GRACE_SECONDS: u64 = 5;
@@ -342,11 +343,16 @@ async fn send(write: &mut tokio::net::unix::OwnedWriteHalf, reply: &Reply) -> Re
         .map_err(|error| Error::io("answering a client", "agent socket", error))
 }
 
+/// The variable that tells CUDA which GPUs a process may use.
+const CUDA_VISIBLE_DEVICES: &str = "CUDA_VISIBLE_DEVICES";
+
 struct Agent {
     layout: Layout,
     program: PathBuf,
     db: Connection,
     capacity: Limits,
+    /// The machine's GPUs one by one, when an inventory lists them.
+    gpus: Option<Vec<MachineGpu>>,
     messages: mpsc::UnboundedSender<Message>,
     /// Attempts whose supervisor we wait on.
     watched: HashSet<AttemptKey>,
@@ -366,12 +372,14 @@ impl Agent {
         messages: mpsc::UnboundedSender<Message>,
     ) -> Result<Agent> {
         let db = store::open(&layout.database())?;
-        let capacity = machine_capacity(&layout.config_file())?;
+        let gpus = machine_gpus()?;
+        let capacity = machine_capacity_with(&layout.config_file(), gpus.as_deref())?;
         Ok(Agent {
             layout,
             program,
             db,
             capacity,
+            gpus,
             messages,
             watched: HashSet::new(),
             stopping: HashSet::new(),
@@ -746,9 +754,22 @@ impl Agent {
             return Ok(());
         }
         let running = store::jobs(&self.db, None, &[Phase::Running])?;
+        let held: HashSet<&String> = running
+            .iter()
+            .flat_map(|job| job.gpu_devices.values().flatten())
+            .collect();
         let mut snapshot = Snapshot {
             machine: self.capacity,
             last_served: store::setting(&self.db, LAST_SERVED)?,
+            devices: self.gpus.as_ref().map(|devices| {
+                devices
+                    .iter()
+                    .map(|device| MachineGpu {
+                        in_use: held.contains(&device.uuid),
+                        ..device.clone()
+                    })
+                    .collect()
+            }),
             ..Snapshot::default()
         };
         for tenant in store::tenants(&self.db)? {
@@ -782,15 +803,16 @@ impl Agent {
                 tenant: job.spec.tenant.clone(),
                 name: job.spec.name.clone(),
                 demand: Demand::of(&job.spec),
+                gpus: admission::gpu_asks(&job.spec),
             })
             .collect();
         for decision in admission::decide(&snapshot) {
             match decision {
-                Decision::Admit(id) => {
+                Decision::Admit { id, gpus } => {
                     let Some(job) = pending.iter().find(|job| job.id == id) else {
                         continue;
                     };
-                    self.start_job(job, &mut ports_in_use)?;
+                    self.start_job(job, &mut ports_in_use, &gpus)?;
                 }
                 Decision::Wait {
                     id,
@@ -818,7 +840,12 @@ impl Agent {
     }
 
     /// Admits a job: ports, replica rows and the Running phase, in one transaction.
-    fn start_job(&mut self, job: &JobRecord, ports_in_use: &mut HashSet<u16>) -> Result<()> {
+    fn start_job(
+        &mut self,
+        job: &JobRecord,
+        ports_in_use: &mut HashSet<u16>,
+        gpus: &BTreeMap<String, Vec<String>>,
+    ) -> Result<()> {
         let mut ports = BTreeMap::new();
         for name in rendezvous::port_names(&job.spec) {
             let port = moon_net::free_loopback_port(ports_in_use)
@@ -840,8 +867,13 @@ impl Agent {
             .collect();
         let tx = self.db.unchecked_transaction()?;
         tx.execute(
-            "UPDATE jobs SET phase = 'Running', started_ms = ?2, reason = NULL, message = NULL, ports = ?3 WHERE id = ?1",
-            params![job.id, now_ms(), serde_json::to_string(&ports).unwrap_or_default()],
+            "UPDATE jobs SET phase = 'Running', started_ms = ?2, reason = NULL, message = NULL, ports = ?3, gpu_devices = ?4 WHERE id = ?1",
+            params![
+                job.id,
+                now_ms(),
+                serde_json::to_string(&ports).unwrap_or_default(),
+                serde_json::to_string(gpus).unwrap_or_default()
+            ],
         )?;
         for (position, role) in roles.iter().enumerate() {
             for index in 0..role.replicas {
@@ -977,6 +1009,13 @@ impl Agent {
             &job.spec, role_name, index, &endpoints,
         ));
         env.insert("MOON_ATTEMPT".into(), attempt.to_string());
+        if self.gpus.is_some() {
+            // By UUID: CUDA numbers devices its own way, which need not be
+            // NVML's; a replica given none sees none.
+            let replica = format!("{role_name}-{index}");
+            let devices = job.gpu_devices.get(&replica).cloned().unwrap_or_default();
+            env.insert(CUDA_VISIBLE_DEVICES.into(), devices.join(","));
+        }
         let submit_dir = PathBuf::from(&job.submit_dir);
         let working_dir = match &role.working_dir {
             Some(dir) => submit_dir.join(dir),

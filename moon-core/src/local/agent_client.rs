@@ -39,25 +39,75 @@ impl AgentReplies {
     }
 }
 
-/// Sends `request` to the agent of `layout`, starting one if none runs.
+/// Sends `request` to the agent of `layout`, starting one if none runs. An
+/// agent that dies as the request goes out (it crashed, or left when idle)
+/// is replaced once: what clients record is in the database already, so the
+/// new agent finds it.
 pub async fn request(layout: &Layout, program: &Path, request: &Request) -> Result<AgentReplies> {
+    let mut line = serde_json::to_vec(request).map_err(|error| Error::Agent(error.to_string()))?;
+    line.push(b'\n');
     let stream = match connect(layout) {
         Ok(stream) => stream,
         Err(_) => connect_starting_agent(layout, program).await?,
     };
-    let stream = UnixStream::from_std(stream)
-        .map_err(|error| Error::io("connecting to the agent", layout.home(), error))?;
+    match send_line(layout, stream, &line).await {
+        Err(SendError::AgentGone) => {
+            let stream = connect_starting_agent(layout, program).await?;
+            send_line(layout, stream, &line)
+                .await
+                .map_err(|error| error.into_error(layout))
+        }
+        other => other.map_err(|error| error.into_error(layout)),
+    }
+}
+
+enum SendError {
+    /// The agent closed the connection before the request was written.
+    AgentGone,
+    Other(Error),
+}
+
+impl SendError {
+    fn into_error(self, layout: &Layout) -> Error {
+        match self {
+            SendError::AgentGone => Error::Agent(format!(
+                "the agent of {} closed the connection; see {}",
+                layout.home().display(),
+                layout.agent_log().display()
+            )),
+            SendError::Other(error) => error,
+        }
+    }
+}
+
+async fn send_line(
+    layout: &Layout,
+    stream: std::os::unix::net::UnixStream,
+    line: &[u8],
+) -> Result<AgentReplies, SendError> {
+    let stream = UnixStream::from_std(stream).map_err(|error| {
+        SendError::Other(Error::io("connecting to the agent", layout.home(), error))
+    })?;
     let (read, mut write) = stream.into_split();
-    let mut line = serde_json::to_vec(request).map_err(|error| Error::Agent(error.to_string()))?;
-    line.push(b'\n');
-    write
-        .write_all(&line)
-        .await
-        .map_err(|error| Error::io("writing to the agent", layout.home(), error))?;
-    Ok(AgentReplies {
-        lines: AsyncBufReader::new(read).lines(),
-        _write: write,
-    })
+    match write.write_all(line).await {
+        Ok(()) => Ok(AgentReplies {
+            lines: AsyncBufReader::new(read).lines(),
+            _write: write,
+        }),
+        Err(error)
+            if matches!(
+                error.kind(),
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            Err(SendError::AgentGone)
+        }
+        Err(error) => Err(SendError::Other(Error::io(
+            "writing to the agent",
+            layout.home(),
+            error,
+        ))),
+    }
 }
 
 fn connect(layout: &Layout) -> io::Result<std::os::unix::net::UnixStream> {

@@ -15,9 +15,9 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 
 use super::LocalConfig;
-use super::admission::{Limits, never_fits};
+use super::admission::{Limits, gpu_asks, never_fits};
 use super::agent_client;
-use super::capacity::machine_capacity;
+use super::capacity::{machine_capacity_with, machine_gpus};
 use super::layout::Layout;
 use super::protocol::{Reply, Request};
 use super::store::{self, JobRecord, now_ms};
@@ -28,6 +28,7 @@ use crate::backend::{
 use crate::error::{Error, Result};
 use crate::rendezvous;
 use crate::spec::{Demand, Job, Tenant, validate_job, validate_tenant};
+use moon_gpu::placement;
 
 /// The local backend, as a client of one `MOON_HOME`.
 pub struct LocalBackend {
@@ -161,8 +162,15 @@ impl Backend for LocalBackend {
                 kind: "tenant",
                 name: job.tenant.clone(),
             })?;
-            let machine = machine_capacity(&self.layout.config_file())?;
             let demand = Demand::of(job);
+            // The inventory is read only for jobs that ask for GPUs: NVML
+            // takes a moment to load.
+            let gpus = if demand.gpus > 0 {
+                machine_gpus()?
+            } else {
+                None
+            };
+            let machine = machine_capacity_with(&self.layout.config_file(), gpus.as_deref())?;
             if let Some(reason) = never_fits(
                 &job.tenant,
                 &Limits::of_quota(&tenant.quota),
@@ -170,6 +178,13 @@ impl Backend for LocalBackend {
                 &demand,
             ) {
                 return Err(Error::QuotaExceeded(reason));
+            }
+            if let Some(devices) = &gpus
+                && let Err(no_fit) = placement::machine::place(devices, &gpu_asks(job))
+            {
+                return Err(Error::QuotaExceeded(format!(
+                    "machine: {no_fit}, with every GPU free: it could never run here"
+                )));
             }
             let submit_dir = std::env::current_dir()
                 .map_err(|error| Error::io("reading the working directory", ".", error))?;

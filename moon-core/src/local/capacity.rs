@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use moon_gpu::HealthStatus;
+use moon_gpu::placement::MachineGpu;
 use serde::Deserialize;
 
 use super::admission::Limits;
@@ -23,6 +25,47 @@ struct CapacityOverrides {
     cpus: Option<Quantity>,
     memory: Option<Quantity>,
     gpus: Option<u64>,
+}
+
+/// The machine's GPUs one by one, from the inventory file that
+/// `MOON_GPU_INVENTORY` names or else NVML; `None` when there is neither,
+/// and the machine's GPUs are then only the count in `config.yaml`.
+pub fn machine_gpus() -> Result<Option<Vec<MachineGpu>>> {
+    let provider = match moon_gpu::provider::detect() {
+        Ok(provider) => provider,
+        Err(moon_gpu::Error::NoNvml(_)) => return Ok(None),
+        Err(error) => return Err(Error::Agent(format!("GPU inventory: {error}"))),
+    };
+    let inventory = provider
+        .inventory()
+        .map_err(|error| Error::Agent(format!("GPU inventory: {error}")))?;
+    Ok(Some(
+        inventory
+            .devices
+            .into_iter()
+            .map(|device| MachineGpu {
+                healthy: device.health.status != HealthStatus::Unhealthy,
+                uuid: device.uuid,
+                index: device.index,
+                model: device.name,
+                memory_mib: device.memory_total_mib,
+                compute_capability: device.compute_capability,
+                in_use: false,
+            })
+            .collect(),
+    ))
+}
+
+/// The machine's capacity: `config.yaml`'s, else what is detected; GPUs are
+/// the usable devices of `gpus` when it lists them.
+pub fn machine_capacity_with(config_file: &Path, gpus: Option<&[MachineGpu]>) -> Result<Limits> {
+    let mut limits = machine_capacity(config_file)?;
+    if let Some(devices) = gpus
+        && limits.gpus == Some(0)
+    {
+        limits.gpus = Some(devices.iter().filter(|device| device.healthy).count() as u64);
+    }
+    Ok(limits)
 }
 
 /// The capacity admission works with: detected values, overridden by the config file.

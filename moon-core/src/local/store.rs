@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     bytes INTEGER NOT NULL,
     gpus INTEGER NOT NULL,
     ports TEXT NOT NULL DEFAULT '{}',
+    gpu_devices TEXT NOT NULL DEFAULT '{}',
     submit_dir TEXT NOT NULL,
     submit_env TEXT NOT NULL,
     UNIQUE (tenant, name)
@@ -99,7 +100,29 @@ pub fn open(path: &Path) -> Result<Connection> {
     connection.pragma_update(None, "journal_mode", "WAL")?;
     connection.pragma_update(None, "synchronous", "FULL")?;
     connection.execute_batch(SCHEMA)?;
+    add_missing_columns(&connection)?;
     Ok(connection)
+}
+
+/// Columns added after a MOON_HOME's database may have been made, with
+/// their definitions: `CREATE TABLE IF NOT EXISTS` leaves an old table as it was.
+const ADDED_COLUMNS: &[(&str, &str, &str)] =
+    &[("jobs", "gpu_devices", "TEXT NOT NULL DEFAULT '{}'")];
+
+fn add_missing_columns(connection: &Connection) -> rusqlite::Result<()> {
+    for (table, column, definition) in ADDED_COLUMNS {
+        let present: bool = connection.query_row(
+            &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
+            [column],
+            |row| row.get(0),
+        )?;
+        if !present {
+            connection.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+            ))?;
+        }
+    }
+    Ok(())
 }
 
 /// A job row, as the agent and clients use it.
@@ -129,6 +152,8 @@ pub struct JobRecord {
     pub restarts: u32,
     /// Ports allocated at admission, by port name.
     pub ports: BTreeMap<String, u16>,
+    /// GPUs assigned at admission, by replica (`worker-0`), as device UUIDs.
+    pub gpu_devices: BTreeMap<String, Vec<String>>,
     /// The submitter's working directory.
     pub submit_dir: String,
     /// The submitter's environment, which replicas inherit.
@@ -143,7 +168,7 @@ impl JobRecord {
 }
 
 const JOB_COLUMNS: &str = "id, spec, phase, reason, message, created_ms, started_ms, finished_ms, \
-     cancel_requested, ending_phase, ending_reason, ending_message, restarts, ports, submit_dir, submit_env";
+     cancel_requested, ending_phase, ending_reason, ending_message, restarts, ports, submit_dir, submit_env, gpu_devices";
 
 fn job_from_row(row: &Row<'_>) -> rusqlite::Result<JobRecord> {
     let spec: String = row.get(1)?;
@@ -151,6 +176,7 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<JobRecord> {
     let ending_phase: Option<String> = row.get(9)?;
     let ports: String = row.get(13)?;
     let env: String = row.get(15)?;
+    let gpu_devices: String = row.get(16)?;
     let decode = |error: serde_json::Error| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(error))
     };
@@ -176,6 +202,7 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<JobRecord> {
         ports: serde_json::from_str(&ports).map_err(decode)?,
         submit_dir: row.get(14)?,
         submit_env: serde_json::from_str(&env).map_err(decode)?,
+        gpu_devices: serde_json::from_str(&gpu_devices).map_err(decode)?,
     })
 }
 
