@@ -47,7 +47,9 @@ def client(moon_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def role(name: str, gpus: int | str, code: str = SHOW_DEVICES) -> moon.Role:
-    return moon.Role(name, command=[sys.executable, "-c", code], gpus=gpus, cpus="100m", memory="64Mi")
+    return moon.Role(
+        name, command=[sys.executable, "-c", code], gpus=gpus, cpus="100m", memory="64Mi"
+    )
 
 
 def devices_seen(handle: moon.JobHandle) -> dict[str, str]:
