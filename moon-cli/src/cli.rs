@@ -31,6 +31,8 @@ Commands:
   moon job cancel TENANT/NAME
   moon job wait TENANT/NAME [--timeout SECS]
   moon validate -f spec.yaml
+  moon gpu ls
+  moon gpu labels
 
 A job may also be named as NAME with --tenant T. `-f -` reads the spec from
 stdin; specs are YAML or JSON.
@@ -106,6 +108,36 @@ Objects carry no owner references (they need the UID of an object that does not
 exist yet); `kubectl delete jobs,services,configmaps -l moon.dev/job=NAME -n TENANT`
 removes a rendered job.")]
     Render(RenderArgs),
+    /// This machine's GPUs: inventory, health and node labels.
+    #[command(subcommand)]
+    Gpu(GpuCommand),
+}
+
+/// `moon gpu ...`: this machine's GPUs, whatever --backend says.
+#[derive(Debug, Subcommand)]
+pub enum GpuCommand {
+    /// List this machine's GPUs with their health.
+    #[command(
+        visible_alias = "list",
+        long_about = "\
+List this machine's GPUs with their health.
+
+The GPUs come from NVML, or from the file MOON_GPU_INVENTORY names (YAML or
+JSON, in the schema `-o yaml` prints), for machines without NVIDIA's driver.
+The table shows each device's first health reason; -o json and -o yaml print
+the whole inventory: the driver, every device's telemetry and error counters,
+and every reason. Without NVML and without MOON_GPU_INVENTORY, exits 7."
+    )]
+    Ls,
+    /// Print the node labels of this machine's GPUs, for a node labeller.
+    #[command(long_about = "\
+Print the node labels of this machine's GPUs, for a node labeller.
+
+The labels NVIDIA's GPU Feature Discovery puts on a node (nvidia.com/gpu.product,
+nvidia.com/gpu.count, nvidia.com/gpu.memory, nvidia.com/cuda.driver.major, ...)
+and moon's own moon.dev/gpu-health (the worst device's health) and
+moon.dev/gpu-healthy-count, as key=value lines (-o json: one object).")]
+    Labels,
 }
 
 /// `moon render` arguments.
@@ -345,6 +377,14 @@ mod tests {
             Cli::try_parse_from(["moon", "job", "ls", "-o", "json", "--home", "/tmp/m"]).unwrap();
         assert_eq!(cli.output, Format::Json);
         assert_eq!(cli.home, Some(PathBuf::from("/tmp/m")));
+    }
+
+    #[test]
+    fn gpu_commands_parse() {
+        let cli = Cli::try_parse_from(["moon", "gpu", "list", "-o", "json"]).unwrap();
+        assert!(matches!(cli.command, Command::Gpu(GpuCommand::Ls)));
+        let cli = Cli::try_parse_from(["moon", "gpu", "labels"]).unwrap();
+        assert!(matches!(cli.command, Command::Gpu(GpuCommand::Labels)));
     }
 
     #[test]

@@ -9,11 +9,13 @@
 //! | 4    | timed out (`--timeout`)                                               |
 //! | 5    | refused: quota, permission, a name already taken, a conflicting state |
 //! | 6    | anything else: files, the state database, the agent                   |
+//! | 7    | no GPUs to read: no NVML on this machine, or NVML failed              |
 
 use std::io::{self, Write};
 use std::process::ExitCode;
 
 use moon_core::Error;
+use moon_core::gpu;
 
 /// Success.
 pub const SUCCESS: u8 = 0;
@@ -30,6 +32,14 @@ pub const TIMED_OUT: u8 = 4;
 pub const REFUSED: u8 = 5;
 /// Anything else.
 pub const OTHER: u8 = 6;
+/// This machine's GPUs cannot be read: no NVML here, or NVML failed. A
+/// code of its own, so that a script can tell "no GPUs to look at" apart.
+pub const NO_GPUS: u8 = 7;
+
+/// Said after the error when there is no NVML.
+const NO_NVML_HINT: &str = "\
+hint: on a machine without NVIDIA's driver, set MOON_GPU_INVENTORY to a file that describes
+its GPUs (YAML or JSON, in the schema `moon gpu ls -o yaml` prints)";
 
 /// The exit code table, as printed at the end of `moon --help`.
 pub const EXIT_CODES_HELP: &str = "\
@@ -40,7 +50,8 @@ Exit codes:
   3  not found: no such tenant, job or replica
   4  timed out (--timeout)
   5  refused: quota exceeded, permission denied, name already taken, conflicting state
-  6  anything else: file system, state database, agent";
+  6  anything else: file system, state database, agent
+  7  no GPUs to read: no NVML on this machine, or NVML failed (moon gpu)";
 
 /// Why a command stopped short.
 #[derive(Debug)]
@@ -80,6 +91,13 @@ pub fn code(error: &Error) -> u8 {
         | Error::AlreadyExists { .. }
         | Error::Conflict(_) => REFUSED,
         Error::Io { .. } | Error::Database(_) | Error::Agent(_) | Error::Cluster(_) => OTHER,
+        Error::Gpu(gpu::Error::NoNvml(_) | gpu::Error::Nvml(_)) => NO_GPUS,
+        // A MOON_GPU_INVENTORY file that cannot be used is a bad input file.
+        Error::Gpu(
+            gpu::Error::Inventory { .. }
+            | gpu::Error::InvalidInventory { .. }
+            | gpu::Error::InvalidSelector { .. },
+        ) => INVALID_INPUT,
     }
 }
 
@@ -107,6 +125,9 @@ impl CliError {
                     text.push_str(&error.to_string());
                 }
                 text
+            }
+            CliError::Core(error @ Error::Gpu(gpu::Error::NoNvml(_))) => {
+                format!("{error}\n{NO_NVML_HINT}")
             }
             CliError::Core(error) => error.to_string(),
             CliError::Input(message) => message.clone(),
@@ -185,6 +206,19 @@ mod tests {
             (io_error(), 6),
             (Error::Database(rusqlite::Error::QueryReturnedNoRows), 6),
             (Error::Agent("cannot start".into()), 6),
+            (Error::Gpu(gpu::Error::NoNvml("no driver".into())), 7),
+            (Error::Gpu(gpu::Error::Nvml("unknown error".into())), 7),
+            (
+                Error::Gpu(gpu::Error::Inventory {
+                    path: "/nowhere/gpus.yaml".into(),
+                    message: "not found".into(),
+                }),
+                2,
+            ),
+            (
+                Error::Gpu("H100:x".parse::<gpu::GpuSelector>().unwrap_err()),
+                2,
+            ),
         ];
         for (error, expected) in cases {
             assert_eq!(code(&error), expected, "{error:?}");
@@ -218,6 +252,19 @@ mod tests {
             error.message(),
             "invalid job:\n  roles[1].replicas: must be at least 1, got 0\n  a job needs at least one role"
         );
+    }
+
+    #[test]
+    fn no_nvml_comes_with_a_hint() {
+        let error = CliError::Core(Error::Gpu(gpu::Error::NoNvml(
+            "libnvidia-ml.so.1 was not found".into(),
+        )));
+        let message = error.message();
+        assert!(
+            message.starts_with("no NVML on this machine: libnvidia-ml.so.1 was not found\nhint: "),
+            "{message}"
+        );
+        assert!(message.contains("MOON_GPU_INVENTORY"), "{message}");
     }
 
     #[test]

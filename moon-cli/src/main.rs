@@ -14,11 +14,14 @@
 //! moon job cancel TENANT/NAME
 //! moon job wait TENANT/NAME [--timeout SECS]
 //! moon validate -f spec.yaml
+//! moon gpu ls                               this machine's GPUs and their health
+//! moon gpu labels                           their node labels, key=value
 //! ```
 //!
 //! Exit codes (see [`exit`]): 0 success; 1 the job ended Failed or Cancelled
 //! while waited for; 2 invalid input; 3 not found; 4 timed out; 5 refused
-//! (quota, permission, name taken, conflicting state); 6 anything else.
+//! (quota, permission, name taken, conflicting state); 6 anything else; 7 no
+//! GPUs to read (no NVML, or NVML failed, and no `MOON_GPU_INVENTORY`).
 //!
 //! The same binary is moon's background agent and replica supervisor: the
 //! local backend starts it with a hidden first argument.

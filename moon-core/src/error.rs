@@ -127,6 +127,11 @@ pub enum Error {
     /// no other variant covers (a 5xx, a malformed object).
     #[error("kubernetes: {0}")]
     Cluster(String),
+    /// This machine's GPUs could not be read: no NVML here, NVML failed,
+    /// or the `MOON_GPU_INVENTORY` file is unreadable or invalid. Worded
+    /// as moon-gpu words it (`no NVML on this machine: ...`).
+    #[error(transparent)]
+    Gpu(#[from] moon_gpu::Error),
 }
 
 impl Error {

@@ -7,7 +7,7 @@
 
 use std::any::Any;
 
-use moon_core::Error;
+use moon_core::{Error, gpu};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -58,6 +58,18 @@ pub(crate) fn to_py_err(py: Python<'_>, error: Error) -> PyErr {
             }
             Error::Io { .. } | Error::Database(_) | Error::Agent(_) => "AgentError",
             Error::Cluster(_) => "ClusterError",
+            Error::Gpu(error) => {
+                let kind = match error {
+                    gpu::Error::NoNvml(_) => "no-nvml",
+                    gpu::Error::Nvml(_) => "nvml",
+                    gpu::Error::Inventory { .. } | gpu::Error::InvalidInventory { .. } => {
+                        "inventory"
+                    }
+                    gpu::Error::InvalidSelector { .. } => "selector",
+                };
+                fields.set_item("kind", kind)?;
+                "GpuError"
+            }
         };
         exception(py, class, &message, Some(&fields))
     })();

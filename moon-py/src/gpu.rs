@@ -1,9 +1,22 @@
-//! GPU placement for Python: moon-gpu's cluster placement over JSON.
+//! GPUs for Python: this machine's inventory, and moon-gpu's cluster
+//! placement, over JSON.
 
-use moon_core::gpu::GpuSelector;
 use moon_core::gpu::placement::{NodeGpus, cluster};
+use moon_core::gpu::{GpuSelector, provider};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+
+use crate::runtime::run;
+
+/// This machine's GPU inventory, as JSON (`moon gpu ls -o json`): from the
+/// file `MOON_GPU_INVENTORY` names, else NVML. Raises `moon.GpuError`.
+#[pyfunction]
+pub(crate) fn gpu_inventory(py: Python<'_>) -> PyResult<String> {
+    let inventory = run(py, async {
+        Ok(provider::detect().and_then(|provider| provider.inventory())?)
+    })?;
+    serde_json::to_string(&inventory).map_err(|error| PyValueError::new_err(error.to_string()))
+}
 
 /// Places `pods` (GPU selectors such as `"H100:2"`), in order, on the nodes
 /// of `nodes_json` (a JSON array of objects with `name`, `model`,

@@ -1,5 +1,6 @@
 //! The commands, one module per resource, and what they share.
 
+mod gpu;
 mod job;
 mod render;
 mod tenant;
@@ -62,6 +63,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Job(command) => job::run(&context, command).await,
         Command::Validate(args) => validate::run(&context, &args.file),
         Command::Render(args) => render::run(&context, &args),
+        Command::Gpu(command) => gpu::run(&context, command),
     }
 }
 

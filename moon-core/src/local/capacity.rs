@@ -34,11 +34,9 @@ pub fn machine_gpus() -> Result<Option<Vec<MachineGpu>>> {
     let provider = match moon_gpu::provider::detect() {
         Ok(provider) => provider,
         Err(moon_gpu::Error::NoNvml(_)) => return Ok(None),
-        Err(error) => return Err(Error::Agent(format!("GPU inventory: {error}"))),
+        Err(error) => return Err(error.into()),
     };
-    let inventory = provider
-        .inventory()
-        .map_err(|error| Error::Agent(format!("GPU inventory: {error}")))?;
+    let inventory = provider.inventory()?;
     Ok(Some(
         inventory
             .devices

@@ -18,7 +18,7 @@ Example::
     print(job.wait().phase)  # Succeeded
 """
 
-from . import errors, xgboost
+from . import errors, gpu, xgboost
 from ._native import __version__
 from .client import Client, JobHandle, Stream
 from .errors import (
@@ -26,6 +26,7 @@ from .errors import (
     AlreadyExists,
     ClusterError,
     Conflict,
+    GpuError,
     InvalidSpec,
     JobCancelled,
     JobFailed,
@@ -35,6 +36,7 @@ from .errors import (
     QuotaExceeded,
     Timeout,
 )
+from .gpu import GpuDevice, GpuInventory, gpus
 from .spec import Job, Quantity, Quota, Role, Tenant, load_spec, render
 from .status import Event, JobStatus, LogLine, ReplicaStatus, TenantStatus
 
@@ -45,6 +47,9 @@ __all__ = [
     "ClusterError",
     "Conflict",
     "Event",
+    "GpuDevice",
+    "GpuError",
+    "GpuInventory",
     "InvalidSpec",
     "Job",
     "JobCancelled",
@@ -66,6 +71,8 @@ __all__ = [
     "Timeout",
     "__version__",
     "errors",
+    "gpu",
+    "gpus",
     "load_spec",
     "render",
     "xgboost",

@@ -10,6 +10,7 @@ __all__ = [
     "EventIterator",
     "LogIterator",
     "__version__",
+    "gpu_inventory",
     "parse_job_yaml",
     "parse_spec_yaml",
     "parse_tenant_yaml",
@@ -82,3 +83,6 @@ def parse_spec_yaml(text: str, kind: str | None = None) -> tuple[str, str]: ...
 def render_yaml(spec_json: str, kind: str, image: str | None = None) -> str: ...
 def place_gpus(nodes_json: str, pods: list[str]) -> str:
     """Each pod's node name, or null where it fits nowhere, as a JSON array."""
+
+def gpu_inventory() -> str:
+    """This machine's GPU inventory as JSON; raises moon.GpuError."""

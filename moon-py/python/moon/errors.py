@@ -16,6 +16,7 @@ __all__ = [
     "AlreadyExists",
     "ClusterError",
     "Conflict",
+    "GpuError",
     "InvalidSpec",
     "JobCancelled",
     "JobFailed",
@@ -132,3 +133,19 @@ class AgentError(MoonError):
 class ClusterError(MoonError, ConnectionError):
     """The Kubernetes API server could not be reached, or failed in a way no
     other error covers (a 5xx answer, an object moon cannot read)."""
+
+
+class GpuError(MoonError):
+    """This machine's GPUs could not be read.
+
+    Attributes:
+        kind: ``"no-nvml"``: no NVIDIA management library or driver here (set
+            ``MOON_GPU_INVENTORY`` to an inventory file to describe GPUs by
+            hand); ``"nvml"``: NVML failed; ``"inventory"``: the
+            ``MOON_GPU_INVENTORY`` file cannot be read or is invalid;
+            ``"selector"``: a GPU selector does not parse.
+    """
+
+    def __init__(self, message: str, *, kind: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
