@@ -5,6 +5,7 @@ taken waits with the reason."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -105,3 +106,37 @@ def test_a_job_no_set_of_healthy_devices_could_serve_is_refused(client: moon.Cli
     with pytest.raises(moon.QuotaExceeded, match="could never run here") as refused:
         client.submit(moon.Job("greedy", tenant="vision", roles=[role("train", "H100:2")]))
     assert "1 unhealthy" in str(refused.value)
+
+
+def test_a_device_that_fails_while_a_job_waits_is_not_handed_out(
+    client: moon.Client, tmp_path: Path
+) -> None:
+    go = tmp_path / "go"
+    hold = f"import os, time\nwhile not os.path.exists({str(go)!r}): time.sleep(0.02)"
+    first = client.submit(
+        moon.Job("holder", tenant="vision", roles=[role("train", "H100:1", hold)])
+    )
+    waiting = client.submit(moon.Job("waiter", tenant="vision", roles=[role("train", "H100:1")]))
+    deadline = time.monotonic() + WAIT_S
+    while waiting.status().reason != "Capacity":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    # The healthy H100 reports uncorrectable ECC errors now (NVML would say so
+    # through the agent's next read); then the job holding it ends.
+    inventory = Path(os.environ["MOON_GPU_INVENTORY"])
+    inventory.write_text(
+        INVENTORY.replace(
+            'pciBusId: "00000000:1B:00.0"}',
+            'pciBusId: "00000000:1B:00.0", counters: {eccVolatileUncorrected: 1}}',
+        )
+    )
+    go.touch()
+    assert first.wait(timeout=WAIT_S).phase == "Succeeded"
+    expected = "machine: train-0 asks H100:1: 3 devices, 1 is another model, 2 unhealthy, 0 left"
+    deadline = time.monotonic() + WAIT_S
+    while (status := waiting.status()).message != expected:
+        assert status.phase == "Pending", status
+        assert time.monotonic() < deadline, status
+        time.sleep(0.05)
+    waiting.cancel()

@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::admission::{self, Candidate, Decision, Limits, Snapshot, Usage};
-use super::capacity::{machine_capacity_with, machine_gpus};
+use super::capacity::{MachineGpus, machine_capacity_with};
 use super::layout::{Layout, attempt_files};
 use super::process::{is_same_process, pidfd_open, reap, signal_group, signal_process, try_lock};
 use super::protocol::{Reply, Request};
@@ -351,7 +351,9 @@ struct Agent {
     program: PathBuf,
     db: Connection,
     capacity: Limits,
-    /// The machine's GPUs one by one, when an inventory lists them.
+    /// Where the machine's GPUs are read from, when it has a source.
+    gpu_source: Option<MachineGpus>,
+    /// The machine's GPUs one by one as last read, health included.
     gpus: Option<Vec<MachineGpu>>,
     messages: mpsc::UnboundedSender<Message>,
     /// Attempts whose supervisor we wait on.
@@ -372,13 +374,15 @@ impl Agent {
         messages: mpsc::UnboundedSender<Message>,
     ) -> Result<Agent> {
         let db = store::open(&layout.database())?;
-        let gpus = machine_gpus()?;
+        let gpu_source = MachineGpus::detect(true)?;
+        let gpus = gpu_source.as_ref().map(MachineGpus::devices).transpose()?;
         let capacity = machine_capacity_with(&layout.config_file(), gpus.as_deref())?;
         Ok(Agent {
             layout,
             program,
             db,
             capacity,
+            gpu_source,
             gpus,
             messages,
             watched: HashSet::new(),
@@ -754,6 +758,13 @@ impl Agent {
             return Ok(());
         }
         let running = store::jobs(&self.db, None, &[Phase::Running])?;
+        // Health changes while the agent runs (an XID, ECC errors): read the
+        // devices again before placing GPUs, so a failed one is not handed out.
+        if let Some(source) = &self.gpu_source
+            && pending.iter().any(|job| Demand::of(&job.spec).gpus > 0)
+        {
+            self.gpus = Some(source.devices()?);
+        }
         let held: HashSet<&String> = running
             .iter()
             .flat_map(|job| job.gpu_devices.values().flatten())

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use moon_gpu::HealthStatus;
 use moon_gpu::placement::MachineGpu;
+use moon_gpu::{GpuProvider, HealthStatus};
 use serde::Deserialize;
 
 use super::admission::Limits;
@@ -27,18 +27,33 @@ struct CapacityOverrides {
     gpus: Option<u64>,
 }
 
-/// The machine's GPUs one by one, from the inventory file that
-/// `MOON_GPU_INVENTORY` names or else NVML; `None` when there is neither,
-/// and the machine's GPUs are then only the count in `config.yaml`.
-pub fn machine_gpus() -> Result<Option<Vec<MachineGpu>>> {
-    let provider = match moon_gpu::provider::detect() {
-        Ok(provider) => provider,
-        Err(moon_gpu::Error::NoNvml(_)) => return Ok(None),
-        Err(error) => return Err(error.into()),
-    };
-    let inventory = provider.inventory()?;
-    Ok(Some(
-        inventory
+/// Where the machine's GPUs are read from, when it has a source for them.
+pub struct MachineGpus {
+    provider: Box<dyn GpuProvider>,
+}
+
+impl MachineGpus {
+    /// The inventory file that `MOON_GPU_INVENTORY` names, or else NVML
+    /// (watching for XID errors from now on when `watch_xids`, for a
+    /// long-lived agent); `None` when there is neither, and the machine's
+    /// GPUs are then only the count in `config.yaml`.
+    pub fn detect(watch_xids: bool) -> Result<Option<MachineGpus>> {
+        let detected = if watch_xids {
+            moon_gpu::provider::detect_watching_xids()
+        } else {
+            moon_gpu::provider::detect()
+        };
+        match detected {
+            Ok(provider) => Ok(Some(MachineGpus { provider })),
+            Err(moon_gpu::Error::NoNvml(_)) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The devices as they are now, health included.
+    pub fn devices(&self) -> Result<Vec<MachineGpu>> {
+        let inventory = self.provider.inventory()?;
+        Ok(inventory
             .devices
             .into_iter()
             .map(|device| MachineGpu {
@@ -50,8 +65,15 @@ pub fn machine_gpus() -> Result<Option<Vec<MachineGpu>>> {
                 compute_capability: device.compute_capability,
                 in_use: false,
             })
-            .collect(),
-    ))
+            .collect())
+    }
+}
+
+/// The machine's GPUs one by one, read once; `None` without a source.
+pub fn machine_gpus() -> Result<Option<Vec<MachineGpu>>> {
+    MachineGpus::detect(false)?
+        .map(|gpus| gpus.devices())
+        .transpose()
 }
 
 /// The machine's capacity: `config.yaml`'s, else what is detected; GPUs are

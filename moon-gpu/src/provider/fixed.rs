@@ -1,7 +1,9 @@
 //! A static provider: the inventory a file describes, in the same schema as
 //! [`Inventory`], YAML or JSON.
 //!
-//! The file is read once, when the provider is made. Where a device has no
+//! The file is read when the provider is made, so that a broken file is an
+//! error at once, and again at every inventory, so that a file a tool keeps
+//! up to date (or a test rewrites) is a live source, as NVML is. Where a device has no
 //! `health`, it is classified from the counters, temperatures and throttle
 //! reasons the file gives. Where a device has a `health`, the file's verdict
 //! stands. A device that gives neither `memoryUsedMib` nor `memoryFreeMib`
@@ -19,32 +21,47 @@ use crate::error::{Error, Result};
 use crate::health::classify;
 use crate::provider::GpuProvider;
 
-/// A provider that always answers with the same inventory.
+/// A provider that answers with a given inventory, or a file's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FixedProvider {
     inventory: Inventory,
+    /// The file it came from, read again at every inventory.
+    file: Option<PathBuf>,
 }
 
 impl FixedProvider {
     /// A provider for this inventory, taken as it is (health included).
     pub fn new(inventory: Inventory) -> FixedProvider {
-        FixedProvider { inventory }
+        FixedProvider {
+            inventory,
+            file: None,
+        }
     }
 
     /// A provider for the inventory in this file (see the module docs).
     pub fn from_file(path: impl AsRef<Path>) -> Result<FixedProvider> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|error| Error::Inventory {
-            path: path.to_path_buf(),
-            message: error.to_string(),
-        })?;
-        Ok(FixedProvider::new(parse_inventory(&text, path)?))
+        Ok(FixedProvider {
+            inventory: read_inventory(path)?,
+            file: Some(path.to_path_buf()),
+        })
     }
+}
+
+fn read_inventory(path: &Path) -> Result<Inventory> {
+    let text = std::fs::read_to_string(path).map_err(|error| Error::Inventory {
+        path: path.to_path_buf(),
+        message: error.to_string(),
+    })?;
+    parse_inventory(&text, path)
 }
 
 impl GpuProvider for FixedProvider {
     fn inventory(&self) -> Result<Inventory> {
-        Ok(self.inventory.clone())
+        match &self.file {
+            Some(path) => read_inventory(path),
+            None => Ok(self.inventory.clone()),
+        }
     }
 }
 
