@@ -146,9 +146,13 @@ pub struct RenderArgs {
     /// The spec, YAML or JSON; `-` reads stdin.
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: PathBuf,
-    /// The container image of every replica.
+    /// The container image of replicas whose spec names none.
     #[arg(long, value_name = "IMAGE", default_value = moon_core::kubernetes::DEFAULT_IMAGE)]
     pub image: String,
+    /// A taint every replica's pod tolerates, as `kubectl taint` writes it
+    /// (`key[=value]:Effect`); repeatable.
+    #[arg(long = "toleration", value_name = "TAINT")]
+    pub tolerations: Vec<String>,
 }
 
 /// `moon tenant ...`

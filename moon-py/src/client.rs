@@ -171,6 +171,30 @@ impl Client {
         self.config.as_ref().map(|config| config.home.clone())
     }
 
+    /// The image replicas run on the Kubernetes backend; `None` for others.
+    #[getter]
+    fn image(&self) -> Option<String> {
+        self.kubernetes.as_ref().map(|config| config.image.clone())
+    }
+
+    /// The tolerations the Kubernetes backend adds to every pod, as
+    /// `key[=value]:Effect`; empty for other backends.
+    #[getter]
+    fn tolerations(&self) -> Vec<String> {
+        self.kubernetes
+            .iter()
+            .flat_map(|config| &config.tolerations)
+            .map(|toleration| {
+                let key = toleration.key.clone().unwrap_or_default();
+                let effect = toleration.effect.clone().unwrap_or_default();
+                match &toleration.value {
+                    Some(value) => format!("{key}={value}:{effect}"),
+                    None => format!("{key}:{effect}"),
+                }
+            })
+            .collect()
+    }
+
     /// The kubeconfig file of the Kubernetes backend, when one was named.
     #[getter]
     fn kubeconfig(&self) -> Option<PathBuf> {
@@ -436,18 +460,25 @@ pub(crate) fn parse_tenant_yaml(py: Python<'_>, text: &str) -> PyResult<String> 
 /// The Kubernetes objects a spec (canonical JSON of `kind`) becomes, as the
 /// YAML stream `moon render` prints.
 #[pyfunction]
-#[pyo3(signature = (spec_json, kind, image = None))]
+#[pyo3(signature = (spec_json, kind, image = None, tolerations = None))]
 pub(crate) fn render_yaml(
     py: Python<'_>,
     spec_json: &str,
     kind: &str,
     image: Option<String>,
+    tolerations: Option<Vec<String>>,
 ) -> PyResult<String> {
     use moon_core::kubernetes::{RenderOptions, render_job, render_tenant, to_yaml};
+    let tolerations = match tolerations {
+        Some(tolerations) => {
+            parse_tolerations(&tolerations.join(",")).map_err(|error| to_py_err(py, error))?
+        }
+        None => Vec::new(),
+    };
     let options = RenderOptions {
         image: image.unwrap_or_else(|| moon_core::kubernetes::DEFAULT_IMAGE.to_string()),
         anchor_uid: None,
-        ..RenderOptions::default()
+        tolerations,
     };
     let rendered = match kind {
         "job" => {

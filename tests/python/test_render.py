@@ -86,3 +86,40 @@ def test_the_cli_refuses_an_invalid_spec_with_exit_code_2(
     )
     assert done.returncode == 2
     assert "roles: must have at least one role" in done.stderr
+
+
+def pod_tolerations(stream: str) -> list[list[dict[str, Any]]]:
+    return [
+        doc["spec"]["template"]["spec"].get("tolerations", [])
+        for doc in yaml.safe_load_all(stream)
+        if doc and doc["kind"] == "Job"
+    ]
+
+
+def test_tolerations_render_as_the_backend_applies_them(
+    run_cli: Callable[..., Any], moon_home: Path, tmp_path: Path
+) -> None:
+    taint = "dedicated=ml:NoSchedule"
+    stream = moon.render(JOB, tolerations=[taint])
+    dedicated = {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}
+    gpu = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    # The master asks for no GPU; the workers tolerate the GPU nodes' taint too.
+    assert pod_tolerations(stream) == [[dedicated], [gpu, dedicated], [gpu, dedicated]]
+
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps(JOB.to_dict()))
+    done = run_cli("render", "-f", str(spec), "--toleration", taint, home=moon_home)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == stream.strip()
+
+    # A Kubernetes client renders with its own settings; it connects only when used.
+    cluster = moon.Client(
+        "kubernetes", kubeconfig=tmp_path / "none", image="train:3", tolerations=[taint]
+    )
+    assert cluster.render(JOB) == moon.render(JOB, image="train:3", tolerations=[taint])
+
+    with pytest.raises(moon.InvalidSpec, match="tolerations"):
+        moon.render(JOB, tolerations=["dedicated=ml:Sometimes"])
+    refused = run_cli("render", "-f", str(spec), "--toleration", "nope", home=moon_home)
+    assert refused.returncode == 2
+    assert "tolerations[0]" in refused.stderr

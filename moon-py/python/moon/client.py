@@ -186,8 +186,12 @@ class Client:
         return [JobStatus.from_dict(item) for item in json.loads(self._native.list_jobs(tenant))]
 
     def render(self, spec: Job | Tenant | Mapping[str, Any], *, image: str | None = None) -> str:
-        """The Kubernetes objects ``spec`` becomes, as YAML; see :func:`moon.render`."""
-        return render(spec, image=image)
+        """The Kubernetes objects ``spec`` becomes, as YAML; see :func:`moon.render`.
+        A Kubernetes client renders with its own image and tolerations, so the
+        stream is what it would apply (less the owner references, which need
+        the anchor's UID)."""
+        native = self._native
+        return render(spec, image=image or native.image, tolerations=native.tolerations or None)
 
 
 class JobHandle:

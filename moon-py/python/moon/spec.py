@@ -279,14 +279,21 @@ def spec_json(spec: Job | Tenant | Mapping[str, Any]) -> str:
     return json.dumps(spec.to_dict() if isinstance(spec, (Job, Tenant)) else dict(spec))
 
 
-def render(spec: Job | Tenant | Mapping[str, Any], *, image: str | None = None) -> str:
+def render(
+    spec: Job | Tenant | Mapping[str, Any],
+    *,
+    image: str | None = None,
+    tolerations: Sequence[str] | None = None,
+) -> str:
     """The Kubernetes objects a job or tenant spec becomes, as a YAML stream for
     ``kubectl apply -f -`` or a GitOps repository; nothing is applied.
 
     Args:
         spec: A :class:`Job`, a :class:`Tenant`, or a mapping in the spec's keys
             (a mapping with ``roles`` is a job).
-        image: The container image of every replica (default: moon's).
+        image: The container image of replicas whose spec names none (default: moon's).
+        tolerations: Taints every replica's pod tolerates, as ``kubectl taint``
+            writes them (``"dedicated=ml:NoSchedule"``).
 
     Raises:
         InvalidSpec: The spec breaks a rule.
@@ -297,4 +304,6 @@ def render(spec: Job | Tenant | Mapping[str, Any], *, image: str | None = None) 
         kind = "tenant"
     else:
         kind = "job" if "roles" in spec else "tenant"
-    return _native.render_yaml(spec_json(spec), kind, image)
+    return _native.render_yaml(
+        spec_json(spec), kind, image, None if tolerations is None else list(tolerations)
+    )
