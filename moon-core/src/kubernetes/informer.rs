@@ -32,7 +32,7 @@ use super::{JOB_LABEL, MANAGED_BY_LABEL, MANAGER};
 use crate::error::{Error, Result};
 
 /// The informers of one backend, one per namespace, started on first use and
-/// stopped when the last subscription to them ends.
+/// stopped [`LINGER`] after the last subscription to them ends.
 #[derive(Default)]
 pub(super) struct Informers {
     by_namespace: Mutex<HashMap<String, Weak<Informer>>>,
@@ -448,8 +448,22 @@ impl Drop for Subscription {
         {
             mirror.changes.remove(&self.job);
         }
+        drop(mirror);
+        // Waits one after another (`for job in jobs: job.wait()`) would each
+        // list the namespace again if the informer stopped between them: it
+        // lingers a while after its last subscription.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let informer = self.informer.clone();
+            runtime.spawn(async move {
+                tokio::time::sleep(LINGER).await;
+                drop(informer);
+            });
+        }
     }
 }
+
+/// How long an informer outlives its last subscription.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(30);
 
 enum Snapshot {
     /// The informer has not listed everything yet.
