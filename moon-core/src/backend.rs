@@ -321,16 +321,24 @@ pub trait Backend: Send + Sync {
             }
             self.get_job(tenant, name).await
         };
-        match timeout {
-            None => watching.await,
-            Some(limit) => {
-                tokio::time::timeout(limit, watching)
-                    .await
-                    .map_err(|_| Error::Timeout {
-                        what: format!("job {tenant}/{name}"),
-                        seconds: limit.as_secs_f64(),
-                    })?
-            }
-        }
+        waiting_at_most(timeout, tenant, name, watching).await
+    }
+}
+
+/// Runs a wait for job `tenant/name`; `Timeout` if it takes longer than `limit`.
+pub(crate) async fn waiting_at_most<T>(
+    limit: Option<Duration>,
+    tenant: &str,
+    name: &str,
+    waiting: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    match limit {
+        None => waiting.await,
+        Some(limit) => tokio::time::timeout(limit, waiting)
+            .await
+            .map_err(|_| Error::Timeout {
+                what: format!("job {tenant}/{name}"),
+                seconds: limit.as_secs_f64(),
+            })?,
     }
 }

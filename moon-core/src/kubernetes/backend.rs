@@ -37,6 +37,7 @@ use super::{
 };
 use crate::backend::{
     ApplyOutcome, Backend, Event, JobStatus, LogLine, LogOptions, Phase, Stream, TenantStatus,
+    waiting_at_most,
 };
 use crate::error::{Error, Result};
 use crate::spec::{Job, Quantity, Tenant, validate_job};
@@ -624,17 +625,7 @@ impl Backend for KubernetesBackend {
         // No read of its own: the namespace's informer lists once for every
         // wait, and a missing job or a refusal is its first answer.
         let watching = super::watch::until_ended(&client, &self.informers, tenant, name);
-        match timeout {
-            None => watching.await,
-            Some(limit) => {
-                tokio::time::timeout(limit, watching)
-                    .await
-                    .map_err(|_| Error::Timeout {
-                        what: format!("job {tenant}/{name}"),
-                        seconds: limit.as_secs_f64(),
-                    })?
-            }
-        }
+        waiting_at_most(timeout, tenant, name, watching).await
     }
 
     async fn logs(&self, tenant: &str, name: &str, options: LogOptions) -> Result<Stream<LogLine>> {
