@@ -36,8 +36,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" # versions (from gobuild/go.mod),
 LOG_TAG=build
 GOBUILD_DIR="$K8S_HERE/gobuild"
 
-usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
-
 FORCE=0 DO_K8S=1 DO_KWOK=1
 while [[ $# -gt 0 ]]; do
     case "$1" in

@@ -20,26 +20,22 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 LOG_TAG=down
 
-usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
-
 DIR="$DEFAULT_CLUSTER_DIR"
 PURGE=0
 TIMEOUT=15
 while [[ $# -gt 0 ]]; do
+    common_option "$@"
+    if [[ $TAKEN -gt 0 ]]; then
+        shift "$TAKEN"
+        continue
+    fi
     case "$1" in
-        --dir)
-            [[ $# -ge 2 ]] || die "--dir needs a directory"
-            DIR=$2
-            shift
-            ;;
-        --dir=*) DIR=${1#--dir=} ;;
         --purge) PURGE=1 ;;
         --timeout)
             [[ $# -ge 2 && $2 =~ ^[0-9]+$ ]] || die "--timeout needs a number of seconds"
             TIMEOUT=$2
             shift
             ;;
-        -h | --help) usage; exit 0 ;;
         *) die "unknown argument: $1 (see --help)" ;;
     esac
     shift

@@ -23,6 +23,23 @@ COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 MARKER=".moon-test-cluster"
 
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# usage: the running script's help, its comment block from line 2 to `set -euo`.
+usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
+# common_option ARGS...: the options every script takes (--dir DIR, --dir=DIR, -h/--help),
+# from the front of ARGS. Sets DIR, prints the help and exits for --help, and sets TAKEN to
+# the number of arguments used (0 when the first is not one of them).
+common_option() {
+    TAKEN=0
+    case "$1" in
+        --dir)
+            [[ $# -ge 2 ]] || die "--dir needs a directory"
+            DIR=$2
+            TAKEN=2
+            ;;
+        --dir=*) DIR=${1#--dir=}; TAKEN=1 ;;
+        -h | --help) usage; exit 0 ;;
+    esac
+}
 warn() { printf 'warning: %s\n' "$*" >&2; } # shown even with --quiet
 log() { # progress lines; up.sh --quiet sets QUIET=1
     [[ ${QUIET:-0} == 1 ]] && return 0

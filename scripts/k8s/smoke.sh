@@ -29,20 +29,16 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 LOG_TAG=smoke
 
-usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
-
 DIR="$DEFAULT_CLUSTER_DIR"
 KEEP=0
 while [[ $# -gt 0 ]]; do
+    common_option "$@"
+    if [[ $TAKEN -gt 0 ]]; then
+        shift "$TAKEN"
+        continue
+    fi
     case "$1" in
-        --dir)
-            [[ $# -ge 2 ]] || die "--dir needs a directory"
-            DIR=$2
-            shift
-            ;;
-        --dir=*) DIR=${1#--dir=} ;;
         --keep) KEEP=1 ;;
-        -h | --help) usage; exit 0 ;;
         *) die "unknown argument: $1 (see --help)" ;;
     esac
     shift
