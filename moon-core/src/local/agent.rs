@@ -3,40 +3,46 @@
 //! restart policies and deadlines, stops jobs, and streams events to
 //! watchers. Everything it decides is committed to the database before it
 //! acts, and on start it recovers from whatever a crash left half done.
+//!
+//! Its decisions run on a thread of their own, which owns the database
+//! connection, while the socket is served on an async runtime beside it
+//! (`agent_server`). The decision loop takes every message that waits
+//! before it looks at the database again, and then looks only at the jobs
+//! those messages concern: its work per event does not grow with the number
+//! of jobs the home has seen.
 
-use std::collections::{BTreeMap, HashSet};
-use std::fs::{File, OpenOptions};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use rusqlite::{Connection, params};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
+use tokio::runtime::Handle;
 
 use super::admission::{self, Candidate, Decision, Limits, Snapshot, Usage};
+use super::agent_server::{Message, Server};
 use super::capacity::{MachineGpus, machine_capacity_with};
+use super::event_hub::EventHub;
 use super::layout::{Layout, attempt_files};
+use super::private::{self, HomeInstance};
 use super::process::{is_same_process, pidfd_open, reap, signal_group, signal_process, try_lock};
-use super::protocol::{Reply, Request};
+use super::socket;
 use super::store::{self, JobRecord, ReplicaRecord, now_ms};
 use super::supervisor::{self, AttemptPlan, Claim, ExitRecord};
 use crate::backend::{Phase, ReplicaPhase};
 use crate::error::{Error, Result};
 use crate::rendezvous;
-use crate::spec::{Demand, RestartPolicy, Role};
+use crate::spec::{RestartPolicy, Role};
 use moon_gpu::placement::MachineGpu;
 
 /// Seconds a stopped replica gets between SIGTERM and SIGKILL.
@@ -46,11 +52,13 @@ const FIRST_BACKOFF_MS: i64 = 1_000;
 const MAX_BACKOFF_MS: i64 = 60_000;
 /// An agent with no unfinished job and no watcher leaves after this long.
 const DEFAULT_IDLE_SECONDS: u64 = 60;
+/// How often the agent makes sure its home is still the one it started in.
+const HOME_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 const LAST_SERVED: &str = "last_served_tenant";
 
 /// Identifies one attempt of one replica.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct AttemptKey {
+pub struct AttemptKey {
     job_id: i64,
     role: String,
     index: u32,
@@ -63,13 +71,6 @@ impl AttemptKey {
     }
 }
 
-enum Message {
-    Kick,
-    AttemptEnded(AttemptKey),
-    /// The job's startup ports listen (or waiting for them timed out).
-    StartupDone(i64),
-}
-
 /// How long the job's own replicas wait for its startup ports.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -80,7 +81,11 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
 /// stderr go to `agent.log`.
 pub fn run(home: &Path, program: PathBuf) -> i32 {
     let layout = Layout::new(home);
-    let lock = match OpenOptions::new()
+    if let Err(error) = private::ensure_home(home) {
+        println!("error cannot create {}: {error}", home.display());
+        return 1;
+    }
+    let lock = match private::open_options()
         .create(true)
         .truncate(false)
         .write(true)
@@ -120,8 +125,7 @@ pub fn run(home: &Path, program: PathBuf) -> i32 {
             return 1;
         }
     };
-    let result = runtime.block_on(serve(layout, program, lock));
-    match result {
+    match serve(&runtime, layout, program, lock) {
         Ok(()) => 0,
         Err(error) => {
             eprintln!("moon agent: {error}");
@@ -130,28 +134,46 @@ pub fn run(home: &Path, program: PathBuf) -> i32 {
     }
 }
 
-async fn serve(layout: Layout, program: PathBuf, _lock: File) -> Result<()> {
-    let listener = bind(&layout)?;
-    std::fs::write(layout.agent_pid(), std::process::id().to_string())
-        .map_err(|error| Error::io("writing", layout.agent_pid(), error))?;
+fn serve(
+    runtime: &tokio::runtime::Runtime,
+    layout: Layout,
+    program: PathBuf,
+    _lock: File,
+) -> Result<()> {
+    let listener = bind(runtime, &layout)?;
+    private::write(
+        &layout.agent_pid(),
+        std::process::id().to_string().as_bytes(),
+    )
+    .map_err(|error| Error::io("writing", layout.agent_pid(), error))?;
 
-    let (sender, mut receiver) = mpsc::unbounded_channel();
-    let mut agent = Agent::new(layout.clone(), program, sender.clone())?;
-    let (seq_sender, _) = watch::channel(agent.latest_seq()?);
-    let seq_sender = Arc::new(seq_sender);
-    let watchers = Arc::new(AtomicUsize::new(0));
+    let (sender, receiver) = mpsc::channel();
+    let hub = Arc::new(EventHub::default());
+    let mut agent = Agent::new(
+        layout.clone(),
+        program,
+        sender.clone(),
+        runtime.handle().clone(),
+        hub.clone(),
+    )?;
+    let instance = HomeInstance::of(layout.home(), &layout.database())
+        .map_err(|error| Error::io("reading", layout.home(), error))?;
+    let server = Server {
+        database: layout.database().into(),
+        messages: sender,
+        hub,
+        watchers: Arc::new(AtomicUsize::new(0)),
+        readers: Arc::new(Mutex::new(Vec::new())),
+    };
 
     announce_ready(&layout);
     agent.recover()?;
     agent.reconcile()?;
-    seq_sender.send_replace(agent.latest_seq()?);
-    let connections = Connections {
-        layout: layout.clone(),
-        messages: sender,
-        seq: seq_sender.clone(),
-        watchers: watchers.clone(),
+    agent.publish_events();
+    let mut acceptor = {
+        let _entered = runtime.enter();
+        server.accept(listener)
     };
-    let mut acceptor = connections.accept(listener);
 
     let idle = Duration::from_secs(
         std::env::var("MOON_AGENT_IDLE_SECONDS")
@@ -160,187 +182,91 @@ async fn serve(layout: Layout, program: PathBuf, _lock: File) -> Result<()> {
             .unwrap_or(DEFAULT_IDLE_SECONDS),
     );
     let mut idle_since = Instant::now();
+    let mut home_checked = Instant::now();
     loop {
         let wake = agent.next_wake_ms().unwrap_or(None);
-        let sleep = match wake {
+        let timeout = match wake {
             Some(at) => Duration::from_millis((at - now_ms()).max(0) as u64),
             None => idle,
+        }
+        .min(HOME_CHECK_INTERVAL);
+        let first = match receiver.recv_timeout(timeout) {
+            Ok(message) => Some(message),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => return Ok(()),
         };
-        let handled = tokio::select! {
-            message = receiver.recv() => match message {
-                Some(Message::Kick) | None => Ok(()),
-                Some(Message::AttemptEnded(key)) => agent.attempt_ended(&key),
-                Some(Message::StartupDone(job)) => {
-                    agent.startup_done(job);
-                    Ok(())
-                }
-            },
-            () = tokio::time::sleep(sleep) => Ok(()),
-        };
+        // Everything that waits is taken before the next look at the
+        // database: under load, one pass serves many events.
+        let handled = first
+            .into_iter()
+            .chain(receiver.try_iter())
+            .try_for_each(|message| agent.take(message));
         // A failure (a full disk, a locked database) is logged and retried on
         // the next event rather than taking the agent down with it.
         if let Err(error) = handled.and_then(|()| agent.reconcile()) {
             eprintln!("moon agent: {error}");
+            agent.retry_soon();
         }
-        seq_sender.send_replace(agent.latest_seq().unwrap_or(0));
-        if agent.has_unfinished_jobs().unwrap_or(true) || watchers.load(Ordering::SeqCst) > 0 {
+        agent.publish_events();
+
+        if home_checked.elapsed() >= HOME_CHECK_INTERVAL {
+            home_checked = Instant::now();
+            if !instance.is_current(layout.home(), &layout.database()) {
+                // The home was removed or replaced: what it held is gone, and
+                // a client of the new one starts an agent of its own there.
+                // Replicas still running keep their supervisors and end alone.
+                eprintln!(
+                    "moon agent: {} is no longer the home this agent started in; leaving",
+                    layout.home().display()
+                );
+                acceptor.abort();
+                return Ok(());
+            }
+        }
+
+        if agent.has_unfinished_jobs().unwrap_or(true) || server.watchers.load(Ordering::SeqCst) > 0
+        {
             idle_since = Instant::now();
         } else if idle_since.elapsed() >= idle {
             // Stop listening first, then look once more: a client may have
             // recorded a job and nudged us just before; if so, serve on.
             acceptor.abort();
-            let _ = (&mut acceptor).await;
-            if agent.has_unfinished_jobs().unwrap_or(true) {
-                acceptor = connections.accept(bind(&layout)?);
+            let _ = runtime.block_on(&mut acceptor);
+            let nudged = receiver
+                .try_iter()
+                .try_for_each(|message| agent.take(message));
+            if nudged.is_err() || agent.has_unfinished_jobs().unwrap_or(true) {
+                let listener = bind(runtime, &layout)?;
+                let _entered = runtime.enter();
+                acceptor = server.accept(listener);
                 idle_since = Instant::now();
                 continue;
             }
+            let _ = std::fs::remove_file(layout.agent_socket());
             let _ = std::fs::remove_file(layout.agent_pid());
             return Ok(());
         }
     }
 }
 
-fn bind(layout: &Layout) -> Result<UnixListener> {
-    let failed = |error| Error::io("binding the agent socket", layout.home(), error);
-    let address =
-        SocketAddr::from_abstract_name(layout.agent_socket_name().as_bytes()).map_err(failed)?;
-    let listener = std::os::unix::net::UnixListener::bind_addr(&address).map_err(failed)?;
-    listener.set_nonblocking(true).map_err(failed)?;
-    UnixListener::from_std(listener).map_err(failed)
-}
-
-/// What each client connection needs.
-#[derive(Clone)]
-struct Connections {
-    layout: Layout,
-    messages: mpsc::UnboundedSender<Message>,
-    seq: Arc<watch::Sender<u64>>,
-    watchers: Arc<AtomicUsize>,
-}
-
-impl Connections {
-    /// Serves clients of `listener` until the returned task is aborted.
-    fn accept(&self, listener: UnixListener) -> tokio::task::JoinHandle<()> {
-        let connections = self.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let connections = connections.clone();
-                tokio::spawn(async move {
-                    let Connections {
-                        layout,
-                        messages,
-                        seq,
-                        watchers,
-                    } = connections;
-                    if let Err(error) =
-                        handle_connection(stream, &layout, messages, seq.subscribe(), watchers)
-                            .await
-                    {
-                        eprintln!("moon agent: client connection: {error}");
-                    }
-                });
-            }
-        })
-    }
+fn bind(runtime: &tokio::runtime::Runtime, layout: &Layout) -> Result<tokio::net::UnixListener> {
+    let failed = |error| Error::io("binding the agent socket", layout.agent_socket(), error);
+    let listener = socket::bind(&layout.agent_socket()).map_err(failed)?;
+    let _entered = runtime.enter();
+    tokio::net::UnixListener::from_std(listener).map_err(failed)
 }
 
 /// Tells the starting client we listen, then sends our output to the log.
 fn announce_ready(layout: &Layout) {
     println!("ready");
     let _ = io::stdout().flush();
-    if let Ok(log) = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(layout.agent_log())
-    {
+    if let Ok(log) = private::append(&layout.agent_log()) {
         // SAFETY: dup2 onto our own stdout and stderr descriptors.
         unsafe {
             libc::dup2(log.as_raw_fd(), 1);
             libc::dup2(log.as_raw_fd(), 2);
         }
     }
-}
-
-async fn handle_connection(
-    stream: UnixStream,
-    layout: &Layout,
-    sender: mpsc::UnboundedSender<Message>,
-    mut seq: watch::Receiver<u64>,
-    watchers: Arc<AtomicUsize>,
-) -> Result<()> {
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read).lines();
-    let Ok(Some(line)) = lines.next_line().await else {
-        return Ok(());
-    };
-    let request: Request = match serde_json::from_str(&line) {
-        Ok(request) => request,
-        Err(error) => {
-            return send(
-                &mut write,
-                &Reply::Error {
-                    message: format!("bad request: {error}"),
-                },
-            )
-            .await;
-        }
-    };
-    match request {
-        Request::Kick => {
-            let _ = sender.send(Message::Kick);
-            send(
-                &mut write,
-                &Reply::Ok {
-                    pid: std::process::id(),
-                },
-            )
-            .await
-        }
-        Request::Watch { job, after } => {
-            watchers.fetch_add(1, Ordering::SeqCst);
-            let result = stream_events(layout, job, after, &mut write, &mut seq).await;
-            watchers.fetch_sub(1, Ordering::SeqCst);
-            result
-        }
-    }
-}
-
-async fn stream_events(
-    layout: &Layout,
-    job_id: i64,
-    mut after: u64,
-    write: &mut tokio::net::unix::OwnedWriteHalf,
-    seq: &mut watch::Receiver<u64>,
-) -> Result<()> {
-    let db = store::open(&layout.database())?;
-    let job = store::job_by_id(&db, job_id)?;
-    loop {
-        seq.borrow_and_update();
-        for event in store::events(&db, &job, Some(after))? {
-            after = event.seq;
-            let terminal = event.phase.is_terminal();
-            send(write, &Reply::Event { event }).await?;
-            if terminal {
-                return Ok(());
-            }
-        }
-        if seq.changed().await.is_err() {
-            return Ok(());
-        }
-    }
-}
-
-async fn send(write: &mut tokio::net::unix::OwnedWriteHalf, reply: &Reply) -> Result<()> {
-    let mut line = serde_json::to_vec(reply).map_err(|error| Error::Agent(error.to_string()))?;
-    line.push(b'\n');
-    write
-        .write_all(&line)
-        .await
-        .map_err(|error| Error::io("answering a client", "agent socket", error))
 }
 
 /// The variable that tells CUDA which GPUs a process may use.
@@ -355,28 +281,45 @@ struct Agent {
     gpu_source: Option<MachineGpus>,
     /// The machine's GPUs one by one as last read, health included.
     gpus: Option<Vec<MachineGpu>>,
-    messages: mpsc::UnboundedSender<Message>,
+    messages: mpsc::Sender<Message>,
+    runtime: Handle,
+    /// Watchers by job; fed after each pass.
+    hub: Arc<EventHub>,
+    /// The last event handed to the hub.
+    published: u64,
     /// Attempts whose supervisor we wait on.
     watched: HashSet<AttemptKey>,
     /// Attempts we asked to stop.
     stopping: HashSet<AttemptKey>,
-    /// Whether the current reconcile pass ended a job.
-    changed: bool,
     /// Jobs whose startup ports are being waited for, and those that listen.
     starting: HashSet<i64>,
     started: HashSet<i64>,
+    /// Jobs to look at in the next pass.
+    dirty: BTreeSet<i64>,
+    /// Whether admission should run: a job arrived or capacity came free.
+    admission_due: bool,
+    /// Whether a client nudged us: cancels may wait.
+    nudged: bool,
+    /// When each running job with a deadline must end.
+    deadlines: HashMap<i64, i64>,
+    /// A failed pass is tried again at this time.
+    retry_at: Option<i64>,
 }
 
 impl Agent {
     fn new(
         layout: Layout,
         program: PathBuf,
-        messages: mpsc::UnboundedSender<Message>,
+        messages: mpsc::Sender<Message>,
+        runtime: Handle,
+        hub: Arc<EventHub>,
     ) -> Result<Agent> {
         let db = store::open(&layout.database())?;
         let gpu_source = MachineGpus::detect(true)?;
         let gpus = gpu_source.as_ref().map(MachineGpus::devices).transpose()?;
         let capacity = machine_capacity_with(&layout.config_file(), gpus.as_deref())?;
+        let published: Option<i64> =
+            db.query_row("SELECT MAX(seq) FROM events", [], |row| row.get(0))?;
         Ok(Agent {
             layout,
             program,
@@ -385,11 +328,18 @@ impl Agent {
             gpu_source,
             gpus,
             messages,
+            runtime,
+            hub,
+            published: published.unwrap_or(0) as u64,
             watched: HashSet::new(),
             stopping: HashSet::new(),
-            changed: false,
             starting: HashSet::new(),
             started: HashSet::new(),
+            dirty: BTreeSet::new(),
+            admission_due: true,
+            nudged: true,
+            deadlines: HashMap::new(),
+            retry_at: None,
         })
     }
 
@@ -402,11 +352,44 @@ impl Agent {
         }
     }
 
-    fn latest_seq(&self) -> Result<u64> {
-        let seq: Option<i64> = self
-            .db
-            .query_row("SELECT MAX(seq) FROM events", [], |row| row.get(0))?;
-        Ok(seq.unwrap_or(0) as u64)
+    /// Takes one message: records what it says and notes what to look at.
+    fn take(&mut self, message: Message) -> Result<()> {
+        match message {
+            Message::Kick => {
+                self.nudged = true;
+                self.admission_due = true;
+            }
+            Message::AttemptEnded(key) => {
+                self.dirty.insert(key.job_id);
+                self.attempt_ended(&key)?;
+            }
+            Message::StartupDone(job) => {
+                self.starting.remove(&job);
+                self.started.insert(job);
+                self.dirty.insert(job);
+            }
+        }
+        Ok(())
+    }
+
+    /// After a failed pass, everything is looked at again shortly.
+    fn retry_soon(&mut self) {
+        self.retry_at = Some(now_ms() + 1_000);
+        self.nudged = true;
+        self.admission_due = true;
+    }
+
+    /// Hands the events committed since the last call to their watchers.
+    fn publish_events(&mut self) {
+        match store::events_since(&self.db, self.published) {
+            Ok(events) => {
+                if let Some((_, last)) = events.last() {
+                    self.published = last.seq;
+                }
+                self.hub.publish(events);
+            }
+            Err(error) => eprintln!("moon agent: reading new events: {error}"),
+        }
     }
 
     fn has_unfinished_jobs(&self) -> Result<bool> {
@@ -418,26 +401,22 @@ impl Agent {
         Ok(count > 0)
     }
 
-    /// When something is next due: a restart after its backoff, or a deadline.
+    /// When something is next due: a restart after its backoff, a deadline,
+    /// or a retry after a failed pass.
     fn next_wake_ms(&self) -> Result<Option<i64>> {
         let restart: Option<i64> = self.db.query_row(
-            "SELECT MIN(r.next_start_ms) FROM replicas r JOIN jobs j ON j.id = r.job_id \
-             WHERE j.phase = 'Running' AND r.phase = 'Pending' AND r.next_start_ms IS NOT NULL",
+            "SELECT MIN(next_start_ms) FROM replicas WHERE next_start_ms IS NOT NULL",
             [],
             |row| row.get(0),
         )?;
-        let mut wake = restart;
-        for job in store::jobs(&self.db, None, &[Phase::Running])? {
-            if let (Some(started), Some(limit), None) = (
-                job.started_ms,
-                job.spec.active_deadline_seconds,
-                &job.ending,
-            ) {
-                let due = started + limit as i64 * 1000;
-                wake = Some(wake.map_or(due, |at: i64| at.min(due)));
-            }
-        }
-        Ok(wake)
+        Ok([
+            restart,
+            self.deadlines.values().min().copied(),
+            self.retry_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min())
     }
 
     /// Picks up after a crash: every attempt that was launching or running
@@ -488,7 +467,18 @@ impl Agent {
                 }
             }
         }
+        // Every running job is looked at once, and its deadline noted.
+        for job in store::jobs(&self.db, None, &[Phase::Running])? {
+            self.note_deadline(&job);
+            self.dirty.insert(job.id);
+        }
         Ok(())
+    }
+
+    fn note_deadline(&mut self, job: &JobRecord) {
+        if let (Some(started), Some(limit)) = (job.started_ms, job.spec.active_deadline_seconds) {
+            self.deadlines.insert(job.id, started + limit as i64 * 1000);
+        }
     }
 
     /// An attempt no supervisor ran: forget it, and the replica starts afresh.
@@ -519,7 +509,7 @@ impl Agent {
         let messages = self.messages.clone();
         match pidfd_open(pid) {
             Ok(fd) => {
-                tokio::spawn(async move {
+                self.runtime.spawn(async move {
                     // SAFETY: the task owns the pidfd; it stays open as long as the AsyncFd.
                     if let Ok(exited) =
                         unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
@@ -541,6 +531,7 @@ impl Agent {
     fn attempt_ended(&mut self, key: &AttemptKey) -> Result<()> {
         self.watched.remove(key);
         self.stopping.remove(key);
+        self.dirty.insert(key.job_id);
         let state: Option<String> = self
             .db
             .query_row(
@@ -667,101 +658,158 @@ impl Agent {
         Ok(())
     }
 
-    /// Brings the world in line with the database: cancels, deadlines,
-    /// admissions, launches and the ends of jobs. A job that ends frees
-    /// capacity, so passes repeat until one changes nothing.
+    /// Brings the world in line with the database for what changed: cancels
+    /// asked for, deadlines and restart backoffs that came due, admission
+    /// when a job arrived or capacity came free, and each job a message
+    /// concerned. A job that ends frees capacity, so passes repeat until one
+    /// changes nothing.
     fn reconcile(&mut self) -> Result<()> {
+        self.retry_at = None;
         loop {
-            self.changed = false;
-            self.reconcile_once()?;
-            if !self.changed {
+            let now = now_ms();
+            if std::mem::take(&mut self.nudged) {
+                self.take_cancels()?;
+            }
+            self.take_due(now)?;
+            if std::mem::take(&mut self.admission_due) {
+                self.admit()?;
+            }
+            if self.dirty.is_empty() {
                 return Ok(());
+            }
+            for id in std::mem::take(&mut self.dirty) {
+                self.look_at(id, now)?;
             }
         }
     }
 
-    fn reconcile_once(&mut self) -> Result<()> {
-        let now = now_ms();
-        for job in store::jobs(&self.db, None, &[Phase::Pending])? {
-            if job.cancel_requested {
+    /// Cancels users asked for since the last look.
+    fn take_cancels(&mut self) -> Result<()> {
+        let mut statement = self.db.prepare_cached(
+            "SELECT id, phase FROM jobs WHERE phase IN ('Pending', 'Running') \
+             AND cancel_requested = 1 AND ending_phase IS NULL",
+        )?;
+        let asked: Vec<(i64, String)> = statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        drop(statement);
+        for (id, phase) in asked {
+            let job = store::job_by_id(&self.db, id)?;
+            if phase == Phase::Pending.as_str() {
                 self.finish(
                     &job,
                     Phase::Cancelled,
                     "Cancelled",
                     "cancelled before it started",
                 )?;
-            }
-        }
-        self.admit()?;
-        for job in store::jobs(&self.db, None, &[Phase::Running])? {
-            if job.ending.is_none() {
-                if job.cancel_requested {
-                    begin_ending(
-                        &self.db,
-                        &job,
-                        Phase::Cancelled,
-                        "Cancelled",
-                        "cancelled by a user",
-                    )?;
-                } else if let (Some(started), Some(limit)) =
-                    (job.started_ms, job.spec.active_deadline_seconds)
-                    && now >= started + limit as i64 * 1000
-                {
-                    begin_ending(
-                        &self.db,
-                        &job,
-                        Phase::Failed,
-                        "DeadlineExceeded",
-                        &format!("active deadline of {limit}s exceeded"),
-                    )?;
-                }
-            }
-            let job = store::job_by_id(&self.db, job.id)?;
-            if let Some((phase, reason, message)) = job.ending.clone() {
-                self.stop_replicas(&job)?;
-                if self.active_attempts(job.id)? == 0 {
-                    self.finish(&job, phase, &reason, &message)?;
-                }
             } else {
-                let startup_ports = rendezvous::startup_ports(&job.spec);
-                let ready = startup_ports.is_empty() || self.started.contains(&job.id);
-                for replica in store::replicas(&self.db, job.id)? {
-                    let due = replica.next_start_ms.is_none_or(|at| at <= now);
-                    let allowed = ready || is_hidden_role(&job, &replica.role);
-                    if replica.phase == ReplicaPhase::Pending && due && allowed {
-                        self.launch(&job, &replica)?;
-                    }
-                }
-                if !ready && self.starting.insert(job.id) {
-                    let ports: Vec<u16> = startup_ports
-                        .iter()
-                        .filter_map(|name| job.ports.get(name).copied())
-                        .collect();
-                    let messages = self.messages.clone();
-                    let job_id = job.id;
-                    tokio::spawn(async move {
-                        wait_for_listeners(&ports, STARTUP_TIMEOUT).await;
-                        let _ = messages.send(Message::StartupDone(job_id));
-                    });
-                }
+                begin_ending(
+                    &self.db,
+                    &job,
+                    Phase::Cancelled,
+                    "Cancelled",
+                    "cancelled by a user",
+                )?;
+                self.dirty.insert(id);
             }
         }
         Ok(())
     }
 
+    /// Deadlines that passed and replicas whose restart backoff is over.
+    fn take_due(&mut self, now: i64) -> Result<()> {
+        let passed: Vec<i64> = self
+            .deadlines
+            .iter()
+            .filter(|(_, due)| **due <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in passed {
+            self.deadlines.remove(&id);
+            let job = store::job_by_id(&self.db, id)?;
+            if job.phase == Phase::Running && job.ending.is_none() {
+                let limit = job.spec.active_deadline_seconds.unwrap_or(0);
+                begin_ending(
+                    &self.db,
+                    &job,
+                    Phase::Failed,
+                    "DeadlineExceeded",
+                    &format!("active deadline of {limit}s exceeded"),
+                )?;
+                self.dirty.insert(id);
+            }
+        }
+        let mut statement = self.db.prepare_cached(
+            "SELECT DISTINCT job_id FROM replicas WHERE next_start_ms IS NOT NULL AND next_start_ms <= ?1",
+        )?;
+        let restarts: Vec<i64> = statement
+            .query_map(params![now], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        drop(statement);
+        self.dirty.extend(restarts);
+        Ok(())
+    }
+
+    /// Moves one job on: stops an ending job's replicas and finishes it once
+    /// they are gone, or starts the replicas of a running one that are due.
+    fn look_at(&mut self, id: i64, now: i64) -> Result<()> {
+        let job = match store::job_by_id(&self.db, id) {
+            Ok(job) => job,
+            // Deleted meanwhile: nothing to do.
+            Err(Error::NotFound { .. }) => return Ok(()),
+            Err(error) => return Err(error),
+        };
+        if job.phase != Phase::Running {
+            return Ok(());
+        }
+        if let Some((phase, reason, message)) = job.ending.clone() {
+            self.stop_replicas(&job)?;
+            if self.active_attempts(job.id)? == 0 {
+                self.finish(&job, phase, &reason, &message)?;
+            }
+            return Ok(());
+        }
+        let startup_ports = rendezvous::startup_ports(&job.spec);
+        let ready = startup_ports.is_empty() || self.started.contains(&job.id);
+        for replica in store::replicas(&self.db, job.id)? {
+            let due = replica.next_start_ms.is_none_or(|at| at <= now);
+            let allowed = ready || is_hidden_role(&job, &replica.role);
+            if replica.phase == ReplicaPhase::Pending && due && allowed {
+                self.launch(&job, &replica)?;
+            }
+        }
+        if !ready && self.starting.insert(job.id) {
+            let ports: Vec<u16> = startup_ports
+                .iter()
+                .filter_map(|name| job.ports.get(name).copied())
+                .collect();
+            let messages = self.messages.clone();
+            let job_id = job.id;
+            self.runtime.spawn(async move {
+                wait_for_listeners(&ports, STARTUP_TIMEOUT).await;
+                let _ = messages.send(Message::StartupDone(job_id));
+            });
+        }
+        Ok(())
+    }
+
     fn admit(&mut self) -> Result<()> {
-        let pending: Vec<JobRecord> = store::jobs(&self.db, None, &[Phase::Pending])?
-            .into_iter()
-            .filter(|job| !job.cancel_requested)
+        let active = store::active_jobs(&self.db)?;
+        let pending: Vec<&store::ActiveJob> = active
+            .iter()
+            .filter(|job| job.phase == Phase::Pending && !job.cancel_requested)
             .collect();
         if pending.is_empty() {
             return Ok(());
         }
-        let running = store::jobs(&self.db, None, &[Phase::Running])?;
+        let running: Vec<&store::ActiveJob> = active
+            .iter()
+            .filter(|job| job.phase == Phase::Running)
+            .collect();
         // Health changes while the agent runs (an XID, ECC errors): read the
         // devices again before placing GPUs, so a failed one is not handed out.
         if let Some(source) = &self.gpu_source
-            && pending.iter().any(|job| Demand::of(&job.spec).gpus > 0)
+            && pending.iter().any(|job| job.demand.gpus > 0)
         {
             self.gpus = Some(source.devices()?);
         }
@@ -791,18 +839,13 @@ impl Agent {
         }
         let mut ports_in_use = HashSet::new();
         for job in &running {
-            let demand = Demand::of(&job.spec);
             for usage in [
                 &mut snapshot.machine_usage,
-                &mut snapshot
-                    .tenants
-                    .entry(job.spec.tenant.clone())
-                    .or_default()
-                    .1,
+                &mut snapshot.tenants.entry(job.tenant.clone()).or_default().1,
             ] {
-                usage.demand.millicores += demand.millicores;
-                usage.demand.bytes += demand.bytes;
-                usage.demand.gpus += demand.gpus;
+                usage.demand.millicores += job.demand.millicores;
+                usage.demand.bytes += job.demand.bytes;
+                usage.demand.gpus += job.demand.gpus;
                 usage.jobs += 1;
             }
             ports_in_use.extend(job.ports.values().copied());
@@ -811,37 +854,44 @@ impl Agent {
             .iter()
             .map(|job| Candidate {
                 id: job.id,
-                tenant: job.spec.tenant.clone(),
-                name: job.spec.name.clone(),
-                demand: Demand::of(&job.spec),
-                gpus: admission::gpu_asks(&job.spec),
+                tenant: job.tenant.clone(),
+                name: job.name.clone(),
+                demand: job.demand,
+                gpus: job
+                    .gpu_spec
+                    .as_ref()
+                    .map(admission::gpu_asks)
+                    .unwrap_or_default(),
             })
             .collect();
+        let by_id: HashMap<i64, &store::ActiveJob> =
+            pending.iter().map(|job| (job.id, *job)).collect();
         for decision in admission::decide(&snapshot) {
             match decision {
                 Decision::Admit { id, gpus } => {
-                    let Some(job) = pending.iter().find(|job| job.id == id) else {
-                        continue;
-                    };
-                    self.start_job(job, &mut ports_in_use, &gpus)?;
+                    if by_id.contains_key(&id) {
+                        let job = store::job_by_id(&self.db, id)?;
+                        self.start_job(&job, &mut ports_in_use, &gpus)?;
+                    }
                 }
                 Decision::Wait {
                     id,
                     reason,
                     message,
                 } => {
-                    let Some(job) = pending.iter().find(|job| job.id == id) else {
+                    let Some(job) = by_id.get(&id) else {
                         continue;
                     };
                     if job.reason.as_deref() != Some(reason)
                         || job.message.as_deref() != Some(&message)
                     {
+                        let record = store::job_by_id(&self.db, id)?;
                         let tx = self.db.unchecked_transaction()?;
                         tx.execute(
                             "UPDATE jobs SET reason = ?2, message = ?3 WHERE id = ?1",
                             params![id, reason, message],
                         )?;
-                        store::add_event(&tx, job, "Pending", Phase::Pending, None, &message)?;
+                        store::add_event(&tx, &record, "Pending", Phase::Pending, None, &message)?;
                         tx.commit()?;
                     }
                 }
@@ -876,12 +926,13 @@ impl Agent {
                 tracker_port,
             ))
             .collect();
+        let started = now_ms();
         let tx = self.db.unchecked_transaction()?;
         tx.execute(
             "UPDATE jobs SET phase = 'Running', started_ms = ?2, reason = NULL, message = NULL, ports = ?3, gpu_devices = ?4 WHERE id = ?1",
             params![
                 job.id,
-                now_ms(),
+                started,
                 serde_json::to_string(&ports).unwrap_or_default(),
                 serde_json::to_string(gpus).unwrap_or_default()
             ],
@@ -907,6 +958,10 @@ impl Agent {
         )?;
         store::set_setting(&tx, LAST_SERVED, &job.spec.tenant)?;
         tx.commit()?;
+        if let Some(limit) = job.spec.active_deadline_seconds {
+            self.deadlines.insert(job.id, started + limit as i64 * 1000);
+        }
+        self.dirty.insert(job.id);
         Ok(())
     }
 
@@ -927,7 +982,7 @@ impl Agent {
             attempt,
         };
         let dir = self.attempt_dir(&key);
-        std::fs::create_dir_all(&dir).map_err(|error| Error::io("creating", &dir, error))?;
+        private::create_dir_all(&dir).map_err(|error| Error::io("creating", &dir, error))?;
         let plan = self.plan(job, &replica.role, replica.index, attempt)?;
         let plan_bytes =
             serde_json::to_vec_pretty(&plan).map_err(|error| Error::Agent(error.to_string()))?;
@@ -1043,11 +1098,6 @@ impl Agent {
         })
     }
 
-    fn startup_done(&mut self, job_id: i64) {
-        self.starting.remove(&job_id);
-        self.started.insert(job_id);
-    }
-
     fn active_attempts(&self, job_id: i64) -> Result<i64> {
         Ok(self.db.query_row(
             "SELECT COUNT(*) FROM attempts WHERE job_id = ?1 AND state IN ('launching', 'running')",
@@ -1109,7 +1159,11 @@ impl Agent {
         )?;
         store::add_event(&tx, job, phase.as_str(), phase, None, message)?;
         tx.commit()?;
-        self.changed = true;
+        // Its capacity is free: waiting jobs may start.
+        self.admission_due = true;
+        self.deadlines.remove(&job.id);
+        self.starting.remove(&job.id);
+        self.started.remove(&job.id);
         Ok(())
     }
 }

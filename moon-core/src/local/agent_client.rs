@@ -1,8 +1,6 @@
 //! Reaching the agent of a `MOON_HOME` from a client, starting it if none runs.
 
 use std::io::{self, BufRead, BufReader};
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,6 +11,7 @@ use tokio::net::unix::OwnedReadHalf;
 
 use super::layout::Layout;
 use super::protocol::{Reply, Request};
+use super::socket;
 use crate::error::{Error, Result};
 
 /// How long a client waits for a newly started agent to listen.
@@ -111,10 +110,7 @@ async fn send_line(
 }
 
 fn connect(layout: &Layout) -> io::Result<std::os::unix::net::UnixStream> {
-    let address = SocketAddr::from_abstract_name(layout.agent_socket_name().as_bytes())?;
-    let stream = std::os::unix::net::UnixStream::connect_addr(&address)?;
-    stream.set_nonblocking(true)?;
-    Ok(stream)
+    socket::connect(&layout.agent_socket())
 }
 
 /// Starts an agent and connects to it. An agent that reports `busy` holds

@@ -19,6 +19,7 @@ use super::admission::{Limits, gpu_asks, never_fits};
 use super::agent_client;
 use super::capacity::{machine_capacity_with, machine_gpus};
 use super::layout::Layout;
+use super::private::{self, HomeInstance};
 use super::protocol::{Reply, Request};
 use super::store::{self, JobRecord, now_ms};
 use super::supervisor::parse_log_line;
@@ -34,16 +35,45 @@ use moon_gpu::placement;
 pub struct LocalBackend {
     config: LocalConfig,
     layout: Layout,
-    db: Arc<Mutex<Connection>>,
+    db: Arc<Mutex<Database>>,
+}
+
+/// The client's connection to the state database, with the home instance
+/// it belongs to. A home removed and made anew while a notebook keeps its
+/// client is opened anew, so that the client's jobs go where the agent of
+/// the new home looks.
+struct Database {
+    connection: Connection,
+    instance: HomeInstance,
+}
+
+impl Database {
+    fn open(layout: &Layout) -> Result<Database> {
+        private::ensure_home(layout.home())
+            .map_err(|error| Error::io("creating MOON_HOME", layout.home(), error))?;
+        let connection = store::open(&layout.database())?;
+        let instance = HomeInstance::of(layout.home(), &layout.database())
+            .map_err(|error| Error::io("reading", layout.home(), error))?;
+        Ok(Database {
+            connection,
+            instance,
+        })
+    }
+}
+
+impl std::ops::Deref for Database {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        &self.connection
+    }
 }
 
 impl LocalBackend {
     /// Opens (creating if needed) the `MOON_HOME` of `config`. Starts no agent yet.
     pub fn open(config: LocalConfig) -> Result<LocalBackend> {
-        std::fs::create_dir_all(&config.home)
-            .map_err(|error| Error::io("creating MOON_HOME", &config.home, error))?;
         let layout = Layout::new(&config.home);
-        let db = store::open(&layout.database())?;
+        let db = Database::open(&layout)?;
         Ok(LocalBackend {
             config,
             layout,
@@ -56,12 +86,24 @@ impl LocalBackend {
         &self.config
     }
 
-    fn db(&self) -> MutexGuard<'_, Connection> {
+    fn db(&self) -> MutexGuard<'_, Database> {
         // A panic while holding the lock leaves the connection usable: SQLite
         // rolls back an unfinished transaction itself.
-        self.db
+        let mut db = self
+            .db
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !db
+            .instance
+            .is_current(self.layout.home(), &self.layout.database())
+        {
+            // The home was removed or replaced under us. If it cannot be made
+            // again, the old connection stays and its errors tell the user.
+            if let Ok(fresh) = Database::open(&self.layout) {
+                *db = fresh;
+            }
+        }
+        db
     }
 
     async fn kick(&self) -> Result<()> {
@@ -351,7 +393,7 @@ impl Backend for LocalBackend {
             return Ok(stream);
         }
         let log_dir = self.layout.log_dir(job.id);
-        std::fs::create_dir_all(&log_dir)
+        private::create_dir_all(&log_dir)
             .map_err(|error| Error::io("creating", &log_dir, error))?;
         let inotify = Inotify::init().map_err(|error| Error::io("watching", &log_dir, error))?;
         inotify
@@ -367,7 +409,7 @@ impl Backend for LocalBackend {
 /// Streams a job's events: from the database if it has ended, else from the
 /// agent, reconnecting (which restarts a dead agent) until the last event.
 async fn forward_events(
-    db: &Mutex<Connection>,
+    db: &Mutex<Database>,
     layout: &Layout,
     program: &std::path::Path,
     job: &JobRecord,

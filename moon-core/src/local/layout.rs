@@ -46,18 +46,11 @@ impl Layout {
         self.home.join("config.yaml")
     }
 
-    /// The agent's socket name in Linux's abstract namespace. Abstract
-    /// sockets vanish with their process, so a dead agent leaves nothing
-    /// stale behind, and their names are not bound by the 108-byte path limit.
-    pub fn agent_socket_name(&self) -> String {
-        let canonical = self
-            .home
-            .canonicalize()
-            .unwrap_or_else(|_| self.home.clone());
-        format!(
-            "moon-agent-{:016x}",
-            fnv1a(canonical.as_os_str().as_encoded_bytes())
-        )
+    /// The agent's socket. It lives inside the home (0700), so only the
+    /// home's owner reaches it, and a home made anew at the same path has a
+    /// socket of its own: a client never reaches an old home's agent.
+    pub fn agent_socket(&self) -> PathBuf {
+        self.home.join("agent.sock")
     }
 
     /// Everything of one job.
@@ -97,10 +90,4 @@ pub mod attempt_files {
     pub const GROUP: &str = "group";
     /// The replica's exit status, written atomically by the supervisor.
     pub const EXIT: &str = "exit.json";
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
-    })
 }

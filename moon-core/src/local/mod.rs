@@ -53,11 +53,15 @@ impl LocalConfig {
 pub mod admission;
 mod agent;
 mod agent_client;
+mod agent_server;
 mod backend;
 mod capacity;
+mod event_hub;
 mod layout;
+mod private;
 mod process;
 mod protocol;
+mod socket;
 mod store;
 mod supervisor;
 

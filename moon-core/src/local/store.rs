@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::private;
 use crate::backend::{Event, JobStatus, Phase, ReplicaPhase, ReplicaStatus};
 use crate::error::{Error, Result};
 use crate::spec::{Job, Tenant};
@@ -77,6 +78,11 @@ CREATE TABLE IF NOT EXISTS events (
     message TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_job ON events (job_id, seq);
+-- The agent looks only at unfinished jobs, replicas waiting out a backoff and
+-- attempts in flight; these keep each look from reading the whole history.
+CREATE INDEX IF NOT EXISTS jobs_by_phase ON jobs (phase);
+CREATE INDEX IF NOT EXISTS replicas_waiting ON replicas (next_start_ms) WHERE next_start_ms IS NOT NULL;
+CREATE INDEX IF NOT EXISTS attempts_in_flight ON attempts (job_id) WHERE state IN ('launching', 'running');
 CREATE TABLE IF NOT EXISTS settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -93,6 +99,14 @@ pub fn now_ms() -> i64 {
 
 /// Opens (creating if needed) the database of a `MOON_HOME`.
 pub fn open(path: &Path) -> Result<Connection> {
+    // Made 0600 before SQLite opens it: SQLite gives its -wal and -shm files
+    // the database file's own mode.
+    private::open_options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|error| Error::io("creating", path, error))?;
     let connection = Connection::open(path)?;
     connection.busy_timeout(Duration::from_secs(30))?;
     // WAL lets readers (watchers, `moon job ls`) run beside the agent's writes;
@@ -234,20 +248,29 @@ pub fn job_by_id(db: &Connection, id: i64) -> Result<JobRecord> {
     })
 }
 
-/// Jobs in a phase (or all), oldest first, optionally of one tenant.
+/// Jobs in the given phases (all of them when none is given), oldest first,
+/// optionally of one tenant. The phases are picked in SQL, through the phase
+/// index, so asking for unfinished jobs does not read the finished ones.
 pub fn jobs(db: &Connection, tenant: Option<&str>, phases: &[Phase]) -> Result<Vec<JobRecord>> {
-    let mut statement = db.prepare(&format!(
-        "SELECT {JOB_COLUMNS} FROM jobs WHERE (?1 IS NULL OR tenant = ?1) ORDER BY id"
+    let mut statement = db.prepare_cached(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE (?1 IS NULL OR tenant = ?1) AND {} ORDER BY id",
+        phase_filter(phases)
     ))?;
     let rows = statement.query_map(params![tenant], job_from_row)?;
-    let mut found = Vec::new();
-    for row in rows {
-        let record = row?;
-        if phases.is_empty() || phases.contains(&record.phase) {
-            found.push(record);
-        }
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// `phase IN ('Pending', ...)`, or `1` for every phase. The names are moon's
+/// own constants, never user input.
+fn phase_filter(phases: &[Phase]) -> String {
+    if phases.is_empty() {
+        return "1".to_string();
     }
-    Ok(found)
+    let names: Vec<String> = phases
+        .iter()
+        .map(|phase| format!("'{}'", phase.as_str()))
+        .collect();
+    format!("phase IN ({})", names.join(", "))
 }
 
 /// A replica row.
@@ -341,6 +364,67 @@ pub fn add_event(
     Ok(db.last_insert_rowid() as u64)
 }
 
+/// Every event committed after `after`, with the id of its job, in order:
+/// what the agent hands to watchers after each pass.
+pub fn events_since(db: &Connection, after: u64) -> Result<Vec<(i64, Event)>> {
+    let mut statement = db.prepare_cached(
+        "SELECT e.seq, e.time_ms, e.kind, e.phase, e.replica, e.message, e.job_id, j.tenant, j.name \
+         FROM events e JOIN jobs j ON j.id = e.job_id WHERE e.seq > ?1 ORDER BY e.seq",
+    )?;
+    let rows = statement.query_map(params![after as i64], |row| {
+        let phase: String = row.get(3)?;
+        Ok((
+            row.get::<_, i64>(6)?,
+            Event {
+                seq: row.get::<_, i64>(0)? as u64,
+                time_ms: row.get(1)?,
+                tenant: row.get(7)?,
+                job: row.get(8)?,
+                kind: row.get(2)?,
+                phase: Phase::parse(&phase).unwrap_or(Phase::Failed),
+                replica: row.get(4)?,
+                message: row.get(5)?,
+            },
+        ))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The phase of the job with row id `job_id` and its events after `after`;
+/// `NotFound` when there is no such job (it was never there, or was deleted).
+pub fn job_events(db: &Connection, job_id: i64, after: u64) -> Result<(Phase, Vec<Event>)> {
+    let (tenant, name, phase): (String, String, String) = db
+        .query_row(
+            "SELECT tenant, name, phase FROM jobs WHERE id = ?1",
+            params![job_id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()?
+        .ok_or_else(|| Error::NotFound {
+            kind: "job",
+            name: format!("#{job_id}"),
+        })?;
+    let mut statement = db.prepare_cached(
+        "SELECT seq, time_ms, kind, phase, replica, message FROM events \
+         WHERE job_id = ?1 AND seq > ?2 ORDER BY seq",
+    )?;
+    let rows = statement.query_map(params![job_id, after as i64], |row| {
+        let phase: String = row.get(3)?;
+        Ok(Event {
+            seq: row.get::<_, i64>(0)? as u64,
+            time_ms: row.get(1)?,
+            tenant: tenant.clone(),
+            job: name.clone(),
+            kind: row.get(2)?,
+            phase: Phase::parse(&phase).unwrap_or(Phase::Failed),
+            replica: row.get(4)?,
+            message: row.get(5)?,
+        })
+    })?;
+    let events = rows.collect::<rusqlite::Result<_>>()?;
+    Ok((Phase::parse(&phase).unwrap_or(Phase::Failed), events))
+}
+
 /// A job's events after `after`.
 pub fn events(db: &Connection, job: &JobRecord, after: Option<u64>) -> Result<Vec<Event>> {
     let mut statement = db.prepare(
@@ -411,4 +495,75 @@ pub fn set_setting(db: &Connection, key: &str, value: &str) -> Result<()> {
         params![key, value],
     )?;
     Ok(())
+}
+
+/// An unfinished job as admission sees it: its numbers, without decoding its
+/// spec (only a job that asks for GPUs needs its spec, for their selectors).
+#[derive(Debug, Clone)]
+pub struct ActiveJob {
+    /// Row id.
+    pub id: i64,
+    /// Tenant name.
+    pub tenant: String,
+    /// Job name.
+    pub name: String,
+    /// Pending or Running.
+    pub phase: Phase,
+    /// Why it waits, as last recorded.
+    pub reason: Option<String>,
+    /// The numbers of why it waits, as last recorded.
+    pub message: Option<String>,
+    /// What it asks for.
+    pub demand: crate::spec::Demand,
+    /// A user asked to cancel it.
+    pub cancel_requested: bool,
+    /// Ports allocated at admission.
+    pub ports: BTreeMap<String, u16>,
+    /// GPUs assigned at admission, by replica.
+    pub gpu_devices: BTreeMap<String, Vec<String>>,
+    /// The spec, for jobs that ask for GPUs.
+    pub gpu_spec: Option<Job>,
+}
+
+/// Every Pending and Running job, oldest first.
+pub fn active_jobs(db: &Connection) -> Result<Vec<ActiveJob>> {
+    let mut statement = db.prepare_cached(
+        "SELECT id, tenant, name, phase, reason, message, millicores, bytes, gpus, cancel_requested, \
+         ports, gpu_devices, CASE WHEN gpus > 0 THEN spec END \
+         FROM jobs WHERE phase IN ('Pending', 'Running') ORDER BY id",
+    )?;
+    let rows = statement.query_map([], |row| {
+        let decode = |error: serde_json::Error| {
+            rusqlite::Error::FromSqlConversionFailure(
+                0,
+                rusqlite::types::Type::Text,
+                Box::new(error),
+            )
+        };
+        let phase: String = row.get(3)?;
+        let ports: String = row.get(10)?;
+        let gpu_devices: String = row.get(11)?;
+        let spec: Option<String> = row.get(12)?;
+        Ok(ActiveJob {
+            id: row.get(0)?,
+            tenant: row.get(1)?,
+            name: row.get(2)?,
+            phase: Phase::parse(&phase).unwrap_or(Phase::Failed),
+            reason: row.get(4)?,
+            message: row.get(5)?,
+            demand: crate::spec::Demand {
+                millicores: row.get::<_, i64>(6)? as u64,
+                bytes: row.get::<_, i64>(7)? as u64,
+                gpus: row.get::<_, i64>(8)? as u64,
+            },
+            cancel_requested: row.get::<_, i64>(9)? != 0,
+            ports: serde_json::from_str(&ports).map_err(decode)?,
+            gpu_devices: serde_json::from_str(&gpu_devices).map_err(decode)?,
+            gpu_spec: spec
+                .map(|text| serde_json::from_str(&text))
+                .transpose()
+                .map_err(decode)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

@@ -4,7 +4,7 @@
 //! crash of the agent neither stops a replica nor loses its exit status.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -17,6 +17,7 @@ use nix::sys::signal::{SigSet, Signal};
 use serde::{Deserialize, Serialize};
 
 use super::layout::attempt_files;
+use super::private;
 use super::process::{signal_group, signal_process, start_time};
 use super::store::now_ms;
 
@@ -64,7 +65,11 @@ pub struct ExitRecord {
 /// Writes `bytes` to `path` so that readers see the old file or the new one, never half.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let partial = path.with_extension("partial");
-    let mut file = File::create(&partial)?;
+    let mut file = private::open_options()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&partial)?;
     file.write_all(bytes)?;
     file.sync_all()?;
     std::fs::rename(&partial, path)?;
@@ -76,7 +81,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Claims `dir` for `claim`; `Ok(false)` if someone else did first.
 pub fn claim_attempt(dir: &Path, claim: Claim) -> io::Result<bool> {
-    let mut file = match OpenOptions::new()
+    let mut file = match private::open_options()
         .write(true)
         .create_new(true)
         .open(dir.join(attempt_files::CLAIM))
@@ -152,14 +157,9 @@ fn supervise(dir: &Path) -> io::Result<()> {
         return Ok(());
     }
     if let Some(parent) = plan.log.parent() {
-        std::fs::create_dir_all(parent)?;
+        private::create_dir_all(parent)?;
     }
-    let log = Arc::new(Mutex::new(
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&plan.log)?,
-    ));
+    let log = Arc::new(Mutex::new(private::append(&plan.log)?));
 
     let mut command = Command::new(&plan.argv[0]);
     command
