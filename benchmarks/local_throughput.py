@@ -28,6 +28,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import moon
 
@@ -42,7 +43,7 @@ class Load:
     threads: int
 
 
-def submitter(home: str, process: int, threads: int, per_thread: int, start_at: float) -> None:
+def submitter(home: str, process: int, threads: int, per_thread: int, ready: Any) -> None:
     """One submitting process: `threads` threads, each submitting and waiting in turn."""
     client = moon.Client(home=home)
     failures: list[str] = []
@@ -63,8 +64,7 @@ def submitter(home: str, process: int, threads: int, per_thread: int, start_at: 
             if status.phase != "Succeeded":
                 failures.append(f"{job.name}: {status.phase} {status.message}")
 
-    while time.time() < start_at:
-        time.sleep(0.001)
+    ready.wait()  # every process has started and imported moon
     workers = [threading.Thread(target=run, args=(t,)) for t in range(threads)]
     for worker in workers:
         worker.start()
@@ -101,15 +101,30 @@ def check_exactly_once(home: Path, expected: int) -> None:
     db.close()
 
 
-def run_side(load: Load) -> tuple[float, int]:
-    """Runs one side in a fresh home; returns (jobs per second, agent peak RSS in KiB)."""
+@dataclass(frozen=True)
+class Side:
+    rate: float  # jobs per second
+    rss_kib: int  # the agent's peak
+    agent_cpu_ms: float  # the agent's CPU time per job
+
+
+def agent_cpu_seconds(home: Path) -> float:
+    pid = (home / "agent.pid").read_text().strip()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_side(load: Load) -> Side:
+    """Runs one side in a fresh home."""
     with tempfile.TemporaryDirectory(prefix="moon-load-") as directory:
         home = Path(directory)
         client = moon.Client(home=str(home))
         client.create_tenant("load")
         per_thread, rest = divmod(load.jobs, load.processes * load.threads)
         if rest:
-            raise SystemExit(f"{load.jobs} jobs do not divide among {load.processes}x{load.threads}")
+            raise SystemExit(
+                f"{load.jobs} jobs do not divide among {load.processes}x{load.threads}"
+            )
         # Start the agent first: its start-up is not what is measured.
         client.submit(
             moon.Job(
@@ -120,23 +135,25 @@ def run_side(load: Load) -> tuple[float, int]:
             )
         ).wait(timeout=60)
         context = multiprocessing.get_context("spawn")
-        start_at = time.time() + 1.0
+        ready = context.Barrier(load.processes + 1)
         processes = [
-            context.Process(
-                target=submitter, args=(str(home), p, load.threads, per_thread, start_at)
-            )
+            context.Process(target=submitter, args=(str(home), p, load.threads, per_thread, ready))
             for p in range(load.processes)
         ]
         for process in processes:
             process.start()
+        ready.wait()
+        started = time.perf_counter()
+        agent_cpu = agent_cpu_seconds(home)
         for process in processes:
             process.join()
-        elapsed = time.time() - start_at
+        elapsed = time.perf_counter() - started
+        agent_cpu = agent_cpu_seconds(home) - agent_cpu
         if any(process.exitcode != 0 for process in processes):
             raise SystemExit(f"{load.name}: a submitting process failed")
         rss = agent_peak_rss_kib(home)
         check_exactly_once(home, load.jobs + 1)  # and the warm-up job
-        return load.jobs / elapsed, rss
+        return Side(load.jobs / elapsed, rss, agent_cpu * 1000 / load.jobs)
 
 
 def main() -> None:
@@ -156,10 +173,15 @@ def main() -> None:
     peak = 0
     for round_index in range(args.rounds):
         for load in (small, large):
-            rate, rss = run_side(load)
-            rates[load.name].append(rate)
-            peak = max(peak, rss)
-            print(f"round {round_index + 1}: {load.name}: {rate:.1f} jobs/s, agent peak {rss // 1024} MiB")
+            side = run_side(load)
+            rates[load.name].append(side.rate)
+            peak = max(peak, side.rss_kib)
+            print(
+                f"round {round_index + 1}: {load.name}: {side.rate:.1f} jobs/s, "
+                f"agent {side.agent_cpu_ms:.1f} ms CPU per job, "
+                f"peak RSS {side.rss_kib // 1024} MiB",
+                flush=True,
+            )
 
     small_rate = statistics.median(rates[small.name])
     large_rate = statistics.median(rates[large.name])

@@ -41,12 +41,6 @@ impl EventHub {
         }
     }
 
-    /// Ends every subscription to `job` (it was deleted): its watchers see
-    /// their stream end.
-    pub fn close(&self, job: i64) {
-        self.lock().remove(&job);
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Vec<mpsc::UnboundedSender<Event>>>> {
         self.subscribers
             .lock()
@@ -95,17 +89,6 @@ mod tests {
             (1, event(2, Phase::Running)),
         ]);
         assert_eq!(watcher.try_recv().expect("terminal").seq, 1);
-        assert!(matches!(
-            watcher.try_recv(),
-            Err(mpsc::error::TryRecvError::Disconnected)
-        ));
-    }
-
-    #[test]
-    fn closing_a_job_ends_its_watchers() {
-        let hub = EventHub::default();
-        let mut watcher = hub.subscribe(7);
-        hub.close(7);
         assert!(matches!(
             watcher.try_recv(),
             Err(mpsc::error::TryRecvError::Disconnected)
