@@ -986,7 +986,7 @@ impl Agent {
         let plan = self.plan(job, &replica.role, replica.index, attempt)?;
         let plan_bytes =
             serde_json::to_vec_pretty(&plan).map_err(|error| Error::Agent(error.to_string()))?;
-        supervisor::write_atomically(&dir.join(attempt_files::PLAN), &plan_bytes)
+        supervisor::write_visibly(&dir.join(attempt_files::PLAN), &plan_bytes)
             .map_err(|error| Error::io("writing", dir.join(attempt_files::PLAN), error))?;
 
         let tx = self.db.unchecked_transaction()?;

@@ -62,8 +62,22 @@ pub struct ExitRecord {
     pub error: Option<String>,
 }
 
-/// Writes `bytes` to `path` so that readers see the old file or the new one, never half.
+/// Writes `bytes` to `path` so that readers see the old file or the new
+/// one, never half, and the new one survives a power loss once this returns.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_whole(path, bytes, true)
+}
+
+/// Writes `bytes` to `path` so that readers see the old file or the new one,
+/// never half, without waiting for the disk. For files that matter only while
+/// the machine stays up: a plan (a crash of the machine before its attempt
+/// was claimed abandons the attempt, and a claimed one never reads it again)
+/// and a replica's process group (gone with the machine).
+pub fn write_visibly(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_whole(path, bytes, false)
+}
+
+fn write_whole(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
     let partial = path.with_extension("partial");
     let mut file = private::open_options()
         .create(true)
@@ -71,9 +85,11 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .truncate(true)
         .open(&partial)?;
     file.write_all(bytes)?;
-    file.sync_all()?;
+    if durable {
+        file.sync_all()?;
+    }
     std::fs::rename(&partial, path)?;
-    if let Some(dir) = path.parent() {
+    if durable && let Some(dir) = path.parent() {
         File::open(dir)?.sync_all()?;
     }
     Ok(())
@@ -209,7 +225,7 @@ fn supervise(dir: &Path) -> io::Result<()> {
         }
     };
     let group = child.id() as i32;
-    write_atomically(
+    write_visibly(
         &dir.join(attempt_files::GROUP),
         group.to_string().as_bytes(),
     )?;
