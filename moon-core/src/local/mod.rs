@@ -55,9 +55,11 @@ mod agent;
 mod agent_client;
 mod backend;
 mod capacity;
+pub mod environment;
 mod layout;
 mod process;
 mod protocol;
+mod secrets;
 mod store;
 mod supervisor;
 
