@@ -200,7 +200,9 @@ def test_a_secret_deleted_before_its_replica_starts_fails_the_replica_naming_it(
         )
     )
     # Queued behind the first job by the tenant's jobs quota, so it starts after the delete.
-    second = client.submit(moon.Job("second", TENANT, roles=[dumping_role("main", out, env_from=["gone"])]))
+    second = client.submit(
+        moon.Job("second", TENANT, roles=[dumping_role("main", out, env_from=["gone"])])
+    )
     client.delete_secret(TENANT, "gone")
     go.touch()
     first.wait(timeout=WAIT_S)
@@ -217,7 +219,7 @@ def test_invalid_secrets_are_refused_naming_keys_never_values(team: moon.Client)
     with pytest.raises(moon.InvalidSpec) as refused:
         team.create_secret(TENANT, "Bad_Name", {"HF-TOKEN": value, "OK": "x\0y"})
     text = str(refused.value)
-    assert 'data.HF-TOKEN: key must be a variable name' in text
+    assert "data.HF-TOKEN: key must be a variable name" in text
     assert "data.OK: value must not contain a NUL byte" in text
     assert "name: must be lowercase letters" in text
     assert value not in text and "x\0y" not in text
@@ -232,13 +234,33 @@ def test_the_cli_manages_secrets_without_printing_a_value(
     team: moon.Client, home: Path, run_cli: RunCli
 ) -> None:
     value, other = f"cli-{secrets.token_hex(16)}", f"file-{secrets.token_hex(16)}"
-    created = run_cli("secret", "create", "hf", "--tenant", TENANT, "--from-literal", f"HF_TOKEN={value}", home=home)
-    assert (created.returncode, created.stdout) == (0, f"secret {TENANT}/hf created\n"), created.stderr
-    replaced = run_cli(
-        "secret", "create", "hf", "-t", TENANT, "--from-env-file", "-",
-        input=f"# tokens\nHF_TOKEN={other}\nHF_HOME=/data/hf\n", home=home,
+    created = run_cli(
+        "secret",
+        "create",
+        "hf",
+        "--tenant",
+        TENANT,
+        "--from-literal",
+        f"HF_TOKEN={value}",
+        home=home,
     )
-    assert (replaced.returncode, replaced.stdout) == (0, f"secret {TENANT}/hf updated\n"), replaced.stderr
+    assert (created.returncode, created.stdout) == (0, f"secret {TENANT}/hf created\n"), (
+        created.stderr
+    )
+    replaced = run_cli(
+        "secret",
+        "create",
+        "hf",
+        "-t",
+        TENANT,
+        "--from-env-file",
+        "-",
+        input=f"# tokens\nHF_TOKEN={other}\nHF_HOME=/data/hf\n",
+        home=home,
+    )
+    assert (replaced.returncode, replaced.stdout) == (0, f"secret {TENANT}/hf updated\n"), (
+        replaced.stderr
+    )
     listed = run_cli("secret", "ls", "--tenant", TENANT, home=home)
     assert listed.stdout.split() == ["NAME", "KEYS", "hf", "HF_HOME,HF_TOKEN"]
     as_json = run_cli("secret", "ls", "--tenant", TENANT, "-o", "json", home=home)
@@ -249,7 +271,17 @@ def test_the_cli_manages_secrets_without_printing_a_value(
     mistyped = run_cli("secret", "create", "hf", "-t", TENANT, "--from-literal", value, home=home)
     assert mistyped.returncode == 2
     assert mistyped.stderr == "error: --from-literal number 1 must be KEY=VALUE\n"
-    bad_line = run_cli("secret", "create", "hf", "-t", TENANT, "--from-env-file", "-", input=f"{value}\n", home=home)
+    bad_line = run_cli(
+        "secret",
+        "create",
+        "hf",
+        "-t",
+        TENANT,
+        "--from-env-file",
+        "-",
+        input=f"{value}\n",
+        home=home,
+    )
     assert bad_line.returncode == 2
     assert "line 1: must be KEY=VALUE" in bad_line.stderr
 
