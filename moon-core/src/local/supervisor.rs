@@ -171,7 +171,8 @@ fn supervise(dir: &Path) -> io::Result<()> {
             .open(&plan.log)?,
     ));
 
-    let mut env = plan.inherited.clone();
+    // The secrets' values exist only here, in memory, and in the replica.
+    let mut env = plan.inherited;
     match secrets::resolve(&plan.env_from) {
         Ok(variables) => env.extend(variables),
         Err(message) => {
@@ -179,11 +180,7 @@ fn supervise(dir: &Path) -> io::Result<()> {
             return record_exit(dir, None, None, Some(message));
         }
     }
-    env.extend(
-        plan.env
-            .iter()
-            .map(|(name, value)| (name.clone(), value.clone())),
-    );
+    env.extend(plan.env);
 
     let mut command = Command::new(&plan.argv[0]);
     command
