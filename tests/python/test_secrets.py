@@ -122,7 +122,7 @@ def test_inherit_env_round_trips_through_the_spec() -> None:
     data = role.to_dict()
     assert data["inheritEnv"] == ["WANDB_API_KEY"]
     assert data["envFrom"] == [{"secret": "wandb"}]
-    job = moon.Job.from_dict({"name": "j", "tenant": "t", "roles": [data]})
+    job = moon.Job.from_dict({"name": "j", "tenant": "t", "framework": "custom", "roles": [data]})
     assert job.roles[0].inherit_env == ["WANDB_API_KEY"]
     assert job.roles[0].env_from == ["wandb"]
 
