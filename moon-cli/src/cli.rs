@@ -30,6 +30,9 @@ Commands:
   moon job events TENANT/NAME [-w]
   moon job cancel TENANT/NAME
   moon job wait TENANT/NAME [--timeout SECS]
+  moon secret create NAME --tenant T (--from-literal KEY=VALUE... | --from-env-file FILE)
+  moon secret ls --tenant T
+  moon secret delete NAME --tenant T
   moon validate -f spec.yaml
   moon gpu ls
   moon gpu labels
@@ -92,6 +95,9 @@ pub enum Command {
     /// Submit, inspect, follow and cancel jobs.
     #[command(subcommand)]
     Job(JobCommand),
+    /// Store a tenant's secrets, which roles name in envFrom.
+    #[command(subcommand)]
+    Secret(SecretCommand),
     /// Check a job or tenant spec without submitting it.
     #[command(long_about = "\
 Check a job or tenant spec without submitting it.
@@ -153,6 +159,58 @@ pub struct RenderArgs {
     /// (`key[=value]:Effect`); repeatable.
     #[arg(long = "toleration", value_name = "TAINT")]
     pub tolerations: Vec<String>,
+}
+
+/// `moon secret ...`
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Create a tenant's secret, or replace all its keys.
+    #[command(long_about = "\
+Create a tenant's secret, or replace all its keys.
+
+A role that names the secret in `envFrom: [{secret: NAME}]` gets each key as
+a variable. Values are never printed; --from-literal puts them on the command
+line (and in the shell's history), --from-env-file (KEY=VALUE lines, `-` for
+stdin) does not. Locally the secret is a file only its owner can read under
+MOON_HOME/secrets; on Kubernetes, a Secret in the tenant's namespace.
+Prints whether it was created, updated or unchanged.")]
+    Create(SecretCreateArgs),
+    /// List a tenant's secrets and their keys (never their values).
+    #[command(visible_alias = "list")]
+    Ls {
+        /// The tenant.
+        #[arg(short, long, value_name = "TENANT")]
+        tenant: String,
+    },
+    /// Delete a tenant's secret.
+    #[command(visible_alias = "rm")]
+    Delete {
+        /// The secret's name.
+        name: String,
+        /// The tenant.
+        #[arg(short, long, value_name = "TENANT")]
+        tenant: String,
+    },
+}
+
+/// Flags of `moon secret create`.
+#[derive(Debug, Args)]
+pub struct SecretCreateArgs {
+    /// The secret's name (a DNS label).
+    pub name: String,
+    /// The tenant.
+    #[arg(short, long, value_name = "TENANT")]
+    pub tenant: String,
+    /// A key and its value (repeatable). Read as text, never echoed, even in errors.
+    #[arg(long = "from-literal", value_name = "KEY=VALUE")]
+    pub literals: Vec<String>,
+    /// A file of KEY=VALUE lines; `-` reads stdin.
+    #[arg(
+        long = "from-env-file",
+        value_name = "FILE",
+        conflicts_with = "literals"
+    )]
+    pub env_file: Option<PathBuf>,
 }
 
 /// `moon tenant ...`

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
+use crate::secret::{SecretData, SecretInfo};
 use crate::spec::{Framework, Job, Tenant};
 
 /// The life of a job.
@@ -323,6 +324,21 @@ pub trait Backend: Send + Sync {
         };
         waiting_at_most(timeout, tenant, name, watching).await
     }
+
+    /// Creates a secret of a tenant, or replaces all its keys: `Created`,
+    /// `Updated` or `Unchanged`. Its values are stored where only the
+    /// tenant's replicas read them (a 0600 file, a Kubernetes Secret).
+    async fn apply_secret(
+        &self,
+        tenant: &str,
+        name: &str,
+        data: &SecretData,
+    ) -> Result<ApplyOutcome>;
+    /// A tenant's secrets with their keys, by name; never their values.
+    async fn list_secrets(&self, tenant: &str) -> Result<Vec<SecretInfo>>;
+    /// Deletes a secret; jobs that name it and have not started a replica
+    /// yet fail to start it. `NotFound` if there is none.
+    async fn delete_secret(&self, tenant: &str, name: &str) -> Result<()>;
 }
 
 /// Runs a wait for job `tenant/name`; `Timeout` if it takes longer than `limit`.

@@ -19,6 +19,7 @@ pub mod error;
 pub mod kubernetes;
 pub mod local;
 pub mod rendezvous;
+pub mod secret;
 pub mod spec;
 
 pub use backend::{
@@ -28,3 +29,4 @@ pub use client::Client;
 pub use error::{Error, FieldError, FieldErrors, Result};
 /// GPU selectors, inventory and placement (the `moon-gpu` crate).
 pub use moon_gpu as gpu;
+pub use secret::{SecretData, SecretInfo};

@@ -7,9 +7,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{Home, shell_job, tenant};
-use moon_core::Error;
-use moon_core::backend::{LogOptions, Phase, ReplicaPhase};
-use moon_core::spec::{Framework, Job, Quantity, RestartPolicy, Role, TenantQuota};
+use moon_core::backend::{ApplyOutcome, LogOptions, Phase, ReplicaPhase};
+use moon_core::spec::{EnvFrom, Framework, Job, Quantity, RestartPolicy, Role, TenantQuota};
+use moon_core::{Error, SecretData};
 
 const LIMIT: Option<Duration> = Some(Duration::from_secs(60));
 
@@ -376,4 +376,83 @@ async fn cancel_sends_sigterm_first_so_replicas_can_clean_up() {
         .expect("wait");
     assert_eq!(status.phase, Phase::Cancelled);
     assert_eq!(status.replicas[0].exit_code, Some(0), "{status:?}");
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read_dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            found.extend(files_holding(&path, needle));
+        } else if let Ok(bytes) = std::fs::read(&path)
+            && bytes.windows(needle.len()).any(|window| window == needle)
+        {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn a_secret_reaches_only_the_role_that_names_it_and_no_file_but_its_own() {
+    let home = Home::new();
+    tenant(&home.client, "team", TenantQuota::default()).await;
+    let value = format!(
+        "s3cr3t-{}-{:?}",
+        std::process::id(),
+        std::time::Instant::now()
+    );
+    let data = SecretData::new(BTreeMap::from([("TOKEN".to_string(), value.clone())]));
+    assert_eq!(
+        home.client
+            .apply_secret("team", "api", &data)
+            .await
+            .expect("secret"),
+        ApplyOutcome::Created
+    );
+    let out = tempfile::tempdir().expect("temp dir");
+    let role = |name: &str| {
+        let script = format!("printf %s \"${{TOKEN:-none}}\" > \"$OUT/{name}\"");
+        let mut role = Role::new(name, 1, &["sh", "-c", &script]);
+        role.env
+            .insert("OUT".into(), out.path().display().to_string());
+        role
+    };
+    let mut reader = role("reader");
+    reader.env_from.push(EnvFrom {
+        secret: "api".into(),
+    });
+    let job = Job::new(
+        "reads",
+        "team",
+        Framework::Custom,
+        vec![reader, role("other")],
+    );
+    home.client.submit(&job).await.expect("submit");
+    let status = home
+        .client
+        .wait("team", "reads", LIMIT)
+        .await
+        .expect("wait");
+    assert_eq!(status.phase, Phase::Succeeded, "{status:?}");
+    let read = |name: &str| std::fs::read_to_string(out.path().join(name)).expect("output");
+    assert_eq!(read("reader"), value);
+    assert_eq!(read("other"), "none");
+    assert_eq!(
+        files_holding(home.path(), value.as_bytes()),
+        [home.path().join("secrets/team/api.json")]
+    );
+
+    let mut missing = shell_job("orphan", "true");
+    missing.roles[0].env_from.push(EnvFrom {
+        secret: "nope".into(),
+    });
+    match home.client.submit(&missing).await {
+        Err(Error::NotFound {
+            kind: "secret",
+            name,
+        }) => assert_eq!(name, "team/nope"),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
 }

@@ -207,7 +207,8 @@ roles:
 }
 
 /// GPUs, restarts on failure, a deadline, a working directory, labels, `$`
-/// in values, and owner references to the anchor.
+/// in values, a secret's keys as variables of one role, and owner
+/// references to the anchor.
 #[test]
 fn gpu_job_owned_by_its_anchor() {
     let job = job_from_yaml(
@@ -231,6 +232,9 @@ roles:
     gpus: "H100,80GB+,cc9.0+:8"
     env:
       NCCL_DEBUG: INFO
+    # Only the master logs to the tracking service: only it gets the key.
+    envFrom:
+      - secret: wandb
   - name: worker
     replicas: 1
     command: [torchrun, /src/train.py]
@@ -251,6 +255,27 @@ roles:
         tolerations: moon_core::kubernetes::parse_tolerations("dedicated=ml:NoSchedule").unwrap(),
     };
     golden("gpu", &render_job(&job, &options).unwrap());
+}
+
+#[test]
+fn inherit_env_is_refused_on_kubernetes_with_its_path() {
+    let job = job_from_yaml(
+        r#"
+name: mnist
+tenant: vision
+framework: custom
+roles:
+  - {name: main, command: [python3], inheritEnv: [WANDB_API_KEY]}
+"#,
+    )
+    .unwrap();
+    let error = render_job(&job, &RenderOptions::default()).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("invalid job: roles[0].inheritEnv: has no meaning on Kubernetes"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! parser and the error texts are moon-core's own, so Python users see what
 //! the CLI shows.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError, TryLockError};
 use std::time::Duration;
@@ -11,7 +12,7 @@ use moon_core::backend::{ApplyOutcome, Stream};
 use moon_core::kubernetes::{KubernetesConfig, parse_tolerations};
 use moon_core::local::LocalConfig;
 use moon_core::spec::{Job, Tenant, job_from_yaml, tenant_from_yaml};
-use moon_core::{Error, Event, LogLine, LogOptions};
+use moon_core::{Error, Event, LogLine, LogOptions, SecretData};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use serde::Serialize;
@@ -345,6 +346,44 @@ impl Client {
         Ok(LogIterator {
             stream: Mutex::new(Some(stream)),
         })
+    }
+
+    /// Creates a tenant's secret or replaces all its keys; returns
+    /// `created`, `updated` or `unchanged`. Errors name keys, never values.
+    fn apply_secret(
+        &self,
+        py: Python<'_>,
+        tenant: String,
+        name: String,
+        data: BTreeMap<String, String>,
+    ) -> PyResult<&'static str> {
+        let client = self.connection(py)?;
+        let data = SecretData::new(data);
+        run(py, async move {
+            Ok(match client.apply_secret(&tenant, &name, &data).await? {
+                ApplyOutcome::Created => "created",
+                ApplyOutcome::Updated => "updated",
+                ApplyOutcome::Unchanged => "unchanged",
+            })
+        })
+    }
+
+    /// A tenant's secrets and their keys, as a JSON list; never their values.
+    fn list_secrets(&self, py: Python<'_>, tenant: String) -> PyResult<String> {
+        let client = self.connection(py)?;
+        run(
+            py,
+            async move { to_json(&client.list_secrets(&tenant).await?) },
+        )
+    }
+
+    /// Deletes a tenant's secret.
+    fn delete_secret(&self, py: Python<'_>, tenant: String, name: String) -> PyResult<()> {
+        let client = self.connection(py)?;
+        run(
+            py,
+            async move { client.delete_secret(&tenant, &name).await },
+        )
     }
 
     /// The job's events after `after`, then new ones until the job ends.

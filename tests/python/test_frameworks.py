@@ -55,8 +55,9 @@ def _job(
             moon.Role(
                 "worker",
                 replicas=WORKERS,
-                # Replicas inherit the submitter's environment, so this
-                # interpreter finds the same packages (moon among them).
+                # Replicas inherit the submitter's PATH, VIRTUAL_ENV and
+                # PYTHONPATH, so this interpreter finds the same packages
+                # (moon among them).
                 command=[sys.executable, str(script)],
                 args=list(args),
                 # Half a CPU each, so that two workers fit a one-core machine.

@@ -9,9 +9,11 @@ only a cluster can show.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -337,6 +339,100 @@ def test_the_cli_drives_the_cluster_with_one_switch(
     assert refused.returncode == 5, refused.stderr
     assert 'User "bob" cannot' in refused.stderr
     assert not list(tmp_path.iterdir()), "the kubernetes backend leaves no MOON_HOME behind"
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+def test_a_tenants_secret_reaches_its_roles_pods_by_reference_only(team_a: str) -> None:
+    # A tenant member, not an administrator, manages the tenant's secrets.
+    alice = client_as("alice")
+    name = unique("wandb")
+    value = f"kube-{secrets.token_hex(16)}"
+    assert alice.create_secret(team_a, name, {"WANDB_API_KEY": value}) == "created"
+    assert alice.create_secret(team_a, name, {"WANDB_API_KEY": value}) == "unchanged"
+    stored = kubectl_json("get", "secret", name, "-n", team_a)
+    assert stored["type"] == "Opaque"
+    assert base64.b64decode(stored["data"]["WANDB_API_KEY"]).decode() == value
+    assert stored["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "moon"
+    assert moon.SecretInfo(team_a, name, ["WANDB_API_KEY"]) in alice.secrets(team_a)
+
+    spec = job(team_a, "secret")
+    spec.roles[0].env_from = [name]
+    handle = alice.submit(spec)
+    assert handle.wait(timeout=WAIT_S).phase == "Succeeded"
+    pods = pods_of(team_a, spec.name)
+    containers = {
+        pod["metadata"]["labels"]["moon.dev/role"]: pod["spec"]["containers"][0] for pod in pods
+    }
+    assert containers["master"]["envFrom"] == [{"secretRef": {"name": name}}]
+    assert "envFrom" not in containers["worker"]
+    anchor = kubectl_json("get", "configmap", spec.name, "-n", team_a)
+    jobs = kubectl_json("get", "jobs", "-n", team_a, "-l", f"moon.dev/job={spec.name}")
+    for objects in (anchor, jobs, pods):
+        assert value not in json.dumps(objects)
+    assert all(value not in event.message for event in handle.events())
+
+    missing = job(team_a, "missing")
+    missing.roles[0].env_from = [f"{name}-gone"]
+    with pytest.raises(moon.NotFound, match=f'secret "{team_a}/{name}-gone" not found'):
+        alice.submit(missing)
+    assert missing.name not in [status.name for status in alice.jobs(team_a)]
+
+    alice.delete_secret(team_a, name)
+    with pytest.raises(moon.NotFound, match=f'secret "{team_a}/{name}" not found'):
+        alice.delete_secret(team_a, name)
+
+
+def test_the_cli_creates_a_secret_in_the_tenants_namespace(
+    run_cli: RunCli, tmp_path: Path, team_a: str
+) -> None:
+    name = unique("hf")
+    value = f"cli-{secrets.token_hex(16)}"
+    kubeconfig = str(env_path("MOON_TEST_KUBECONFIG_ALICE"))
+    created = run_cli(
+        "--backend", "kubernetes", "--kubeconfig", kubeconfig,
+        "secret", "create", name, "--tenant", team_a, "--from-env-file", "-",
+        home=tmp_path, input=f"HF_TOKEN={value}\n",
+    )  # fmt: skip
+    assert (created.returncode, created.stdout) == (0, f"secret {team_a}/{name} created\n")
+    stored = kubectl_json("get", "secret", name, "-n", team_a)
+    assert base64.b64decode(stored["data"]["HF_TOKEN"]).decode() == value
+    listed = run_cli(
+        "--backend", "kubernetes", "--kubeconfig", kubeconfig,
+        "secret", "ls", "--tenant", team_a,
+        home=tmp_path,
+    )  # fmt: skip
+    assert f"{name}  HF_TOKEN" in listed.stdout
+    assert value not in created.stdout + created.stderr + listed.stdout + listed.stderr
+
+
+def test_a_secret_moon_did_not_make_is_usable_but_not_deleted_by_moon(
+    admin: moon.Client, team_a: str
+) -> None:
+    name = unique("synced")
+    done = subprocess.run(
+        [
+            str(env_path("MOON_TEST_KUBECTL")),
+            "--kubeconfig", str(env_path("MOON_TEST_KUBECONFIG_ADMIN")),
+            "create", "secret", "generic", name, "-n", team_a, "--from-literal=TOKEN=x",
+        ],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    spec = job(team_a, "synced")
+    spec.roles[0].env_from = [name]
+    assert admin.submit(spec).wait(timeout=WAIT_S).phase == "Succeeded"
+    assert name not in [secret.name for secret in admin.secrets(team_a)]
+    with pytest.raises(moon.Conflict, match="not made by moon"):
+        admin.delete_secret(team_a, name)
+
+
+def test_inherit_env_is_refused_on_a_cluster(admin: moon.Client, team_a: str) -> None:
+    spec = job(team_a, "inherit")
+    spec.roles[0].inherit_env = ["HOME"]
+    with pytest.raises(moon.InvalidSpec, match=r"roles\[0\]\.inheritEnv: has no meaning"):
+        admin.submit(spec)
 
 
 # --------------------------------------------------------------------------- logs

@@ -3,6 +3,7 @@
 mod gpu;
 mod job;
 mod render;
+mod secret;
 mod tenant;
 mod validate;
 
@@ -61,6 +62,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Tenant(command) => tenant::run(&context, command).await,
         Command::Job(command) => job::run(&context, command).await,
+        Command::Secret(command) => secret::run(&context, command).await,
         Command::Validate(args) => validate::run(&context, &args.file),
         Command::Render(args) => render::run(&context, &args),
         Command::Gpu(command) => gpu::run(&context, command),

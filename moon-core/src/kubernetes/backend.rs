@@ -40,7 +40,8 @@ use crate::backend::{
     waiting_at_most,
 };
 use crate::error::{Error, Result};
-use crate::spec::{Job, Quantity, Tenant, validate_job};
+use crate::secret::{SecretData, SecretInfo};
+use crate::spec::{Job, Quantity, Tenant, validate_job, validate_secret, validate_secret_name};
 
 /// The Kubernetes backend. Cheap to share; connects on first use.
 pub struct KubernetesBackend {
@@ -418,6 +419,7 @@ impl Backend for KubernetesBackend {
         let rendered = render_job(job, &options)?;
         let client = self.client().await?;
         self.admit(&client, job).await?;
+        super::secret::check_referenced(&client, job).await?;
 
         let Some(Object::ConfigMap(anchor)) = rendered.first() else {
             unreachable!("render_job puts the anchor first");
@@ -647,6 +649,31 @@ impl Backend for KubernetesBackend {
             name,
             options,
         ))
+    }
+
+    async fn apply_secret(
+        &self,
+        tenant: &str,
+        name: &str,
+        data: &SecretData,
+    ) -> Result<ApplyOutcome> {
+        validate_secret(name, data)?;
+        let client = self.client().await?;
+        self.tenant_spec(&client, tenant).await?;
+        super::secret::apply(&client, tenant, name, data).await
+    }
+
+    async fn list_secrets(&self, tenant: &str) -> Result<Vec<SecretInfo>> {
+        let client = self.client().await?;
+        self.tenant_spec(&client, tenant).await?;
+        super::secret::list(&client, tenant).await
+    }
+
+    async fn delete_secret(&self, tenant: &str, name: &str) -> Result<()> {
+        validate_secret_name(name)?;
+        let client = self.client().await?;
+        self.tenant_spec(&client, tenant).await?;
+        super::secret::delete(&client, tenant, name).await
     }
 }
 

@@ -232,6 +232,14 @@ fn check_names(job: &Job) -> Result<()> {
                 ),
             ));
         }
+        if !role.inherit_env.is_empty() {
+            errors.push(FieldError::new(
+                format!("roles[{i}].inheritEnv"),
+                "has no meaning on Kubernetes, where replicas run in containers, not in the \
+                 submitter's environment: put the values in a secret (moon secret create) \
+                 and name it in envFrom",
+            ));
+        }
         if let Some(dir) = &role.working_dir
             && !dir.starts_with('/')
         {
@@ -334,6 +342,7 @@ impl Replica<'_> {
         }
         container.working_dir = role.working_dir.clone();
         container.env = Some(self.env());
+        container.env_from = self.env_from();
         container.ports = self.ports();
         container.volume_mounts = Some(vec![core::VolumeMount {
             name: SHM_VOLUME.to_string(),
@@ -474,6 +483,25 @@ impl Replica<'_> {
                 ..core::EnvVar::default()
             })
             .collect()
+    }
+
+    /// The role's secrets, whose keys become variables under `env`, as on
+    /// the local backend. Not optional: a replica whose secret is missing
+    /// waits with the kubelet's `CreateContainerConfigError` naming it.
+    fn env_from(&self) -> Option<Vec<core::EnvFromSource>> {
+        let sources: Vec<core::EnvFromSource> = self
+            .role
+            .env_from
+            .iter()
+            .map(|source| core::EnvFromSource {
+                secret_ref: Some(core::SecretEnvSource {
+                    name: source.secret.clone(),
+                    optional: None,
+                }),
+                ..core::EnvFromSource::default()
+            })
+            .collect();
+        (!sources.is_empty()).then_some(sources)
     }
 
     /// The ports this replica listens on: its own (`<role>-<index>`) or the

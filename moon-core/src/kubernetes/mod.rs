@@ -131,6 +131,7 @@ mod gpu;
 mod informer;
 mod job;
 mod object;
+mod secret;
 mod status;
 mod tenant;
 mod watch;
@@ -152,6 +153,7 @@ pub use job::{
     TENSORFLOW_PORT, XGBOOST_TRACKER_PORT, endpoints, render_job, replica_name,
 };
 pub use object::{Object, to_yaml};
+pub use secret::render_secret;
 pub use status::{Conclusion, Derived, Observed, derive};
 
 /// Renders a job or tenant spec (YAML or JSON; the kind is detected as

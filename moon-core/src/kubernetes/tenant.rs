@@ -132,6 +132,8 @@ pub fn render_tenant(tenant: &Tenant) -> Result<Vec<Object>> {
             rule("", &["namespaces"], &["get"]),
             rule("batch", &["jobs"], WRITE),
             rule("", &["configmaps", "services"], WRITE),
+            // The tenant's own secrets, which its roles name in `envFrom`.
+            rule("", &["secrets"], WRITE),
             // A job's objects name its anchor ConfigMap as their owner with
             // blockOwnerDeletion, which clusters enforcing owner-reference
             // permissions allow only to who may update the owner's finalizers.

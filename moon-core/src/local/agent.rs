@@ -32,10 +32,12 @@ use tokio::runtime::Handle;
 use super::admission::{self, Candidate, Decision, Limits, Snapshot, Usage};
 use super::agent_server::{Message, Server};
 use super::capacity::{MachineGpus, machine_capacity_with};
+use super::environment;
 use super::event_hub::EventHub;
 use super::layout::{Layout, attempt_files};
 use super::private::{self, HomeInstance};
 use super::process::{is_same_process, pidfd_open, reap, signal_group, signal_process, try_lock};
+use super::secrets;
 use super::socket;
 use super::store::{self, JobRecord, ReplicaRecord, now_ms};
 use super::supervisor::{self, AttemptPlan, Claim, ExitRecord};
@@ -1069,8 +1071,9 @@ impl Agent {
             .ok_or_else(|| Error::Agent(format!("job {} has no role {role_name:?}", job.key())))?;
         let endpoints =
             rendezvous::Endpoints::new(|_, _| "127.0.0.1".to_string(), job.ports.clone());
-        let mut env = job.submit_env.clone();
-        env.extend(role.env.clone());
+        let inherited = environment::inherited(&job.submit_env, role);
+        let env_from = secrets::sources(&self.layout, &job.spec.tenant, role);
+        let mut env = role.env.clone();
         env.extend(rendezvous::replica_env(
             &job.spec, role_name, index, &endpoints,
         ));
@@ -1093,6 +1096,8 @@ impl Agent {
             replica,
             argv: role.argv(),
             env,
+            inherited,
+            env_from,
             working_dir,
             grace_seconds: GRACE_SECONDS,
         })

@@ -1,7 +1,7 @@
 //! `LocalBackend`: the client side of the local backend. It records intents
 //! in the database, nudges the agent, and reads status, events and logs.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,9 +18,11 @@ use super::LocalConfig;
 use super::admission::{Limits, gpu_asks, never_fits};
 use super::agent_client;
 use super::capacity::{machine_capacity_with, machine_gpus};
+use super::environment;
 use super::layout::Layout;
 use super::private::{self, HomeInstance};
 use super::protocol::{Reply, Request};
+use super::secrets;
 use super::store::{self, JobRecord, now_ms};
 use super::supervisor::parse_log_line;
 use crate::backend::{
@@ -28,7 +30,10 @@ use crate::backend::{
 };
 use crate::error::{Error, Result};
 use crate::rendezvous;
-use crate::spec::{Demand, Job, Tenant, validate_job, validate_tenant};
+use crate::secret::{SecretData, SecretInfo};
+use crate::spec::{
+    Demand, Job, Tenant, validate_job, validate_secret, validate_secret_name, validate_tenant,
+};
 use moon_gpu::placement;
 
 /// The local backend, as a client of one `MOON_HOME`.
@@ -113,6 +118,14 @@ impl LocalBackend {
             Some(Reply::Error { message }) => Err(Error::Agent(message)),
             _ => Ok(()),
         }
+    }
+
+    /// `NotFound` unless the tenant exists.
+    fn existing_tenant(&self, name: &str) -> Result<Tenant> {
+        store::tenant(&self.db(), name)?.ok_or_else(|| Error::NotFound {
+            kind: "tenant",
+            name: name.to_string(),
+        })
     }
 
     fn tenant_status(&self, db: &Connection, spec: Tenant) -> Result<TenantStatus> {
@@ -204,6 +217,19 @@ impl Backend for LocalBackend {
                 kind: "tenant",
                 name: job.tenant.clone(),
             })?;
+            // Checked now so that a typo is the submitter's error, not a
+            // replica's failure later; a secret deleted in between still
+            // fails the replica that needs it, naming it.
+            for role in &job.roles {
+                for source in &role.env_from {
+                    if !secrets::exists(&self.layout, &job.tenant, &source.secret) {
+                        return Err(Error::NotFound {
+                            kind: "secret",
+                            name: format!("{}/{}", job.tenant, source.secret),
+                        });
+                    }
+                }
+            }
             let demand = Demand::of(job);
             // The inventory is read only for jobs that ask for GPUs: NVML
             // takes a moment to load.
@@ -230,7 +256,7 @@ impl Backend for LocalBackend {
             }
             let submit_dir = std::env::current_dir()
                 .map_err(|error| Error::io("reading the working directory", ".", error))?;
-            let submit_env: BTreeMap<String, String> = std::env::vars().collect();
+            let submit_env = environment::submitted(job, std::env::vars_os());
             let spec =
                 serde_json::to_string(job).map_err(|error| Error::Agent(error.to_string()))?;
             let tx = db.unchecked_transaction()?;
@@ -403,6 +429,28 @@ impl Backend for LocalBackend {
         let events = self.watch(tenant, name, None).await?;
         tokio::spawn(follow_logs(files, options.tail, inotify, events, sender));
         Ok(stream)
+    }
+
+    async fn apply_secret(
+        &self,
+        tenant: &str,
+        name: &str,
+        data: &SecretData,
+    ) -> Result<ApplyOutcome> {
+        validate_secret(name, data)?;
+        self.existing_tenant(tenant)?;
+        secrets::write(&self.layout, tenant, name, data)
+    }
+
+    async fn list_secrets(&self, tenant: &str) -> Result<Vec<SecretInfo>> {
+        self.existing_tenant(tenant)?;
+        secrets::list(&self.layout, tenant)
+    }
+
+    async fn delete_secret(&self, tenant: &str, name: &str) -> Result<()> {
+        validate_secret_name(name)?;
+        self.existing_tenant(tenant)?;
+        secrets::delete(&self.layout, tenant, name)
     }
 }
 

@@ -53,6 +53,21 @@ impl Layout {
         self.home.join("agent.sock")
     }
 
+    /// Every tenant's secrets, a directory only the owner may enter.
+    pub fn secrets_dir(&self) -> PathBuf {
+        self.home.join("secrets")
+    }
+
+    /// One tenant's secrets, a directory only the owner may enter.
+    pub fn tenant_secrets_dir(&self, tenant: &str) -> PathBuf {
+        self.secrets_dir().join(tenant)
+    }
+
+    /// One secret's keys and values, a file only the owner may read.
+    pub fn secret_file(&self, tenant: &str, name: &str) -> PathBuf {
+        self.tenant_secrets_dir(tenant).join(format!("{name}.json"))
+    }
+
     /// Everything of one job.
     pub fn job_dir(&self, job_id: i64) -> PathBuf {
         self.home.join("jobs").join(job_id.to_string())

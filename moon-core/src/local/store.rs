@@ -170,7 +170,8 @@ pub struct JobRecord {
     pub gpu_devices: BTreeMap<String, Vec<String>>,
     /// The submitter's working directory.
     pub submit_dir: String,
-    /// The submitter's environment, which replicas inherit.
+    /// What replicas inherit of the submitter's environment: the variables
+    /// every replica gets and those a role names in `inheritEnv`, nothing else.
     pub submit_env: BTreeMap<String, String>,
 }
 

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::layout::attempt_files;
 use super::private;
 use super::process::{signal_group, signal_process, start_time};
+use super::secrets::{self, SecretSource};
 use super::store::now_ms;
 
 /// What to run, written by the agent into the attempt's directory.
@@ -28,8 +29,17 @@ pub struct AttemptPlan {
     pub replica: String,
     /// Program and arguments.
     pub argv: Vec<String>,
-    /// The whole environment of the replica.
+    /// The role's variables and moon's, over everything else.
     pub env: BTreeMap<String, String>,
+    /// What the replica inherits of the submitter's environment, under
+    /// everything else.
+    #[serde(default)]
+    pub inherited: BTreeMap<String, String>,
+    /// The secrets whose keys become variables, over the inherited ones and
+    /// under `env` (as `envFrom` is under `env` on Kubernetes); read right
+    /// before the replica starts, so that no value is ever in a plan.
+    #[serde(default)]
+    pub env_from: Vec<SecretSource>,
     /// Where to start it.
     pub working_dir: PathBuf,
     /// The replica's log, appended to.
@@ -177,11 +187,22 @@ fn supervise(dir: &Path) -> io::Result<()> {
     }
     let log = Arc::new(Mutex::new(private::append(&plan.log)?));
 
+    // The secrets' values exist only here, in memory, and in the replica.
+    let mut env = plan.inherited;
+    match secrets::resolve(&plan.env_from) {
+        Ok(variables) => env.extend(variables),
+        Err(message) => {
+            write_line(&log, "stderr", format!("moon: {message}").as_bytes());
+            return record_exit(dir, None, None, Some(message));
+        }
+    }
+    env.extend(plan.env);
+
     let mut command = Command::new(&plan.argv[0]);
     command
         .args(&plan.argv[1..])
         .env_clear()
-        .envs(&plan.env)
+        .envs(&env)
         .current_dir(&plan.working_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

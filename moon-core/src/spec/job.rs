@@ -60,6 +60,16 @@ pub struct Role {
     /// Environment added to what moon sets; moon's rendezvous names win.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// Variables of the submitting process that this role's replicas get,
+    /// by name, beyond the ones every replica inherits (the list is in
+    /// `docs/local-backend.md`). The local backend only: a cluster has no
+    /// submitter's environment, so the Kubernetes backend refuses it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inherit_env: Vec<String>,
+    /// Secrets of the job's tenant whose keys become this role's variables,
+    /// read when each replica starts; the spec holds only their names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_from: Vec<EnvFrom>,
     /// Directory to start in; the submitter's directory when left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<String>,
@@ -75,6 +85,14 @@ pub struct Role {
     /// GPUs per replica: a count of any model, or a selector (`"H100:2"`).
     #[serde(default)]
     pub gpus: Gpus,
+}
+
+/// A source of a role's variables: every key of a tenant secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnvFrom {
+    /// The secret's name, as `moon secret create` made it in the job's tenant.
+    pub secret: String,
 }
 
 fn one() -> u32 {
@@ -110,6 +128,8 @@ impl Role {
             command: command.iter().map(|part| part.to_string()).collect(),
             args: Vec::new(),
             env: BTreeMap::new(),
+            inherit_env: Vec::new(),
+            env_from: Vec::new(),
             working_dir: None,
             image: None,
             cpus: one_cpu(),

@@ -12,10 +12,12 @@ mod validate;
 
 pub use framework::{Framework, RoleRule};
 pub use gpus::Gpus;
-pub use job::{DEFAULT_BACKOFF_LIMIT, Job, RestartPolicy, Role};
+pub use job::{DEFAULT_BACKOFF_LIMIT, EnvFrom, Job, RestartPolicy, Role};
 pub use quantity::{Quantity, format_bytes, format_cpus};
 pub use tenant::{Tenant, TenantQuota};
-pub use validate::{Demand, validate_job, validate_tenant};
+pub use validate::{
+    Demand, is_env_name, validate_job, validate_secret, validate_secret_name, validate_tenant,
+};
 
 use serde::de::DeserializeOwned;
 

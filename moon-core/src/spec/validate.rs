@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::{Framework, Job, Quantity, Tenant};
 use crate::error::{Error, FieldError, FieldErrors};
+use crate::secret::SecretData;
 
 /// Longest name of a tenant or job: a Kubernetes label value (63) less room
 /// for the suffixes moon appends to object names.
@@ -13,6 +14,11 @@ const MAX_NAME_LEN: usize = 40;
 const MAX_ROLE_LEN: usize = 20;
 /// Most replicas one role may ask for.
 const MAX_REPLICAS: u32 = 10_000;
+/// Longest secret name: a DNS label, as a Kubernetes Secret's name can be
+/// and a file name always can.
+const MAX_SECRET_NAME_LEN: usize = 63;
+const ENV_NAME_RULE: &str =
+    "must be a variable name of letters, digits and '_', not starting with a digit";
 
 /// What a job holds while it runs, summed over all replicas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -134,9 +140,28 @@ pub fn validate_job(job: &Job) -> Result<(), Error> {
             if !is_env_name(key) {
                 findings.add(
                     format!("{at}.env.{key}"),
-                    format!(
-                        "must be a variable name of letters, digits and '_', not starting with a digit, got {key:?}"
-                    ),
+                    format!("{ENV_NAME_RULE}, got {key:?}"),
+                );
+            }
+        }
+        let mut inherited = HashSet::new();
+        for (j, name) in role.inherit_env.iter().enumerate() {
+            let path = format!("{at}.inheritEnv[{j}]");
+            if !is_env_name(name) {
+                findings.add(path, format!("{ENV_NAME_RULE}, got {name:?}"));
+            } else if !inherited.insert(name.as_str()) {
+                findings.add(path, format!("{name:?} appears more than once"));
+            }
+        }
+        let mut secrets = HashSet::new();
+        for (j, source) in role.env_from.iter().enumerate() {
+            let path = format!("{at}.envFrom[{j}].secret");
+            let before = findings.0.len();
+            check_name(&mut findings, &path, &source.secret, MAX_SECRET_NAME_LEN);
+            if findings.0.len() == before && !secrets.insert(source.secret.as_str()) {
+                findings.add(
+                    path,
+                    format!("secret {:?} appears more than once", source.secret),
                 );
             }
         }
@@ -160,6 +185,37 @@ pub fn validate_job(job: &Job) -> Result<(), Error> {
     }
     check_labels(&mut findings, &job.labels);
     findings.into_result("job")
+}
+
+/// Checks a secret before it is stored: its name is a DNS label and each
+/// key a variable name, since its keys become variables of replicas. The
+/// errors name keys, never values.
+pub fn validate_secret(name: &str, data: &SecretData) -> Result<(), Error> {
+    let mut findings = Findings::default();
+    check_name(&mut findings, "name", name, MAX_SECRET_NAME_LEN);
+    if data.is_empty() {
+        findings.add("data", "must have at least one key");
+    }
+    for (key, value) in data.expose() {
+        if !is_env_name(key) {
+            findings.add(
+                format!("data.{key}"),
+                format!("key {ENV_NAME_RULE}, got {key:?}"),
+            );
+        }
+        if value.contains('\0') {
+            // A process's environment cannot hold a NUL byte.
+            findings.add(format!("data.{key}"), "value must not contain a NUL byte");
+        }
+    }
+    findings.into_result("secret")
+}
+
+/// Checks the name of a secret to read or delete.
+pub fn validate_secret_name(name: &str) -> Result<(), Error> {
+    let mut findings = Findings::default();
+    check_name(&mut findings, "name", name, MAX_SECRET_NAME_LEN);
+    findings.into_result("secret")
 }
 
 /// An image reference: what `docker pull` takes, so no spaces and not empty.
@@ -346,7 +402,9 @@ fn is_dns_subdomain(prefix: &str) -> bool {
         })
 }
 
-fn is_env_name(name: &str) -> bool {
+/// Whether `name` can name an environment variable: letters, digits and
+/// `_`, not starting with a digit.
+pub fn is_env_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')

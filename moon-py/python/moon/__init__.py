@@ -38,7 +38,7 @@ from .errors import (
 )
 from .gpu import GpuDevice, GpuInventory, gpus
 from .spec import Job, Quantity, Quota, Role, Tenant, load_spec, render
-from .status import Event, JobStatus, LogLine, ReplicaStatus, TenantStatus
+from .status import Event, JobStatus, LogLine, ReplicaStatus, SecretInfo, TenantStatus
 
 __all__ = [
     "AgentError",
@@ -65,6 +65,7 @@ __all__ = [
     "QuotaExceeded",
     "ReplicaStatus",
     "Role",
+    "SecretInfo",
     "Stream",
     "Tenant",
     "TenantStatus",

@@ -15,7 +15,7 @@ from typing import Any, Callable, Generic, TypeVar
 
 from . import _native
 from .spec import Job, Quota, Tenant, render, spec_json
-from .status import Event, JobStatus, LogLine, TenantStatus, _time
+from .status import Event, JobStatus, LogLine, SecretInfo, TenantStatus, _time
 
 __all__ = ["Client", "JobHandle", "Stream"]
 
@@ -161,6 +161,34 @@ class Client:
     def tenant(self, name: str) -> TenantStatus:
         """One tenant and its usage. Raises NotFound."""
         return TenantStatus.from_dict(json.loads(self._native.get_tenant(name)))
+
+    # ------------------------------------------------------------------ secrets
+
+    def create_secret(self, tenant: str, name: str, data: Mapping[str, str]) -> str:
+        """Creates a tenant's secret, or replaces all its keys.
+
+        A role that names it (``Role(env_from=[name])``) gets each key as a
+        variable. Locally the values are kept in a file only its owner can
+        read, under ``MOON_HOME/secrets``; on Kubernetes in a Secret of the
+        tenant's namespace. No error message or listing shows a value.
+
+        Returns:
+            ``"created"``, ``"updated"`` or ``"unchanged"``.
+
+        Raises:
+            InvalidSpec: The name is not a DNS label, or a key is not a variable name.
+            NotFound: The tenant does not exist.
+        """
+        return self._native.apply_secret(tenant, name, dict(data))
+
+    def secrets(self, tenant: str) -> list[SecretInfo]:
+        """A tenant's secrets and their keys, by name."""
+        items = json.loads(self._native.list_secrets(tenant))
+        return [SecretInfo.from_dict(item) for item in items]
+
+    def delete_secret(self, tenant: str, name: str) -> None:
+        """Deletes a tenant's secret. Raises NotFound."""
+        self._native.delete_secret(tenant, name)
 
     # ------------------------------------------------------------------ jobs
 

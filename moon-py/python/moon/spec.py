@@ -68,6 +68,11 @@ class Role:
     ``gpus`` per replica is a count of any model (``2``) or a selector string:
     ``"H100:2"``, ``"80GB+:1"`` (decimal GB, as GPUs are sold), ``"A100|H100:4"``,
     ``"H100,cc9.0+:8"``.
+
+    ``inherit_env`` names variables of the submitting process the replicas
+    get beyond the few every replica inherits (``PATH``, ``VIRTUAL_ENV``, ...;
+    local backend only). ``env_from`` names secrets of the tenant
+    (:meth:`Client.create_secret`) whose keys become variables.
     """
 
     name: str
@@ -80,10 +85,14 @@ class Role:
     memory: Quantity = "512Mi"
     gpus: int | str = 0
     image: str | None = None
+    inherit_env: Sequence[str] = field(default_factory=list)
+    env_from: Sequence[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.command = _strings(self.command, "command")
         self.args = _strings(self.args, "args")
+        self.inherit_env = _strings(self.inherit_env, "inherit_env")
+        self.env_from = _strings(self.env_from, "env_from")
         self.env = _mapping(self.env)
         if self.working_dir is not None:
             self.working_dir = os.fspath(self.working_dir)
@@ -98,6 +107,10 @@ class Role:
             data["args"] = list(self.args)
         if self.env:
             data["env"] = dict(self.env)
+        if self.inherit_env:
+            data["inheritEnv"] = list(self.inherit_env)
+        if self.env_from:
+            data["envFrom"] = [{"secret": secret} for secret in self.env_from]
         if self.working_dir is not None:
             data["workingDir"] = self.working_dir
         if self.image is not None:
@@ -110,7 +123,7 @@ class Role:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Role:
         keys = ("name", "replicas", "command", "args", "env", "workingDir", "image", "cpus")
-        _unknown_keys(data, (*keys, "memory", "gpus"), "role")
+        _unknown_keys(data, (*keys, "memory", "gpus", "inheritEnv", "envFrom"), "role")
         defaults = cls(name="")
         return cls(
             name=data["name"],
@@ -123,6 +136,8 @@ class Role:
             memory=data.get("memory", defaults.memory),
             gpus=data.get("gpus", defaults.gpus),
             image=data.get("image"),
+            inherit_env=data.get("inheritEnv", ()),
+            env_from=[source["secret"] for source in data.get("envFrom", ())],
         )
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "JobStatus",
     "LogLine",
     "ReplicaStatus",
+    "SecretInfo",
     "TenantStatus",
 ]
 
@@ -199,3 +200,16 @@ class TenantStatus:
             used_bytes=data["usedBytes"],
             used_gpus=data["usedGpus"],
         )
+
+
+@dataclass(frozen=True)
+class SecretInfo:
+    """A tenant's secret as listed: its keys, never their values."""
+
+    tenant: str
+    name: str
+    keys: list[str]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SecretInfo:
+        return cls(tenant=data["tenant"], name=data["name"], keys=list(data["keys"]))
