@@ -31,6 +31,7 @@ use super::capacity::{MachineGpus, machine_capacity_with};
 use super::layout::{Layout, attempt_files};
 use super::process::{is_same_process, pidfd_open, reap, signal_group, signal_process, try_lock};
 use super::protocol::{Reply, Request};
+use super::retention;
 use super::store::{self, JobRecord, ReplicaRecord, now_ms};
 use super::supervisor::{self, AttemptPlan, Claim, ExitRecord};
 use crate::backend::{Phase, ReplicaPhase};
@@ -328,6 +329,10 @@ async fn stream_events(
                 return Ok(());
             }
         }
+        // A deleted job has no more events to wait for.
+        if let Err(Error::NotFound { .. }) = store::job_by_id(&db, job_id) {
+            return Ok(());
+        }
         if seq.changed().await.is_err() {
             return Ok(());
         }
@@ -436,6 +441,9 @@ impl Agent {
                 let due = started + limit as i64 * 1000;
                 wake = Some(wake.map_or(due, |at: i64| at.min(due)));
             }
+        }
+        if let Some(due) = retention::next_expiry_ms(&self.db)? {
+            wake = Some(wake.map_or(due, |at: i64| at.min(due)));
         }
         Ok(wake)
     }
@@ -671,6 +679,7 @@ impl Agent {
     /// admissions, launches and the ends of jobs. A job that ends frees
     /// capacity, so passes repeat until one changes nothing.
     fn reconcile(&mut self) -> Result<()> {
+        retention::delete_expired(&self.db, &self.layout, now_ms())?;
         loop {
             self.changed = false;
             self.reconcile_once()?;

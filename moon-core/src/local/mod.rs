@@ -58,6 +58,7 @@ mod capacity;
 mod layout;
 mod process;
 mod protocol;
+mod retention;
 mod store;
 mod supervisor;
 

@@ -412,3 +412,51 @@ pub fn set_setting(db: &Connection, key: &str, value: &str) -> Result<()> {
     )?;
     Ok(())
 }
+
+/// The phases of jobs that have ended, as stored.
+const ENDED: &str = "('Succeeded', 'Failed', 'Cancelled')";
+
+/// Removes every row of one job: its events, attempts, replicas and the job
+/// itself. Its id is never given again (the table is AUTOINCREMENT), so
+/// nothing that still names it can reach a later job.
+pub fn delete_job_rows(db: &Connection, job_id: i64) -> Result<()> {
+    for table in ["events", "attempts", "replicas"] {
+        db.execute(
+            &format!("DELETE FROM {table} WHERE job_id = ?1"),
+            params![job_id],
+        )?;
+    }
+    db.execute("DELETE FROM jobs WHERE id = ?1", params![job_id])?;
+    Ok(())
+}
+
+/// Removes a tenant's row.
+pub fn delete_tenant_row(db: &Connection, name: &str) -> Result<()> {
+    db.execute("DELETE FROM tenants WHERE name = ?1", params![name])?;
+    Ok(())
+}
+
+/// Ended jobs whose `ttlSecondsAfterFinished` has run out by `now`, by id.
+pub fn expired_jobs(db: &Connection, now: i64) -> Result<Vec<i64>> {
+    let mut statement = db.prepare(&format!(
+        "SELECT id FROM jobs WHERE phase IN {ENDED} AND finished_ms IS NOT NULL \
+         AND json_extract(spec, '$.ttlSecondsAfterFinished') IS NOT NULL \
+         AND finished_ms + json_extract(spec, '$.ttlSecondsAfterFinished') * 1000 <= ?1 \
+         ORDER BY id"
+    ))?;
+    let rows = statement.query_map(params![now], |row| row.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// When the next ended job's `ttlSecondsAfterFinished` runs out, if any has one.
+pub fn next_expiry_ms(db: &Connection) -> Result<Option<i64>> {
+    Ok(db.query_row(
+        &format!(
+            "SELECT MIN(finished_ms + json_extract(spec, '$.ttlSecondsAfterFinished') * 1000) \
+             FROM jobs WHERE phase IN {ENDED} AND finished_ms IS NOT NULL \
+             AND json_extract(spec, '$.ttlSecondsAfterFinished') IS NOT NULL"
+        ),
+        [],
+        |row| row.get(0),
+    )?)
+}
