@@ -379,11 +379,13 @@ pub(crate) fn unfinished_tenant(tenant: &str, unfinished: &[JobStatus]) -> Error
         .iter()
         .map(|status| format!("{} {}", status.name, status.phase))
         .collect();
+    let (count, them) = match unfinished.len() {
+        1 => ("1 unfinished job".to_string(), "it"),
+        n => (format!("{n} unfinished jobs"), "them"),
+    };
     Error::Conflict(format!(
-        "tenant {tenant} has {} unfinished job{} ({}); cancel them and let them end first, \
+        "tenant {tenant} has {count} ({}); cancel {them} and let {them} end first, \
          or delete the tenant with force (moon tenant delete --force, delete_tenant(..., force=True))",
-        unfinished.len(),
-        if unfinished.len() == 1 { "" } else { "s" },
         jobs.join(", ")
     ))
 }

@@ -30,6 +30,7 @@ INVALID_INPUT = 2
 NOT_FOUND = 3
 TIMED_OUT = 4
 REFUSED = 5
+NOT_SUPPORTED = 8
 
 TENANT = "team"
 # Upper bound for one CLI call or one wait; generous so that a loaded machine does
@@ -610,3 +611,15 @@ def test_tenant_delete_refuses_unfinished_jobs_unless_forced(team: Moon) -> None
     # The name is free again.
     team.expect(OK, "tenant", "create", TENANT)
     team.submit(job_spec("waiting", ["true"]), "--wait")
+
+
+def test_a_time_to_live_is_rendered_for_kubernetes_as_not_supported_with_8(moon: Moon) -> None:
+    spec = {**job_spec("brief", ["true"]), "ttlSecondsAfterFinished": 60}
+    rendered = moon.expect(NOT_SUPPORTED, "render", "-f", moon.write_spec(spec))
+    assert rendered.stderr.startswith(
+        "error: not supported: job team/brief: ttlSecondsAfterFinished on the kubernetes backend"
+    ), rendered.stderr
+    assert rendered.stdout == ""
+    # The local backend takes it.
+    moon.expect(OK, "tenant", "create", TENANT)
+    moon.submit(spec, "--wait")
