@@ -567,7 +567,9 @@ def test_delete_refuses_a_running_job_with_5_and_frees_its_name(team: Moon) -> N
     team.submit(spec)
     team.wait_for_phase("team/reused", "Running")
     refused = team.expect(REFUSED, "job", "delete", "reused", "--tenant", TENANT)
-    assert refused.stderr.startswith("error: conflict: job team/reused is Running; "), refused.stderr
+    assert refused.stderr.startswith("error: conflict: job team/reused is Running; "), (
+        refused.stderr
+    )
     assert "--force" in refused.stderr
     assert team.job("team/reused")["phase"] == "Running"
 

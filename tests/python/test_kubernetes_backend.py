@@ -321,7 +321,9 @@ def test_a_time_to_live_is_not_supported_and_nothing_is_made(
 ) -> None:
     spec = job(team_a, "ttl")
     spec.ttl_seconds_after_finished = 60
-    with pytest.raises(moon.NotSupported, match="ttlSecondsAfterFinished on the kubernetes") as refused:
+    with pytest.raises(
+        moon.NotSupported, match="ttlSecondsAfterFinished on the kubernetes"
+    ) as refused:
         admin.submit(spec)
     assert isinstance(refused.value, NotImplementedError)
     with pytest.raises(moon.NotFound):
