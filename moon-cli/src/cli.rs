@@ -23,6 +23,7 @@ Commands:
   moon tenant apply -f tenant.yaml
   moon tenant ls
   moon tenant get NAME
+  moon tenant delete NAME [--force]
   moon job submit -f job.yaml [--wait] [--follow] [--timeout SECS]
   moon job ls [--tenant T]
   moon job get TENANT/NAME
@@ -30,6 +31,7 @@ Commands:
   moon job events TENANT/NAME [-w]
   moon job cancel TENANT/NAME
   moon job wait TENANT/NAME [--timeout SECS]
+  moon job delete TENANT/NAME [--force]
   moon secret create NAME --tenant T (--from-literal KEY=VALUE... | --from-env-file FILE)
   moon secret ls --tenant T
   moon secret delete NAME --tenant T
@@ -238,6 +240,20 @@ Each resource column reads USED/LIMIT; a limit of - is unlimited."
         /// The tenant's name.
         name: String,
     },
+    /// Delete a tenant and all its jobs, logs and records included.
+    #[command(long_about = "\
+Delete a tenant and all its jobs, logs and records included, so that its name
+can be used again.
+
+A tenant with jobs still pending or running is refused (exit 5) unless
+--force, which cancels them and waits for them to end first.")]
+    Delete {
+        /// The tenant's name.
+        name: String,
+        /// Cancel its unfinished jobs and wait for them to end, rather than refuse.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// Flags of `moon tenant create`.
@@ -307,6 +323,25 @@ Print the output of a job's replicas, each line prefixed with its replica
     Cancel(JobRef),
     /// Wait for a job to end; exits 1 if it ended Failed or Cancelled.
     Wait(WaitArgs),
+    /// Delete a job with its logs and records, so that its name can be used again.
+    #[command(long_about = "\
+Delete a job with its logs and records, so that its name can be used again.
+
+A job still pending or running is refused (exit 5) unless --force, which
+cancels it and waits for it to end first. Watchers and log followers of the
+job stop.")]
+    Delete(DeleteArgs),
+}
+
+/// Flags of `moon job delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The job.
+    #[command(flatten)]
+    pub job: JobRef,
+    /// Cancel the job if it has not ended and wait for its end, rather than refuse.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// A job, as `TENANT/NAME` or as `NAME --tenant TENANT`.
@@ -447,6 +482,22 @@ mod tests {
         assert!(matches!(cli.command, Command::Gpu(GpuCommand::Ls)));
         let cli = Cli::try_parse_from(["moon", "gpu", "labels"]).unwrap();
         assert!(matches!(cli.command, Command::Gpu(GpuCommand::Labels)));
+    }
+
+    #[test]
+    fn delete_commands_take_force() {
+        let cli = Cli::try_parse_from(["moon", "job", "delete", "x", "--tenant", "t", "--force"])
+            .unwrap();
+        let Command::Job(JobCommand::Delete(args)) = cli.command else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert!(args.force);
+        assert_eq!(args.job.tenant.as_deref(), Some("t"));
+        let cli = Cli::try_parse_from(["moon", "tenant", "delete", "t"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Tenant(TenantCommand::Delete { force: false, .. })
+        ));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! | 5    | refused: quota, permission, a name already taken, a conflicting state |
 //! | 6    | anything else: files, the state database, the agent                   |
 //! | 7    | no GPUs to read: no NVML on this machine, or NVML failed              |
+//! | 8    | not supported by this backend (e.g. `ttlSecondsAfterFinished` on Kubernetes) |
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -35,6 +36,9 @@ pub const OTHER: u8 = 6;
 /// This machine's GPUs cannot be read: no NVML here, or NVML failed. A
 /// code of its own, so that a script can tell "no GPUs to look at" apart.
 pub const NO_GPUS: u8 = 7;
+/// The backend does not offer what was asked; another backend may. A code of
+/// its own, so that a script can tell it from a refusal of this request.
+pub const NOT_SUPPORTED: u8 = 8;
 
 /// Said after the error when there is no NVML.
 const NO_NVML_HINT: &str = "\
@@ -51,7 +55,8 @@ Exit codes:
   4  timed out (--timeout)
   5  refused: quota exceeded, permission denied, name already taken, conflicting state
   6  anything else: file system, state database, agent
-  7  no GPUs to read: no NVML on this machine, or NVML failed (moon gpu)";
+  7  no GPUs to read: no NVML on this machine, or NVML failed (moon gpu)
+  8  not supported by this backend (ttlSecondsAfterFinished on kubernetes)";
 
 /// Why a command stopped short.
 #[derive(Debug)]
@@ -90,6 +95,7 @@ pub fn code(error: &Error) -> u8 {
         | Error::PermissionDenied(_)
         | Error::AlreadyExists { .. }
         | Error::Conflict(_) => REFUSED,
+        Error::NotSupported(_) => NOT_SUPPORTED,
         Error::Io { .. } | Error::Database(_) | Error::Agent(_) | Error::Cluster(_) => OTHER,
         Error::Gpu(gpu::Error::NoNvml(_) | gpu::Error::Nvml(_)) => NO_GPUS,
         // A MOON_GPU_INVENTORY file that cannot be used is a bad input file.
@@ -203,6 +209,7 @@ mod tests {
                 5,
             ),
             (Error::Conflict("already ended".into()), 5),
+            (Error::NotSupported("ttl on kubernetes".into()), 8),
             (io_error(), 6),
             (Error::Database(rusqlite::Error::QueryReturnedNoRows), 6),
             (Error::Agent("cannot start".into()), 6),

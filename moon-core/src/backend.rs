@@ -309,6 +309,15 @@ pub trait Backend: Send + Sync {
     async fn watch(&self, tenant: &str, name: &str, after: Option<u64>) -> Result<Stream<Event>>;
     /// Replica output; with `follow`, until the job ends.
     async fn logs(&self, tenant: &str, name: &str, options: LogOptions) -> Result<Stream<LogLine>>;
+    /// Deletes a job with its objects, logs and records, so that its name
+    /// can be used again. A job still Pending or Running is refused
+    /// (`Conflict`) unless `force`, which cancels it and waits (at most
+    /// [`FORCED_END_WAIT`]) for it to end first.
+    async fn delete_job(&self, tenant: &str, name: &str, force: bool) -> Result<()>;
+    /// Deletes a tenant and every job it has. A tenant with jobs still
+    /// Pending or Running is refused (`Conflict`) unless `force`, which
+    /// cancels them and waits for them to end first.
+    async fn delete_tenant(&self, name: &str, force: bool) -> Result<()>;
 
     /// Waits for the job to end, by its events, and returns its final status
     /// (whatever the phase). `Timeout` if it has not ended within `timeout`.
@@ -339,6 +348,62 @@ pub trait Backend: Send + Sync {
     /// Deletes a secret; jobs that name it and have not started a replica
     /// yet fail to start it. `NotFound` if there is none.
     async fn delete_secret(&self, tenant: &str, name: &str) -> Result<()>;
+}
+
+/// How long a forced delete waits for a cancelled job to end: the local
+/// backend's grace period before SIGKILL, with room for a loaded machine or
+/// a cluster's pods to go.
+pub const FORCED_END_WAIT: Duration = Duration::from_secs(60);
+
+/// Makes sure job `tenant/name` has ended before it is deleted: refuses an
+/// unfinished job unless `force`, which cancels it and waits for its end.
+/// Returns its final status.
+pub(crate) async fn end_before_delete<B: Backend + ?Sized>(
+    backend: &B,
+    tenant: &str,
+    name: &str,
+    force: bool,
+) -> Result<JobStatus> {
+    let status = backend.get_job(tenant, name).await?;
+    if status.phase.is_terminal() {
+        return Ok(status);
+    }
+    if !force {
+        return Err(unfinished_job(&status));
+    }
+    match backend.cancel(tenant, name).await {
+        // It ended by itself between the read and the cancel.
+        Ok(_) | Err(Error::Conflict(_)) => {}
+        Err(error) => return Err(error),
+    }
+    backend.wait(tenant, name, Some(FORCED_END_WAIT)).await
+}
+
+/// The refusal to delete a job that has not ended.
+pub(crate) fn unfinished_job(status: &JobStatus) -> Error {
+    Error::Conflict(format!(
+        "job {} is {}; cancel it and let it end first, or delete it with force \
+         (moon job delete --force, delete_job(..., force=True))",
+        status.key(),
+        status.phase
+    ))
+}
+
+/// The refusal to delete a tenant whose jobs have not all ended.
+pub(crate) fn unfinished_tenant(tenant: &str, unfinished: &[JobStatus]) -> Error {
+    let jobs: Vec<String> = unfinished
+        .iter()
+        .map(|status| format!("{} {}", status.name, status.phase))
+        .collect();
+    let (count, them) = match unfinished.len() {
+        1 => ("1 unfinished job".to_string(), "it"),
+        n => (format!("{n} unfinished jobs"), "them"),
+    };
+    Error::Conflict(format!(
+        "tenant {tenant} has {count} ({}); cancel {them} and let {them} end first, \
+         or delete the tenant with force (moon tenant delete --force, delete_tenant(..., force=True))",
+        jobs.join(", ")
+    ))
 }
 
 /// Runs a wait for job `tenant/name`; `Timeout` if it takes longer than `limit`.

@@ -88,6 +88,10 @@ pub enum Error {
     /// The request conflicts with the current state (e.g. cancel after the end).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The backend does not offer this (yet); the message says what, on
+    /// which backend, and why.
+    #[error("not supported: {0}")]
+    NotSupported(String),
     /// A job ended Failed or Cancelled while being waited for.
     #[error("job {job} {phase}: {reason}")]
     JobFailed {

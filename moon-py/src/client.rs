@@ -288,6 +288,31 @@ impl Client {
         )
     }
 
+    /// Deletes a job with its logs and records; with `force`, a job still
+    /// pending or running is cancelled and waited for first.
+    #[pyo3(signature = (tenant, name, force = false))]
+    fn delete_job(
+        &self,
+        py: Python<'_>,
+        tenant: String,
+        name: String,
+        force: bool,
+    ) -> PyResult<()> {
+        let client = self.connection(py)?;
+        run(
+            py,
+            async move { client.delete_job(&tenant, &name, force).await },
+        )
+    }
+
+    /// Deletes a tenant and its jobs; with `force`, its unfinished jobs are
+    /// cancelled and waited for first.
+    #[pyo3(signature = (name, force = false))]
+    fn delete_tenant(&self, py: Python<'_>, name: String, force: bool) -> PyResult<()> {
+        let client = self.connection(py)?;
+        run(py, async move { client.delete_tenant(&name, force).await })
+    }
+
     /// The job's events after sequence number `after`, as a JSON list.
     #[pyo3(signature = (tenant, name, after = None))]
     fn events(

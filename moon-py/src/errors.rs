@@ -40,6 +40,7 @@ pub(crate) fn to_py_err(py: Python<'_>, error: Error) -> PyErr {
             Error::QuotaExceeded(_) => "QuotaExceeded",
             Error::PermissionDenied(_) => "PermissionDenied",
             Error::Conflict(_) => "Conflict",
+            Error::NotSupported(_) => "NotSupported",
             Error::JobFailed { job, phase, reason } => {
                 let class = if phase == "cancelled" {
                     "JobCancelled"

@@ -77,6 +77,7 @@ def test_exception_hierarchy() -> None:
     assert issubclass(moon.NotFound, LookupError)
     assert issubclass(moon.InvalidSpec, ValueError)
     assert issubclass(moon.PermissionDenied, PermissionError)
+    assert issubclass(moon.NotSupported, NotImplementedError)
     assert issubclass(moon.JobCancelled, moon.JobFailed)
     for name in moon.errors.__all__:
         assert issubclass(getattr(moon, name), moon.MoonError), name
@@ -152,11 +153,13 @@ def test_specs_round_trip(tmp_path: Path) -> None:
         restart_policy="on-failure",
         backoff_limit=2,
         active_deadline_seconds=3600,
+        ttl_seconds_after_finished=600,
         labels={"team": "vision"},
     )
     data = job.to_dict()
     assert data["restartPolicy"] == "on-failure"
     assert data["activeDeadlineSeconds"] == 3600
+    assert data["ttlSecondsAfterFinished"] == 600
     assert data["roles"][1]["workingDir"] == "/srv"
     assert moon.load_spec(json.dumps(data)) == job
     assert moon.Job.from_dict(data) == job

@@ -181,3 +181,77 @@ def test_applying_a_tenant_twice_changes_nothing(backend: Backend) -> None:
     assert backend.client.apply_tenant(changed) == "updated"
     assert backend.client.tenant(backend.tenant).spec.quota.jobs == 50
     backend.client.apply_tenant(tenant)
+
+
+def _until_running(handle: moon.JobHandle) -> None:
+    with handle.watch() as events:
+        for event in events:
+            if event.phase == "Running":
+                return
+    pytest.fail(f"{handle.key} ended before it ran")
+
+
+def test_a_deleted_job_is_gone_and_its_name_runs_again(backend: Backend) -> None:
+    job = backend.job("reused")
+    handle = backend.client.submit(job)
+    handle.wait(timeout=WAIT_S)
+    handle.delete()
+    with pytest.raises(moon.NotFound):
+        handle.status()
+    with pytest.raises(moon.NotFound):
+        handle.events()
+    assert job.name not in [status.name for status in backend.client.jobs(backend.tenant)]
+    with pytest.raises(moon.NotFound):
+        handle.delete()
+
+    again = backend.client.submit(job)
+    final = again.wait(timeout=WAIT_S)
+    assert final.phase == "Succeeded"
+    # A new job: one submission in its history, not the old one's.
+    assert [e.kind for e in again.events()].count("Submitted") == 1
+
+
+def test_an_unfinished_job_is_deleted_only_by_force(backend: Backend) -> None:
+    job = backend.job("busy", seconds=60)
+    handle = backend.client.submit(job)
+    _until_running(handle)
+    with pytest.raises(moon.Conflict, match=rf"job {handle.key} is Running; .*force"):
+        handle.delete()
+    assert handle.status().phase == "Running"
+
+    backend.client.delete_job(backend.tenant, job.name, force=True)
+    with pytest.raises(moon.NotFound):
+        handle.status()
+    quick = backend.job("busy")
+    quick.name = job.name
+    assert backend.client.submit(quick).wait(timeout=WAIT_S).phase == "Succeeded"
+
+
+def test_a_tenant_is_deleted_with_its_jobs_and_only_by_force_while_they_run(
+    backend: Backend,
+) -> None:
+    tenant = f"gone-{os.getpid()}"
+    client = backend.client
+    client.create_tenant(tenant, quota=moon.Quota(cpus=4, memory="4Gi"))
+    done, busy = backend.job("done"), backend.job("busy", seconds=60)
+    done.tenant = busy.tenant = tenant
+    client.submit(done).wait(timeout=WAIT_S)
+    _until_running(client.submit(busy))
+
+    with pytest.raises(moon.Conflict, match=rf"tenant {tenant} has 1 unfinished job .*force"):
+        client.delete_tenant(tenant)
+    assert len(client.jobs(tenant)) == 2
+
+    client.delete_tenant(tenant, force=True)
+    with pytest.raises(moon.NotFound):
+        client.tenant(tenant)
+    assert tenant not in [status.spec.name for status in client.tenants()]
+    with pytest.raises(moon.NotFound):
+        client.job(tenant, done.name)
+
+    # The tenant's name and its jobs' names are free again.
+    client.create_tenant(tenant, quota=moon.Quota(cpus=4, memory="4Gi"))
+    try:
+        assert client.submit(done).wait(timeout=WAIT_S).phase == "Succeeded"
+    finally:
+        client.delete_tenant(tenant, force=True)

@@ -30,6 +30,7 @@ INVALID_INPUT = 2
 NOT_FOUND = 3
 TIMED_OUT = 4
 REFUSED = 5
+NOT_SUPPORTED = 8
 
 TENANT = "team"
 # Upper bound for one CLI call or one wait; generous so that a loaded machine does
@@ -555,3 +556,72 @@ def test_pytorch_replicas_get_ranks_and_the_master_address(team: Moon) -> None:
 
     only_worker = team.expect(OK, "job", "logs", "team/ddp", "--replica", "worker-0").stdout
     assert only_worker == f"1 2 {master_addr}\n"
+
+
+# --------------------------------------------------------------------------- delete
+
+
+def test_delete_refuses_a_running_job_with_5_and_frees_its_name(team: Moon) -> None:
+    go = team.workdir / "go"
+    spec = job_spec("reused", ["sh", "-c", WAIT_FOR_GO], env={"GO": str(go)})
+    team.submit(spec)
+    team.wait_for_phase("team/reused", "Running")
+    refused = team.expect(REFUSED, "job", "delete", "reused", "--tenant", TENANT)
+    assert refused.stderr.startswith("error: conflict: job team/reused is Running; "), (
+        refused.stderr
+    )
+    assert "--force" in refused.stderr
+    assert team.job("team/reused")["phase"] == "Running"
+
+    deleted = team.expect(OK, "job", "delete", "reused", "--tenant", TENANT, "--force")
+    assert deleted.stdout == "job team/reused deleted\n"
+    assert team.expect(NOT_FOUND, "job", "get", "team/reused").stderr == (
+        'error: job "team/reused" not found\n'
+    )
+    assert team.expect(NOT_FOUND, "job", "delete", "team/reused").stderr == (
+        'error: job "team/reused" not found\n'
+    )
+
+    # The name runs again, as a new job with only its own output.
+    team.submit(job_spec("reused", ["echo", "second"]), "--wait")
+    assert team.expect(OK, "job", "logs", "team/reused").stdout == "[main-0] second\n"
+    assert team.json("job", "delete", "team/reused") == {
+        "kind": "job",
+        "name": "team/reused",
+        "outcome": "deleted",
+    }
+    assert team.json("job", "ls") == []
+
+
+def test_tenant_delete_refuses_unfinished_jobs_unless_forced(team: Moon) -> None:
+    go = team.workdir / "go"
+    team.submit(job_spec("finished", ["true"]), "--wait")
+    team.submit(job_spec("waiting", ["sh", "-c", WAIT_FOR_GO], env={"GO": str(go)}))
+    team.wait_for_phase("team/waiting", "Running")
+
+    refused = team.expect(REFUSED, "tenant", "delete", TENANT)
+    assert "tenant team has 1 unfinished job (waiting Running)" in refused.stderr, refused.stderr
+    assert len(team.json("job", "ls")) == 2
+
+    deleted = team.expect(OK, "tenant", "delete", TENANT, "--force")
+    assert deleted.stdout == "tenant team deleted\n"
+    assert team.json("tenant", "ls") == []
+    assert team.json("job", "ls") == []
+    assert team.expect(NOT_FOUND, "tenant", "delete", TENANT).stderr == (
+        'error: tenant "team" not found\n'
+    )
+    # The name is free again.
+    team.expect(OK, "tenant", "create", TENANT)
+    team.submit(job_spec("waiting", ["true"]), "--wait")
+
+
+def test_a_time_to_live_is_rendered_for_kubernetes_as_not_supported_with_8(moon: Moon) -> None:
+    spec = {**job_spec("brief", ["true"]), "ttlSecondsAfterFinished": 60}
+    rendered = moon.expect(NOT_SUPPORTED, "render", "-f", moon.write_spec(spec))
+    assert rendered.stderr.startswith(
+        "error: not supported: job team/brief: ttlSecondsAfterFinished on the kubernetes backend"
+    ), rendered.stderr
+    assert rendered.stdout == ""
+    # The local backend takes it.
+    moon.expect(OK, "tenant", "create", TENANT)
+    moon.submit(spec, "--wait")

@@ -306,6 +306,32 @@ def test_deleting_the_anchor_removes_the_whole_job(admin: moon.Client, team_a: s
         handle.status()
 
 
+def test_moon_delete_leaves_nothing_of_the_job_in_the_cluster(
+    admin: moon.Client, team_a: str
+) -> None:
+    handle = admin.submit(job(team_a, "deleted", workers=1, env={"MOON_TEST_DURATION": "60s"}))
+    wait_for_event(handle, lambda e: e.phase == "Running")
+    handle.delete(force=True)
+    selector = f"moon.dev/job={handle.name}"
+    # Gone by the time delete returns: the anchor went last, after what it owns.
+    left = kubectl_json("get", "configmaps,jobs,services,pods", "-n", team_a, "-l", selector)
+    assert left["items"] == []
+
+
+def test_a_time_to_live_is_not_supported_and_nothing_is_made(
+    admin: moon.Client, team_a: str
+) -> None:
+    spec = job(team_a, "ttl")
+    spec.ttl_seconds_after_finished = 60
+    with pytest.raises(
+        moon.NotSupported, match="ttlSecondsAfterFinished on the kubernetes"
+    ) as refused:
+        admin.submit(spec)
+    assert isinstance(refused.value, NotImplementedError)
+    with pytest.raises(moon.NotFound):
+        admin.job(team_a, spec.name)
+
+
 # --------------------------------------------------------------------------- CLI
 
 

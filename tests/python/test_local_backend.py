@@ -22,7 +22,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -520,3 +520,23 @@ def test_a_job_outlives_its_killed_submitter(team: moon.Client, home: Path, tmp_
     assert status.replicas[0].attempts == 1
     assert list(job.logs()) == ["[main-0] done"]
     assert done.exists()
+
+
+# --------------------------------------------------------------------------- time to live
+
+
+def test_a_job_is_deleted_once_its_time_to_live_has_passed(team: moon.Client, home: Path) -> None:
+    job = team.submit(shell_job("brief", "echo hi", ttl_seconds_after_finished=2))
+    final = job.wait(timeout=WAIT_S)
+    assert final.finished is not None
+    (job_dir,) = (home / "jobs").iterdir()
+    # The agent deletes it by itself. Watched on disk, not through the client,
+    # whose reads would delete an expired job themselves.
+    deadline = time.monotonic() + WAIT_S
+    while job_dir.exists():
+        assert time.monotonic() < deadline, "the expired job was not deleted"
+        time.sleep(0.05)
+    assert datetime.now(timezone.utc) - final.finished >= timedelta(seconds=2)
+    with pytest.raises(moon.NotFound):
+        job.status()
+    assert team.jobs() == []

@@ -1,4 +1,4 @@
-//! `moon job submit|ls|get|logs|events|cancel|wait`.
+//! `moon job submit|ls|get|logs|events|cancel|wait|delete`.
 
 use std::future::Future;
 use std::io::{IsTerminal, Write};
@@ -8,7 +8,7 @@ use moon_core::spec::job_from_yaml;
 use moon_core::{Client, Error, Event, JobStatus, LogOptions, Phase};
 
 use super::{Context, read_spec};
-use crate::cli::{EventsArgs, JobCommand, JobRef, LogsArgs, SubmitArgs, WaitArgs};
+use crate::cli::{DeleteArgs, EventsArgs, JobCommand, JobRef, LogsArgs, SubmitArgs, WaitArgs};
 use crate::exit::CliError;
 use crate::output::{
     Out, Table, exit_cell, format_age, format_duration, format_utc, key_values, now_ms, or_dash,
@@ -61,6 +61,11 @@ pub async fn run(context: &Context, command: JobCommand) -> Result<(), CliError>
                 out.document(&status)?;
             }
             Ok(())
+        }
+        JobCommand::Delete(DeleteArgs { job, force }) => {
+            let (tenant, name) = parse_job_ref(&job)?;
+            context.client()?.delete_job(&tenant, &name, force).await?;
+            super::report_deleted(out, "job", &format!("{tenant}/{name}"))
         }
         JobCommand::Wait(WaitArgs { job, timeout }) => {
             let (tenant, name) = parse_job_ref(&job)?;

@@ -69,6 +69,29 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// What `delete` prints with `-o json|yaml`.
+#[derive(serde::Serialize)]
+struct Deleted<'a> {
+    kind: &'static str,
+    name: &'a str,
+    outcome: &'static str,
+}
+
+/// Says that a job or tenant was deleted: `job team/x deleted`, or the same
+/// as a document.
+fn report_deleted(out: Out, kind: &'static str, name: &str) -> Result<(), CliError> {
+    if out.is_table() {
+        out.text(&format!("{kind} {name} deleted"))?;
+    } else {
+        out.document(&Deleted {
+            kind,
+            name,
+            outcome: "deleted",
+        })?;
+    }
+    Ok(())
+}
+
 /// The text of a spec file, or of stdin for `-`.
 fn read_spec(path: &Path) -> Result<String, CliError> {
     let result = if path == Path::new("-") {

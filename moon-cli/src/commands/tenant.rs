@@ -1,4 +1,4 @@
-//! `moon tenant create|apply|ls|get`.
+//! `moon tenant create|apply|ls|get|delete`.
 
 use moon_core::backend::{ApplyOutcome, TenantStatus};
 use moon_core::spec::{
@@ -27,6 +27,10 @@ pub async fn run(context: &Context, command: TenantCommand) -> Result<(), CliErr
                 context.out.document(&tenants)?;
             }
             Ok(())
+        }
+        TenantCommand::Delete { name, force } => {
+            context.client()?.delete_tenant(&name, force).await?;
+            super::report_deleted(context.out, "tenant", &name)
         }
         TenantCommand::Get { name } => {
             let tenant = context.client()?.get_tenant(&name).await?;

@@ -23,7 +23,10 @@ use async_trait::async_trait;
 use futures::future::try_join_all;
 use k8s_openapi::api::batch::v1 as batch;
 use k8s_openapi::api::core::v1 as core;
-use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams, Preconditions,
+};
+use kube::runtime::wait::{await_condition, conditions};
 use serde_json::json;
 use tokio::sync::OnceCell;
 
@@ -37,7 +40,7 @@ use super::{
 };
 use crate::backend::{
     ApplyOutcome, Backend, Event, JobStatus, LogLine, LogOptions, Phase, Stream, TenantStatus,
-    waiting_at_most,
+    end_before_delete, unfinished_tenant, waiting_at_most,
 };
 use crate::error::{Error, Result};
 use crate::secret::{SecretData, SecretInfo};
@@ -182,6 +185,51 @@ impl KubernetesBackend {
         let derived = status::derive(observed)?;
         record(client, observed, &derived).await?;
         Ok(derived)
+    }
+}
+
+/// How long a delete waits for the cluster to remove what it deletes: a
+/// job's anchor after its replicas' Jobs, pods and Services (foreground
+/// propagation), or a tenant's Namespace after everything in it.
+const DELETED_WAIT: Duration = Duration::from_secs(120);
+
+/// Deletes `name` with `params` and waits until it is gone, so that the
+/// name can be used again at once. `Timeout` when it takes longer than
+/// [`DELETED_WAIT`].
+async fn delete_and_wait<K>(
+    api: Api<K>,
+    name: &str,
+    uid: &str,
+    params: &DeleteParams,
+    target: Target<'_>,
+) -> Result<()>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+{
+    let params = DeleteParams {
+        // Only the object that was checked, never one made since under its name.
+        preconditions: Some(Preconditions {
+            uid: Some(uid.to_string()),
+            resource_version: None,
+        }),
+        ..params.clone()
+    };
+    match api.delete(name, &params).await {
+        Ok(_) => {}
+        Err(error) if is_not_found(&error) => return Ok(()),
+        Err(error) => return Err(api_error(error, target)),
+    }
+    let gone = await_condition(api, name, conditions::is_deleted(uid));
+    match tokio::time::timeout(DELETED_WAIT, gone).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => Err(Error::Cluster(format!(
+            "waiting for {} {} to be deleted: {error}",
+            target.kind, target.name
+        ))),
+        Err(_) => Err(Error::Timeout {
+            what: format!("{} {} to be deleted", target.kind, target.name),
+            seconds: DELETED_WAIT.as_secs_f64(),
+        }),
     }
 }
 
@@ -628,6 +676,72 @@ impl Backend for KubernetesBackend {
         // wait, and a missing job or a refusal is its first answer.
         let watching = super::watch::until_ended(&client, &self.informers, tenant, name);
         waiting_at_most(timeout, tenant, name, watching).await
+    }
+
+    async fn delete_job(&self, tenant: &str, name: &str, force: bool) -> Result<()> {
+        end_before_delete(self, tenant, name, force).await?;
+        let client = self.client().await?;
+        let key = format!("{tenant}/{name}");
+        let target = Target {
+            kind: "job",
+            name: &key,
+        };
+        let anchors = Api::<core::ConfigMap>::namespaced(client.clone(), tenant);
+        let anchor = anchors
+            .get(name)
+            .await
+            .map_err(|error| api_error(error, target))?;
+        if !is_anchor(&anchor, name) {
+            return Err(Error::NotFound {
+                kind: "job",
+                name: key,
+            });
+        }
+        let uid = anchor.metadata.uid.clone().unwrap_or_default();
+        // Foreground: the anchor goes last, after the replicas' Jobs (and
+        // their pods) and the Services it owns, so that once it is gone a new
+        // job of the same name finds none of the old one's objects.
+        delete_and_wait(anchors, name, &uid, &DeleteParams::foreground(), target).await
+    }
+
+    async fn delete_tenant(&self, name: &str, force: bool) -> Result<()> {
+        let client = self.client().await?;
+        let target = Target {
+            kind: "tenant",
+            name,
+        };
+        let namespaces = Api::<core::Namespace>::all(client.clone());
+        let namespace = namespaces
+            .get(name)
+            .await
+            .map_err(|error| api_error(error, target))?;
+        if tenant_of(&namespace).is_none() {
+            return Err(Error::NotFound {
+                kind: "tenant",
+                name: name.to_string(),
+            });
+        }
+        let unfinished: Vec<JobStatus> = self
+            .list_jobs(Some(name))
+            .await?
+            .into_iter()
+            .filter(|job| !job.phase.is_terminal())
+            .collect();
+        if !unfinished.is_empty() && !force {
+            return Err(unfinished_tenant(name, &unfinished));
+        }
+        for job in &unfinished {
+            end_before_delete(self, name, &job.name, true).await?;
+        }
+        let uid = namespace.metadata.uid.clone().unwrap_or_default();
+        // The namespace controller deletes everything in it, jobs included.
+        let deleted =
+            delete_and_wait(namespaces, name, &uid, &DeleteParams::background(), target).await;
+        self.tenants
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name);
+        deleted
     }
 
     async fn logs(&self, tenant: &str, name: &str, options: LogOptions) -> Result<Stream<LogLine>> {

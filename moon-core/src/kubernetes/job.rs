@@ -104,6 +104,22 @@ fn framework_port(framework: Framework) -> Option<u16> {
     }
 }
 
+/// `ttlSecondsAfterFinished` is refused rather than dropped: deleting a job
+/// takes its anchor and Service too, which Kubernetes' own TTL controller
+/// (it deletes Jobs only) does not do, and moon runs nothing in the cluster
+/// that could.
+fn refuse_ttl(job: &Job) -> Result<()> {
+    match job.ttl_seconds_after_finished {
+        None => Ok(()),
+        Some(_) => Err(Error::NotSupported(format!(
+            "job {}/{}: ttlSecondsAfterFinished on the kubernetes backend: deleting a finished \
+             job there needs a controller in the cluster, which moon does not run yet; \
+             delete it yourself (moon job delete) or leave the field out",
+            job.tenant, job.name
+        ))),
+    }
+}
+
 fn tracker_service(job: &str) -> String {
     format!("{job}-{TRACKER}")
 }
@@ -115,6 +131,7 @@ fn tracker_service(job: &str) -> String {
 pub fn render_job(job: &Job, options: &RenderOptions) -> Result<Vec<Object>> {
     validate_job(job)?;
     check_names(job)?;
+    refuse_ttl(job)?;
     let endpoints = endpoints(job);
     let job_labels = labels(
         &job.labels,
@@ -720,6 +737,20 @@ mod tests {
         let error = render_job(&job, &RenderOptions::default()).unwrap_err();
         assert!(
             error.to_string().contains("needs a \"master\" role"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_time_to_live_is_not_supported() {
+        let mut job = pytorch();
+        job.ttl_seconds_after_finished = Some(60);
+        let error = render_job(&job, &RenderOptions::default()).unwrap_err();
+        assert!(matches!(error, Error::NotSupported(_)), "{error:?}");
+        assert!(
+            error
+                .to_string()
+                .contains("ttlSecondsAfterFinished on the kubernetes backend"),
             "{error}"
         );
     }

@@ -37,6 +37,7 @@ use super::event_hub::EventHub;
 use super::layout::{Layout, attempt_files};
 use super::private::{self, HomeInstance};
 use super::process::{is_same_process, pidfd_open, reap, signal_group, signal_process, try_lock};
+use super::retention;
 use super::secrets;
 use super::socket;
 use super::store::{self, JobRecord, ReplicaRecord, now_ms};
@@ -411,10 +412,12 @@ impl Agent {
             [],
             |row| row.get(0),
         )?;
+        let expiry = retention::next_expiry_ms(&self.db)?;
         Ok([
             restart,
             self.deadlines.values().min().copied(),
             self.retry_at,
+            expiry,
         ]
         .into_iter()
         .flatten()
@@ -667,6 +670,7 @@ impl Agent {
     /// changes nothing.
     fn reconcile(&mut self) -> Result<()> {
         self.retry_at = None;
+        retention::delete_expired(&self.db, &self.layout, now_ms())?;
         loop {
             let now = now_ms();
             if std::mem::take(&mut self.nudged) {
@@ -1152,11 +1156,16 @@ impl Agent {
     }
 
     fn finish(&mut self, job: &JobRecord, phase: Phase, reason: &str, message: &str) -> Result<()> {
+        let finished = now_ms();
+        let expires = job
+            .spec
+            .ttl_seconds_after_finished
+            .map(|ttl| finished.saturating_add((ttl as i64).saturating_mul(1000)));
         let tx = self.db.unchecked_transaction()?;
         tx.execute(
-            "UPDATE jobs SET phase = ?2, reason = ?3, message = ?4, finished_ms = ?5, \
+            "UPDATE jobs SET phase = ?2, reason = ?3, message = ?4, finished_ms = ?5, expires_ms = ?6, \
              ending_phase = NULL, ending_reason = NULL, ending_message = NULL WHERE id = ?1",
-            params![job.id, phase.as_str(), reason, message, now_ms()],
+            params![job.id, phase.as_str(), reason, message, finished, expires],
         )?;
         tx.execute(
             "UPDATE replicas SET phase = 'Stopped', next_start_ms = NULL WHERE job_id = ?1 AND phase IN ('Pending', 'Running')",

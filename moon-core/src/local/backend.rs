@@ -22,11 +22,13 @@ use super::environment;
 use super::layout::Layout;
 use super::private::{self, HomeInstance};
 use super::protocol::{Reply, Request};
+use super::retention;
 use super::secrets;
 use super::store::{self, JobRecord, now_ms};
 use super::supervisor::parse_log_line;
 use crate::backend::{
     ApplyOutcome, Backend, Event, JobStatus, LogLine, LogOptions, Phase, Stream, TenantStatus,
+    end_before_delete, unfinished_tenant,
 };
 use crate::error::{Error, Result};
 use crate::rendezvous;
@@ -126,6 +128,28 @@ impl LocalBackend {
             kind: "tenant",
             name: name.to_string(),
         })
+    }
+
+    /// A job by name; one whose `ttlSecondsAfterFinished` has run out is
+    /// deleted now and not found, should the agent have left before its time.
+    fn find_job(&self, db: &Connection, tenant: &str, name: &str) -> Result<JobRecord> {
+        let job = store::find_job(db, tenant, name)?;
+        if retention::is_expired(&job, now_ms()) {
+            self.forget_expired(db, &job)?;
+            return Err(Error::NotFound {
+                kind: "job",
+                name: job.key(),
+            });
+        }
+        Ok(job)
+    }
+
+    fn forget_expired(&self, db: &Connection, job: &JobRecord) -> Result<()> {
+        match retention::delete_job(db, &self.layout, job.id) {
+            // The agent or another client deleted it first.
+            Ok(()) | Err(Error::NotFound { .. }) => Ok(()),
+            Err(error) => Err(error),
+        }
     }
 
     fn tenant_status(&self, db: &Connection, spec: Tenant) -> Result<TenantStatus> {
@@ -254,6 +278,12 @@ impl Backend for LocalBackend {
                     "machine: {no_fit}, with every GPU free: it could never run here"
                 )));
             }
+            // An expired job of the same name is gone, whether or not the
+            // agent was there to delete it.
+            match self.find_job(&db, &job.tenant, &job.name) {
+                Ok(_) | Err(Error::NotFound { .. }) => {}
+                Err(error) => return Err(error),
+            }
             let submit_dir = std::env::current_dir()
                 .map_err(|error| Error::io("reading the working directory", ".", error))?;
             let submit_env = environment::submitted(job, std::env::vars_os());
@@ -300,22 +330,28 @@ impl Backend for LocalBackend {
 
     async fn get_job(&self, tenant: &str, name: &str) -> Result<JobStatus> {
         let db = self.db();
-        let job = store::find_job(&db, tenant, name)?;
+        let job = self.find_job(&db, tenant, name)?;
         store::status(&db, &job)
     }
 
     async fn list_jobs(&self, tenant: Option<&str>) -> Result<Vec<JobStatus>> {
         let db = self.db();
-        store::jobs(&db, tenant, &[])?
-            .iter()
-            .map(|job| store::status(&db, job))
-            .collect()
+        let now = now_ms();
+        let mut statuses = Vec::new();
+        for job in store::jobs(&db, tenant, &[])? {
+            if retention::is_expired(&job, now) {
+                self.forget_expired(&db, &job)?;
+            } else {
+                statuses.push(store::status(&db, &job)?);
+            }
+        }
+        Ok(statuses)
     }
 
     async fn cancel(&self, tenant: &str, name: &str) -> Result<JobStatus> {
         let phase = {
             let db = self.db();
-            let job = store::find_job(&db, tenant, name)?;
+            let job = self.find_job(&db, tenant, name)?;
             if matches!(job.phase, Phase::Succeeded | Phase::Failed) {
                 return Err(Error::Conflict(format!(
                     "job {} already ended {}",
@@ -347,12 +383,12 @@ impl Backend for LocalBackend {
 
     async fn events(&self, tenant: &str, name: &str, after: Option<u64>) -> Result<Vec<Event>> {
         let db = self.db();
-        let job = store::find_job(&db, tenant, name)?;
+        let job = self.find_job(&db, tenant, name)?;
         store::events(&db, &job, after)
     }
 
     async fn watch(&self, tenant: &str, name: &str, after: Option<u64>) -> Result<Stream<Event>> {
-        let job = store::find_job(&self.db(), tenant, name)?;
+        let job = self.find_job(&self.db(), tenant, name)?;
         let (sender, stream) = Stream::channel(64);
         let db = self.db.clone();
         let layout = self.layout.clone();
@@ -372,8 +408,32 @@ impl Backend for LocalBackend {
         Ok(stream)
     }
 
+    async fn delete_job(&self, tenant: &str, name: &str, force: bool) -> Result<()> {
+        end_before_delete(self, tenant, name, force).await?;
+        let db = self.db();
+        let job = store::find_job(&db, tenant, name)?;
+        retention::delete_job(&db, &self.layout, job.id)
+    }
+
+    async fn delete_tenant(&self, name: &str, force: bool) -> Result<()> {
+        self.get_tenant(name).await?;
+        let unfinished: Vec<JobStatus> = self
+            .list_jobs(Some(name))
+            .await?
+            .into_iter()
+            .filter(|job| !job.phase.is_terminal())
+            .collect();
+        if !unfinished.is_empty() && !force {
+            return Err(unfinished_tenant(name, &unfinished));
+        }
+        for job in &unfinished {
+            end_before_delete(self, name, &job.name, true).await?;
+        }
+        retention::delete_tenant(&self.db(), &self.layout, name)
+    }
+
     async fn logs(&self, tenant: &str, name: &str, options: LogOptions) -> Result<Stream<LogLine>> {
-        let job = store::find_job(&self.db(), tenant, name)?;
+        let job = self.find_job(&self.db(), tenant, name)?;
         let mut replicas: Vec<String> = store::replicas(&self.db(), job.id)?
             .iter()
             .map(|replica| replica.name())

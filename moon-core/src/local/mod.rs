@@ -62,6 +62,7 @@ mod layout;
 mod private;
 mod process;
 mod protocol;
+mod retention;
 mod secrets;
 mod socket;
 mod store;

@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     gpu_devices TEXT NOT NULL DEFAULT '{}',
     submit_dir TEXT NOT NULL,
     submit_env TEXT NOT NULL,
+    expires_ms INTEGER,
     UNIQUE (tenant, name)
 );
 CREATE TABLE IF NOT EXISTS replicas (
@@ -115,13 +116,21 @@ pub fn open(path: &Path) -> Result<Connection> {
     connection.pragma_update(None, "synchronous", "FULL")?;
     connection.execute_batch(SCHEMA)?;
     add_missing_columns(&connection)?;
+    connection.execute_batch(INDEXES_ON_ADDED_COLUMNS)?;
     Ok(connection)
 }
 
 /// Columns added after a MOON_HOME's database may have been made, with
 /// their definitions: `CREATE TABLE IF NOT EXISTS` leaves an old table as it was.
-const ADDED_COLUMNS: &[(&str, &str, &str)] =
-    &[("jobs", "gpu_devices", "TEXT NOT NULL DEFAULT '{}'")];
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("jobs", "gpu_devices", "TEXT NOT NULL DEFAULT '{}'"),
+    ("jobs", "expires_ms", "INTEGER"),
+];
+
+/// Indexes over columns of `ADDED_COLUMNS`, made once the columns exist.
+/// `jobs_expiring`: finding the expired jobs does not read every finished one.
+const INDEXES_ON_ADDED_COLUMNS: &str =
+    "CREATE INDEX IF NOT EXISTS jobs_expiring ON jobs (expires_ms) WHERE expires_ms IS NOT NULL;";
 
 fn add_missing_columns(connection: &Connection) -> rusqlite::Result<()> {
     for (table, column, definition) in ADDED_COLUMNS {
@@ -567,4 +576,43 @@ pub fn active_jobs(db: &Connection) -> Result<Vec<ActiveJob>> {
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Removes every row of one job: its events, attempts, replicas and the job
+/// itself. Its id is never given again (the table is AUTOINCREMENT), so
+/// nothing that still names it can reach a later job.
+pub fn delete_job_rows(db: &Connection, job_id: i64) -> Result<()> {
+    for table in ["events", "attempts", "replicas"] {
+        db.execute(
+            &format!("DELETE FROM {table} WHERE job_id = ?1"),
+            params![job_id],
+        )?;
+    }
+    db.execute("DELETE FROM jobs WHERE id = ?1", params![job_id])?;
+    Ok(())
+}
+
+/// Removes a tenant's row.
+pub fn delete_tenant_row(db: &Connection, name: &str) -> Result<()> {
+    db.execute("DELETE FROM tenants WHERE name = ?1", params![name])?;
+    Ok(())
+}
+
+/// Ended jobs whose `ttlSecondsAfterFinished` has run out by `now`, by id
+/// (the agent sets `expires_ms` when such a job ends).
+pub fn expired_jobs(db: &Connection, now: i64) -> Result<Vec<i64>> {
+    let mut statement = db.prepare_cached(
+        "SELECT id FROM jobs WHERE expires_ms IS NOT NULL AND expires_ms <= ?1 ORDER BY id",
+    )?;
+    let rows = statement.query_map(params![now], |row| row.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// When the next ended job's `ttlSecondsAfterFinished` runs out, if any has one.
+pub fn next_expiry_ms(db: &Connection) -> Result<Option<i64>> {
+    Ok(db.query_row(
+        "SELECT MIN(expires_ms) FROM jobs WHERE expires_ms IS NOT NULL",
+        [],
+        |row| row.get(0),
+    )?)
 }

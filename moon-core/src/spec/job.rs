@@ -31,6 +31,12 @@ pub struct Job {
     /// Seconds the job may run after admission before it is stopped and failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_deadline_seconds: Option<u64>,
+    /// Seconds after the job ends (whatever the phase) before it is deleted
+    /// with its logs and records, freeing its name. Local backend only: on
+    /// Kubernetes it needs something in the cluster to delete the job, and
+    /// submitting is refused (`NotSupported`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds_after_finished: Option<u64>,
     /// Free-form labels.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
@@ -156,6 +162,7 @@ impl Job {
             backoff_limit: DEFAULT_BACKOFF_LIMIT,
             image: None,
             active_deadline_seconds: None,
+            ttl_seconds_after_finished: None,
             labels: BTreeMap::new(),
         }
     }

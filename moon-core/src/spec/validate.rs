@@ -19,6 +19,8 @@ const MAX_REPLICAS: u32 = 10_000;
 const MAX_SECRET_NAME_LEN: usize = 63;
 const ENV_NAME_RULE: &str =
     "must be a variable name of letters, digits and '_', not starting with a digit";
+/// Longest `ttlSecondsAfterFinished`: Kubernetes' own field is an int32.
+const MAX_TTL_SECONDS: u64 = i32::MAX as u64;
 
 /// What a job holds while it runs, summed over all replicas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -182,6 +184,14 @@ pub fn validate_job(job: &Job) -> Result<(), Error> {
     }
     if job.active_deadline_seconds == Some(0) {
         findings.add("activeDeadlineSeconds", "must be at least 1, got 0");
+    }
+    if let Some(ttl) = job.ttl_seconds_after_finished
+        && ttl > MAX_TTL_SECONDS
+    {
+        findings.add(
+            "ttlSecondsAfterFinished",
+            format!("must be at most {MAX_TTL_SECONDS} (as in Kubernetes), got {ttl}"),
+        );
     }
     check_labels(&mut findings, &job.labels);
     findings.into_result("job")

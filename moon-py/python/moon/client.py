@@ -162,6 +162,20 @@ class Client:
         """One tenant and its usage. Raises NotFound."""
         return TenantStatus.from_dict(json.loads(self._native.get_tenant(name)))
 
+    def delete_tenant(self, name: str, force: bool = False) -> None:
+        """Deletes a tenant and every job it has, logs and records included,
+        so that its name can be used again.
+
+        Args:
+            force: Cancel the tenant's jobs that are still pending or running,
+                and wait for them to end, rather than refuse.
+
+        Raises:
+            NotFound: No such tenant.
+            Conflict: It has jobs still pending or running, and ``force`` is false.
+        """
+        self._native.delete_tenant(name, force)
+
     # ------------------------------------------------------------------ secrets
 
     def create_secret(self, tenant: str, name: str, data: Mapping[str, str]) -> str:
@@ -212,6 +226,11 @@ class Client:
     def jobs(self, tenant: str | None = None) -> list[JobStatus]:
         """Jobs of one tenant, or of all, oldest first."""
         return [JobStatus.from_dict(item) for item in json.loads(self._native.list_jobs(tenant))]
+
+    def delete_job(self, tenant: str, name: str, force: bool = False) -> None:
+        """Deletes a job with its logs and records, so that its name can be
+        used again; see :meth:`JobHandle.delete`."""
+        self._native.delete_job(tenant, name, force)
 
     def render(self, spec: Job | Tenant | Mapping[str, Any], *, image: str | None = None) -> str:
         """The Kubernetes objects ``spec`` becomes, as YAML; see :func:`moon.render`.
@@ -311,6 +330,21 @@ class JobHandle:
             Conflict: The job has already ended.
         """
         return JobStatus.from_dict(json.loads(self._native.cancel(self._tenant, self._name)))
+
+    def delete(self, force: bool = False) -> None:
+        """Deletes the job with its logs and records, so that its name can be
+        used again; the handle then refers to nothing (``NotFound``). A
+        watcher or log follower of the job ends.
+
+        Args:
+            force: Cancel the job if it is still pending or running, and wait
+                for it to end, rather than refuse.
+
+        Raises:
+            NotFound: The job does not exist (any more).
+            Conflict: It is still pending or running, and ``force`` is false.
+        """
+        self._native.delete_job(self._tenant, self._name, force)
 
 
 def _text(item: tuple[str, str, int, str]) -> str:

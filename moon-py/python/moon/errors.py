@@ -22,6 +22,7 @@ __all__ = [
     "JobFailed",
     "MoonError",
     "NotFound",
+    "NotSupported",
     "PermissionDenied",
     "QuotaExceeded",
     "Timeout",
@@ -89,6 +90,11 @@ class PermissionDenied(MoonError, PermissionError):
 
 class Conflict(MoonError):
     """The request conflicts with the current state, such as cancelling a job that ended."""
+
+
+class NotSupported(MoonError, NotImplementedError):
+    """The backend does not offer this (yet), such as ``ttl_seconds_after_finished``
+    on Kubernetes; the message says what, on which backend, and why."""
 
 
 class JobFailed(MoonError):

@@ -150,6 +150,9 @@ class Job:
     ``on-failure``. Roles may be given as :class:`Role` or as mappings.
     ``image`` is the container image on Kubernetes of every role that names
     none (the local backend runs commands on this machine and ignores it).
+    ``ttl_seconds_after_finished`` deletes the job (logs and records included)
+    that many seconds after it ends, on the local backend; Kubernetes refuses
+    it with :class:`NotSupported`.
     """
 
     name: str
@@ -161,6 +164,7 @@ class Job:
     active_deadline_seconds: int | None = None
     labels: Mapping[str, str] | None = None
     image: str | None = None
+    ttl_seconds_after_finished: int | None = None
 
     def __post_init__(self) -> None:
         self.roles = [
@@ -181,6 +185,8 @@ class Job:
             data["image"] = self.image
         if self.active_deadline_seconds is not None:
             data["activeDeadlineSeconds"] = self.active_deadline_seconds
+        if self.ttl_seconds_after_finished is not None:
+            data["ttlSecondsAfterFinished"] = self.ttl_seconds_after_finished
         if self.labels:
             data["labels"] = dict(self.labels)
         return data
@@ -206,6 +212,7 @@ class Job:
             active_deadline_seconds=data.get("activeDeadlineSeconds"),
             labels=data.get("labels") or None,
             image=data.get("image"),
+            ttl_seconds_after_finished=data.get("ttlSecondsAfterFinished"),
         )
 
 
