@@ -382,20 +382,7 @@ pub fn events_since(db: &Connection, after: u64) -> Result<Vec<(i64, Event)>> {
          FROM events e JOIN jobs j ON j.id = e.job_id WHERE e.seq > ?1 ORDER BY e.seq",
     )?;
     let rows = statement.query_map(params![after as i64], |row| {
-        let phase: String = row.get(3)?;
-        Ok((
-            row.get::<_, i64>(6)?,
-            Event {
-                seq: row.get::<_, i64>(0)? as u64,
-                time_ms: row.get(1)?,
-                tenant: row.get(7)?,
-                job: row.get(8)?,
-                kind: row.get(2)?,
-                phase: Phase::parse(&phase).unwrap_or(Phase::Failed),
-                replica: row.get(4)?,
-                message: row.get(5)?,
-            },
-        ))
+        Ok((row.get(6)?, event_from_row(row, row.get(7)?, row.get(8)?)?))
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -419,17 +406,7 @@ pub fn job_events(db: &Connection, job_id: i64, after: u64) -> Result<(Phase, Ve
          WHERE job_id = ?1 AND seq > ?2 ORDER BY seq",
     )?;
     let rows = statement.query_map(params![job_id, after as i64], |row| {
-        let phase: String = row.get(3)?;
-        Ok(Event {
-            seq: row.get::<_, i64>(0)? as u64,
-            time_ms: row.get(1)?,
-            tenant: tenant.clone(),
-            job: name.clone(),
-            kind: row.get(2)?,
-            phase: Phase::parse(&phase).unwrap_or(Phase::Failed),
-            replica: row.get(4)?,
-            message: row.get(5)?,
-        })
+        event_from_row(row, tenant.clone(), name.clone())
     })?;
     let events = rows.collect::<rusqlite::Result<_>>()?;
     Ok((Phase::parse(&phase).unwrap_or(Phase::Failed), events))
@@ -442,19 +419,25 @@ pub fn events(db: &Connection, job: &JobRecord, after: Option<u64>) -> Result<Ve
          WHERE job_id = ?1 AND seq > ?2 ORDER BY seq",
     )?;
     let rows = statement.query_map(params![job.id, after.unwrap_or(0) as i64], |row| {
-        let phase: String = row.get(3)?;
-        Ok(Event {
-            seq: row.get::<_, i64>(0)? as u64,
-            time_ms: row.get(1)?,
-            tenant: job.spec.tenant.clone(),
-            job: job.spec.name.clone(),
-            kind: row.get(2)?,
-            phase: Phase::parse(&phase).unwrap_or(Phase::Failed),
-            replica: row.get(4)?,
-            message: row.get(5)?,
-        })
+        event_from_row(row, job.spec.tenant.clone(), job.spec.name.clone())
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// An event from a row whose first columns are `seq, time_ms, kind, phase,
+/// replica, message`.
+fn event_from_row(row: &Row<'_>, tenant: String, job: String) -> rusqlite::Result<Event> {
+    let phase: String = row.get(3)?;
+    Ok(Event {
+        seq: row.get::<_, i64>(0)? as u64,
+        time_ms: row.get(1)?,
+        tenant,
+        job,
+        kind: row.get(2)?,
+        phase: Phase::parse(&phase).unwrap_or(Phase::Failed),
+        replica: row.get(4)?,
+        message: row.get(5)?,
+    })
 }
 
 /// One tenant's spec.
