@@ -5,7 +5,7 @@
 //! | 0    | success                                                               |
 //! | 1    | the job ended Failed or Cancelled (`--wait`, `--follow`, `job wait`)  |
 //! | 2    | invalid input: a spec that breaks a rule, a bad flag, an unreadable file |
-//! | 3    | not found: no such tenant, job or replica                            |
+//! | 3    | not found: no such tenant, job, replica or secret                    |
 //! | 4    | timed out (`--timeout`)                                               |
 //! | 5    | refused: quota, permission, a name already taken, a conflicting state |
 //! | 6    | anything else: files, the state database, the agent                   |
@@ -25,7 +25,7 @@ pub const JOB_FAILED: u8 = 1;
 /// A spec broke a rule, a flag was wrong, or an input file could not be read.
 /// clap exits with this code for usage errors on its own.
 pub const INVALID_INPUT: u8 = 2;
-/// A tenant, job or replica does not exist.
+/// A tenant, job, replica or secret does not exist.
 pub const NOT_FOUND: u8 = 3;
 /// A wait ran out of time.
 pub const TIMED_OUT: u8 = 4;
@@ -51,7 +51,7 @@ Exit codes:
   0  success
   1  the job ended Failed or Cancelled (submit --wait/--follow, job wait)
   2  invalid input: a spec that breaks a rule, a bad flag, an unreadable file
-  3  not found: no such tenant, job or replica
+  3  not found: no such tenant, job, replica or secret
   4  timed out (--timeout)
   5  refused: quota exceeded, permission denied, name already taken, conflicting state
   6  anything else: file system, state database, agent
