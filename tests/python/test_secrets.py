@@ -98,6 +98,9 @@ def test_the_submitters_environment_stays_out_of_moon_home_and_its_replicas(
     assert seen["MOON_REPLICA"] == "main-0"
     assert files_holding(home, marker) == []
     assert (home / "state.db").is_file()
+    # Nor does the agent, which outlives the notebook that started it, hold it.
+    agent = (home / "agent.pid").read_text().split()[0]
+    assert marker.encode() not in Path(f"/proc/{agent}/environ").read_bytes()
 
 
 def test_a_role_that_names_a_variable_in_inherit_env_gets_it_and_no_other_role_does(

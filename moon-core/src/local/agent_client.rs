@@ -9,10 +9,21 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as AsyncBufReader, Lin
 use tokio::net::UnixStream;
 use tokio::net::unix::OwnedReadHalf;
 
+use super::environment;
 use super::layout::Layout;
 use super::protocol::{Reply, Request};
 use super::socket;
 use crate::error::{Error, Result};
+
+/// The variables the agent reads, beyond what every replica inherits: its
+/// home, its idle time, the GPU inventory file, and the host name NVML's
+/// inventory may fall back on.
+const AGENT_SETTINGS: &[&str] = &[
+    "MOON_HOME",
+    "MOON_AGENT_IDLE_SECONDS",
+    moon_gpu::provider::INVENTORY_ENV,
+    "HOSTNAME",
+];
 
 /// How long a client waits for a newly started agent to listen.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -149,6 +160,14 @@ async fn start_agent(layout: &Layout, program: &Path) -> Result<()> {
         let mut child = Command::new(&program)
             .arg("__agent")
             .arg(layout.home())
+            // The agent outlives its starter and has no use for a notebook's
+            // tokens: it gets what replicas inherit and the settings it reads.
+            .env_clear()
+            .envs(std::env::vars_os().filter(|(name, _)| {
+                name.to_str().is_some_and(|name| {
+                    environment::always_inherited(name) || AGENT_SETTINGS.contains(&name)
+                })
+            }))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
