@@ -55,8 +55,6 @@ K8S_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
 
 command -v go >/dev/null || die "go is not on PATH (Go >= 1.24 is needed; kwok $KWOK_VERSION needs the Go its go.mod names)"
 
-export GOMODCACHE="$CACHE_DIR/go/mod"
-export GOCACHE="$CACHE_DIR/go/build"
 export CGO_ENABLED=0
 export GOFLAGS="-buildvcs=false"
 mkdir -p "$GOMODCACHE" "$GOCACHE"
