@@ -6,14 +6,15 @@
 #               wheel tier on, moon); .venv in the checkout links to it
 #   lint        cargo fmt --check, ruff check, ruff format --check, and no tracked file that
 #               points outside the repository
-#   build       the one Rust compile of the run, in the release profile: every test target
-#               (cargo test --workspace --all-targets --release --no-run) and the `moon` CLI,
-#               with clippy as the compiler of the workspace's own crates and
-#               RUSTFLAGS=-Dwarnings, so that a clippy or rustc warning fails it
+#   build       the one Rust compile of the run, in the release profile: every target of the
+#               workspace (cargo build --workspace --all-targets --release: the tests, the
+#               `moon` CLI, examples), with clippy as the compiler of the workspace's own
+#               crates and RUSTFLAGS=-Dwarnings, so that a clippy or rustc warning fails it
 #   rust        cargo test --workspace --release: the tests built above, then the doctests
 #   wheel       `moon` copied to target/release/moon and moon-py/python/moon/bin/moon, the
-#               maturin wheel (same profile and settings: only pyo3 and moon-py are compiled
-#               again) into target/wheels, installed into the dev venv
+#               maturin wheel into target/wheels (same profile and settings; maturin builds
+#               moon-py alone, whose dependencies resolve some features differently, so it
+#               compiles moon-core and ~20 crates again), installed into the dev venv
 #   stubs       mypy.stubtest: moon-py/python/moon/_native.pyi against the installed moon._native
 #   python      pytest tests/python -m "not tensorflow and not kubernetes"
 #   kubernetes  the test cluster of scripts/k8s/up.sh (control plane built once and cached),
@@ -28,7 +29,7 @@
 #   --quick         skip the tensorflow tier
 #   --only TIERS    run only these tiers (comma-separated, or repeat the option); the tools
 #                   tier runs too when a chosen tier needs the dev venv (a no-op when it is
-#                   current); rust and wheel compile whatever the build tier would have
+#                   current); rust and wheel compile what the build tier would have
 #   -h, --help      show this help
 #
 # Where things go: nothing big in the checkout. Under $MOON_CACHE_DIR (default ~/.cache/moon;
@@ -272,13 +273,20 @@ take_lock() {
 base_python() { "$PYTHON" -c 'import os, sys; print(os.path.realpath(sys.executable))'; }
 
 # --------------------------------------------------------------------------- background jobs
-# Downloads for later tiers run while Rust compiles. Each gets its own process group, so that
-# it can be stopped with everything it started; its output goes to $REPORTS/bg-NAME.log.
+# Downloads for later tiers run while Rust compiles. Each runs in a subshell with its own
+# process group (job control on while it starts), so that it can be stopped with everything
+# it started; its output goes to $REPORTS/bg-NAME.log.
 declare -A BG_PID=() BG_START=()
-bg_start() { # bg_start NAME SHELL-COMMAND
+bg_start() { # bg_start NAME COMMAND ARGS...: COMMAND may be a function of this script
     local name=$1 log="$REPORTS/bg-$1.log"
-    setsid bash -c "set -euo pipefail; $2" </dev/null >"$log" 2>&1 &
+    shift
+    set -m
+    (
+        trap - EXIT INT TERM
+        "$@"
+    ) </dev/null >"$log" 2>&1 &
     BG_PID[$name]=$!
+    set +m
     BG_START[$name]=$(now_us)
     step "background: $name (pid ${BG_PID[$name]}, log ${log#"$ROOT"/})"
 }
@@ -300,7 +308,8 @@ bg_stop_all() { # at exit: stop what was not waited for, saying how each had far
     local name pid
     for name in "${!BG_PID[@]}"; do
         pid=${BG_PID[$name]}
-        if kill -0 "$pid" 2>/dev/null; then
+        # Still running (a finished job stays a zombie until waited for).
+        if [[ -r /proc/$pid/stat && $(cut -d')' -f2 "/proc/$pid/stat" | cut -d' ' -f2) != Z ]]; then
             kill -TERM -- "-$pid" 2>/dev/null || true
             printf 'background job %s was not needed by the tiers that ran; stopped\n' "$name"
         elif ! wait "$pid"; then
@@ -310,11 +319,13 @@ bg_stop_all() { # at exit: stop what was not waited for, saying how each had far
 }
 
 # --------------------------------------------------------------------------- venvs
-# venv_dir KIND REQ...: the venv of these requirements and this interpreter.
+# venv_dir KIND REQ...: the venv of these requirements (comment lines aside) and this
+# interpreter.
 venv_dir() {
     local kind=$1
     shift
-    printf '%s/%s-%s\n' "$VENV_ROOT" "$kind" "$( (cat "$@"; echo "$PY_ID") | sha256sum | cut -c1-16)"
+    printf '%s/%s-%s\n' "$VENV_ROOT" "$kind" \
+        "$( (grep -hv '^[[:space:]]*\(#.*\)\{0,1\}$' "$@"; echo "$PY_ID") | sha256sum | cut -c1-16)"
 }
 
 # split_requirements REQ OUT_DEPS OUT_NODEPS: lines marked `# no-deps` are installed without
@@ -457,12 +468,18 @@ tier_lint() {
     fi
 }
 
+# cargo_build: the one compile: every target of every member (tests, the CLI, the extension,
+# examples, benches) in one cargo invocation, so that all share one feature resolution (a
+# separate `-p moon-cli` would resolve some dependencies' features without the
+# dev-dependencies and compile them, and moon-core above them, again).
+cargo_build() {
+    step "cargo build --workspace --all-targets --release (clippy-driver: ${CLIPPY_DRIVER:-none}; RUSTFLAGS=$RUSTFLAGS; target dir $TARGET_DIR)"
+    cargo build --workspace --all-targets --release
+}
+
 tier_build() {
     [[ -n $CLIPPY_DRIVER ]] || die "clippy is not installed (rustup component add clippy)"
-    step "cargo test --workspace --all-targets --release --no-run (clippy-driver, RUSTFLAGS=-Dwarnings; target dir $TARGET_DIR)"
-    cargo test --workspace --all-targets --release --no-run
-    step "cargo build --release -p moon-cli"
-    cargo build --release -p moon-cli
+    cargo_build
 }
 
 tier_rust() {
@@ -478,8 +495,7 @@ tier_rust() {
 }
 
 tier_wheel() {
-    step "cargo build --release -p moon-cli"
-    cargo build --release -p moon-cli
+    cargo_build # nothing to do after the build tier
     [[ -x $TARGET_DIR/release/moon ]] || die "cargo did not produce $TARGET_DIR/release/moon"
     # Copies, so that another checkout's build in a shared target dir cannot change what this
     # one tests.
@@ -545,9 +561,11 @@ tier_kubernetes() {
     return "$rc"
 }
 
+tf_venv() { make_venv "$TF_VENV" "$TF_NODEPS" "$REQ_DEV" "$TF_REQ"; }
+
 tier_tensorflow() {
-    bg_join tf-wheels
-    make_venv "$TF_VENV" "$TF_NODEPS" "$REQ_DEV" "$TF_REQ"
+    bg_join tf-venv
+    tf_venv
     install_wheel "$TF_VENV/bin/python"
     TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}" run_pytest tensorflow "tensorflow" "$TF_VENV/bin/python"
 }
@@ -602,16 +620,14 @@ trap 'on_exit $?' EXIT
 
 [[ $run_tools == 1 ]] && run_tier tools tier_tools
 
-# Downloads for later tiers, while the next ones compile.
-if wanted tensorflow && [[ ! -f $TF_VENV/.moon-complete ]]; then
+# Downloads for later tiers (and the TensorFlow venv, unpacked from them), while Rust compiles.
+if wanted tensorflow; then
     split_requirements "$REQ_TF" "$TF_REQ" "$TF_NODEPS"
-    bg_start tf-wheels "$(printf '%q ' "$DEV_PY" -m pip wheel --wheel-dir "$WHEELHOUSE" --find-links "$WHEELHOUSE" -r "$REQ_DEV" -r "$TF_REQ"); $(printf '%q ' "$DEV_PY" -m pip wheel --no-deps --wheel-dir "$WHEELHOUSE" --find-links "$WHEELHOUSE" -r "$TF_NODEPS")"
-elif wanted tensorflow; then
-    split_requirements "$REQ_TF" "$TF_REQ" "$TF_NODEPS"
+    [[ -f $TF_VENV/.moon-complete ]] || bg_start tf-venv tf_venv
 fi
 if wanted kubernetes && command -v go >/dev/null &&
     ! bash -c 'source "$1/scripts/k8s/lib.sh" && [[ -x $K8S_BIN/kube-apiserver && -x $KWOK_BIN/kwok ]]' _ "$ROOT"; then
-    bg_start k8s-modules "cd $(printf '%q' "$ROOT/scripts/k8s/gobuild") && go mod download -x && echo 'modules downloaded'"
+    bg_start k8s-modules bash -c 'cd "$1" && go mod download -x && echo "modules downloaded"' _ "$ROOT/scripts/k8s/gobuild"
 fi
 
 for t in lint build rust wheel stubs python kubernetes tensorflow; do

@@ -110,6 +110,15 @@ build_kwok() {
     log "built kwok $KWOK_VERSION in $(fmt_secs $(($(now_s) - t0)))"
 }
 
+# One build at a time per cache (two test runs may both find the binaries missing); the second
+# then finds them built.
+mkdir -p "$CACHE_DIR"
+exec 8>"$CACHE_DIR/.k8s-build.lock"
+if ! flock -n 8; then
+    log "another build.sh is running for $CACHE_DIR: waiting for it"
+    flock 8
+fi
+
 T_START=$(now_s)
 if [[ $DO_K8S == 1 ]]; then
     if [[ $FORCE == 0 ]] && k8s_present; then
