@@ -118,6 +118,15 @@ if ! flock -n 8; then
     log "another build.sh is running for $CACHE_DIR: waiting for it"
     flock 8
 fi
+# A build started by an older build.sh (without the lock) shows as its temporary bin dir.
+for tmp in "$K8S_BIN".tmp.* "$KWOK_BIN".tmp.*; do
+    [[ -d $tmp ]] || continue
+    pid=${tmp##*.tmp.}
+    if [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'build\.sh'; then
+        log "build.sh (pid $pid) is building into $tmp: waiting for it"
+        while [[ -d /proc/$pid ]]; do sleep 5; done
+    fi
+done
 
 T_START=$(now_s)
 if [[ $DO_K8S == 1 ]]; then
