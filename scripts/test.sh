@@ -5,24 +5,28 @@
 #   tools       the dev venv: the pinned tools of scripts/requirements-dev.txt (and, from the
 #               wheel tier on, moon); .venv in the checkout links to it
 #   lint        cargo fmt --check, ruff check, ruff format --check, and no tracked file that
-#               points outside the repository
+#               points outside the repository (clippy runs in the build tier)
 #   build       the one Rust compile of the run, in the release profile: every target of the
 #               workspace (cargo build --workspace --all-targets --release: the tests, the
 #               `moon` CLI, examples), with clippy as the compiler of the workspace's own
 #               crates and RUSTFLAGS=-Dwarnings, so that a clippy or rustc warning fails it
-#   rust        cargo test --workspace --release: the tests built above, then the doctests
+#   rust        cargo test --workspace --all-targets --release (the tests built above), then
+#               cargo test --workspace --doc --release (the doctests, compiled by rustdoc)
 #   wheel       `moon` copied to target/release/moon and moon-py/python/moon/bin/moon, the
-#               maturin wheel into target/wheels (same profile and settings; maturin builds
-#               moon-py alone, whose dependencies resolve some features differently, so it
-#               compiles moon-core and ~20 crates again), installed into the dev venv
+#               maturin wheel into target/wheels, installed into the dev venv. Same profile
+#               and settings, but maturin builds moon-py alone, without the dev-dependencies
+#               that the build tier's feature resolution includes: cold, it compiles moon-core
+#               and ~20 crates again; warm, moon-py alone (a cdylib's file name has no hash,
+#               so cargo's and maturin's moon-py replace each other)
 #   stubs       mypy.stubtest: moon-py/python/moon/_native.pyi against the installed moon._native
 #   python      pytest tests/python -m "not tensorflow and not kubernetes"
 #   kubernetes  the test cluster of scripts/k8s/up.sh (control plane built once and cached),
 #               scripts/k8s/smoke.sh, pytest tests/python -m kubernetes, then scripts/k8s/down.sh
 #   tensorflow  a venv of its own (requirements-dev.txt + requirements-tf.txt), the new wheel
 #               installed into it, pytest tests/python -m tensorflow
-# Downloads for later tiers (the TensorFlow wheels, the control plane's Go modules) run in the
-# background while Rust compiles; a tier that needs one waits for it. Every tier prints its
+# Downloads for later tiers (the TensorFlow wheels and its venv, the control plane's Go modules)
+# run in the background while Rust compiles; a tier that needs one waits for it, and its
+# failure fails that tier (logs: target/test-reports/bg-NAME.log). Every tier prints its
 # time in the summary at the end; pytest collecting no test counts as a failure.
 #
 # Options:
