@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # moon's quickstart, from a fresh checkout: ./scripts/quickstart.sh [--no-build] [ARGS...]
 #
-# 1. build: scripts/test.sh's tools and wheel tiers create .venv (pinned tools, numpy,
-#    xgboost), build moon in release mode and install its wheel into .venv. Needs
-#    python3 (or MOON_PYTHON) with venv, and cargo. Later runs reuse .venv, cargo's
-#    target/ and the wheelhouse of downloaded packages, so they take seconds.
+# 1. build: scripts/test.sh's tools and wheel tiers create the dev venv (pinned tools,
+#    numpy, xgboost; .venv in the checkout links to it), build moon in release mode and
+#    install its wheel there. Needs python3 (or MOON_PYTHON) with venv, and cargo. Later
+#    runs reuse the venv, cargo's target dir and the wheelhouse of downloaded packages,
+#    all under ~/.cache/moon (see scripts/test.sh --help), so they take seconds.
 # 2. run: .venv/bin/python examples/quickstart.py ARGS..., a two-worker distributed
 #    XGBoost job on this machine's local backend, its output streamed as it runs.
 #

@@ -2,39 +2,64 @@
 # The project's test command: ./scripts/test.sh [--quick] [--only TIER[,TIER...]]
 #
 # Tiers, in order:
-#   tools       .venv with the pinned tools of scripts/requirements-dev.txt
-#   lint        cargo fmt --check, cargo clippy -D warnings, ruff check, ruff format --check
-#   rust        cargo test --workspace
-#   wheel       release build of `moon`, copied to moon-py/python/moon/bin/moon,
-#               maturin wheel into target/wheels, installed into .venv
+#   tools       the dev venv: the pinned tools of scripts/requirements-dev.txt (and, from the
+#               wheel tier on, moon); .venv in the checkout links to it
+#   lint        cargo fmt --check, ruff check, ruff format --check, and no tracked file that
+#               points outside the repository (clippy runs in the build tier)
+#   build       the one Rust compile of the run, in the release profile: every target of the
+#               workspace (cargo build --workspace --all-targets --release: the tests, the
+#               `moon` CLI, examples), with clippy as the compiler of the workspace's own
+#               crates and RUSTFLAGS=-Dwarnings, so that a clippy or rustc warning fails it
+#   rust        cargo test --workspace --all-targets --release (the tests built above), then
+#               cargo test --workspace --doc --release (the doctests, compiled by rustdoc)
+#   wheel       `moon` copied to target/release/moon and moon-py/python/moon/bin/moon, the
+#               maturin wheel into target/wheels, installed into the dev venv. Same profile
+#               and settings, but maturin builds moon-py alone, without the dev-dependencies
+#               that the build tier's feature resolution includes: cold, it compiles moon-core
+#               and ~20 crates again; warm, moon-py alone (a cdylib's file name has no hash,
+#               so cargo's and maturin's moon-py replace each other)
 #   stubs       mypy.stubtest: moon-py/python/moon/_native.pyi against the installed moon._native
 #   python      pytest tests/python -m "not tensorflow and not kubernetes"
-#   kubernetes  the test cluster of scripts/k8s/up.sh (control plane built once and cached
-#               under ~/.cache/moon), scripts/k8s/smoke.sh, pytest tests/python -m kubernetes,
-#               then scripts/k8s/down.sh
-#   tensorflow  pytest tests/python -m tensorflow (installs scripts/requirements-tf.txt first)
+#   kubernetes  the test cluster of scripts/k8s/up.sh (control plane built once and cached),
+#               scripts/k8s/smoke.sh, pytest tests/python -m kubernetes, then scripts/k8s/down.sh
+#   tensorflow  a venv of its own (requirements-dev.txt + requirements-tf.txt), the new wheel
+#               installed into it, pytest tests/python -m tensorflow
+# Downloads for later tiers (the TensorFlow wheels and its venv, the control plane's Go modules)
+# run in the background while Rust compiles; a tier that needs one waits for it, and its
+# failure fails that tier (logs: target/test-reports/bg-NAME.log). Every tier prints its
+# time in the summary at the end; pytest collecting no test counts as a failure.
 #
 # Options:
 #   --quick         skip the tensorflow tier
-#   --only TIERS    run only these tiers (comma-separated, or repeat the option); the
-#                   tools tier runs too when a chosen tier needs .venv (it is a no-op
-#                   when .venv is current)
+#   --only TIERS    run only these tiers (comma-separated, or repeat the option); the tools
+#                   tier runs too when a chosen tier needs the dev venv (a no-op when it is
+#                   current); rust and wheel compile what the build tier would have
 #   -h, --help      show this help
 #
-# Environment:
-#   MOON_PYTHON      interpreter used to create .venv (default: python3)
-#   MOON_CACHE_DIR   cache root (default: ~/.cache/moon): pip's cache is $MOON_CACHE_DIR/pip,
-#                    and every downloaded wheel is kept in $MOON_CACHE_DIR/pip/wheelhouse so
-#                    that a later install needs no network at all
+# Where things go: nothing big in the checkout. Under $MOON_CACHE_DIR (default ~/.cache/moon;
+# the layout is in scripts/cache.sh): cargo's target dir (cargo-target/KEY, keyed by Cargo.lock
+# and the toolchain), CARGO_HOME's downloads (cargo-home), the venvs (venvs/dev-KEY,
+# venvs/tf-KEY, keyed by their requirements and the interpreter), the wheelhouse of every
+# Python wheel (pip/wheelhouse), Go's and Maven's caches, the test cluster's binaries. Older
+# keys are pruned (the two most recent of each are kept). In the checkout: .venv (a link to the
+# dev venv), and target/ with the test reports, target/release/moon (a copy of the CLI, the
+# MOON_TEST_BIN of the tests), target/wheels and the test cluster's state dir.
+# A run locks the target dir and the venvs it uses; a second checkout that shares them waits.
 #
-# Every cargo command shares the one target/ directory at the repository root.
-# The tests get MOON_TEST_BIN=<repo>/target/release/moon.
+# Environment:
+#   MOON_PYTHON             interpreter of the venvs (default: python3)
+#   MOON_CACHE_DIR          cache root (default: ~/.cache/moon)
+#   MOON_CARGO_TARGET_DIR   cargo's target dir instead of the shared cache one; give each
+#                           checkout its own to build and test several at once
+#   MOON_VENV_DIR           where the venvs go instead of $MOON_CACHE_DIR/venvs (idem)
+#   MOON_MIN_FREE_GB        free space needed under the cache before a run starts (default:
+#                           20, or 3 when the caches are already there)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ALL_TIERS=(tools lint rust wheel stubs python kubernetes tensorflow)
+ALL_TIERS=(tools lint build rust wheel stubs python kubernetes tensorflow)
 
 usage() {
     sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
@@ -80,31 +105,24 @@ wanted() { # wanted TIER -> is TIER selected?
 }
 
 # --------------------------------------------------------------------------- environment
-: "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
-export HOME
-CACHE_DIR="${MOON_CACHE_DIR:-$HOME/.cache/moon}"
+# shellcheck source=cache.sh
+source "$ROOT/scripts/cache.sh"
+CACHE_DIR="$MOON_CACHE"
 PYTHON="${MOON_PYTHON:-python3}"
-VENV="$ROOT/.venv"
-VPY="$VENV/bin/python"
 REQ_DEV="$ROOT/scripts/requirements-dev.txt"
 REQ_TF="$ROOT/scripts/requirements-tf.txt"
-STAMP_DEV="$VENV/.moon-dev-stamp"
-STAMP_TF="$VENV/.moon-tf-stamp"
 REPORTS="$ROOT/target/test-reports"
+WHEELS="$ROOT/target/wheels"
 MOON_BIN="$ROOT/target/release/moon"
 BUNDLED_BIN="$ROOT/moon-py/python/moon/bin/moon"
+VENV_ROOT="${MOON_VENV_DIR:-$CACHE_DIR/venvs}"
+LINK_VENV="$ROOT/.venv"
 
-export CARGO_TARGET_DIR="$ROOT/target"
-export PIP_CACHE_DIR="$CACHE_DIR/pip"
-WHEELHOUSE="$PIP_CACHE_DIR/wheelhouse"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 export PIP_NO_INPUT=1
 export PIP_PROGRESS_BAR=off
 export PYTHONDONTWRITEBYTECODE=1
 export MOON_TEST_BIN="$MOON_BIN"
-# pyo3's build script and maturin both see the same interpreter, so switching between
-# cargo and maturin does not rebuild pyo3.
-export PYO3_PYTHON="$VPY"
 unset VIRTUAL_ENV PYTHONHOME || true
 
 mkdir -p "$PIP_CACHE_DIR" "$WHEELHOUSE" "$REPORTS"
@@ -149,8 +167,8 @@ run_tier() { # run_tier NAME FUNCTION: errexit stays in force inside FUNCTION
 
 skip_tier() { TIER_STATUS[$1]=skipped; }
 
-summary() {
-    local rc=$?
+summary() { # summary [EXIT_STATUS]
+    local rc=${1:-$?}
     trap - EXIT
     set +e
     if [[ -n $CURRENT_TIER ]]; then
@@ -212,123 +230,162 @@ EOF
 }
 
 # --------------------------------------------------------------------------- helpers
-file_hash() { cat "$@" | sha256sum | cut -d' ' -f1; }
-
-python_id() { "$1" -c 'import sys; print(sys.implementation.name, sys.version.split()[0], sys.prefix)'; }
-
 existing_paths() { # print those of the given paths that exist
     local p
     for p in "$@"; do [[ -e $p ]] && printf '%s\n' "$p"; done
     return 0
 }
 
-# pip_install_cached ARGS...: `pip install ARGS` from the wheelhouse alone when it has
-# everything; otherwise download what is missing into it first. (The package index here
-# sends no caching headers, so pip's own HTTP cache keeps nothing between runs.)
-pip_install_cached() {
-    local log="$REPORTS/pip-offline.log"
-    if "$VPY" -m pip install --no-index --find-links "$WHEELHOUSE" "$@" >"$log" 2>&1; then
-        grep -E '^Successfully installed' "$log" || true
-        step "installed from the wheelhouse ($WHEELHOUSE)"
+gib_free() { # gib_free PATH: GiB free on the filesystem of PATH (or of its nearest parent)
+    local p=$1
+    while [[ ! -e $p ]]; do p="$(dirname "$p")"; done
+    df -Pk "$p" | awk 'NR == 2 {print int($4 / 1048576)}'
+}
+
+# check_disk: fail before doing anything when the cache or the checkout is short of space.
+check_disk() {
+    local need_cache=${MOON_MIN_FREE_GB:-} free
+    if [[ -z $need_cache ]]; then
+        # A cold run fills about 15 GiB: cargo's target dir and CARGO_HOME (~4), the venvs and
+        # the wheelhouse (~3, TensorFlow most of it), Go's caches (~5), the cluster's binaries.
+        need_cache=20
+        [[ -d $TARGET_DIR && -d $VENV_ROOT && -d $GOCACHE ]] && need_cache=3
+    fi
+    free=$(gib_free "$CACHE_DIR")
+    ((free >= need_cache)) || die "only ${free} GiB free under $CACHE_DIR; this run wants ${need_cache} GiB there (the caches; see --help). Free some space, or set MOON_CACHE_DIR to a disk with room (MOON_MIN_FREE_GB changes the limit)"
+    free=$(gib_free "$ROOT")
+    ((free >= 1)) || die "only ${free} GiB free under $ROOT; the checkout needs 1 GiB (test reports, wheel, cluster state)"
+    return 0
+}
+
+# take_lock FILE WHAT: hold an exclusive lock on FILE until the run ends (waiting for another
+# run that holds it).
+LOCK_FD=7
+take_lock() {
+    local file=$1 what=$2
+    mkdir -p "$(dirname "$file")"
+    LOCK_FD=$((LOCK_FD + 1))
+    eval "exec $LOCK_FD>>\"\$file\""
+    if ! flock -n "$LOCK_FD"; then
+        step "waiting for another test run that uses $what ($(cat "$file.owner" 2>/dev/null || echo '?')); give this checkout its own with MOON_CARGO_TARGET_DIR and MOON_VENV_DIR"
+        flock "$LOCK_FD"
+    fi
+    printf '%s (pid %d)\n' "$ROOT" $$ >"$file.owner"
+}
+
+# base_python: the real interpreter behind $PYTHON (not a shim or a venv's link).
+base_python() { "$PYTHON" -c 'import os, sys; print(os.path.realpath(sys.executable))'; }
+
+# --------------------------------------------------------------------------- background jobs
+# Downloads for later tiers run while Rust compiles. Each runs in a subshell with its own
+# process group (job control on while it starts), so that it can be stopped with everything
+# it started; its output goes to $REPORTS/bg-NAME.log.
+declare -A BG_PID=() BG_START=()
+bg_start() { # bg_start NAME COMMAND ARGS...: COMMAND may be a function of this script
+    local name=$1 log="$REPORTS/bg-$1.log"
+    shift
+    set -m
+    (
+        trap - EXIT INT TERM
+        "$@"
+    ) </dev/null >"$log" 2>&1 &
+    BG_PID[$name]=$!
+    set +m
+    BG_START[$name]=$(now_us)
+    step "background: $name (pid ${BG_PID[$name]}, log ${log#"$ROOT"/})"
+}
+
+bg_join() { # bg_join NAME: wait for it; fail with the end of its log when it failed
+    local name=$1 pid=${BG_PID[$1]:-} rc=0 log="$REPORTS/bg-$1.log"
+    [[ -n $pid ]] || return 0
+    step "waiting for background job $name"
+    wait "$pid" || rc=$?
+    unset "BG_PID[$name]"
+    if [[ $rc -ne 0 ]]; then
+        tail -n 25 "$log" | sed 's/^/    /' >&2
+        die "background job $name failed (exit $rc); its log: $log"
+    fi
+    step "$name done, $(fmt_dur $(($(now_us) - BG_START[$name]))) after it started"
+}
+
+bg_stop_all() { # at exit: stop what was not waited for, saying how each had fared
+    local name pid
+    for name in "${!BG_PID[@]}"; do
+        pid=${BG_PID[$name]}
+        # Still running (a finished job stays a zombie until waited for).
+        if [[ -r /proc/$pid/stat && $(cut -d')' -f2 "/proc/$pid/stat" | cut -d' ' -f2) != Z ]]; then
+            kill -TERM -- "-$pid" 2>/dev/null || true
+            printf 'background job %s was not needed by the tiers that ran; stopped\n' "$name"
+        elif ! wait "$pid"; then
+            printf 'background job %s FAILED (not needed by the tiers that ran); log: %s\n' "$name" "$REPORTS/bg-$name.log"
+        fi
+    done
+}
+
+# --------------------------------------------------------------------------- venvs
+# venv_dir KIND REQ...: the venv of these requirements (comment lines aside) and this
+# interpreter.
+venv_dir() {
+    local kind=$1
+    shift
+    printf '%s/%s-%s\n' "$VENV_ROOT" "$kind" \
+        "$( (grep -hv '^[[:space:]]*\(#.*\)\{0,1\}$' "$@"; echo "$PY_ID") | sha256sum | cut -c1-16)"
+}
+
+# split_requirements REQ OUT_DEPS OUT_NODEPS: lines marked `# no-deps` are installed without
+# their dependencies (tf-keras would otherwise pull the full `tensorflow` beside tensorflow-cpu).
+split_requirements() {
+    grep -v -- '#.*no-deps' "$1" >"$2" || true
+    grep -- '#.*no-deps' "$1" | grep -v '^[[:space:]]*#' | sed 's/[[:space:]]*#.*//' >"$3" || true
+}
+
+# fill_wheelhouse PY REQ_ARGS...: every wheel these requirements need into the wheelhouse,
+# sdists built into wheels (`pip wheel`), so that the install after it needs no index.
+fill_wheelhouse() {
+    local py=$1
+    shift
+    "$py" -m pip wheel --quiet --wheel-dir "$WHEELHOUSE" --find-links "$WHEELHOUSE" "$@"
+}
+
+# make_venv DIR NODEPS_REQ REQ...: create DIR from the wheelhouse alone (filling it from the
+# index first when something is missing); NODEPS_REQ ("" for none) is installed without
+# dependencies. DIR/.moon-complete marks a finished venv.
+make_venv() {
+    local dir=$1 nodeps=$2 log="$REPORTS/pip-$(basename "$1").log" r
+    shift 2
+    if [[ -f $dir/.moon-complete && -x $dir/bin/python ]]; then
+        touch "$dir"
+        step "venv up to date: $dir"
         return 0
     fi
-    step "fetching missing packages into $WHEELHOUSE"
-    "$VPY" -m pip download --dest "$WHEELHOUSE" --find-links "$WHEELHOUSE" "$@"
-    if ! "$VPY" -m pip install --no-index --find-links "$WHEELHOUSE" "$@"; then
-        # e.g. an sdist whose build requirements are not in the wheelhouse
-        step "offline install failed; installing from the index"
-        "$VPY" -m pip install --find-links "$WHEELHOUSE" "$@"
-    fi
-}
-
-require_venv() {
-    [[ -x $VPY ]] || die ".venv is missing; run ./scripts/test.sh --only tools"
-}
-
-require_wheel() {
-    require_venv
-    "$VPY" -c 'import moon._native' 2>/dev/null ||
-        die "moon._native is not installed in .venv; run ./scripts/test.sh --only wheel"
-}
-
-# --------------------------------------------------------------------------- tiers
-tier_tools() {
-    command -v "$PYTHON" >/dev/null || die "$PYTHON not found (set MOON_PYTHON)"
-    command -v cargo >/dev/null || die "cargo not found on PATH"
-
-    # A venv whose interpreter went away (or changed) is rebuilt from scratch.
-    local base_id
-    base_id="$("$PYTHON" -c 'import sys; print(sys.implementation.name, sys.version.split()[0])')"
-    if [[ -e $VENV ]] && ! { [[ -x $VPY ]] && [[ "$(python_id "$VPY" 2>/dev/null | cut -d' ' -f1,2)" == "$base_id" ]]; }; then
-        step "recreating .venv (interpreter changed or broken)"
-        rm -rf "$VENV"
-    fi
-    if [[ ! -x $VPY ]]; then
-        step "creating .venv with $("$PYTHON" -c 'import sys; print(sys.executable)') ($base_id)"
-        "$PYTHON" -m venv "$VENV" || die "'$PYTHON -m venv' failed (is the venv/ensurepip module installed?)"
-    fi
-
-    local want
-    want="$(file_hash "$REQ_DEV")-$base_id"
-    if [[ -f $STAMP_DEV && "$(cat "$STAMP_DEV")" == "$want" ]]; then
-        step "tools up to date ($(basename "$REQ_DEV") unchanged)"
+    rm -rf "$dir"
+    step "creating $dir with $BASE_PY ($PY_ID)"
+    "$BASE_PY" -m venv "$dir" || die "'$BASE_PY -m venv' failed (is the venv/ensurepip module installed?)"
+    local args=() nd=()
+    for r in "$@"; do args+=(-r "$r"); done
+    [[ -n $nodeps && -s $nodeps ]] && nd=(--no-deps -r "$nodeps")
+    if "$dir/bin/python" -m pip install --no-index --find-links "$WHEELHOUSE" "${args[@]}" >"$log" 2>&1 &&
+        { [[ ${#nd[@]} -eq 0 ]] || "$dir/bin/python" -m pip install --no-index --find-links "$WHEELHOUSE" "${nd[@]}" >>"$log" 2>&1; }; then
+        step "installed from the wheelhouse alone ($WHEELHOUSE)"
     else
-        step "pip install -r scripts/requirements-dev.txt (cache: $PIP_CACHE_DIR)"
-        rm -f "$STAMP_DEV" "$STAMP_TF"
-        pip_install_cached -r "$REQ_DEV"
-        echo "$want" >"$STAMP_DEV"
+        step "fetching what the wheelhouse lacks into $WHEELHOUSE"
+        fill_wheelhouse "$dir/bin/python" "${args[@]}"
+        [[ ${#nd[@]} -eq 0 ]] || fill_wheelhouse "$dir/bin/python" "${nd[@]}"
+        "$dir/bin/python" -m pip install --no-index --find-links "$WHEELHOUSE" "${args[@]}"
+        [[ ${#nd[@]} -eq 0 ]] || "$dir/bin/python" -m pip install --no-index --find-links "$WHEELHOUSE" "${nd[@]}"
     fi
-    "$VENV/bin/ruff" --version
-    "$VENV/bin/maturin" --version
-    "$VPY" -m mypy --version
-    "$VPY" -m pytest --version
+    grep -h '^Successfully installed' "$log" 2>/dev/null || true
+    echo "$PY_ID" >"$dir/.moon-complete"
 }
 
-tier_lint() {
-    cargo fmt --version >/dev/null 2>&1 || die "rustfmt is not installed (rustup component add rustfmt)"
-    cargo clippy --version >/dev/null 2>&1 || die "clippy is not installed (rustup component add clippy)"
-
-    step "cargo fmt --all --check"
-    cargo fmt --all --check
-    step "cargo clippy --workspace --all-targets -- -D warnings"
-    cargo clippy --workspace --all-targets -- -D warnings
-
-    local py_paths=()
-    mapfile -t py_paths < <(existing_paths moon-py/python tests examples benchmarks scripts)
-    if [[ ${#py_paths[@]} -gt 0 ]]; then
-        step "ruff check ${py_paths[*]}"
-        "$VENV/bin/ruff" check --no-fix "${py_paths[@]}"
-        step "ruff format --check ${py_paths[*]}"
-        "$VENV/bin/ruff" format --check "${py_paths[@]}"
-    fi
-}
-
-tier_rust() {
-    step "cargo test --workspace"
-    local log="$REPORTS/rust.log" rc=0
-    cargo test --workspace 2>&1 | tee "$log" || rc=$?
-    count_cargo "$log"
-    return "$rc"
-}
-
-tier_wheel() {
-    step "cargo build --release -p moon-cli"
-    cargo build --release -p moon-cli
-    [[ -x $MOON_BIN ]] || die "cargo did not produce $MOON_BIN"
-    step "copy target/release/moon -> moon-py/python/moon/bin/moon"
-    install -D -m 0755 "$MOON_BIN" "$BUNDLED_BIN"
-
-    step "maturin build --release -m moon-py/Cargo.toml -o target/wheels"
-    mkdir -p "$ROOT/target/wheels"
-    rm -f "$ROOT"/target/wheels/*.whl
-    "$VENV/bin/maturin" build --release -m moon-py/Cargo.toml -o "$ROOT/target/wheels" -i "$VPY"
-    local wheels=("$ROOT"/target/wheels/*.whl)
+install_wheel() { # install_wheel VENV_PYTHON: the wheel of this run, replacing any moon there
+    local wheels=("$WHEELS"/*.whl)
     [[ ${#wheels[@]} -eq 1 && -f ${wheels[0]} ]] ||
-        die "expected exactly one wheel in target/wheels, found: ${wheels[*]}"
-    step "pip install --force-reinstall --no-deps $(basename "${wheels[0]}")"
-    "$VPY" -m pip install --force-reinstall --no-deps "${wheels[0]}"
+        die "expected exactly one wheel in $WHEELS (the wheel tier builds it), found: ${wheels[*]}"
+    step "pip install --force-reinstall --no-deps ${wheels[0]#"$ROOT"/} into $(dirname "$(dirname "$1")")"
+    "$1" -m pip install --quiet --force-reinstall --no-deps "${wheels[0]}"
     # The installed package must ship the CLI.
-    "$VPY" - <<'EOF'
+    "$1" - <<'EOF'
 import os, pathlib, sys
 import moon
 pkg = pathlib.Path(moon.__file__).resolve().parent
@@ -339,6 +396,124 @@ print(f"installed moon from {pkg}")
 EOF
 }
 
+require_wheel() {
+    "$DEV_PY" -c 'import moon._native' 2>/dev/null ||
+        die "moon._native is not installed in the dev venv ($DEV_VENV); run ./scripts/test.sh --only wheel"
+}
+
+# --------------------------------------------------------------------------- Rust
+# One set of settings for every cargo command of the run, so that the build tier, cargo test,
+# cargo build and maturin share every compiled crate: the release profile; clippy-driver as the
+# compiler of the workspace's own crates (crates.io ones are built with --cap-lints, untouched
+# by it and by -Dwarnings); pyo3 configured as maturin configures it (the interpreter, its
+# signature, PYO3_BUILD_EXTENSION_MODULE: the extension does not link libpython, and nothing
+# else in the workspace uses pyo3).
+rust_env() {
+    cargo_home_setup
+    export CARGO_TARGET_DIR="$TARGET_DIR"
+    export RUSTFLAGS="-Dwarnings"
+    unset CARGO_ENCODED_RUSTFLAGS CARGO_BUILD_RUSTFLAGS RUSTC_WRAPPER || true
+    if [[ -n $CLIPPY_DRIVER ]]; then
+        export RUSTC_WORKSPACE_WRAPPER="$CLIPPY_DRIVER"
+    else
+        unset RUSTC_WORKSPACE_WRAPPER || true
+    fi
+    export PYO3_PYTHON="$BASE_PY" PYTHON_SYS_EXECUTABLE="$BASE_PY"
+    export PYO3_ENVIRONMENT_SIGNATURE="$PY_SIGNATURE"
+    export PYO3_BUILD_EXTENSION_MODULE=1
+}
+
+find_clippy_driver() {
+    local d
+    d="$(rustup which clippy-driver 2>/dev/null)" || d=""
+    [[ -z $d ]] && d="$(dirname "$(command -v cargo)")/clippy-driver"
+    [[ -x $d ]] && printf '%s\n' "$d"
+    return 0
+}
+
+# --------------------------------------------------------------------------- tiers
+tier_tools() {
+    make_venv "$DEV_VENV" "" "$REQ_DEV"
+    # .venv in the checkout is the dev venv, for README's and the docs' .venv/bin/... commands.
+    if [[ -e $LINK_VENV && ! -L $LINK_VENV ]]; then
+        step "replacing the directory .venv by a link to $DEV_VENV"
+        rm -rf "$LINK_VENV"
+    fi
+    ln -sfn "$DEV_VENV" "$LINK_VENV"
+    "$DEV_VENV/bin/ruff" --version
+    "$DEV_VENV/bin/maturin" --version
+    "$DEV_PY" -m mypy --version
+    "$DEV_PY" -m pytest --version
+}
+
+tier_lint() {
+    cargo fmt --version >/dev/null 2>&1 || die "rustfmt is not installed (rustup component add rustfmt)"
+    step "cargo fmt --all --check"
+    cargo fmt --all --check
+
+    local py_paths=()
+    mapfile -t py_paths < <(existing_paths moon-py/python tests examples benchmarks scripts)
+    if [[ ${#py_paths[@]} -gt 0 ]]; then
+        step "ruff check ${py_paths[*]}"
+        "$DEV_VENV/bin/ruff" check --no-fix "${py_paths[@]}"
+        step "ruff format --check ${py_paths[*]}"
+        "$DEV_VENV/bin/ruff" format --check "${py_paths[@]}"
+    fi
+
+    # A clone must test alone: nothing may read files from beside the checkout. (The pattern is
+    # written so that it does not match itself.)
+    step "no tracked file refers to files beside the repository"
+    if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+        if git -C "$ROOT" grep -n -I -e '\.\./share[d]' -- .; then
+            die "the lines above refer to files beside the repository, which a clone does not have; copy what they need into it (test data: tests/data/)"
+        fi
+    else
+        step "not a git checkout: skipped"
+    fi
+}
+
+# cargo_build: the one compile: every target of every member (tests, the CLI, the extension,
+# examples, benches) in one cargo invocation, so that all share one feature resolution (a
+# separate `-p moon-cli` would resolve some dependencies' features without the
+# dev-dependencies and compile them, and moon-core above them, again).
+cargo_build() {
+    step "cargo build --workspace --all-targets --release (clippy-driver: ${CLIPPY_DRIVER:-none}; RUSTFLAGS=$RUSTFLAGS; target dir $TARGET_DIR)"
+    cargo build --workspace --all-targets --release
+}
+
+tier_build() {
+    [[ -n $CLIPPY_DRIVER ]] || die "clippy is not installed (rustup component add clippy)"
+    cargo_build
+}
+
+tier_rust() {
+    step "cargo test --workspace --all-targets --release"
+    local log="$REPORTS/rust.log" rc=0
+    cargo test --workspace --all-targets --release 2>&1 | tee "$log" || rc=$?
+    if [[ $rc -eq 0 ]]; then
+        step "cargo test --workspace --doc --release"
+        cargo test --workspace --doc --release 2>&1 | tee -a "$log" || rc=$?
+    fi
+    count_cargo "$log"
+    return "$rc"
+}
+
+tier_wheel() {
+    cargo_build # nothing to do after the build tier
+    [[ -x $TARGET_DIR/release/moon ]] || die "cargo did not produce $TARGET_DIR/release/moon"
+    # Copies, so that another checkout's build in a shared target dir cannot change what this
+    # one tests.
+    step "copy moon -> target/release/moon (MOON_TEST_BIN) and moon-py/python/moon/bin/moon"
+    install -D -m 0755 "$TARGET_DIR/release/moon" "$MOON_BIN"
+    install -D -m 0755 "$TARGET_DIR/release/moon" "$BUNDLED_BIN"
+
+    step "maturin build --release -m moon-py/Cargo.toml -o target/wheels"
+    mkdir -p "$WHEELS"
+    rm -f "$WHEELS"/*.whl
+    "$DEV_VENV/bin/maturin" build --release -m moon-py/Cargo.toml -o "$WHEELS" -i "$BASE_PY"
+    install_wheel "$DEV_PY"
+}
+
 tier_stubs() {
     require_wheel
     local stub="$ROOT/moon-py/python/moon/_native.pyi"
@@ -346,15 +521,15 @@ tier_stubs() {
     local args=(moon._native)
     [[ -f $ROOT/scripts/stubtest-allowlist.txt ]] && args+=(--allowlist "$ROOT/scripts/stubtest-allowlist.txt")
     step "python -m mypy.stubtest ${args[*]} (stub: moon-py/python/moon/_native.pyi)"
-    # Run outside the tree so `moon` imports from .venv; mypy reads the stub from the source tree.
-    (cd "$REPORTS" && MYPYPATH="$ROOT/moon-py/python" "$VPY" -m mypy.stubtest "${args[@]}")
+    # Run outside the tree so `moon` imports from the venv; mypy reads the stub from the source tree.
+    (cd "$REPORTS" && MYPYPATH="$ROOT/moon-py/python" "$DEV_PY" -m mypy.stubtest "${args[@]}")
 }
 
-run_pytest() { # run_pytest NAME MARKEXPR
-    local name=$1 mark=$2 rc=0
+run_pytest() { # run_pytest NAME MARKEXPR [PYTHON]
+    local name=$1 mark=$2 py=${3:-$DEV_PY} rc=0
     [[ -d $ROOT/tests/python ]] || die "tests/python does not exist"
     step "pytest tests/python -m \"$mark\""
-    "$VPY" -m pytest tests/python -m "$mark" --junitxml="$REPORTS/$name.xml" || rc=$?
+    "$py" -m pytest tests/python -m "$mark" --junitxml="$REPORTS/$name.xml" || rc=$?
     count_junit "$REPORTS/$name.xml"
     if [[ $rc -eq 5 ]]; then
         echo "error: pytest collected no tests for -m \"$mark\" (exit 5)" >&2
@@ -370,6 +545,7 @@ tier_python() {
 
 tier_kubernetes() {
     require_wheel
+    bg_join k8s-modules
     local cluster="$ROOT/target/test-cluster" rc=0
     step "scripts/k8s/up.sh --dir target/test-cluster (a fresh cluster for this run)"
     "$ROOT/scripts/k8s/down.sh" --dir "$cluster" --purge >/dev/null 2>&1 || true
@@ -389,46 +565,75 @@ tier_kubernetes() {
     return "$rc"
 }
 
+tf_venv() { make_venv "$TF_VENV" "$TF_NODEPS" "$REQ_DEV" "$TF_REQ"; }
+
 tier_tensorflow() {
-    require_wheel
-    local want
-    want="$(file_hash "$REQ_DEV" "$REQ_TF")-$(python_id "$VPY" | cut -d' ' -f1,2)"
-    if [[ -f $STAMP_TF && "$(cat "$STAMP_TF")" == "$want" ]]; then
-        step "tensorflow requirements up to date"
-    else
-        step "pip install -r scripts/requirements-tf.txt (cache: $PIP_CACHE_DIR)"
-        # Lines marked `# no-deps` are installed without their dependencies (tf-keras would
-        # otherwise pull in the full `tensorflow` build beside tensorflow-cpu).
-        local deps="$VENV/.moon-tf-deps.txt" nodeps="$VENV/.moon-tf-nodeps.txt"
-        grep -v -- '#.*no-deps' "$REQ_TF" >"$deps" || true
-        grep -- '#.*no-deps' "$REQ_TF" | grep -v '^[[:space:]]*#' | sed 's/[[:space:]]*#.*//' >"$nodeps" || true
-        pip_install_cached -r "$REQ_DEV" -r "$deps"
-        if [[ -s $nodeps ]]; then
-            pip_install_cached --no-deps -r "$nodeps"
-        fi
-        echo "$want" >"$STAMP_TF"
-    fi
-    TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}" run_pytest tensorflow "tensorflow"
+    bg_join tf-venv
+    tf_venv
+    install_wheel "$TF_VENV/bin/python"
+    TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}" run_pytest tensorflow "tensorflow" "$TF_VENV/bin/python"
 }
 
 # --------------------------------------------------------------------------- main
 RUN_START=$(now_us)
+on_exit() { bg_stop_all; summary "$1"; }
 trap summary EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Every tier but tools itself needs .venv: the Python tools, and PYO3_PYTHON for any cargo
-# command that builds pyo3.
-needs_venv=0
-for t in lint rust wheel stubs python kubernetes tensorflow; do wanted "$t" && needs_venv=1; done
+command -v "$PYTHON" >/dev/null || die "$PYTHON not found (set MOON_PYTHON)"
+command -v cargo >/dev/null || die "cargo not found on PATH"
+BASE_PY="$(base_python)" || die "cannot run $PYTHON"
+PY_ID="$("$BASE_PY" -c 'import sys; print(sys.implementation.name, sys.version.split()[0], sys.executable)')"
+# What maturin tells pyo3's build script, so that cargo and maturin configure pyo3 alike.
+PY_SIGNATURE="$("$BASE_PY" -c 'import struct, sys; v = sys.version_info; print("%s-%d.%d-%dbit" % (sys.implementation.name, v[0], v[1], struct.calcsize("P") * 8))')"
+DEV_VENV="$(venv_dir dev "$REQ_DEV")"
+DEV_PY="$DEV_VENV/bin/python"
+VPY="$DEV_PY" # count_junit's interpreter
+TF_REQ="$REPORTS/requirements-tf-deps.txt"
+TF_NODEPS="$REPORTS/requirements-tf-nodeps.txt"
+TF_VENV="$(venv_dir tf "$REQ_DEV" "$REQ_TF")"
+RUST_KEY="$( (sha256sum <"$ROOT/Cargo.lock"; rustc -vV) | sha256sum | cut -c1-16)"
+TARGET_DIR="${MOON_CARGO_TARGET_DIR:-$CACHE_DIR/cargo-target/$RUST_KEY}"
+CLIPPY_DRIVER="$(find_clippy_driver)"
+
+needs_rust=0 needs_dev=0
+for t in build rust wheel; do wanted "$t" && needs_rust=1; done
+for t in lint wheel stubs python kubernetes tensorflow; do wanted "$t" && needs_dev=1; done
 
 run_tools=0
-if wanted tools || [[ $needs_venv == 1 ]]; then run_tools=1; fi
+if wanted tools || [[ $needs_dev == 1 ]]; then run_tools=1; fi
 for t in "${ALL_TIERS[@]}"; do
     if [[ $t == tools ]]; then [[ $run_tools == 1 ]] || skip_tier tools; else wanted "$t" || skip_tier "$t"; fi
 done
 
+check_disk
+if [[ $needs_rust == 1 ]]; then
+    mkdir -p "$TARGET_DIR"
+    take_lock "$TARGET_DIR/.moon-test.lock" "$TARGET_DIR"
+    touch "$TARGET_DIR"
+    [[ -n ${MOON_CARGO_TARGET_DIR:-} ]] || prune_keys "$CACHE_DIR/cargo-target" "" 2
+    rust_env
+fi
+if [[ $run_tools == 1 ]]; then
+    take_lock "$VENV_ROOT/.lock" "$VENV_ROOT"
+    prune_keys "$VENV_ROOT" dev- 2
+    prune_keys "$VENV_ROOT" tf- 2
+fi
+trap 'on_exit $?' EXIT
+
 [[ $run_tools == 1 ]] && run_tier tools tier_tools
-for t in lint rust wheel stubs python kubernetes tensorflow; do
+
+# Downloads for later tiers (and the TensorFlow venv, unpacked from them), while Rust compiles.
+if wanted tensorflow; then
+    split_requirements "$REQ_TF" "$TF_REQ" "$TF_NODEPS"
+    [[ -f $TF_VENV/.moon-complete ]] || bg_start tf-venv tf_venv
+fi
+if wanted kubernetes && command -v go >/dev/null &&
+    ! bash -c 'source "$1/scripts/k8s/lib.sh" && [[ -x $K8S_BIN/kube-apiserver && -x $KWOK_BIN/kwok ]]' _ "$ROOT"; then
+    bg_start k8s-modules bash -c 'cd "$1" && go mod download -x && echo "modules downloaded"' _ "$ROOT/scripts/k8s/gobuild"
+fi
+
+for t in lint build rust wheel stubs python kubernetes tensorflow; do
     if wanted "$t"; then run_tier "$t" "tier_$t"; fi
 done

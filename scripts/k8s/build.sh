@@ -55,8 +55,6 @@ K8S_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
 
 command -v go >/dev/null || die "go is not on PATH (Go >= 1.24 is needed; kwok $KWOK_VERSION needs the Go its go.mod names)"
 
-export GOMODCACHE="$CACHE_DIR/go/mod"
-export GOCACHE="$CACHE_DIR/go/build"
 export CGO_ENABLED=0
 export GOFLAGS="-buildvcs=false"
 mkdir -p "$GOMODCACHE" "$GOCACHE"
@@ -111,6 +109,24 @@ build_kwok() {
     mv "$tmp" "$KWOK_BIN"
     log "built kwok $KWOK_VERSION in $(fmt_secs $(($(now_s) - t0)))"
 }
+
+# One build at a time per cache (two test runs may both find the binaries missing); the second
+# then finds them built.
+mkdir -p "$CACHE_DIR"
+exec 8>"$CACHE_DIR/.k8s-build.lock"
+if ! flock -n 8; then
+    log "another build.sh is running for $CACHE_DIR: waiting for it"
+    flock 8
+fi
+# A build started by an older build.sh (without the lock) shows as its temporary bin dir.
+for tmp in "$K8S_BIN".tmp.* "$KWOK_BIN".tmp.*; do
+    [[ -d $tmp ]] || continue
+    pid=${tmp##*.tmp.}
+    if [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'build\.sh'; then
+        log "build.sh (pid $pid) is building into $tmp: waiting for it"
+        while [[ -d /proc/$pid ]]; do sleep 5; done
+    fi
+done
 
 T_START=$(now_s)
 if [[ $DO_K8S == 1 ]]; then

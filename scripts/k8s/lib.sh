@@ -8,9 +8,9 @@
 K8S_HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 K8S_ROOT="$(cd "$K8S_HERE/../.." && pwd)"
 
-: "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
-export HOME
-MOON_CACHE="${MOON_CACHE_DIR:-$HOME/.cache/moon}"
+# MOON_CACHE, GOMODCACHE, GOCACHE: where every cache of the scripts lives.
+# shellcheck source=../cache.sh
+source "$K8S_ROOT/scripts/cache.sh"
 DEFAULT_CLUSTER_DIR="${MOON_TEST_CLUSTER_DIR:-$MOON_CACHE/cluster}"
 
 KUBE_VERSION="$(sed -n 's/^[[:space:]]*\(require[[:space:]]\{1,\}\)\{0,1\}k8s\.io\/kubernetes[[:space:]]\{1,\}\(v[0-9][^[:space:]]*\).*/\2/p' "$K8S_HERE/gobuild/go.mod" | head -n1)"

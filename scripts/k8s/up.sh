@@ -39,7 +39,7 @@
 #   MOON_TEST_CLUSTER_DIR    default state dir
 #   MOON_CACHE_DIR           cache root of the binaries (default: ~/.cache/moon)
 #   MOON_TEST_CALICO_CRDS    Calico CRD file to apply
-#                            (default: <repo>/../shared/data/calico/crds-v3-policy.yaml)
+#                            (default: <repo>/tests/data/crds/calico/crds-v3-policy.yaml)
 #   MOON_TEST_APISERVER_PORT, MOON_TEST_ETCD_PORT, MOON_TEST_ETCD_PEER_PORT,
 #   MOON_TEST_KCM_PORT, MOON_TEST_SCHEDULER_PORT, MOON_TEST_KWOK_PORT
 #                            ports, read when a state dir is first made (then kept in
@@ -94,9 +94,9 @@ exec 9>"$DIR/.lock"
 flock -w 600 9 || die "another up.sh holds $DIR/.lock"
 
 # --------------------------------------------------------------------------- prerequisites
-CALICO_CRDS="${MOON_TEST_CALICO_CRDS:-$K8S_ROOT/../shared/data/calico/crds-v3-policy.yaml}"
+CALICO_CRDS="${MOON_TEST_CALICO_CRDS:-$K8S_ROOT/tests/data/crds/calico/crds-v3-policy.yaml}"
 [[ -f $CALICO_CRDS ]] ||
-    die "Calico CRDs not found at $CALICO_CRDS (expected shared/ beside the repository: ../shared/data/calico/; or set MOON_TEST_CALICO_CRDS)"
+    die "Calico CRDs not found at $CALICO_CRDS (part of the repository: tests/data/crds/calico/; or set MOON_TEST_CALICO_CRDS)"
 
 if ! command -v etcd >/dev/null || ! command -v openssl >/dev/null || ! command -v curl >/dev/null; then
     log "etcd/openssl/curl missing: running scripts/k8s/install.sh"

@@ -91,7 +91,9 @@ def _belongs_to_home(pid: int, home: Path) -> bool:
         pass
     try:
         cmdline = (proc / "cmdline").read_bytes()
-        if home_s in cmdline or b"moon" in cmdline.split(b"\0", 1)[0]:
+        # The program's name, not its path: an interpreter in a venv under ~/.cache/moon is
+        # not a moon program.
+        if home_s in cmdline or b"moon" in os.path.basename(cmdline.split(b"\0", 1)[0]):
             return True
     except OSError:
         pass
