@@ -5,7 +5,8 @@
 # a fresh clone in a new folder (every CI run) starts warm, and a checkout never holds gigabytes:
 #   cargo-home/           CARGO_HOME of the scripts' cargo: crates.io index, crates, git checkouts
 #                         (a ~/.cargo/config.toml is linked in, so its settings still apply)
-#   cargo-target/KEY/     cargo's target dir, KEY from Cargo.lock and `rustc -vV`
+#   cargo-target/KEY/     cargo's target dir, KEY from Cargo.lock and `rustc -vV`; a new KEY
+#                         starts as a copy of the latest one, so only what changed recompiles
 #   venvs/KIND-KEY/       virtual environments (dev, tf), KEY from their requirements and the
 #                         interpreter
 #   pip/                  pip's cache; pip/wheelhouse/ holds every wheel the venvs were made from

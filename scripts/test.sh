@@ -594,6 +594,24 @@ TF_REQ="$REPORTS/requirements-tf-deps.txt"
 TF_NODEPS="$REPORTS/requirements-tf-nodeps.txt"
 TF_VENV="$(venv_dir tf "$REQ_DEV" "$REQ_TF")"
 RUST_KEY="$( (sha256sum <"$ROOT/Cargo.lock"; rustc -vV) | sha256sum | cut -c1-16)"
+
+# seed_target_dir ROOT DIR: a new key's target dir starts as a copy of the most recently used one,
+# so that a change of Cargo.lock recompiles what changed rather than every crate (cargo's own
+# fingerprints tell what is still good).
+seed_target_dir() {
+    local root=$1 dir=$2 latest
+    [[ -e $dir ]] && return 0
+    # shellcheck disable=SC2012 # names are our own keys: no newlines
+    latest="$({ ls -1dt "$root"/* 2>/dev/null || true; } | grep -v '\.seeding$' | head -n 1)"
+    [[ -n $latest && -d $latest ]] || return 0
+    step "seeding $dir from $latest"
+    if ! cp -a "$latest" "$dir.seeding"; then
+        rm -rf "$dir.seeding"
+        return 0
+    fi
+    rm -f "$dir.seeding/.moon-test.lock" "$dir.seeding/.moon-test.lock.owner"
+    mv "$dir.seeding" "$dir"
+}
 TARGET_DIR="${MOON_CARGO_TARGET_DIR:-$CACHE_DIR/cargo-target/$RUST_KEY}"
 CLIPPY_DRIVER="$(find_clippy_driver)"
 
@@ -609,6 +627,7 @@ done
 
 check_disk
 if [[ $needs_rust == 1 ]]; then
+    [[ -n ${MOON_CARGO_TARGET_DIR:-} ]] || seed_target_dir "$CACHE_DIR/cargo-target" "$TARGET_DIR"
     mkdir -p "$TARGET_DIR"
     take_lock "$TARGET_DIR/.moon-test.lock" "$TARGET_DIR"
     touch "$TARGET_DIR"
