@@ -602,7 +602,7 @@ seed_target_dir() {
     local root=$1 dir=$2 latest
     [[ -e $dir ]] && return 0
     # shellcheck disable=SC2012 # names are our own keys: no newlines
-    latest="$({ ls -1dt "$root"/* 2>/dev/null || true; } | grep -v '\.seeding$' | head -n 1)"
+    latest="$({ ls -1dt "$root"/* 2>/dev/null || true; } | { grep -v '\.seeding$' || true; } | head -n 1)"
     [[ -n $latest && -d $latest ]] || return 0
     step "seeding $dir from $latest"
     if ! cp -a "$latest" "$dir.seeding"; then
