@@ -379,6 +379,28 @@ pub(crate) async fn end_before_delete<B: Backend + ?Sized>(
     backend.wait(tenant, name, Some(FORCED_END_WAIT)).await
 }
 
+/// Before a tenant is deleted: refuses (`Conflict`, naming them) when it has
+/// jobs that have not ended, unless `force`, which ends each of them first.
+pub(crate) async fn end_tenant_jobs_before_delete<B: Backend + ?Sized>(
+    backend: &B,
+    tenant: &str,
+    force: bool,
+) -> Result<()> {
+    let unfinished: Vec<JobStatus> = backend
+        .list_jobs(Some(tenant))
+        .await?
+        .into_iter()
+        .filter(|job| !job.phase.is_terminal())
+        .collect();
+    if !unfinished.is_empty() && !force {
+        return Err(unfinished_tenant(tenant, &unfinished));
+    }
+    for job in &unfinished {
+        end_before_delete(backend, tenant, &job.name, true).await?;
+    }
+    Ok(())
+}
+
 /// The refusal to delete a job that has not ended.
 pub(crate) fn unfinished_job(status: &JobStatus) -> Error {
     Error::Conflict(format!(
@@ -390,7 +412,7 @@ pub(crate) fn unfinished_job(status: &JobStatus) -> Error {
 }
 
 /// The refusal to delete a tenant whose jobs have not all ended.
-pub(crate) fn unfinished_tenant(tenant: &str, unfinished: &[JobStatus]) -> Error {
+fn unfinished_tenant(tenant: &str, unfinished: &[JobStatus]) -> Error {
     let jobs: Vec<String> = unfinished
         .iter()
         .map(|status| format!("{} {}", status.name, status.phase))

@@ -40,7 +40,7 @@ use super::{
 };
 use crate::backend::{
     ApplyOutcome, Backend, Event, JobStatus, LogLine, LogOptions, Phase, Stream, TenantStatus,
-    end_before_delete, unfinished_tenant, waiting_at_most,
+    end_before_delete, end_tenant_jobs_before_delete, waiting_at_most,
 };
 use crate::error::{Error, Result};
 use crate::secret::{SecretData, SecretInfo};
@@ -721,18 +721,7 @@ impl Backend for KubernetesBackend {
                 name: name.to_string(),
             });
         }
-        let unfinished: Vec<JobStatus> = self
-            .list_jobs(Some(name))
-            .await?
-            .into_iter()
-            .filter(|job| !job.phase.is_terminal())
-            .collect();
-        if !unfinished.is_empty() && !force {
-            return Err(unfinished_tenant(name, &unfinished));
-        }
-        for job in &unfinished {
-            end_before_delete(self, name, &job.name, true).await?;
-        }
+        end_tenant_jobs_before_delete(self, name, force).await?;
         let uid = namespace.metadata.uid.clone().unwrap_or_default();
         // The namespace controller deletes everything in it, jobs included.
         let deleted =

@@ -28,7 +28,7 @@ use super::store::{self, JobRecord, now_ms};
 use super::supervisor::parse_log_line;
 use crate::backend::{
     ApplyOutcome, Backend, Event, JobStatus, LogLine, LogOptions, Phase, Stream, TenantStatus,
-    end_before_delete, unfinished_tenant,
+    end_before_delete, end_tenant_jobs_before_delete,
 };
 use crate::error::{Error, Result};
 use crate::rendezvous;
@@ -417,18 +417,7 @@ impl Backend for LocalBackend {
 
     async fn delete_tenant(&self, name: &str, force: bool) -> Result<()> {
         self.get_tenant(name).await?;
-        let unfinished: Vec<JobStatus> = self
-            .list_jobs(Some(name))
-            .await?
-            .into_iter()
-            .filter(|job| !job.phase.is_terminal())
-            .collect();
-        if !unfinished.is_empty() && !force {
-            return Err(unfinished_tenant(name, &unfinished));
-        }
-        for job in &unfinished {
-            end_before_delete(self, name, &job.name, true).await?;
-        }
+        end_tenant_jobs_before_delete(self, name, force).await?;
         retention::delete_tenant(&self.db(), &self.layout, name)
     }
 
