@@ -279,15 +279,7 @@ async fn two_distributed_jobs_run_at_once_on_different_ports() {
     for name in ["one", "two"] {
         let status = home.client.wait("team", name, LIMIT).await.expect("wait");
         assert_eq!(status.phase, Phase::Succeeded, "{status:?}");
-        let mut logs = home
-            .client
-            .logs("team", name, LogOptions::default())
-            .await
-            .expect("logs");
-        let mut lines = Vec::new();
-        while let Some(line) = logs.next().await {
-            lines.push(line.expect("line").line);
-        }
+        let mut lines = home.log_lines(name).await;
         lines.sort();
         let address = lines[0].split(' ').next().expect("address").to_string();
         assert!(

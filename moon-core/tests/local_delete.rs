@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{Home, shell_job, tenant};
 use moon_core::Error;
-use moon_core::backend::{LogOptions, Phase};
+use moon_core::backend::Phase;
 use moon_core::spec::TenantQuota;
 
 const LIMIT: Option<Duration> = Some(Duration::from_secs(60));
@@ -51,19 +51,6 @@ fn rows_of(home: &Path, id: i64) -> Vec<(&'static str, i64)> {
 
 fn no_rows() -> Vec<(&'static str, i64)> {
     vec![("jobs", 0), ("replicas", 0), ("attempts", 0), ("events", 0)]
-}
-
-async fn lines_of(home: &Home, name: &str) -> Vec<String> {
-    let mut logs = home
-        .client
-        .logs("team", name, LogOptions::default())
-        .await
-        .expect("logs");
-    let mut lines = Vec::new();
-    while let Some(line) = logs.next().await {
-        lines.push(line.expect("line").line);
-    }
-    lines
 }
 
 /// Waits until the job's first replica runs, by its events.
@@ -142,7 +129,7 @@ async fn a_deleted_job_is_gone_with_its_rows_and_files_and_its_name_runs_again()
         second > first,
         "job ids are never reused: {first} then {second}"
     );
-    assert_eq!(lines_of(&home, "again").await, ["second run"]);
+    assert_eq!(home.log_lines("again").await, ["second run"]);
     let events = home.client.events("team", "again", None).await.unwrap();
     assert_eq!(
         events
@@ -317,7 +304,7 @@ async fn the_agent_deletes_a_job_once_its_time_to_live_has_passed() {
         panic!("one job directory expected");
     };
     // Kept until its time is up.
-    assert_eq!(lines_of(&home, "brief").await, ["hi"]);
+    assert_eq!(home.log_lines("brief").await, ["hi"]);
 
     let path = job_dir(home.path(), id);
     let gone = tokio::task::spawn_blocking(move || until_gone(&path, Duration::from_secs(20)))

@@ -98,6 +98,20 @@ impl Home {
         (logs, first)
     }
 
+    /// The text of every line job `team/name` has logged so far, in order.
+    pub async fn log_lines(&self, name: &str) -> Vec<String> {
+        let mut logs = self
+            .client
+            .logs("team", name, moon_core::LogOptions::default())
+            .await
+            .expect("logs");
+        let mut lines = Vec::new();
+        while let Some(line) = logs.next().await {
+            lines.push(line.expect("line").line);
+        }
+        lines
+    }
+
     /// Arms a crash point of the agent (see `Agent::crash_point`).
     pub fn arm_fault(&self, point: &str) {
         let dir = self.path().join("faults");
