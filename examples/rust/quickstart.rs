@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use moon_core::backend::LogOptions;
 use moon_core::spec::{Framework, Job, Quantity, Role, Tenant, TenantQuota};
 use moon_core::{Client, Phase};

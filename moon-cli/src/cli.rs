@@ -416,7 +416,7 @@ pub struct WaitArgs {
 /// the other reports "unchanged". Bad values are left to validation, which
 /// words the error as it does for spec files.
 fn parse_quantity(text: &str) -> Result<Quantity, String> {
-    match serde_yaml::from_str::<Quantity>(text) {
+    match serde_yaml_ng::from_str::<Quantity>(text) {
         Ok(quantity) => Ok(quantity),
         Err(_) => Ok(Quantity::Text(text.to_string())),
     }

@@ -75,14 +75,21 @@ impl From<Error> for CliError {
     }
 }
 
+impl From<moon_core::SpecError> for CliError {
+    fn from(error: moon_core::SpecError) -> Self {
+        CliError::Core(error.into())
+    }
+}
+
 impl From<io::Error> for CliError {
     fn from(error: io::Error) -> Self {
         CliError::Output(error)
     }
 }
 
-/// The one mapping from moon's errors to exit codes. Exhaustive on purpose:
-/// a new kind of error must be given its code here.
+/// The one mapping from moon's errors to exit codes. moon-core's enum is
+/// non-exhaustive, so a variant it adds exits with `OTHER` until it is given
+/// a code of its own here.
 pub fn code(error: &Error) -> u8 {
     match error {
         Error::JobFailed { .. } => JOB_FAILED,
@@ -104,6 +111,7 @@ pub fn code(error: &Error) -> u8 {
             | gpu::Error::InvalidInventory { .. }
             | gpu::Error::InvalidSelector { .. },
         ) => INVALID_INPUT,
+        _ => OTHER,
     }
 }
 

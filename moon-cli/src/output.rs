@@ -88,7 +88,7 @@ impl Out {
 }
 
 fn to_yaml<T: Serialize>(value: &T) -> io::Result<String> {
-    serde_yaml::to_string(value).map_err(io::Error::other)
+    serde_yaml_ng::to_string(value).map_err(io::Error::other)
 }
 
 /// `[worker-0] line\n`, or just `line\n`.

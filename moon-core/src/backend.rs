@@ -1,288 +1,37 @@
 //! The `Backend` trait: what every place moon runs work (this machine, a
-//! Kubernetes cluster) offers, and the status types it reports in.
+//! Kubernetes cluster) offers. The status types it reports in are
+//! moon-spec's, re-exported here.
 
-use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::secret::{SecretData, SecretInfo};
-use crate::spec::{Framework, Job, Tenant};
+use crate::spec::{Job, Tenant};
+pub use moon_spec::status::{
+    ApplyOutcome, Event, JobStatus, LogLine, LogOptions, Phase, ReplicaPhase, ReplicaStatus,
+    TenantStatus,
+};
 
-/// The life of a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub enum Phase {
-    /// Accepted, waiting for admission; `reason` says what it waits for.
-    Pending,
-    /// Admitted; its replicas are starting or running.
-    Running,
-    /// Every replica that decides success exited 0.
-    Succeeded,
-    /// A replica failed for good, or the deadline passed.
-    Failed,
-    /// Cancelled by a user.
-    Cancelled,
-}
+/// What `watch` and `logs` return: a [`futures::Stream`] of items, each
+/// `Ok` or the error that ended it; drive it with [`futures::StreamExt`].
+pub type Stream<T> = BoxStream<'static, Result<T>>;
 
-impl Phase {
-    /// Whether the job has ended.
-    pub fn is_terminal(self) -> bool {
-        matches!(self, Phase::Succeeded | Phase::Failed | Phase::Cancelled)
-    }
-
-    /// The name used in tables and JSON (`Running`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Pending => "Pending",
-            Phase::Running => "Running",
-            Phase::Succeeded => "Succeeded",
-            Phase::Failed => "Failed",
-            Phase::Cancelled => "Cancelled",
-        }
-    }
-
-    /// Parses the name written by `as_str`.
-    pub fn parse(text: &str) -> Option<Phase> {
-        [
-            Phase::Pending,
-            Phase::Running,
-            Phase::Succeeded,
-            Phase::Failed,
-            Phase::Cancelled,
-        ]
-        .into_iter()
-        .find(|phase| phase.as_str() == text)
-    }
-}
-
-impl fmt::Display for Phase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The life of one replica.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub enum ReplicaPhase {
-    /// Not started yet (job pending, or waiting out a restart backoff).
-    Pending,
-    /// Its process is running.
-    Running,
-    /// Exited 0.
-    Succeeded,
-    /// Exited non-zero or was killed, and will not be restarted.
-    Failed,
-    /// Stopped by moon (cancel, deadline, or the job ended without it).
-    Stopped,
-}
-
-impl ReplicaPhase {
-    /// The name used in tables and JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReplicaPhase::Pending => "Pending",
-            ReplicaPhase::Running => "Running",
-            ReplicaPhase::Succeeded => "Succeeded",
-            ReplicaPhase::Failed => "Failed",
-            ReplicaPhase::Stopped => "Stopped",
-        }
-    }
-
-    /// Parses the name written by `as_str`.
-    pub fn parse(text: &str) -> Option<ReplicaPhase> {
-        [
-            ReplicaPhase::Pending,
-            ReplicaPhase::Running,
-            ReplicaPhase::Succeeded,
-            ReplicaPhase::Failed,
-            ReplicaPhase::Stopped,
-        ]
-        .into_iter()
-        .find(|phase| phase.as_str() == text)
-    }
-}
-
-/// One replica's state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReplicaStatus {
-    /// Role name (`worker`).
-    pub role: String,
-    /// Index within the role, from 0.
-    pub index: u32,
-    /// Where it stands.
-    pub phase: ReplicaPhase,
-    /// Attempts started so far (1 once it first runs).
-    pub attempts: u32,
-    /// Exit code of the latest attempt that ended; `None` while it runs or if killed by a signal.
-    pub exit_code: Option<i32>,
-    /// Signal that ended the latest attempt, if any.
-    pub signal: Option<i32>,
-}
-
-impl ReplicaStatus {
-    /// `worker-0`.
-    pub fn name(&self) -> String {
-        format!("{}-{}", self.role, self.index)
-    }
-}
-
-/// A job's state, as `get`, `list` and `wait` report it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JobStatus {
-    /// Tenant name.
-    pub tenant: String,
-    /// Job name.
-    pub name: String,
-    /// Framework.
-    pub framework: Framework,
-    /// Where it stands.
-    pub phase: Phase,
-    /// A short machine-readable reason (`Quota`, `BackoffLimitExceeded`, `DeadlineExceeded`).
-    pub reason: Option<String>,
-    /// A sentence for people ("tenant vision: gpus 4 of 4 in use, job asks 2").
-    pub message: Option<String>,
-    /// Milliseconds since the epoch.
-    pub created_ms: i64,
-    /// When admitted, if it was.
-    pub started_ms: Option<i64>,
-    /// When it ended, if it did.
-    pub finished_ms: Option<i64>,
-    /// Restarts so far, over all replicas.
-    pub restarts: u32,
-    /// Every replica, hidden helpers (the XGBoost tracker) included.
-    pub replicas: Vec<ReplicaStatus>,
-}
-
-impl JobStatus {
-    /// `tenant/name`.
-    pub fn key(&self) -> String {
-        format!("{}/{}", self.tenant, self.name)
-    }
-
-    /// `Ok(self)` when Succeeded, `JobFailed` when Failed or Cancelled.
-    pub fn into_result(self) -> Result<JobStatus> {
-        match self.phase {
-            Phase::Failed | Phase::Cancelled => Err(Error::JobFailed {
-                job: self.key(),
-                phase: self.phase.as_str().to_lowercase(),
-                reason: self
-                    .message
-                    .clone()
-                    .or(self.reason.clone())
-                    .unwrap_or_default(),
-            }),
-            _ => Ok(self),
-        }
-    }
-}
-
-/// Something that happened to a job, in order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Event {
-    /// Position in the job's event stream; resume watching after it.
-    pub seq: u64,
-    /// Milliseconds since the epoch.
-    pub time_ms: i64,
-    /// Tenant name.
-    pub tenant: String,
-    /// Job name.
-    pub job: String,
-    /// What kind (`Submitted`, `Pending`, `Admitted`, `ReplicaStarted`,
-    /// `Running` (Kubernetes: every replica has started), `ReplicaExited`,
-    /// `Restarting`, `Succeeded`, `Failed`, `Cancelled`).
-    pub kind: String,
-    /// The job's phase after the event.
-    pub phase: Phase,
-    /// The replica concerned (`worker-1`), if any.
-    pub replica: Option<String>,
-    /// For people.
-    pub message: String,
-}
-
-/// A tenant and what its running jobs hold now.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TenantStatus {
-    /// The spec as applied.
-    pub spec: Tenant,
-    /// Jobs admitted and not finished.
-    pub running_jobs: u64,
-    /// Jobs waiting for admission.
-    pub pending_jobs: u64,
-    /// Millicores held by running jobs.
-    pub used_millicores: u64,
-    /// Bytes held by running jobs.
-    pub used_bytes: u64,
-    /// GPUs held by running jobs.
-    pub used_gpus: u64,
-}
-
-/// What `apply_tenant` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ApplyOutcome {
-    /// It did not exist.
-    Created,
-    /// It existed and was different.
-    Updated,
-    /// It existed exactly so.
-    Unchanged,
-}
-
-/// Which lines of which replicas to read.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct LogOptions {
-    /// Keep reading until the job ends.
-    pub follow: bool,
-    /// Only the last N lines of each replica's existing log.
-    pub tail: Option<usize>,
-    /// Only this replica (`worker-1`).
-    pub replica: Option<String>,
-}
-
-/// One line of a replica's output.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LogLine {
-    /// `worker-0`.
-    pub replica: String,
-    /// `stdout` or `stderr`.
-    pub stream: String,
-    /// Milliseconds since the epoch, as stamped by the replica's supervisor.
-    pub time_ms: i64,
-    /// The line, without its newline.
-    pub line: String,
-}
-
-/// A stream of items produced by a background task; ends when the sender does.
-pub struct Stream<T> {
-    receiver: mpsc::Receiver<Result<T>>,
-}
-
-impl<T> Stream<T> {
-    /// A stream and the sender that feeds it.
-    pub fn channel(capacity: usize) -> (mpsc::Sender<Result<T>>, Stream<T>) {
-        let (sender, receiver) = mpsc::channel(capacity);
-        (sender, Stream { receiver })
-    }
-
-    /// The next item, or `None` at the end.
-    pub async fn next(&mut self) -> Option<Result<T>> {
-        self.receiver.recv().await
-    }
-
-    /// The next item without waiting from outside a runtime.
-    pub fn blocking_next(&mut self) -> Option<Result<T>> {
-        self.receiver.blocking_recv()
-    }
+/// A stream fed by a background task through the returned sender; it ends
+/// when the sender is dropped, and the task sees a closed channel once the
+/// stream is.
+pub(crate) fn stream_channel<T: Send + 'static>(
+    capacity: usize,
+) -> (mpsc::Sender<Result<T>>, Stream<T>) {
+    let (sender, receiver) = mpsc::channel(capacity);
+    let stream = futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|item| (item, receiver))
+    });
+    (sender, stream.boxed())
 }
 
 /// Where moon runs work. The local backend and the Kubernetes backend both

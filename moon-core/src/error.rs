@@ -1,59 +1,16 @@
 //! moon-core's one error type. Every variant means something a caller can act
 //! on; the Python and CLI layers map them to exceptions and exit codes.
 
-use std::fmt;
 use std::path::PathBuf;
+
+pub use moon_spec::{FieldError, FieldErrors};
 
 /// A `Result` whose error is moon's.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// One broken rule at one place in a spec: `roles[1].replicas: must be at least 1, got 0`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    /// Where, as a path into the spec (`roles[1].replicas`); empty for the whole spec.
-    pub path: String,
-    /// The rule and what was found.
-    pub message: String,
-}
-
-impl FieldError {
-    /// An error at `path`.
-    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for FieldError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
-    }
-}
-
-/// All broken rules of one spec, reported together.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldErrors(pub Vec<FieldError>);
-
-impl fmt::Display for FieldErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, error) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("; ")?;
-            }
-            write!(f, "{error}")?;
-        }
-        Ok(())
-    }
-}
-
 /// What can go wrong in moon.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A spec broke one or more rules.
     #[error("invalid {kind}: {errors}")]
@@ -157,6 +114,22 @@ impl Error {
         Error::InvalidSpec {
             kind,
             errors: FieldErrors(vec![FieldError::new(path, message)]),
+        }
+    }
+}
+
+impl From<moon_spec::Error> for Error {
+    fn from(error: moon_spec::Error) -> Self {
+        match error {
+            moon_spec::Error::InvalidSpec { kind, errors } => Error::InvalidSpec { kind, errors },
+            moon_spec::Error::NotSupported(message) => Error::NotSupported(message),
+            moon_spec::Error::Malformed(message) => Error::Cluster(message),
+            moon_spec::Error::JobFailed { job, phase, reason } => {
+                Error::JobFailed { job, phase, reason }
+            }
+            // moon-spec's enum is non-exhaustive; a variant added there is
+            // worded as it words it until it gets one of its own here.
+            other => Error::Cluster(other.to_string()),
         }
     }
 }

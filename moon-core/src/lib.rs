@@ -1,5 +1,7 @@
-//! moon-core: the specs of moon, their validation, the `Backend` trait and the
-//! local backend that runs jobs as supervised processes on one machine.
+//! moon-core: the facade of moon. The `Backend` trait, the `Client`, the
+//! local backend that runs jobs as supervised processes on one machine and
+//! the Kubernetes backend; specs, validation and rendering come from
+//! `moon-spec` (pure, embeddable alone) and are re-exported here.
 //!
 //! ```no_run
 //! use moon_core::{Client, spec::{Framework, Job, Role, Tenant}};
@@ -18,9 +20,15 @@ pub mod client;
 pub mod error;
 pub mod kubernetes;
 pub mod local;
-pub mod rendezvous;
-pub mod secret;
-pub mod spec;
+
+/// Rendezvous settings per framework (the `moon-spec` crate's).
+pub use moon_spec::rendezvous;
+/// Tenant secrets' data (the `moon-spec` crate's).
+pub use moon_spec::secret;
+/// Specs and their validation (the `moon-spec` crate's).
+pub use moon_spec::spec;
+/// What backends report (the `moon-spec` crate's).
+pub use moon_spec::status;
 
 pub use backend::{
     Backend, Event, JobStatus, LogLine, LogOptions, Phase, ReplicaPhase, ReplicaStatus,
@@ -29,4 +37,7 @@ pub use client::Client;
 pub use error::{Error, FieldError, FieldErrors, Result};
 /// GPU selectors, inventory and placement (the `moon-gpu` crate).
 pub use moon_gpu as gpu;
+/// The error of what moon-spec does alone (parsing, validating, rendering);
+/// converts into [`Error`].
+pub use moon_spec::Error as SpecError;
 pub use secret::{SecretData, SecretInfo};

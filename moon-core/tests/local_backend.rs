@@ -2,6 +2,7 @@
 
 mod common;
 
+use futures::StreamExt;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -66,7 +67,7 @@ async fn a_failing_replica_fails_the_job_with_its_exit_code() {
         "{status:?}"
     );
     assert_eq!(status.replicas[0].exit_code, Some(3));
-    match status.into_result() {
+    match status.into_result().map_err(Error::from) {
         Err(Error::JobFailed { phase, .. }) => assert_eq!(phase, "failed"),
         other => panic!("expected JobFailed, got {other:?}"),
     }

@@ -3,6 +3,7 @@
 
 mod common;
 
+use futures::StreamExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

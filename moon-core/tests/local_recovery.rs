@@ -4,6 +4,7 @@
 
 mod common;
 
+use futures::StreamExt;
 use std::time::Duration;
 
 use common::{Home, tenant};

@@ -11,7 +11,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::health::{Health, HealthStatus};
 use crate::selector::ComputeCapability;
 
 /// The GPUs of one machine and the driver that runs them.
@@ -234,6 +233,58 @@ pub struct XidEvent {
     pub xid: u64,
     /// When it was seen, in milliseconds since the Unix epoch.
     pub time_ms: i64,
+}
+
+/// A device's health: how it stands, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Health {
+    /// The verdict.
+    pub status: HealthStatus,
+    /// One sentence per rule that fired, for people
+    /// (`"XID 79: GPU has fallen off the bus"`); empty when healthy.
+    #[serde(default)]
+    pub reasons: Vec<String>,
+}
+
+impl Health {
+    /// Adds a reason, raising the status to `status` if that is worse.
+    pub fn add(&mut self, status: HealthStatus, reason: impl Into<String>) {
+        self.status = self.status.max(status);
+        self.reasons.push(reason.into());
+    }
+}
+
+/// How a device stands, from best to worst.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    /// Nothing wrong.
+    #[default]
+    Healthy,
+    /// Usable, but something deserves a look.
+    Degraded,
+    /// Give it no new work until it is reset or replaced.
+    Unhealthy,
+}
+
+impl HealthStatus {
+    /// The lowercase name, as in labels and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthStatus::Healthy => "healthy",
+            HealthStatus::Degraded => "degraded",
+            HealthStatus::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+impl fmt::Display for HealthStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What can go wrong in moon-gpu.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A GPU selector string that does not parse; `column` counts from 1.
     #[error("gpu selector {input:?}, column {column}: {message}")]

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError, TryLockError};
 use std::time::Duration;
 
+use futures::StreamExt;
 use moon_core::backend::{ApplyOutcome, Stream};
 use moon_core::kubernetes::{KubernetesConfig, parse_tolerations};
 use moon_core::local::LocalConfig;

@@ -15,8 +15,10 @@ use pyo3::types::PyDict;
 /// The Python module that declares moon's exceptions.
 const ERRORS_MODULE: &str = "moon.errors";
 
-/// Converts a moon error into the matching exception of `moon.errors`.
-pub(crate) fn to_py_err(py: Python<'_>, error: Error) -> PyErr {
+/// Converts a moon error (or moon-spec's, which converts into it) into the
+/// matching exception of `moon.errors`.
+pub(crate) fn to_py_err(py: Python<'_>, error: impl Into<Error>) -> PyErr {
+    let error: Error = error.into();
     let message = error.to_string();
     let built = (|| -> PyResult<PyErr> {
         let fields = PyDict::new(py);
@@ -67,10 +69,14 @@ pub(crate) fn to_py_err(py: Python<'_>, error: Error) -> PyErr {
                         "inventory"
                     }
                     gpu::Error::InvalidSelector { .. } => "selector",
+                    _ => "other",
                 };
                 fields.set_item("kind", kind)?;
                 "GpuError"
             }
+            // moon-core's enum is non-exhaustive: a new variant surfaces as
+            // the base class until it gets one of its own here.
+            _ => "MoonError",
         };
         exception(py, class, &message, Some(&fields))
     })();

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
+use futures::StreamExt;
 use moon_core::spec::job_from_yaml;
 use moon_core::{Client, Error, Event, JobStatus, LogOptions, Phase};
 

@@ -40,11 +40,12 @@ pub fn run(context: &Context, file: &Path) -> Result<(), CliError> {
 }
 
 fn check(kind: &'static str, text: &str) -> Result<(), Error> {
-    match kind {
+    let checked = match kind {
         "job" => job_from_yaml(text).map(drop),
         "tenant" => tenant_from_yaml(text).map(drop),
-        _ => from_yaml::<serde_yaml::Value>(kind, text).map(drop),
-    }
+        _ => from_yaml::<serde_yaml_ng::Value>(kind, text).map(drop),
+    };
+    Ok(checked?)
 }
 
 fn verdict(kind: &'static str, result: &Result<(), Error>) -> Verdict {

@@ -6,8 +6,8 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use super::config::KubernetesConfig;
-use super::{MANAGER, Object};
 use crate::error::{Error, FieldError, FieldErrors, Result};
+use moon_spec::kubernetes::{MANAGER, Object};
 
 /// What moon's requests say they come from: `moon/0.1.0`.
 pub const USER_AGENT: &str = concat!("moon/", env!("CARGO_PKG_VERSION"));
@@ -109,7 +109,13 @@ pub(super) fn is_not_found(error: &kube::Error) -> bool {
 
 /// A dynamic API for a rendered object's kind and namespace.
 pub(super) fn api_for(client: &kube::Client, object: &Object) -> Api<DynamicObject> {
-    let resource = object.api_resource();
+    let resource = kube::core::ApiResource {
+        group: object.group().to_string(),
+        version: object.version().to_string(),
+        api_version: object.api_version().to_string(),
+        kind: object.kind().to_string(),
+        plural: object.plural().to_string(),
+    };
     match object.namespace() {
         Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
         None => Api::all_with(client.clone(), &resource),

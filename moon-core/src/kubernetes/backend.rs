@@ -4,7 +4,7 @@
 //! Nothing of moon runs in the cluster. A submission applies what
 //! [`render_job`] gives (server-side apply, field manager `moon`), and every
 //! status is derived from the cluster's own objects by
-//! [`status::derive`](super::status); the first reader that sees a job end
+//! [`status::derive`](moon_spec::kubernetes::status); the first reader that sees a job end
 //! records the outcome on the job's anchor and stops the replicas still
 //! running, so the outcome is the same for every later reader and survives
 //! the pods. Waiting and watching follow the cluster's watches (see
@@ -33,11 +33,6 @@ use tokio::sync::OnceCell;
 use super::api::{self, Target, api_error, is_not_found};
 use super::config::KubernetesConfig;
 use super::informer::Informers;
-use super::status::{self, Conclusion, Derived, Observed};
-use super::tenant::TENANT_SPEC_ANNOTATION;
-use super::{
-    JOB_LABEL, MANAGED_BY_LABEL, MANAGER, Object, QUOTA, RenderOptions, render_job, render_tenant,
-};
 use crate::backend::{
     ApplyOutcome, Backend, Event, JobStatus, LogLine, LogOptions, Phase, Stream, TenantStatus,
     end_before_delete, end_tenant_jobs_before_delete, waiting_at_most,
@@ -45,6 +40,11 @@ use crate::backend::{
 use crate::error::{Error, Result};
 use crate::secret::{SecretData, SecretInfo};
 use crate::spec::{Job, Quantity, Tenant, validate_job, validate_secret, validate_secret_name};
+use moon_spec::kubernetes::TENANT_SPEC_ANNOTATION;
+use moon_spec::kubernetes::status::{self, Conclusion, Derived, Observed};
+use moon_spec::kubernetes::{
+    JOB_LABEL, MANAGED_BY_LABEL, MANAGER, Object, QUOTA, RenderOptions, render_job, render_tenant,
+};
 
 /// The Kubernetes backend. Cheap to share; connects on first use.
 pub struct KubernetesBackend {

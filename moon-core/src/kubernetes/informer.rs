@@ -27,9 +27,9 @@ use tokio::sync::watch;
 
 use super::api::{Target, api_error};
 use super::backend::{WARNINGS_FIELDS, is_anchor};
-use super::status::Observed;
-use super::{JOB_LABEL, MANAGED_BY_LABEL, MANAGER};
 use crate::error::{Error, Result};
+use moon_spec::kubernetes::status::Observed;
+use moon_spec::kubernetes::{JOB_LABEL, MANAGED_BY_LABEL, MANAGER};
 
 /// The informers of one backend, one per namespace, started on first use and
 /// stopped [`LINGER`] after the last subscription to them ends.

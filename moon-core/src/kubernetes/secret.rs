@@ -4,37 +4,15 @@
 //! namespace (one an operator keeps in sync, say); moon lists and deletes
 //! only the ones it made.
 
-use std::collections::BTreeMap;
-
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1 as core;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 
 use super::api::{Target, api_error};
-use super::{MANAGED_BY_LABEL, MANAGER, TENANT_LABEL, labels, meta};
 use crate::backend::ApplyOutcome;
 use crate::error::{Error, Result};
 use crate::secret::{SecretData, SecretInfo};
 use crate::spec::Job;
-
-/// The Secret that holds `data` as tenant `tenant`'s secret `name`.
-pub fn render_secret(tenant: &str, name: &str, data: &SecretData) -> core::Secret {
-    core::Secret {
-        metadata: meta(
-            name,
-            Some(tenant),
-            &labels(&BTreeMap::new(), &[(TENANT_LABEL, tenant)]),
-        ),
-        type_: Some("Opaque".to_string()),
-        data: Some(
-            data.expose()
-                .iter()
-                .map(|(key, value)| (key.clone(), ByteString(value.as_bytes().to_vec())))
-                .collect(),
-        ),
-        ..core::Secret::default()
-    }
-}
+use moon_spec::kubernetes::{MANAGED_BY_LABEL, MANAGER, render_secret};
 
 /// Creates or replaces the secret; with one field manager and `force`,
 /// keys left out of `data` are removed.
@@ -160,25 +138,4 @@ pub(super) async fn check_referenced(client: &kube::Client, job: &Job) -> Result
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_secret_is_opaque_labelled_and_holds_the_bytes() {
-        let data = SecretData::new(BTreeMap::from([(
-            "TOKEN".to_string(),
-            "s3cr3t".to_string(),
-        )]));
-        let secret = render_secret("vision", "wandb", &data);
-        let json = serde_json::to_value(&secret).unwrap();
-        assert_eq!(json["kind"], "Secret");
-        assert_eq!(json["type"], "Opaque");
-        assert_eq!(json["metadata"]["namespace"], "vision");
-        assert_eq!(json["metadata"]["labels"][MANAGED_BY_LABEL], MANAGER);
-        // Base64 on the wire, as the API takes `data`.
-        assert_eq!(json["data"]["TOKEN"], "czNjcjN0");
-    }
 }

@@ -20,10 +20,10 @@ use tokio::task::JoinSet;
 use super::api::{Target, api_error};
 use super::backend::{log_params, observe, pod_gone, record};
 use super::informer::{Informers, Subscription};
-use super::status::{self, Derived};
-use super::{JOB_LABEL, REPLICA_INDEX_LABEL, ROLE_LABEL};
-use crate::backend::{Event, JobStatus, LogLine, LogOptions, Stream};
+use crate::backend::{Event, JobStatus, LogLine, LogOptions, Stream, stream_channel};
 use crate::error::{Error, Result};
+use moon_spec::kubernetes::status::{self, Derived};
+use moon_spec::kubernetes::{JOB_LABEL, REPLICA_INDEX_LABEL, ROLE_LABEL};
 
 /// The job's events after `after`, then new ones as the watches see them,
 /// until the job's terminal event.
@@ -34,7 +34,7 @@ pub(super) fn events(
     name: &str,
     after: Option<u64>,
 ) -> Stream<Event> {
-    let (sender, stream) = Stream::channel(64);
+    let (sender, stream) = stream_channel(64);
     let (tenant, name) = (tenant.to_string(), name.to_string());
     tokio::spawn(async move {
         if let Err(error) = follow_events(&client, &informers, &tenant, &name, after, &sender).await
@@ -213,7 +213,7 @@ pub(super) fn logs(
     name: &str,
     options: LogOptions,
 ) -> Stream<LogLine> {
-    let (sender, stream) = Stream::channel(256);
+    let (sender, stream) = stream_channel(256);
     let (tenant, name) = (tenant.to_string(), name.to_string());
     tokio::spawn(async move {
         if let Err(error) = read_logs(&client, informers, &tenant, &name, &options, &sender).await {

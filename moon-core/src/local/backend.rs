@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use inotify::{Inotify, WatchMask};
 use rusqlite::{Connection, params};
 use tokio::io::Interest;
@@ -28,7 +29,7 @@ use super::store::{self, JobRecord, now_ms};
 use super::supervisor::parse_log_line;
 use crate::backend::{
     ApplyOutcome, Backend, Event, JobStatus, LogLine, LogOptions, Phase, Stream, TenantStatus,
-    end_before_delete, end_tenant_jobs_before_delete,
+    end_before_delete, end_tenant_jobs_before_delete, stream_channel,
 };
 use crate::error::{Error, Result};
 use crate::rendezvous;
@@ -389,7 +390,7 @@ impl Backend for LocalBackend {
 
     async fn watch(&self, tenant: &str, name: &str, after: Option<u64>) -> Result<Stream<Event>> {
         let job = self.find_job(&self.db(), tenant, name)?;
-        let (sender, stream) = Stream::channel(64);
+        let (sender, stream) = stream_channel(64);
         let db = self.db.clone();
         let layout = self.layout.clone();
         let program = self.config.agent_program.clone();
@@ -446,7 +447,7 @@ impl Backend for LocalBackend {
                 (replica, path)
             })
             .collect();
-        let (sender, stream) = Stream::channel(256);
+        let (sender, stream) = stream_channel(256);
         if !options.follow {
             let mut lines = Vec::new();
             for (replica, path) in &files {

@@ -2,6 +2,7 @@
 //! its own agent, killed when the test ends.
 #![allow(dead_code)]
 
+use futures::StreamExt;
 use std::path::{Path, PathBuf};
 
 use moon_core::Client;

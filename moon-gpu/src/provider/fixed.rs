@@ -72,11 +72,11 @@ pub fn parse_inventory(text: &str, path: &Path) -> Result<Inventory> {
         path: path.to_path_buf(),
         message,
     };
-    let tree: serde_yaml::Value =
-        serde_yaml::from_str(text).map_err(|error| whole(error.to_string()))?;
+    let tree: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(text).map_err(|error| whole(error.to_string()))?;
     let unjudged = devices_without_health(&tree);
     let mut inventory: Inventory = serde_path_to_error::deserialize(
-        serde_yaml::Deserializer::from_str(text),
+        serde_yaml_ng::Deserializer::from_str(text),
     )
     .map_err(|error| {
         let field = error.path().to_string();
@@ -117,7 +117,7 @@ fn invalid(path: &Path, field: String, message: String) -> Error {
 }
 
 /// The positions of the devices that carry no `health` key.
-fn devices_without_health(tree: &serde_yaml::Value) -> Vec<usize> {
+fn devices_without_health(tree: &serde_yaml_ng::Value) -> Vec<usize> {
     let Some(devices) = tree
         .get("devices")
         .and_then(|devices| devices.as_sequence())
@@ -132,7 +132,7 @@ fn devices_without_health(tree: &serde_yaml::Value) -> Vec<usize> {
         .collect()
 }
 
-/// serde_yaml starts some messages with the path of the enclosing mapping
+/// serde_yaml_ng starts some messages with the path of the enclosing mapping
 /// (`devices[3]: missing field ...`), which the error already gives.
 fn without_path_prefix(message: &str, field: &str) -> String {
     message

@@ -8,6 +8,7 @@
 //! from a broken NVML.
 
 pub mod fixed;
+#[cfg(feature = "nvml")]
 pub mod nvml;
 
 use std::ffi::OsString;
@@ -17,6 +18,7 @@ use crate::device::Inventory;
 use crate::error::Result;
 
 pub use fixed::{FixedProvider, parse_inventory};
+#[cfg(feature = "nvml")]
 pub use nvml::{NvmlProvider, XidWatcher};
 
 /// The environment variable that names a static inventory file (YAML or
@@ -53,12 +55,25 @@ fn detect_from(file: Option<PathBuf>, watch_xids: bool) -> Result<Box<dyn GpuPro
     if let Some(path) = file {
         return Ok(Box::new(FixedProvider::from_file(path)?));
     }
+    nvml_provider(watch_xids)
+}
+
+#[cfg(feature = "nvml")]
+fn nvml_provider(watch_xids: bool) -> Result<Box<dyn GpuProvider>> {
     let provider = NvmlProvider::new()?;
     if watch_xids {
         Ok(Box::new(provider.watching_xids()?))
     } else {
         Ok(Box::new(provider))
     }
+}
+
+/// Built without the `nvml` feature: only a file can describe the GPUs.
+#[cfg(not(feature = "nvml"))]
+fn nvml_provider(_watch_xids: bool) -> Result<Box<dyn GpuProvider>> {
+    Err(crate::Error::NoNvml(format!(
+        "moon-gpu was built without its `nvml` feature; name an inventory file in {INVENTORY_ENV}"
+    )))
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use moon_core::Error;
-use moon_core::spec::{Framework, job_from_yaml, tenant_from_yaml};
+use moon_spec::Error;
+use moon_spec::spec::{Framework, job_from_yaml, tenant_from_yaml};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -14,7 +14,7 @@ use serde::Deserialize;
 struct Entry {
     name: String,
     kind: String,
-    spec: serde_yaml::Value,
+    spec: serde_yaml_ng::Value,
     errors: Vec<String>,
 }
 
@@ -22,7 +22,7 @@ fn table() -> Vec<Entry> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/invalid_specs.yaml");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|error| panic!("reading {}: {error}", path.display()));
-    serde_yaml::from_str(&text)
+    serde_yaml_ng::from_str(&text)
         .unwrap_or_else(|error| panic!("parsing {}: {error}", path.display()))
 }
 
@@ -59,7 +59,7 @@ fn check(entry: &Entry, form: &str, text: &str, failures: &mut Vec<String>) {
 fn every_invalid_spec_is_refused_with_its_errors() {
     let mut failures = Vec::new();
     for entry in table() {
-        let yaml = serde_yaml::to_string(&entry.spec).expect("a spec dumps to YAML");
+        let yaml = serde_yaml_ng::to_string(&entry.spec).expect("a spec dumps to YAML");
         check(&entry, "YAML", &yaml, &mut failures);
         // The CLI and Python hand specs over as JSON too; the errors must not
         // depend on which of the two a user wrote.

@@ -9,8 +9,8 @@ use k8s_openapi::api::batch::v1 as batch;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::networking::v1 as networking;
 use k8s_openapi::api::rbac::v1 as rbac;
-use moon_core::kubernetes::{Object, RenderOptions, render_job, render_tenant, to_yaml};
-use moon_core::spec::{job_from_yaml, tenant_from_yaml};
+use moon_spec::kubernetes::{Object, RenderOptions, render_job, render_tenant, to_yaml};
+use moon_spec::spec::{job_from_yaml, tenant_from_yaml};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -53,8 +53,8 @@ fn golden(name: &str, objects: &[Object]) {
 /// Every document reads back, as the type its `kind` names, into the object
 /// it was written from: the YAML says nothing the types do not.
 fn assert_documents_read_back(stream: &str, objects: &[Object]) {
-    let documents: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(stream)
-        .map(serde_yaml::Value::deserialize)
+    let documents: Vec<serde_yaml_ng::Value> = serde_yaml_ng::Deserializer::from_str(stream)
+        .map(serde_yaml_ng::Value::deserialize)
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(documents.len(), objects.len());
@@ -68,8 +68,8 @@ fn assert_documents_read_back(stream: &str, objects: &[Object]) {
             .collect();
         assert_eq!(keys, ["apiVersion", "kind"]);
         assert_eq!(document["apiVersion"].as_str(), Some(object.api_version()));
-        fn read<T: DeserializeOwned + Into<Object>>(document: serde_yaml::Value) -> Object {
-            serde_yaml::from_value::<T>(document).unwrap().into()
+        fn read<T: DeserializeOwned + Into<Object>>(document: serde_yaml_ng::Value) -> Object {
+            serde_yaml_ng::from_value::<T>(document).unwrap().into()
         }
         let read = match document["kind"].as_str().unwrap() {
             "Namespace" => read::<core::Namespace>(document),
@@ -252,7 +252,7 @@ roles:
         image: "nvcr.io/nvidia/pytorch:25.01-py3".into(),
         anchor_uid: Some("3f2c5f1e-8d3b-4c1a-9a57-0e6d2b7c9f10".into()),
         // A cluster whose ML nodes carry a taint of their own.
-        tolerations: moon_core::kubernetes::parse_tolerations("dedicated=ml:NoSchedule").unwrap(),
+        tolerations: moon_spec::kubernetes::parse_tolerations("dedicated=ml:NoSchedule").unwrap(),
     };
     golden("gpu", &render_job(&job, &options).unwrap());
 }

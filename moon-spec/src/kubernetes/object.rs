@@ -38,10 +38,24 @@ macro_rules! objects {
                 }
             }
 
-            /// How the API server serves this kind, for a dynamic client.
-            pub fn api_resource(&self) -> kube::core::ApiResource {
+            /// The API group: `""` for the core group, `batch`, ...
+            pub fn group(&self) -> &'static str {
                 match self {
-                    $(Object::$variant(_) => kube::core::ApiResource::erase::<$ty>(&()),)*
+                    $(Object::$variant(_) => <$ty as Resource>::GROUP,)*
+                }
+            }
+
+            /// The API version within the group: `v1`.
+            pub fn version(&self) -> &'static str {
+                match self {
+                    $(Object::$variant(_) => <$ty as Resource>::VERSION,)*
+                }
+            }
+
+            /// The kind's plural in URLs: `namespaces`, `jobs`, ...
+            pub fn plural(&self) -> &'static str {
+                match self {
+                    $(Object::$variant(_) => <$ty as Resource>::URL_PATH_SEGMENT,)*
                 }
             }
 
@@ -113,7 +127,7 @@ pub fn to_yaml(objects: &[Object]) -> String {
         stream.push_str("---\n");
         // Every map in these types is keyed by strings, the one thing that
         // could make YAML serialization fail.
-        let document = serde_yaml::to_string(object).expect("Kubernetes objects serialize");
+        let document = serde_yaml_ng::to_string(object).expect("Kubernetes objects serialize");
         stream.push_str(&document);
     }
     stream

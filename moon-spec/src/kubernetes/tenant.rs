@@ -9,7 +9,8 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity as KubeQuantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{Object, TENANT_LABEL, cpu_quantity, labels, memory_quantity, meta};
+use super::meta::{TENANT_LABEL, cpu_quantity, labels, memory_quantity, meta};
+use super::object::Object;
 use crate::error::Result;
 use crate::spec::{Role, Tenant, validate_tenant};
 
@@ -53,7 +54,7 @@ pub fn render_tenant(tenant: &Tenant) -> Result<Vec<Object>> {
 
     let mut namespace_labels = labels.clone();
     namespace_labels.insert(POD_SECURITY.0.to_string(), POD_SECURITY.1.to_string());
-    let mut namespace_meta = super::meta(name, None, &namespace_labels);
+    let mut namespace_meta = super::meta::meta(name, None, &namespace_labels);
     let spec = serde_json::to_string(tenant).expect("a tenant spec serializes");
     namespace_meta.annotations = Some(BTreeMap::from([(TENANT_SPEC_ANNOTATION.to_string(), spec)]));
     let namespace = core::Namespace {

@@ -107,7 +107,7 @@ mod tests {
     use super::*;
 
     fn parse(yaml: &str) -> Result<Gpus, String> {
-        serde_yaml::from_str(yaml).map_err(|error| error.to_string())
+        serde_yaml_ng::from_str(yaml).map_err(|error| error.to_string())
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::error::{Error, FieldError, FieldErrors};
 /// Parses a spec from YAML (which includes JSON), naming the path of a
 /// value that has the wrong type or an unknown key.
 pub fn from_yaml<T: DeserializeOwned>(kind: &'static str, text: &str) -> Result<T, Error> {
-    let deserializer = serde_yaml::Deserializer::from_str(text);
+    let deserializer = serde_yaml_ng::Deserializer::from_str(text);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
         let path = if path == "." { String::new() } else { path };
@@ -57,8 +57,8 @@ pub fn tenant_from_yaml(text: &str) -> Result<Tenant, Error> {
 /// is still reported as a job), `"tenant"` for any other readable YAML,
 /// `"spec"` when it is not YAML at all (parsing it then words the error).
 pub fn spec_kind(text: &str) -> &'static str {
-    match serde_yaml::from_str::<serde_yaml::Value>(text) {
-        Ok(serde_yaml::Value::Mapping(mapping))
+    match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text) {
+        Ok(serde_yaml_ng::Value::Mapping(mapping))
             if ["roles", "tenant", "framework"]
                 .iter()
                 .any(|key| mapping.contains_key(*key)) =>
@@ -70,7 +70,7 @@ pub fn spec_kind(text: &str) -> &'static str {
     }
 }
 
-/// serde_yaml prefixes its own path (that of the enclosing mapping for an
+/// serde_yaml_ng prefixes its own path (that of the enclosing mapping for an
 /// unknown or missing field) and appends " at line L column C"; the path
 /// reported beside the message already says where, so neither is repeated.
 fn strip_context(path: &str, message: &str) -> String {

@@ -275,14 +275,14 @@ mod tests {
 
     #[test]
     fn wrong_types_name_what_is_expected() {
-        let error = serde_yaml::from_str::<Quantity>("true")
+        let error = serde_yaml_ng::from_str::<Quantity>("true")
             .unwrap_err()
             .to_string();
         assert!(
             error.starts_with(r#"invalid type: boolean `true`, expected a number or a string such as "500m" or "8Gi""#),
             "{error}"
         );
-        let parse = |text: &str| serde_yaml::from_str::<Quantity>(text).unwrap();
+        let parse = |text: &str| serde_yaml_ng::from_str::<Quantity>(text).unwrap();
         assert_eq!(parse("2"), Quantity::Int(2));
         assert_eq!(parse("0.5"), Quantity::Float(0.5));
         assert_eq!(parse("8Gi"), Quantity::from("8Gi"));

@@ -1,7 +1,7 @@
 //! Specs users write for each framework must parse, validate and get the
 //! documented defaults; `Demand::of` is what admission checks against quotas.
 
-use moon_core::spec::{
+use moon_spec::spec::{
     DEFAULT_BACKOFF_LIMIT, Demand, Framework, Job, Quantity, RestartPolicy, job_from_yaml,
     tenant_from_yaml,
 };
@@ -306,7 +306,7 @@ roles:
     memory: 2Gi
 ",
     );
-    let yaml = serde_yaml::to_string(&job).unwrap();
+    let yaml = serde_yaml_ng::to_string(&job).unwrap();
     assert_eq!(job_from_yaml(&yaml).unwrap(), job, "{yaml}");
     let json = serde_json::to_string(&job).unwrap();
     assert_eq!(job_from_yaml(&json).unwrap(), job, "{json}");

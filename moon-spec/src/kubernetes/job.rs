@@ -9,10 +9,12 @@ use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as KubeQuantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
-use super::{
-    JOB_LABEL, MAX_NAME_LEN, Object, REPLICA_INDEX_LABEL, ROLE_LABEL, TENANT_LABEL,
-    WORKLOAD_SERVICE_ACCOUNT, cpu_quantity, labels, memory_quantity, meta,
+use super::meta::{
+    JOB_LABEL, MAX_NAME_LEN, REPLICA_INDEX_LABEL, ROLE_LABEL, TENANT_LABEL, cpu_quantity, labels,
+    memory_quantity, meta,
 };
+use super::object::Object;
+use super::tenant::WORKLOAD_SERVICE_ACCOUNT;
 use crate::error::{Error, FieldError, FieldErrors, Result};
 use crate::rendezvous::{self, Endpoints, TRACKER};
 use crate::spec::{Framework, Job, RestartPolicy, Role, validate_job};
@@ -40,7 +42,7 @@ const GPU: &str = "nvidia.com/gpu";
 /// pod's memory limit, so it gives no more than the role asked for.
 const SHM_VOLUME: &str = "dshm";
 /// The key of the anchor ConfigMap that holds the job's spec.
-pub(super) const SPEC_KEY: &str = "job.json";
+pub const SPEC_KEY: &str = "job.json";
 
 /// What rendering needs beyond the spec.
 #[derive(Debug, Clone, PartialEq)]

@@ -30,11 +30,11 @@ use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::job::{SPEC_KEY, XGBOOST_TRACKER_PORT, replica_name};
-use super::{REPLICA_INDEX_LABEL, ROLE_LABEL};
-use crate::backend::{Event, JobStatus, Phase, ReplicaPhase, ReplicaStatus};
+use super::meta::{REPLICA_INDEX_LABEL, ROLE_LABEL};
 use crate::error::{Error, Result};
 use crate::rendezvous;
 use crate::spec::{Job, RestartPolicy};
+use crate::status::{Event, JobStatus, Phase, ReplicaPhase, ReplicaStatus};
 
 /// The anchor annotation that records a job's terminal phase.
 pub const PHASE_ANNOTATION: &str = "moon.dev/phase";
@@ -111,9 +111,9 @@ pub fn anchor_spec(anchor: &core::ConfigMap) -> Result<Job> {
         .data
         .as_ref()
         .and_then(|data| data.get(SPEC_KEY))
-        .ok_or_else(|| Error::Cluster(format!("ConfigMap {name} holds no {SPEC_KEY}")))?;
+        .ok_or_else(|| Error::Malformed(format!("ConfigMap {name} holds no {SPEC_KEY}")))?;
     serde_json::from_str(text).map_err(|error| {
-        Error::Cluster(format!(
+        Error::Malformed(format!(
             "ConfigMap {name}: {SPEC_KEY} is not a job spec: {error}"
         ))
     })
@@ -1020,7 +1020,7 @@ mod tests {
     }
 
     #[test]
-    fn an_anchor_without_a_spec_is_a_cluster_error() {
+    fn an_anchor_without_a_spec_is_malformed() {
         let anchor = core::ConfigMap {
             metadata: ObjectMeta {
                 name: Some("mnist".into()),
@@ -1030,8 +1030,8 @@ mod tests {
         };
         let error = anchor_spec(&anchor).unwrap_err();
         assert_eq!(
-            error.to_string(),
-            "kubernetes: ConfigMap mnist holds no job.json"
+            error,
+            Error::Malformed("ConfigMap mnist holds no job.json".into())
         );
     }
 }
