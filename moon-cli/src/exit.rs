@@ -168,7 +168,7 @@ pub fn finish(result: Result<(), CliError>) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use moon_core::{FieldError, FieldErrors};
+    use moon_core::{FieldError, FieldErrors, QuotaRefusal};
 
     fn io_error() -> Error {
         Error::io(
@@ -207,7 +207,17 @@ mod tests {
                 },
                 4,
             ),
-            (Error::QuotaExceeded("gpus 8 of 4".into()), 5),
+            (
+                Error::QuotaExceeded(QuotaRefusal::new(
+                    "tenant vision",
+                    "gpus",
+                    "4",
+                    "8",
+                    "4",
+                    "tenant vision: gpus 4 of 4 in use, job asks 8",
+                )),
+                5,
+            ),
             (Error::PermissionDenied("not a member".into()), 5),
             (
                 Error::AlreadyExists {

@@ -1,6 +1,7 @@
 //! moon-core's one error type. Every variant means something a caller can act
 //! on; the Python and CLI layers map them to exceptions and exit codes.
 
+use std::fmt;
 use std::path::PathBuf;
 
 pub use moon_spec::{FieldError, FieldErrors};
@@ -36,9 +37,10 @@ pub enum Error {
         /// Its name.
         name: String,
     },
-    /// A job can never fit its tenant's quota or the machine.
+    /// A job can never fit its tenant's quota or the machine (or, on
+    /// Kubernetes, the tenant's `jobs` quota is full), with the numbers.
     #[error("refused: {0}")]
-    QuotaExceeded(String),
+    QuotaExceeded(QuotaRefusal),
     /// The caller may not do this.
     #[error("permission denied: {0}")]
     PermissionDenied(String),
@@ -85,9 +87,10 @@ pub enum Error {
     #[error("agent: {0}")]
     Agent(String),
     /// The Kubernetes API server could not be reached, or answered in a way
-    /// no other variant covers (a 5xx, a malformed object).
+    /// no other variant covers (a 5xx, a malformed object); it says whether
+    /// trying again can help.
     #[error("kubernetes: {0}")]
-    Cluster(String),
+    Cluster(ClusterError),
     /// This machine's GPUs could not be read: no NVML here, NVML failed,
     /// or the `MOON_GPU_INVENTORY` file is unreadable or invalid. Worded
     /// as moon-gpu words it (`no NVML on this machine: ...`).
@@ -123,13 +126,120 @@ impl From<moon_spec::Error> for Error {
         match error {
             moon_spec::Error::InvalidSpec { kind, errors } => Error::InvalidSpec { kind, errors },
             moon_spec::Error::NotSupported(message) => Error::NotSupported(message),
-            moon_spec::Error::Malformed(message) => Error::Cluster(message),
+            moon_spec::Error::Malformed(message) => {
+                Error::Cluster(ClusterError::moon("Malformed", message, false))
+            }
             moon_spec::Error::JobFailed { job, phase, reason } => {
                 Error::JobFailed { job, phase, reason }
             }
             // moon-spec's enum is non-exhaustive; a variant added there is
             // worded as it words it until it gets one of its own here.
-            other => Error::Cluster(other.to_string()),
+            other => Error::Cluster(ClusterError::moon("Unknown", other.to_string(), false)),
+        }
+    }
+}
+
+/// Why a job was refused for lack of room, with the numbers: which limit
+/// (`tenant vision`'s quota, the machine's capacity), of what, how much is
+/// in use, how much the job asks and what the limit is. Amounts are written
+/// as the spec writes them (`2`, `500m`, `8Gi`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QuotaRefusal {
+    /// Whose limit: `tenant vision`, `machine`.
+    pub scope: String,
+    /// Of what: `cpus`, `memory`, `gpus`, `jobs`.
+    pub resource: String,
+    /// In use now (`0` when the job could never fit, even alone).
+    pub used: String,
+    /// What the job asks.
+    pub asked: String,
+    /// The limit.
+    pub limit: String,
+    /// The whole sentence, for people.
+    pub message: String,
+}
+
+impl QuotaRefusal {
+    /// A refusal whose sentence is `message`.
+    pub fn new(
+        scope: impl Into<String>,
+        resource: impl Into<String>,
+        used: impl Into<String>,
+        asked: impl Into<String>,
+        limit: impl Into<String>,
+        message: impl Into<String>,
+    ) -> QuotaRefusal {
+        QuotaRefusal {
+            scope: scope.into(),
+            resource: resource.into(),
+            used: used.into(),
+            asked: asked.into(),
+            limit: limit.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for QuotaRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// What went wrong talking to a Kubernetes API server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClusterError {
+    /// The HTTP status of the server's answer; `None` when there was no
+    /// answer (unreachable, TLS, a stream that broke) or moon found the
+    /// problem itself.
+    pub status: Option<u16>,
+    /// The server's machine-readable reason (`InternalError`,
+    /// `ServiceUnavailable`, `TooManyRequests`), or moon's own when the
+    /// server gave none (`Unreachable`, `Malformed`, `WatchEnded`).
+    pub reason: String,
+    /// The server's message, or what moon saw.
+    pub message: String,
+    /// Whether the same request may succeed later: the server was
+    /// overloaded, restarting or unreachable, not refusing it.
+    pub retryable: bool,
+}
+
+impl ClusterError {
+    /// An answer of the API server. Retrying can help after 429 (too many
+    /// requests) and 5xx other than 501 (not implemented).
+    pub fn answered(status: u16, reason: impl Into<String>, message: impl Into<String>) -> Self {
+        ClusterError {
+            status: Some(status),
+            reason: reason.into(),
+            message: message.into(),
+            retryable: status == 429 || (status >= 500 && status != 501),
+        }
+    }
+
+    /// A problem with no answer of the server behind it, named by moon.
+    pub fn moon(reason: &str, message: impl Into<String>, retryable: bool) -> Self {
+        ClusterError {
+            status: None,
+            reason: reason.to_string(),
+            message: message.into(),
+            retryable,
+        }
+    }
+
+    /// The server could not be reached or the connection broke: worth
+    /// another try.
+    pub fn unreachable(message: impl Into<String>) -> Self {
+        ClusterError::moon("Unreachable", message, true)
+    }
+}
+
+impl fmt::Display for ClusterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.status {
+            Some(status) => write!(f, "{} (HTTP {status}, {})", self.message, self.reason),
+            None => f.write_str(&self.message),
         }
     }
 }

@@ -34,7 +34,7 @@ pub use backend::{
     Backend, Event, JobStatus, LogLine, LogOptions, Phase, ReplicaPhase, ReplicaStatus,
 };
 pub use client::Client;
-pub use error::{Error, FieldError, FieldErrors, Result};
+pub use error::{ClusterError, Error, FieldError, FieldErrors, QuotaRefusal, Result};
 /// GPU selectors, inventory and placement (the `moon-gpu` crate).
 pub use moon_gpu as gpu;
 /// The error of what moon-spec does alone (parsing, validating, rendering);

@@ -249,8 +249,16 @@ async fn a_job_larger_than_the_quota_is_refused_with_the_numbers() {
     let mut job = shell_job("greedy", "true");
     job.roles[0].gpus = moon_core::spec::Gpus::any(8);
     match home.client.submit(&job).await {
-        Err(Error::QuotaExceeded(message)) => {
-            assert_eq!(message, "tenant team: job asks gpus 8, quota is gpus 4")
+        Err(Error::QuotaExceeded(refusal)) => {
+            assert_eq!(
+                refusal.to_string(),
+                "tenant team: job asks gpus 8, quota is gpus 4"
+            );
+            assert_eq!(
+                (refusal.resource.as_str(), refusal.asked.as_str()),
+                ("gpus", "8")
+            );
+            assert_eq!(refusal.limit, "4");
         }
         other => panic!("expected QuotaExceeded, got {other:?}"),
     }

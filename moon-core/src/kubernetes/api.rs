@@ -6,7 +6,7 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use super::config::KubernetesConfig;
-use crate::error::{Error, FieldError, FieldErrors, Result};
+use crate::error::{ClusterError, Error, FieldError, FieldErrors, Result};
 use moon_spec::kubernetes::{MANAGER, Object};
 
 /// What moon's requests say they come from: `moon/0.1.0`.
@@ -45,7 +45,9 @@ pub(super) async fn connect(config: &KubernetesConfig) -> Result<kube::Client> {
         http::header::USER_AGENT,
         http::HeaderValue::from_static(USER_AGENT),
     ));
-    kube::Client::try_from(kube_config).map_err(|error| Error::Cluster(error.to_string()))
+    kube::Client::try_from(kube_config).map_err(|error| {
+        Error::Cluster(ClusterError::moon("ClientSetup", error.to_string(), false))
+    })
 }
 
 /// What a request was about, for errors that name it.
@@ -93,12 +95,9 @@ pub(super) fn api_error(error: kube::Error, target: Target<'_>) -> Error {
                     errors: FieldErrors(errors),
                 }
             }
-            code => Error::Cluster(format!(
-                "{} (HTTP {code}, {})",
-                status.message, status.reason
-            )),
+            code => Error::Cluster(ClusterError::answered(code, status.reason, status.message)),
         },
-        other => Error::Cluster(other.to_string()),
+        other => Error::Cluster(ClusterError::unreachable(other.to_string())),
     }
 }
 
@@ -188,7 +187,9 @@ mod tests {
         ));
         assert!(matches!(
             api_error(status(500, "InternalError", "etcd timed out"), JOB),
-            Error::Cluster(message) if message == "etcd timed out (HTTP 500, InternalError)"
+            Error::Cluster(error) if error == ClusterError::answered(500, "InternalError", "etcd timed out")
+                && error.retryable
+                && error.to_string() == "etcd timed out (HTTP 500, InternalError)"
         ));
     }
 

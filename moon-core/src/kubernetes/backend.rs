@@ -37,7 +37,7 @@ use crate::backend::{
     ApplyOutcome, Backend, Event, JobStatus, LogLine, LogOptions, Phase, Stream, TenantStatus,
     end_before_delete, end_tenant_jobs_before_delete, waiting_at_most,
 };
-use crate::error::{Error, Result};
+use crate::error::{ClusterError, Error, QuotaRefusal, Result};
 use crate::secret::{SecretData, SecretInfo};
 use crate::spec::{Job, Quantity, Tenant, validate_job, validate_secret, validate_secret_name};
 use moon_spec::kubernetes::TENANT_SPEC_ANNOTATION;
@@ -172,9 +172,16 @@ impl KubernetesBackend {
             .filter(|status| !status.phase.is_terminal())
             .count() as u64;
         if active >= limit {
-            return Err(Error::QuotaExceeded(format!(
-                "tenant {}: jobs {active} of {limit} in use, job asks 1",
-                job.tenant
+            return Err(Error::QuotaExceeded(QuotaRefusal::new(
+                format!("tenant {}", job.tenant),
+                "jobs",
+                active.to_string(),
+                "1",
+                limit.to_string(),
+                format!(
+                    "tenant {}: jobs {active} of {limit} in use, job asks 1",
+                    job.tenant
+                ),
             )));
         }
         Ok(())
@@ -222,10 +229,10 @@ where
     let gone = await_condition(api, name, conditions::is_deleted(uid));
     match tokio::time::timeout(DELETED_WAIT, gone).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(error)) => Err(Error::Cluster(format!(
+        Ok(Err(error)) => Err(Error::Cluster(ClusterError::unreachable(format!(
             "waiting for {} {} to be deleted: {error}",
             target.kind, target.name
-        ))),
+        )))),
         Err(_) => Err(Error::Timeout {
             what: format!("{} {} to be deleted", target.kind, target.name),
             seconds: DELETED_WAIT.as_secs_f64(),

@@ -27,7 +27,7 @@ use tokio::sync::watch;
 
 use super::api::{Target, api_error};
 use super::backend::{WARNINGS_FIELDS, is_anchor};
-use crate::error::{Error, Result};
+use crate::error::{ClusterError, Error, Result};
 use moon_spec::kubernetes::status::Observed;
 use moon_spec::kubernetes::{JOB_LABEL, MANAGED_BY_LABEL, MANAGER};
 
@@ -357,9 +357,13 @@ impl Subscription {
         loop {
             if !std::mem::take(&mut self.first) {
                 self.changes.changed().await.map_err(|_| {
-                    Error::Cluster(format!(
-                        "the watches of namespace {} stopped",
-                        self.informer.namespace
+                    Error::Cluster(ClusterError::moon(
+                        "WatchEnded",
+                        format!(
+                            "the watches of namespace {} stopped",
+                            self.informer.namespace
+                        ),
+                        true,
                     ))
                 })?;
             }
@@ -482,6 +486,7 @@ fn copy_error(error: &Error) -> Error {
             kind,
             name: name.clone(),
         },
-        other => Error::Cluster(other.to_string()),
+        Error::Cluster(error) => Error::Cluster(error.clone()),
+        other => Error::Cluster(ClusterError::moon("Unknown", other.to_string(), false)),
     }
 }

@@ -21,7 +21,7 @@ use super::api::{Target, api_error};
 use super::backend::{log_params, observe, pod_gone, record};
 use super::informer::{Informers, Subscription};
 use crate::backend::{Event, JobStatus, LogLine, LogOptions, Stream, stream_channel};
-use crate::error::{Error, Result};
+use crate::error::{ClusterError, Error, Result};
 use moon_spec::kubernetes::status::{self, Derived};
 use moon_spec::kubernetes::{JOB_LABEL, REPLICA_INDEX_LABEL, ROLE_LABEL};
 
@@ -197,8 +197,10 @@ pub(super) async fn until_ended(
             return Ok(derived.status);
         }
     }
-    Err(Error::Cluster(format!(
-        "the watches of job {tenant}/{name} ended"
+    Err(Error::Cluster(ClusterError::moon(
+        "WatchEnded",
+        format!("the watches of job {tenant}/{name} ended"),
+        true,
     )))
 }
 
@@ -297,7 +299,7 @@ async fn read_logs(
             finished = readers.join_next() => match finished {
                 None => return Ok(()),
                 Some(Ok(result)) => result?,
-                Some(Err(join)) => return Err(Error::Cluster(format!("log reader: {join}"))),
+                Some(Err(join)) => return Err(Error::Cluster(ClusterError::moon("LogReader", format!("log reader: {join}"), false))),
             },
             result = &mut ended => {
                 result?;
@@ -399,8 +401,11 @@ async fn read_pod(
         Err(error) => return Err(log_error(error, pod)),
     };
     while let Some(line) = reader.next().await {
-        let line =
-            line.map_err(|error| Error::Cluster(format!("reading the log of pod {pod}: {error}")))?;
+        let line = line.map_err(|error| {
+            Error::Cluster(ClusterError::unreachable(format!(
+                "reading the log of pod {pod}: {error}"
+            )))
+        })?;
         lines.push(log_line(replica, &line));
     }
     Ok(lines)
@@ -420,8 +425,11 @@ async fn follow_pod(
         Err(error) => return Err(log_error(error, pod)),
     };
     while let Some(line) = reader.next().await {
-        let line =
-            line.map_err(|error| Error::Cluster(format!("reading the log of pod {pod}: {error}")))?;
+        let line = line.map_err(|error| {
+            Error::Cluster(ClusterError::unreachable(format!(
+                "reading the log of pod {pod}: {error}"
+            )))
+        })?;
         if sender.send(Ok(log_line(replica, &line))).await.is_err() {
             break;
         }

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 use moon_gpu::GpuSelector;
 use moon_gpu::placement::{MachineGpu, machine};
 
+use crate::error::QuotaRefusal;
 use crate::spec::{Demand, Job, TenantQuota, format_bytes, format_cpus};
 
 /// Limits in whole units; `None` is unlimited.
@@ -130,20 +131,22 @@ pub fn never_fits(
     quota: &Limits,
     machine: &Limits,
     demand: &Demand,
-) -> Option<String> {
+) -> Option<QuotaRefusal> {
     if let Some(over) = over_limit(quota, &Usage::default(), demand) {
-        return Some(format!(
+        let message = format!(
             "tenant {tenant}: job asks {}, quota is {}",
             over.asked(),
             over.limit()
-        ));
+        );
+        return Some(over.refusal(format!("tenant {tenant}"), message));
     }
     if let Some(over) = over_limit(machine, &Usage::default(), demand) {
-        return Some(format!(
+        let message = format!(
             "machine: job asks {}, capacity is {}",
             over.asked(),
             over.limit()
-        ));
+        );
+        return Some(over.refusal("machine".into(), message));
     }
     None
 }
@@ -301,6 +304,17 @@ impl Over {
 
     fn limit(&self) -> String {
         format!("{} {}", self.resource, self.limit)
+    }
+
+    fn refusal(self, scope: String, message: String) -> QuotaRefusal {
+        QuotaRefusal::new(
+            scope,
+            self.resource,
+            self.used,
+            self.asks,
+            self.limit,
+            message,
+        )
     }
 }
 
@@ -507,15 +521,27 @@ mod tests {
             gpus: Some(4),
             ..Limits::default()
         };
-        let reason = never_fits("vision", &quota, &machine(8), &demand(1, 8));
+        let refusal = never_fits("vision", &quota, &machine(8), &demand(1, 8)).unwrap();
         assert_eq!(
-            reason.as_deref(),
-            Some("tenant vision: job asks gpus 8, quota is gpus 4")
+            refusal,
+            QuotaRefusal::new(
+                "tenant vision",
+                "gpus",
+                "0",
+                "8",
+                "4",
+                "tenant vision: job asks gpus 8, quota is gpus 4"
+            )
         );
-        let reason = never_fits("vision", &Limits::default(), &machine(2), &demand(3, 0));
+        let refusal = never_fits("vision", &Limits::default(), &machine(2), &demand(3, 0)).unwrap();
         assert_eq!(
-            reason.as_deref(),
-            Some("machine: job asks cpus 3, capacity is cpus 2")
+            (refusal.scope.as_str(), refusal.resource.as_str()),
+            ("machine", "cpus")
+        );
+        assert_eq!((refusal.asked.as_str(), refusal.limit.as_str()), ("3", "2"));
+        assert_eq!(
+            refusal.to_string(),
+            "machine: job asks cpus 3, capacity is cpus 2"
         );
     }
 }

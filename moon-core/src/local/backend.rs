@@ -31,7 +31,7 @@ use crate::backend::{
     ApplyOutcome, Backend, Event, JobStatus, LogLine, LogOptions, Phase, Stream, TenantStatus,
     end_before_delete, end_tenant_jobs_before_delete, stream_channel,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, QuotaRefusal, Result};
 use crate::rendezvous;
 use crate::secret::{SecretData, SecretInfo};
 use crate::spec::{
@@ -275,8 +275,13 @@ impl Backend for LocalBackend {
             if let Some(devices) = &gpus
                 && let Err(no_fit) = placement::machine::place(devices, &gpu_asks(job))
             {
-                return Err(Error::QuotaExceeded(format!(
-                    "machine: {no_fit}, with every GPU free: it could never run here"
+                return Err(Error::QuotaExceeded(QuotaRefusal::new(
+                    "machine",
+                    "gpus",
+                    "0",
+                    demand.gpus.to_string(),
+                    no_fit.left.to_string(),
+                    format!("machine: {no_fit}, with every GPU free: it could never run here"),
                 )));
             }
             // An expired job of the same name is gone, whether or not the
