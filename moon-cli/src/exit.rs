@@ -168,6 +168,7 @@ pub fn finish(result: Result<(), CliError>) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use moon_core::error::rule;
     use moon_core::{FieldError, FieldErrors, QuotaRefusal};
 
     fn io_error() -> Error {
@@ -190,7 +191,12 @@ mod tests {
                 1,
             ),
             (
-                Error::invalid("job", "roles[1].replicas", "must be at least 1, got 0"),
+                Error::invalid(
+                    "job",
+                    "roles[1].replicas",
+                    rule::RANGE,
+                    "must be at least 1, got 0",
+                ),
                 2,
             ),
             (
@@ -269,8 +275,12 @@ mod tests {
         let error = CliError::Core(Error::InvalidSpec {
             kind: "job",
             errors: FieldErrors(vec![
-                FieldError::new("roles[1].replicas", "must be at least 1, got 0"),
-                FieldError::new("", "a job needs at least one role"),
+                FieldError::new(
+                    "roles[1].replicas",
+                    rule::RANGE,
+                    "must be at least 1, got 0",
+                ),
+                FieldError::new("", rule::REQUIRED, "a job needs at least one role"),
             ]),
         });
         assert_eq!(

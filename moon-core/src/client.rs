@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::backend::Backend;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, rule};
 use crate::kubernetes::{KubernetesBackend, KubernetesConfig};
 use crate::local::{LocalBackend, LocalConfig};
 
@@ -53,6 +53,7 @@ impl Client {
             other => Err(Error::invalid(
                 "config",
                 "backend",
+                rule::TYPE,
                 format!("unknown backend {other:?}; moon offers \"local\" and \"kubernetes\""),
             )),
         }

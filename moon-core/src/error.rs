@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-pub use moon_spec::{FieldError, FieldErrors};
+pub use moon_spec::error::{FieldError, FieldErrors, PathPart, rule};
 
 /// A `Result` whose error is moon's.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -112,11 +112,12 @@ impl Error {
     pub fn invalid(
         kind: &'static str,
         path: impl Into<String>,
+        rule: &'static str,
         message: impl Into<String>,
     ) -> Self {
         Error::InvalidSpec {
             kind,
-            errors: FieldErrors(vec![FieldError::new(path, message)]),
+            errors: FieldErrors(vec![FieldError::new(path, rule, message)]),
         }
     }
 }

@@ -12,7 +12,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, rule};
 
 /// A secret's keys and values. Shows its keys, never its values.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -40,6 +40,7 @@ impl SecretData {
                 return Err(Error::invalid(
                     "secret",
                     format!("line {}", number + 1),
+                    rule::SYNTAX,
                     "must be KEY=VALUE",
                 ));
             };

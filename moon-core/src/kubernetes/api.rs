@@ -6,7 +6,7 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use super::config::KubernetesConfig;
-use crate::error::{ClusterError, Error, FieldError, FieldErrors, Result};
+use crate::error::{ClusterError, Error, FieldError, FieldErrors, Result, rule};
 use moon_spec::kubernetes::{MANAGER, Object};
 
 /// What moon's requests say they come from: `moon/0.1.0`.
@@ -24,6 +24,7 @@ pub(super) async fn connect(config: &KubernetesConfig) -> Result<kube::Client> {
                 Error::invalid(
                     "config",
                     "kubeconfig",
+                    rule::SYNTAX,
                     format!("{}: {error}", path.display()),
                 )
             })?;
@@ -39,7 +40,7 @@ pub(super) async fn connect(config: &KubernetesConfig) -> Result<kube::Client> {
             .map_err(|error| error.to_string()),
     };
     let mut kube_config =
-        loaded.map_err(|message| Error::invalid("config", "kubeconfig", message))?;
+        loaded.map_err(|message| Error::invalid("config", "kubeconfig", rule::SYNTAX, message))?;
     // So that the API server's audit log and metrics tell moon's requests apart.
     kube_config.headers.push((
         http::header::USER_AGENT,
@@ -83,10 +84,16 @@ pub(super) fn api_error(error: kube::Error, target: Target<'_>) -> Error {
                     .details
                     .iter()
                     .flat_map(|details| details.causes.iter())
-                    .map(|cause| FieldError::new(cause.field.clone(), cause.message.clone()))
+                    .map(|cause| {
+                        FieldError::new(
+                            cause.field.clone(),
+                            cause.reason.clone(),
+                            cause.message.clone(),
+                        )
+                    })
                     .collect::<Vec<_>>();
                 let errors = if causes.is_empty() {
-                    vec![FieldError::new("", status.message)]
+                    vec![FieldError::new("", status.reason, status.message)]
                 } else {
                     causes
                 };

@@ -7,7 +7,7 @@ use moon_gpu::{GpuProvider, HealthStatus};
 use serde::Deserialize;
 
 use super::admission::Limits;
-use crate::error::{Error, FieldError, FieldErrors, Result};
+use crate::error::{Error, FieldError, FieldErrors, Result, rule};
 use crate::spec::{Quantity, from_yaml};
 
 /// `config.yaml` under `MOON_HOME`.
@@ -99,13 +99,13 @@ pub fn machine_capacity(config_file: &Path) -> Result<Limits> {
     let mut problems = Vec::new();
     let millicores = match &overrides.cpus {
         Some(cpus) => cpus.millicores().map_err(|problem| {
-            problems.push(FieldError::new("capacity.cpus", problem));
+            problems.push(FieldError::new("capacity.cpus", rule::FORMAT, problem));
         }),
         None => Ok(detected_millicores()),
     };
     let bytes = match &overrides.memory {
         Some(memory) => memory.bytes().map_err(|problem| {
-            problems.push(FieldError::new("capacity.memory", problem));
+            problems.push(FieldError::new("capacity.memory", rule::FORMAT, problem));
         }),
         None => Ok(detected_bytes()),
     };

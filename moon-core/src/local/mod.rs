@@ -12,7 +12,7 @@
 
 use std::path::PathBuf;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, rule};
 
 /// Settings of the local backend.
 #[derive(Debug, Clone)]
@@ -32,7 +32,12 @@ impl LocalConfig {
             Some(home) if !home.is_empty() => PathBuf::from(home),
             _ => {
                 let user_home = std::env::var_os("HOME").ok_or_else(|| {
-                    Error::invalid("config", "MOON_HOME", "neither MOON_HOME nor HOME is set")
+                    Error::invalid(
+                        "config",
+                        "MOON_HOME",
+                        rule::REQUIRED,
+                        "neither MOON_HOME nor HOME is set",
+                    )
                 })?;
                 PathBuf::from(user_home).join(".moon")
             }

@@ -15,7 +15,7 @@ use super::meta::{
 };
 use super::object::Object;
 use super::tenant::WORKLOAD_SERVICE_ACCOUNT;
-use crate::error::{Error, FieldError, FieldErrors, Result};
+use crate::error::{Error, FieldError, FieldErrors, Result, rule};
 use crate::rendezvous::{self, Endpoints, TRACKER};
 use crate::spec::{Framework, Job, RestartPolicy, Role, validate_job};
 
@@ -233,7 +233,7 @@ fn check_names(job: &Job) -> Result<()> {
     let mut errors = Vec::new();
     if !job.name.starts_with(|c: char| c.is_ascii_lowercase()) {
         errors.push(FieldError::new(
-            "name",
+            "name", rule::FORMAT,
             format!(
                 "must start with a letter on Kubernetes, where it names the job's Service, got {:?}",
                 job.name
@@ -244,7 +244,7 @@ fn check_names(job: &Job) -> Result<()> {
         let longest = replica_name(job, &role.name, role.replicas.saturating_sub(1));
         if longest.len() > MAX_NAME_LEN {
             errors.push(FieldError::new(
-                format!("roles[{i}]"),
+                format!("roles[{i}]"), rule::RANGE,
                 format!(
                     "replica name {longest:?} is {} characters, Kubernetes allows {MAX_NAME_LEN}: shorten the job's or the role's name",
                     longest.len()
@@ -254,6 +254,7 @@ fn check_names(job: &Job) -> Result<()> {
         if !role.inherit_env.is_empty() {
             errors.push(FieldError::new(
                 format!("roles[{i}].inheritEnv"),
+                rule::UNSUPPORTED,
                 "has no meaning on Kubernetes, where replicas run in containers, not in the \
                  submitter's environment: put the values in a secret (moon secret create) \
                  and name it in envFrom",
@@ -264,6 +265,7 @@ fn check_names(job: &Job) -> Result<()> {
         {
             errors.push(FieldError::new(
                 format!("roles[{i}].workingDir"),
+                rule::FORMAT,
                 format!("must be an absolute path on Kubernetes, got {dir:?}"),
             ));
         }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as KubeQuantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, rule};
 use crate::spec::{Quantity, format_bytes};
 
 /// The label every object moon makes carries, set to [`MANAGER`].
@@ -61,7 +61,7 @@ pub(crate) fn cpu_quantity(
 ) -> Result<KubeQuantity> {
     let millicores = cpus
         .millicores()
-        .map_err(|problem| Error::invalid(kind, path, problem))?;
+        .map_err(|problem| Error::invalid(kind, path, rule::FORMAT, problem))?;
     Ok(KubeQuantity(if millicores % 1000 == 0 {
         (millicores / 1000).to_string()
     } else {
@@ -85,7 +85,7 @@ pub(crate) fn memory_quantity(
     ];
     let bytes = memory
         .bytes()
-        .map_err(|problem| Error::invalid(kind, path, problem))?;
+        .map_err(|problem| Error::invalid(kind, path, rule::FORMAT, problem))?;
     let decimal = DECIMAL
         .iter()
         .find(|(_, size)| bytes >= *size && bytes % size == 0)

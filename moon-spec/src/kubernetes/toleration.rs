@@ -3,7 +3,7 @@
 
 use k8s_openapi::api::core::v1::Toleration;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, rule};
 
 /// Parses `key[=value]:Effect[,...]`: the taints to tolerate, as `kubectl
 /// taint` writes them. A taint without a value is tolerated whatever its
@@ -12,8 +12,9 @@ pub fn parse_tolerations(text: &str) -> Result<Vec<Toleration>> {
     const EFFECTS: [&str; 3] = ["NoSchedule", "PreferNoSchedule", "NoExecute"];
     let mut tolerations = Vec::new();
     for (i, item) in text.split(',').map(str::trim).enumerate() {
-        let problem =
-            |message: String| Error::invalid("config", format!("tolerations[{i}]"), message);
+        let problem = |message: String| {
+            Error::invalid("config", format!("tolerations[{i}]"), rule::FORMAT, message)
+        };
         let (taint, effect) = item.rsplit_once(':').ok_or_else(|| {
             problem(format!(
                 "{item:?} has no effect: write key[=value]:NoSchedule"

@@ -21,7 +21,7 @@ pub use validate::{
 
 use serde::de::DeserializeOwned;
 
-use crate::error::{Error, FieldError, FieldErrors};
+use crate::error::{Error, FieldError, FieldErrors, rule};
 
 /// Parses a spec from YAML (which includes JSON), naming the path of a
 /// value that has the wrong type or an unknown key.
@@ -29,11 +29,18 @@ pub fn from_yaml<T: DeserializeOwned>(kind: &'static str, text: &str) -> Result<
     let deserializer = serde_yaml_ng::Deserializer::from_str(text);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
-        let path = if path == "." { String::new() } else { path };
+        // serde_path_to_error writes `.` for the root and `?` where it lost
+        // track (text that is not YAML at all): both mean the whole spec.
+        let path = if path == "." || path == "?" {
+            String::new()
+        } else {
+            path
+        };
         let message = strip_context(&path, &error.inner().to_string());
+        let rule = serde_rule(&message);
         Error::InvalidSpec {
             kind,
-            errors: FieldErrors(vec![FieldError::new(path, message)]),
+            errors: FieldErrors(vec![FieldError::new(path, rule, message)]),
         }
     })
 }
@@ -67,6 +74,26 @@ pub fn spec_kind(text: &str) -> &'static str {
         }
         Ok(_) => "tenant",
         Err(_) => "spec",
+    }
+}
+
+/// The rule behind one of serde's messages, which start with the kind of
+/// mismatch (`unknown field`, `missing field`, `invalid type`, `unknown
+/// variant`); anything else is text that did not parse.
+fn serde_rule(message: &str) -> &'static str {
+    if message.starts_with("unknown field") {
+        rule::UNKNOWN_FIELD
+    } else if message.starts_with("missing field") {
+        rule::REQUIRED
+    } else if message.starts_with("invalid type")
+        || message.starts_with("unknown variant")
+        || message.starts_with("invalid value")
+    {
+        rule::TYPE
+    } else if message.starts_with("invalid length") {
+        rule::RANGE
+    } else {
+        rule::SYNTAX
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::{Framework, Job, Quantity, Tenant};
-use crate::error::{Error, FieldError, FieldErrors};
+use crate::error::{Error, FieldError, FieldErrors, rule};
 use crate::secret::SecretData;
 
 /// Longest name of a tenant or job: a Kubernetes label value (63) less room
@@ -59,8 +59,8 @@ impl Demand {
 struct Findings(Vec<FieldError>);
 
 impl Findings {
-    fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError::new(path, message));
+    fn add(&mut self, rule: &'static str, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError::new(path, rule, message));
     }
 
     fn into_result(self, kind: &'static str) -> Result<(), Error> {
@@ -87,12 +87,12 @@ pub fn validate_tenant(tenant: &Tenant) -> Result<(), Error> {
     }
     for (i, user) in tenant.users.iter().enumerate() {
         if user.trim().is_empty() {
-            findings.add(format!("users[{i}]"), "must not be empty");
+            findings.add(rule::REQUIRED, format!("users[{i}]"), "must not be empty");
         }
     }
     for (i, group) in tenant.groups.iter().enumerate() {
         if group.trim().is_empty() {
-            findings.add(format!("groups[{i}]"), "must not be empty");
+            findings.add(rule::REQUIRED, format!("groups[{i}]"), "must not be empty");
         }
     }
     check_labels(&mut findings, &tenant.labels);
@@ -105,7 +105,7 @@ pub fn validate_job(job: &Job) -> Result<(), Error> {
     check_name(&mut findings, "name", &job.name, MAX_NAME_LEN);
     check_name(&mut findings, "tenant", &job.tenant, MAX_NAME_LEN);
     if job.roles.is_empty() {
-        findings.add("roles", "must have at least one role");
+        findings.add(rule::REQUIRED, "roles", "must have at least one role");
     }
     let mut seen = HashSet::new();
     for (i, role) in job.roles.iter().enumerate() {
@@ -118,29 +118,41 @@ pub fn validate_job(job: &Job) -> Result<(), Error> {
         );
         if !seen.insert(role.name.as_str()) {
             findings.add(
+                rule::UNIQUE,
                 format!("{at}.name"),
                 format!("role {:?} appears more than once", role.name),
             );
         }
         if role.replicas < 1 {
             findings.add(
+                rule::RANGE,
                 format!("{at}.replicas"),
                 format!("must be at least 1, got {}", role.replicas),
             );
         } else if role.replicas > MAX_REPLICAS {
             findings.add(
+                rule::RANGE,
                 format!("{at}.replicas"),
                 format!("must be at most {MAX_REPLICAS}, got {}", role.replicas),
             );
         }
         if role.command.is_empty() {
-            findings.add(format!("{at}.command"), "must name a program");
+            findings.add(
+                rule::REQUIRED,
+                format!("{at}.command"),
+                "must name a program",
+            );
         } else if role.command[0].trim().is_empty() {
-            findings.add(format!("{at}.command[0]"), "must not be empty");
+            findings.add(
+                rule::REQUIRED,
+                format!("{at}.command[0]"),
+                "must not be empty",
+            );
         }
         for key in role.env.keys() {
             if !is_env_name(key) {
                 findings.add(
+                    rule::FORMAT,
                     format!("{at}.env.{key}"),
                     format!("{ENV_NAME_RULE}, got {key:?}"),
                 );
@@ -150,9 +162,13 @@ pub fn validate_job(job: &Job) -> Result<(), Error> {
         for (j, name) in role.inherit_env.iter().enumerate() {
             let path = format!("{at}.inheritEnv[{j}]");
             if !is_env_name(name) {
-                findings.add(path, format!("{ENV_NAME_RULE}, got {name:?}"));
+                findings.add(rule::FORMAT, path, format!("{ENV_NAME_RULE}, got {name:?}"));
             } else if !inherited.insert(name.as_str()) {
-                findings.add(path, format!("{name:?} appears more than once"));
+                findings.add(
+                    rule::UNIQUE,
+                    path,
+                    format!("{name:?} appears more than once"),
+                );
             }
         }
         let mut secrets = HashSet::new();
@@ -162,6 +178,7 @@ pub fn validate_job(job: &Job) -> Result<(), Error> {
             check_name(&mut findings, &path, &source.secret, MAX_SECRET_NAME_LEN);
             if findings.0.len() == before && !secrets.insert(source.secret.as_str()) {
                 findings.add(
+                    rule::UNIQUE,
                     path,
                     format!("secret {:?} appears more than once", source.secret),
                 );
@@ -170,7 +187,11 @@ pub fn validate_job(job: &Job) -> Result<(), Error> {
         if let Some(dir) = &role.working_dir
             && dir.trim().is_empty()
         {
-            findings.add(format!("{at}.workingDir"), "must not be empty when given");
+            findings.add(
+                rule::REQUIRED,
+                format!("{at}.workingDir"),
+                "must not be empty when given",
+            );
         }
         if let Some(image) = &role.image {
             check_image(&mut findings, &format!("{at}.image"), image);
@@ -183,12 +204,17 @@ pub fn validate_job(job: &Job) -> Result<(), Error> {
         check_image(&mut findings, "image", image);
     }
     if job.active_deadline_seconds == Some(0) {
-        findings.add("activeDeadlineSeconds", "must be at least 1, got 0");
+        findings.add(
+            rule::RANGE,
+            "activeDeadlineSeconds",
+            "must be at least 1, got 0",
+        );
     }
     if let Some(ttl) = job.ttl_seconds_after_finished
         && ttl > MAX_TTL_SECONDS
     {
         findings.add(
+            rule::RANGE,
             "ttlSecondsAfterFinished",
             format!("must be at most {MAX_TTL_SECONDS} (as in Kubernetes), got {ttl}"),
         );
@@ -204,18 +230,23 @@ pub fn validate_secret(name: &str, data: &SecretData) -> Result<(), Error> {
     let mut findings = Findings::default();
     check_name(&mut findings, "name", name, MAX_SECRET_NAME_LEN);
     if data.is_empty() {
-        findings.add("data", "must have at least one key");
+        findings.add(rule::REQUIRED, "data", "must have at least one key");
     }
     for (key, value) in data.expose() {
         if !is_env_name(key) {
             findings.add(
+                rule::FORMAT,
                 format!("data.{key}"),
                 format!("key {ENV_NAME_RULE}, got {key:?}"),
             );
         }
         if value.contains('\0') {
             // A process's environment cannot hold a NUL byte.
-            findings.add(format!("data.{key}"), "value must not contain a NUL byte");
+            findings.add(
+                rule::FORMAT,
+                format!("data.{key}"),
+                "value must not contain a NUL byte",
+            );
         }
     }
     findings.into_result("secret")
@@ -231,9 +262,10 @@ pub fn validate_secret_name(name: &str) -> Result<(), Error> {
 /// An image reference: what `docker pull` takes, so no spaces and not empty.
 fn check_image(findings: &mut Findings, path: &str, image: &str) {
     if image.is_empty() {
-        findings.add(path, "must not be empty when given");
+        findings.add(rule::REQUIRED, path, "must not be empty when given");
     } else if image.chars().any(|c| c.is_whitespace() || c.is_control()) {
         findings.add(
+            rule::FORMAT,
             path,
             format!("must be an image reference without spaces, got {image:?}"),
         );
@@ -248,6 +280,7 @@ fn check_framework_roles(findings: &mut Findings, job: &Job) {
     for (i, role) in job.roles.iter().enumerate() {
         match job.framework.role_rule(&role.name) {
             None => findings.add(
+                rule::FRAMEWORK,
                 format!("roles[{i}].name"),
                 format!(
                     "{} allows roles {}, got {:?}",
@@ -260,6 +293,7 @@ fn check_framework_roles(findings: &mut Findings, job: &Job) {
             Some(rule) if role.replicas >= 1 => {
                 if role.replicas < rule.min_replicas {
                     findings.add(
+                        rule::FRAMEWORK,
                         format!("roles[{i}].replicas"),
                         format!(
                             "{} {} must have at least {} replicas, got {}",
@@ -276,6 +310,7 @@ fn check_framework_roles(findings: &mut Findings, job: &Job) {
                         "at most"
                     };
                     findings.add(
+                        rule::FRAMEWORK,
                         format!("roles[{i}].replicas"),
                         format!(
                             "{} {} must have {bound} {max} replica{}, got {}",
@@ -293,6 +328,7 @@ fn check_framework_roles(findings: &mut Findings, job: &Job) {
     for rule in rules.iter().filter(|rule| rule.required) {
         if !job.roles.iter().any(|role| role.name == rule.name) {
             findings.add(
+                rule::FRAMEWORK,
                 "roles",
                 format!("{} needs a {:?} role", job.framework, rule.name),
             );
@@ -304,17 +340,22 @@ fn check_framework_roles(findings: &mut Findings, job: &Job) {
             .iter()
             .any(|role| role.name == "chief" || role.name == "worker")
     {
-        findings.add("roles", "tensorflow needs a \"chief\" or a \"worker\" role");
+        findings.add(
+            rule::FRAMEWORK,
+            "roles",
+            "tensorflow needs a \"chief\" or a \"worker\" role",
+        );
     }
 }
 
 fn check_name(findings: &mut Findings, path: &str, name: &str, max: usize) {
     if name.is_empty() {
-        findings.add(path, "must not be empty");
+        findings.add(rule::REQUIRED, path, "must not be empty");
         return;
     }
     if name.len() > max {
         findings.add(
+            rule::RANGE,
             path,
             format!("must be at most {max} characters, got {}", name.len()),
         );
@@ -325,7 +366,7 @@ fn check_name(findings: &mut Findings, path: &str, name: &str, max: usize) {
         && !name.starts_with('-')
         && !name.ends_with('-');
     if !valid {
-        findings.add(
+        findings.add(rule::FORMAT,
             path,
             format!(
                 "must be lowercase letters, digits and '-', starting and ending with a letter or digit, got {name:?}"
@@ -336,18 +377,21 @@ fn check_name(findings: &mut Findings, path: &str, name: &str, max: usize) {
 
 fn check_cpus(findings: &mut Findings, path: &str, cpus: &Quantity, zero_ok: bool) {
     match cpus.millicores() {
-        Err(problem) => findings.add(path, problem),
-        Ok(0) if !zero_ok => {
-            findings.add(path, format!("must be more than 0, got {}", cpus.written()))
-        }
+        Err(problem) => findings.add(rule::FORMAT, path, problem),
+        Ok(0) if !zero_ok => findings.add(
+            rule::RANGE,
+            path,
+            format!("must be more than 0, got {}", cpus.written()),
+        ),
         Ok(_) => {}
     }
 }
 
 fn check_memory(findings: &mut Findings, path: &str, memory: &Quantity, zero_ok: bool) {
     match memory.bytes() {
-        Err(problem) => findings.add(path, problem),
+        Err(problem) => findings.add(rule::FORMAT, path, problem),
         Ok(0) if !zero_ok => findings.add(
+            rule::RANGE,
             path,
             format!("must be more than 0, got {}", memory.written()),
         ),
@@ -366,7 +410,7 @@ fn check_labels(findings: &mut Findings, labels: &BTreeMap<String, String>) {
             None => (None, key.as_str()),
         };
         if !prefix.is_none_or(is_dns_subdomain) || !is_label_name(name) {
-            findings.add(
+            findings.add(rule::FORMAT,
                 format!("labels.{key}"),
                 format!(
                     "key must be an optional DNS prefix and '/', then 1-63 letters, digits, '-', '_' or '.' starting and ending with a letter or digit, got {key:?}"
@@ -375,11 +419,12 @@ fn check_labels(findings: &mut Findings, labels: &BTreeMap<String, String>) {
         }
         if value.len() > 63 {
             findings.add(
+                rule::RANGE,
                 format!("labels.{key}"),
                 format!("value must be at most 63 characters, got {}", value.len()),
             );
         } else if !value.is_empty() && !is_label_name(value) {
-            findings.add(
+            findings.add(rule::FORMAT,
                 format!("labels.{key}"),
                 format!(
                     "value must be letters, digits, '-', '_' or '.' starting and ending with a letter or digit, got {value:?}"
