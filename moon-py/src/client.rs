@@ -12,7 +12,7 @@ use futures::StreamExt;
 use moon_core::backend::{ApplyOutcome, Stream};
 use moon_core::kubernetes::{KubernetesConfig, parse_tolerations};
 use moon_core::local::LocalConfig;
-use moon_core::spec::{Job, Tenant, job_from_yaml, tenant_from_yaml};
+use moon_core::spec::{Job, Kind, Tenant, job_from_yaml, spec_from_yaml, tenant_from_yaml};
 use moon_core::{Error, Event, LogLine, LogOptions, SecretData};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -522,18 +522,20 @@ pub(crate) fn parse_tenant_yaml(py: Python<'_>, text: &str) -> PyResult<String> 
     tenant_json(text).map_err(|error| to_py_err(py, error))
 }
 
-/// The Kubernetes objects a spec (canonical JSON of `kind`) becomes, as the
-/// YAML stream `moon render` prints.
+/// The Kubernetes objects a spec becomes, as the YAML stream `moon render`
+/// prints. Its kind is `kind` (`"job"`, `"tenant"`) when given, else told
+/// by the spec itself, as everywhere in moon.
 #[pyfunction]
-#[pyo3(signature = (spec_json, kind, image = None, tolerations = None))]
+#[pyo3(signature = (spec_json, kind = None, image = None, tolerations = None))]
 pub(crate) fn render_yaml(
     py: Python<'_>,
     spec_json: &str,
-    kind: &str,
+    kind: Option<&str>,
     image: Option<String>,
     tolerations: Option<Vec<String>>,
 ) -> PyResult<String> {
-    use moon_core::kubernetes::{RenderOptions, render_job, render_tenant, to_yaml};
+    use moon_core::kubernetes::{RenderOptions, render_spec, to_yaml};
+    let kind = kind.map(kind_named).transpose()?;
     let tolerations = match tolerations {
         Some(tolerations) => {
             parse_tolerations(&tolerations.join(",")).map_err(|error| to_py_err(py, error))?
@@ -545,27 +547,15 @@ pub(crate) fn render_yaml(
         anchor_uid: None,
         tolerations,
     };
-    let rendered = match kind {
-        "job" => {
-            moon_core::spec::job_from_yaml(spec_json).and_then(|job| render_job(&job, &options))
-        }
-        "tenant" => {
-            moon_core::spec::tenant_from_yaml(spec_json).and_then(|tenant| render_tenant(&tenant))
-        }
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "kind must be \"job\" or \"tenant\", got {other:?}"
-            )));
-        }
-    };
-    rendered
+    spec_from_yaml(spec_json, kind)
+        .and_then(|spec| render_spec(&spec, &options))
         .map(|objects| to_yaml(&objects))
         .map_err(|error| to_py_err(py, error))
 }
 
-/// Parses and validates a spec of either kind; returns `(kind, canonical JSON)`.
-/// Without `kind`, a mapping with a `tenant`, `framework` or `roles` key is a
-/// job and any other a tenant.
+/// Parses and validates a spec of any kind; returns `(kind, canonical JSON)`,
+/// the kind as commands write it (`"job"`). Without `kind`, the spec's
+/// own `kind` key, or its keys, tell.
 #[pyfunction]
 #[pyo3(signature = (text, kind = None))]
 pub(crate) fn parse_spec_yaml(
@@ -573,28 +563,19 @@ pub(crate) fn parse_spec_yaml(
     text: &str,
     kind: Option<&str>,
 ) -> PyResult<(&'static str, String)> {
-    let kind = match kind {
-        // Unreadable YAML is reported as a job's, the kind users mostly write.
-        None => match moon_core::spec::spec_kind(text) {
-            "tenant" => "tenant",
-            _ => "job",
-        },
-        Some("job") => "job",
-        Some("tenant") => "tenant",
-        Some(other) => {
-            return Err(PyValueError::new_err(format!(
-                "kind must be \"job\" or \"tenant\", got {other:?}"
-            )));
-        }
-    };
-    let parsed = if kind == "job" {
-        job_json(text)
-    } else {
-        tenant_json(text)
-    };
-    parsed
-        .map(|json| (kind, json))
+    let kind = kind.map(kind_named).transpose()?;
+    spec_from_yaml(text, kind)
+        .map(|spec| (spec.kind().noun(), spec.to_json()))
         .map_err(|error| to_py_err(py, error))
+}
+
+/// A kind as Python names it.
+fn kind_named(name: &str) -> PyResult<Kind> {
+    Kind::parse(name).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "kind must be \"job\" or \"tenant\", got {name:?}"
+        ))
+    })
 }
 
 fn job_json(text: &str) -> moon_core::Result<String> {

@@ -7,10 +7,11 @@
 
 use std::any::Any;
 
-use moon_core::{Error, gpu};
+use moon_core::error::PathPart;
+use moon_core::{Error, FieldError, gpu};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyInt, PyList, PyString, PyTuple};
 
 /// The Python module that declares moon's exceptions.
 const ERRORS_MODULE: &str = "moon.errors";
@@ -24,8 +25,13 @@ pub(crate) fn to_py_err(py: Python<'_>, error: impl Into<Error>) -> PyErr {
         let fields = PyDict::new(py);
         let class = match error {
             Error::InvalidSpec { kind, errors } => {
+                let details = PyList::empty(py);
+                for error in &errors.0 {
+                    details.append(field_details(py, error)?)?;
+                }
                 let errors: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
                 fields.set_item("errors", errors)?;
+                fields.set_item("details", details)?;
                 fields.set_item("kind", kind)?;
                 "InvalidSpec"
             }
@@ -39,7 +45,14 @@ pub(crate) fn to_py_err(py: Python<'_>, error: impl Into<Error>) -> PyErr {
                 fields.set_item("name", name)?;
                 "AlreadyExists"
             }
-            Error::QuotaExceeded(_) => "QuotaExceeded",
+            Error::QuotaExceeded(refusal) => {
+                fields.set_item("scope", refusal.scope)?;
+                fields.set_item("resource", refusal.resource)?;
+                fields.set_item("used", refusal.used)?;
+                fields.set_item("asked", refusal.asked)?;
+                fields.set_item("limit", refusal.limit)?;
+                "QuotaExceeded"
+            }
             Error::PermissionDenied(_) => "PermissionDenied",
             Error::Conflict(_) => "Conflict",
             Error::NotSupported(_) => "NotSupported",
@@ -60,7 +73,12 @@ pub(crate) fn to_py_err(py: Python<'_>, error: impl Into<Error>) -> PyErr {
                 "Timeout"
             }
             Error::Io { .. } | Error::Database(_) | Error::Agent(_) => "AgentError",
-            Error::Cluster(_) => "ClusterError",
+            Error::Cluster(cluster) => {
+                fields.set_item("status", cluster.status)?;
+                fields.set_item("reason", cluster.reason)?;
+                fields.set_item("retryable", cluster.retryable)?;
+                "ClusterError"
+            }
             Error::Gpu(error) => {
                 let kind = match error {
                     gpu::Error::NoNvml(_) => "no-nvml",
@@ -87,6 +105,24 @@ pub(crate) fn to_py_err(py: Python<'_>, error: impl Into<Error>) -> PyErr {
         error.set_cause(py, Some(lookup));
         error
     })
+}
+
+/// One field error as `InvalidSpec.details` holds it: `{"loc": ("roles", 0,
+/// "replicas"), "type": "range", "msg": "..."}`.
+fn field_details<'py>(py: Python<'py>, error: &FieldError) -> PyResult<Bound<'py, PyDict>> {
+    let loc: Vec<Bound<'py, PyAny>> = error
+        .location()
+        .into_iter()
+        .map(|part| match part {
+            PathPart::Key(key) => PyString::new(py, key).into_any(),
+            PathPart::Index(index) => PyInt::new(py, index).into_any(),
+        })
+        .collect();
+    let details = PyDict::new(py);
+    details.set_item("loc", PyTuple::new(py, loc)?)?;
+    details.set_item("type", &error.rule)?;
+    details.set_item("msg", &error.message)?;
+    Ok(details)
 }
 
 /// A `MoonError` for a panic caught inside the native module, so that a bug

@@ -89,8 +89,14 @@ def test_exceptions_pickle_with_their_details() -> None:
     copy = pickle.loads(pickle.dumps(error))
     assert type(copy) is moon.JobCancelled
     assert (str(copy), copy.job, copy.phase, copy.reason) == (str(error), "a/b", "cancelled", "x")
-    invalid = pickle.loads(pickle.dumps(moon.InvalidSpec("bad", errors=["a: b"], kind="job")))
-    assert (invalid.errors, invalid.kind) == (["a: b"], "job")
+    details: list[moon.ErrorDetails] = [{"loc": ("a",), "type": "format", "msg": "b"}]
+    invalid = moon.InvalidSpec("bad", errors=["a: b"], details=details, kind="job")
+    copy_invalid = pickle.loads(pickle.dumps(invalid))
+    assert (copy_invalid.errors, copy_invalid.details, copy_invalid.kind) == (
+        ["a: b"],
+        details,
+        "job",
+    )
 
 
 def test_unknown_backend_is_invalid_config(moon_home: Path) -> None:
@@ -182,6 +188,62 @@ def test_load_spec_defaults_and_missing_file(tmp_path: Path) -> None:
     assert isinstance(moon.load_spec("name: a\nlabels: {x: y}\n", kind="tenant"), moon.Tenant)
     with pytest.raises(FileNotFoundError):
         moon.load_spec(str(tmp_path / "missing.yaml"))
+
+
+def test_details_give_each_error_as_loc_type_msg(client: moon.Client, tenant: str) -> None:
+    job = moon.Job(name="Bad_Name", tenant=tenant, roles=[moon.Role("main", replicas=0)])
+    with pytest.raises(moon.InvalidSpec) as caught:
+        client.submit(job)
+    assert [(d["loc"], d["type"]) for d in caught.value.details] == [
+        (("name",), "format"),
+        (("roles", 0, "replicas"), "range"),
+        (("roles", 0, "command"), "required"),
+    ]
+    assert caught.value.details[1]["msg"] == "must be at least 1, got 0"
+    # The strings stay, one per detail.
+    assert caught.value.errors[1] == "roles[0].replicas: must be at least 1, got 0"
+
+
+def test_unknown_keys_are_refused_by_the_one_schema_wherever_they_come_from(tenant: str) -> None:
+    # A role or quota given as a mapping keeps keys the classes do not know,
+    # and moon's parser refuses them with their path, as from_dict does.
+    spec = {
+        "name": "odd",
+        "tenant": tenant,
+        "framework": "custom",
+        "roles": [{"name": "main", "command": ["true"], "bogus": 1}],
+    }
+    built = moon.Job(
+        name="odd", tenant=tenant, roles=[{"name": "main", "command": ["true"], "bogus": 1}]
+    )
+    with pytest.raises(moon.InvalidSpec) as from_class:
+        built.validate()
+    with pytest.raises(moon.InvalidSpec) as from_dict:
+        moon.Job.from_dict(spec)
+    with pytest.raises(moon.InvalidSpec) as rendered:
+        moon.render(built)
+    for caught in (from_class, from_dict, rendered):
+        assert caught.value.details[0]["loc"] == ("roles", 0, "bogus")
+        assert caught.value.details[0]["type"] == "unknown_field"
+    assert from_class.value.errors == from_dict.value.errors
+    with pytest.raises(moon.InvalidSpec) as quota:
+        moon.Tenant("t", quota={"gpus": 1, "tpus": 4}).validate()
+    assert quota.value.details[0]["loc"] == ("quota", "tpus")
+
+
+def test_a_spec_names_its_kind_or_is_told_apart_by_its_keys() -> None:
+    job = {"kind": "Job", "name": "j", "tenant": "t", "framework": "custom",
+           "roles": [{"name": "main", "command": ["true"]}]}  # fmt: skip
+    assert isinstance(moon.load_spec(json.dumps(job)), moon.Job)
+    legacy = {key: value for key, value in job.items() if key != "kind"}
+    assert isinstance(moon.load_spec(json.dumps(legacy)), moon.Job)
+    assert isinstance(moon.load_spec('{"kind": "Tenant", "name": "t"}'), moon.Tenant)
+    with pytest.raises(moon.InvalidSpec) as caught:
+        moon.load_spec('{"kind": "Service", "name": "web"}')
+    assert caught.value.details[0]["loc"] == ("kind",)
+    assert "moon reads Tenant, Job" in caught.value.errors[0]
+    # render() asks the same parser: a mapping's kind key decides.
+    assert "kind: Namespace" in moon.render({"kind": "Tenant", "name": "t"})
 
 
 def test_role_command_must_be_a_list() -> None:

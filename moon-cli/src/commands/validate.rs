@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use moon_core::Error;
-use moon_core::spec::{from_yaml, job_from_yaml, spec_kind, tenant_from_yaml};
+use moon_core::spec::{Kind, spec_from_yaml, spec_kind};
 use serde::Serialize;
 
 use super::{Context, read_spec};
@@ -20,6 +20,7 @@ struct Verdict {
 #[derive(Debug, PartialEq, Serialize)]
 struct FieldErrorOut {
     path: String,
+    rule: String,
     message: String,
 }
 
@@ -27,8 +28,12 @@ struct FieldErrorOut {
 /// with its errors on stderr, as any other command would report them.
 pub fn run(context: &Context, file: &Path) -> Result<(), CliError> {
     let text = read_spec(file)?;
-    let kind = spec_kind(&text);
-    let result = check(kind, &text);
+    // Text that is not YAML, or names a kind moon does not read, is
+    // reported as a spec of no kind.
+    let kind = spec_kind(&text).ok();
+    let result = spec_from_yaml(&text, kind)
+        .map(drop)
+        .map_err(Error::from);
     if context.out.is_table() {
         if result.is_ok() {
             context.out.text("valid")?;
@@ -39,16 +44,7 @@ pub fn run(context: &Context, file: &Path) -> Result<(), CliError> {
     result.map_err(CliError::from)
 }
 
-fn check(kind: &'static str, text: &str) -> Result<(), Error> {
-    let checked = match kind {
-        "job" => job_from_yaml(text).map(drop),
-        "tenant" => tenant_from_yaml(text).map(drop),
-        _ => from_yaml::<serde_yaml_ng::Value>(kind, text).map(drop),
-    };
-    Ok(checked?)
-}
-
-fn verdict(kind: &'static str, result: &Result<(), Error>) -> Verdict {
+fn verdict(kind: Option<Kind>, result: &Result<(), Error>) -> Verdict {
     let errors = match result {
         Ok(()) => Vec::new(),
         Err(Error::InvalidSpec { errors, .. }) => errors
@@ -56,16 +52,18 @@ fn verdict(kind: &'static str, result: &Result<(), Error>) -> Verdict {
             .iter()
             .map(|error| FieldErrorOut {
                 path: error.path.clone(),
+                rule: error.rule.clone(),
                 message: error.message.clone(),
             })
             .collect(),
         Err(other) => vec![FieldErrorOut {
             path: String::new(),
+            rule: String::new(),
             message: other.to_string(),
         }],
     };
     Verdict {
-        kind,
+        kind: kind.map_or("spec", Kind::noun),
         valid: result.is_ok(),
         errors,
     }
@@ -85,24 +83,22 @@ roles:
     command: [echo, hi]
 ";
 
-    #[test]
-    fn kinds_are_detected_by_roles() {
-        assert_eq!(spec_kind(JOB), "job");
-        assert_eq!(spec_kind(r#"{"name": "demo", "roles": []}"#), "job");
-        assert_eq!(spec_kind("name: demo\nquota: {gpus: 2}\n"), "tenant");
-        assert_eq!(spec_kind("- a list\n"), "tenant");
-        assert_eq!(spec_kind("name: [unclosed\n"), "spec");
+    fn check(text: &str) -> (Option<Kind>, Result<(), Error>) {
+        let kind = spec_kind(text).ok();
+        (kind, spec_from_yaml(text, kind).map(drop).map_err(Error::from))
     }
 
     #[test]
-    fn every_broken_rule_is_reported_with_its_path() {
-        let result = check("job", JOB);
-        let verdict = verdict("job", &result);
+    fn every_broken_rule_is_reported_with_its_path_and_rule() {
+        let (kind, result) = check(JOB);
+        let verdict = verdict(kind, &result);
         assert!(!verdict.valid);
+        assert_eq!(verdict.kind, "job");
         assert_eq!(
             verdict.errors,
             [FieldErrorOut {
                 path: "roles[0].replicas".into(),
+                rule: "range".into(),
                 message: "must be at least 1, got 0".into(),
             }]
         );
@@ -114,14 +110,17 @@ roles:
 
     #[test]
     fn valid_specs_pass() {
-        let result = check("tenant", "name: demo\nquota: {cpus: 2}\n");
+        let (kind, result) = check("name: demo\nquota: {cpus: 2}\n");
         assert!(result.is_ok());
-        assert!(verdict("tenant", &result).valid);
+        assert_eq!(verdict(kind, &result).kind, "tenant");
+        assert!(verdict(kind, &result).valid);
     }
 
     #[test]
-    fn unreadable_yaml_is_invalid_input() {
-        let error = CliError::from(check("spec", "name: [unclosed\n").unwrap_err());
+    fn unreadable_yaml_is_invalid_input_of_no_kind() {
+        let (kind, result) = check("name: [unclosed\n");
+        assert_eq!(verdict(kind, &result).kind, "spec");
+        let error = CliError::from(result.unwrap_err());
         assert_eq!(error.code(), crate::exit::INVALID_INPUT);
     }
 }

@@ -26,6 +26,7 @@ from .errors import (
     AlreadyExists,
     ClusterError,
     Conflict,
+    ErrorDetails,
     GpuError,
     InvalidSpec,
     JobCancelled,
@@ -38,7 +39,17 @@ from .errors import (
     Timeout,
 )
 from .gpu import GpuDevice, GpuInventory, gpus
-from .spec import Job, Quantity, Quota, Role, Tenant, load_spec, render
+from .spec import (
+    Framework,
+    Job,
+    Quantity,
+    Quota,
+    RestartPolicy,
+    Role,
+    Tenant,
+    load_spec,
+    render,
+)
 from .status import Event, JobStatus, LogLine, ReplicaStatus, SecretInfo, TenantStatus
 
 __all__ = [
@@ -47,7 +58,9 @@ __all__ = [
     "Client",
     "ClusterError",
     "Conflict",
+    "ErrorDetails",
     "Event",
+    "Framework",
     "GpuDevice",
     "GpuError",
     "GpuInventory",
@@ -66,6 +79,7 @@ __all__ = [
     "Quota",
     "QuotaExceeded",
     "ReplicaStatus",
+    "RestartPolicy",
     "Role",
     "SecretInfo",
     "Stream",

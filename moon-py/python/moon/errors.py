@@ -10,6 +10,7 @@ the hierarchy.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypedDict
 
 __all__ = [
     "AgentError",
@@ -37,18 +38,50 @@ class MoonError(Exception):
     """Base class of every error moon raises."""
 
 
+class ErrorDetails(TypedDict):
+    """One broken rule of a spec, in the manner of pydantic's ``ErrorDetails``.
+
+    Keys:
+        loc: Where, as keys and indexes: ``("roles", 0, "replicas")``; empty
+            for the spec as a whole.
+        type: Which kind of rule: ``"required"``, ``"unknown_field"``,
+            ``"type"``, ``"format"``, ``"range"``, ``"unique"``,
+            ``"framework"``, ``"unsupported"``, ``"syntax"``, or the Kubernetes
+            API server's cause (``"FieldValueInvalid"``) for an object it refused.
+        msg: The rule and what was found, for people.
+    """
+
+    loc: tuple[str | int, ...]
+    type: str
+    msg: str
+
+
 class InvalidSpec(MoonError, ValueError):
     """A job or tenant spec broke one or more rules.
 
     Attributes:
         errors: Every broken rule, as ``"path: message"`` (``"roles[0].replicas:
             must be at least 1, got 0"``), in the order moon checks them.
+        details: The same rules as :class:`ErrorDetails`, for programs:
+            ``{"loc": ("roles", 0, "replicas"), "type": "range", "msg": "must be
+            at least 1, got 0"}``.
         kind: ``"job"``, ``"tenant"`` or ``"config"``.
     """
 
-    def __init__(self, message: str, *, errors: Sequence[str] = (), kind: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: Sequence[str] = (),
+        details: Sequence[ErrorDetails] = (),
+        kind: str = "",
+    ) -> None:
         super().__init__(message)
         self.errors: list[str] = list(errors)
+        self.details: list[ErrorDetails] = [
+            ErrorDetails(loc=tuple(each["loc"]), type=each["type"], msg=each["msg"])
+            for each in details
+        ]
         self.kind = kind
 
 
@@ -81,7 +114,34 @@ class AlreadyExists(MoonError):
 
 
 class QuotaExceeded(MoonError):
-    """A job can never fit its tenant's quota or the machine."""
+    """A job can never fit its tenant's quota or the machine (on Kubernetes:
+    the tenant's ``jobs`` quota is full).
+
+    Attributes:
+        scope: Whose limit: ``"tenant vision"``, ``"machine"``.
+        resource: Of what: ``"cpus"``, ``"memory"``, ``"gpus"``, ``"jobs"``.
+        used: In use now, as a spec writes amounts (``"2"``, ``"8Gi"``);
+            ``"0"`` when the job could never fit even alone.
+        asked: What the job asks.
+        limit: The limit.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        scope: str = "",
+        resource: str = "",
+        used: str = "",
+        asked: str = "",
+        limit: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.scope = scope
+        self.resource = resource
+        self.used = used
+        self.asked = asked
+        self.limit = limit
 
 
 class PermissionDenied(MoonError, PermissionError):
@@ -138,7 +198,29 @@ class AgentError(MoonError):
 
 class ClusterError(MoonError, ConnectionError):
     """The Kubernetes API server could not be reached, or failed in a way no
-    other error covers (a 5xx answer, an object moon cannot read)."""
+    other error covers (a 5xx answer, an object moon cannot read).
+
+    Attributes:
+        status: The HTTP status of the server's answer, or ``None`` when there
+            was none (unreachable, a broken stream, a problem moon found).
+        reason: The server's reason (``"InternalError"``,
+            ``"ServiceUnavailable"``), or moon's (``"Unreachable"``,
+            ``"Malformed"``, ``"WatchEnded"``).
+        retryable: Whether the same request may succeed later.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        reason: str = "",
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.retryable = retryable
 
 
 class GpuError(MoonError):

@@ -1,9 +1,13 @@
 """Job and tenant specs as dataclasses.
 
-The dataclasses hold what a user writes; moon's native parser decides what is
-valid, so a spec built here is checked when it is submitted or applied (or
-with :func:`load_spec`), with the same messages the CLI prints. ``to_dict``
-gives the camelCase mapping of the YAML and JSON forms.
+The dataclasses hold what a user writes, typed for editors and checkers; they
+check nothing themselves. moon's native parser is the one schema: a spec built
+here is checked when it is submitted or applied (or with :meth:`Job.validate`,
+:func:`load_spec`), with the same messages and field paths the CLI prints. A
+key these classes do not know (from a mapping given to ``from_dict`` or as a
+role) is kept and handed to the parser, which refuses it where it stands
+(``roles[0].bogus: unknown field``). ``to_dict`` gives the camelCase mapping of
+the YAML and JSON forms.
 """
 
 from __future__ import annotations
@@ -12,15 +16,30 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 from . import _native
 
-__all__ = ["Job", "Quantity", "Quota", "Role", "Tenant", "load_spec"]
+__all__ = [
+    "Framework",
+    "Job",
+    "Quantity",
+    "Quota",
+    "RestartPolicy",
+    "Role",
+    "Tenant",
+    "load_spec",
+]
 
 Quantity = Union[int, float, str]
 """CPUs as a number or millicores (``2``, ``0.5``, ``"500m"``); memory as bytes,
 optionally with a unit (``"8Gi"``, ``"512M"``)."""
+
+Framework = Literal["pytorch", "tensorflow", "xgboost", "mxnet", "caffe", "spark", "custom"]
+"""The frameworks whose rendezvous moon wires up."""
+
+RestartPolicy = Literal["never", "on-failure"]
+"""Whether a replica that exits non-zero is started again."""
 
 _SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -36,10 +55,26 @@ def _mapping(value: Mapping[str, str] | None) -> dict[str, str] | None:
     return None if value is None else dict(value)
 
 
-def _unknown_keys(data: Mapping[str, Any], known: Sequence[str], what: str) -> None:
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise TypeError(f"unknown {what} key(s): {', '.join(unknown)}")
+def _others(data: Mapping[str, Any], known: Sequence[str]) -> dict[str, Any]:
+    """The keys of ``data`` a class does not know, kept for the parser to refuse."""
+    return {key: value for key, value in data.items() if key not in known}
+
+
+_QUOTA_KEYS = ("cpus", "memory", "gpus", "jobs")
+_ROLE_KEYS = (
+    "name",
+    "replicas",
+    "command",
+    "args",
+    "env",
+    "workingDir",
+    "image",
+    "cpus",
+    "memory",
+    "gpus",
+    "inheritEnv",
+    "envFrom",
+)
 
 
 @dataclass
@@ -50,15 +85,23 @@ class Quota:
     memory: Quantity | None = None
     gpus: int | None = None
     jobs: int | None = None
+    _others: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         items = {"cpus": self.cpus, "memory": self.memory, "gpus": self.gpus, "jobs": self.jobs}
-        return {key: value for key, value in items.items() if value is not None}
+        data = {key: value for key, value in items.items() if value is not None}
+        return {**data, **self._others}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Quota:
-        _unknown_keys(data, ("cpus", "memory", "gpus", "jobs"), "quota")
-        return cls(**data)
+        """A quota from its mapping; keys it does not know are refused on apply."""
+        return cls(
+            cpus=data.get("cpus"),
+            memory=data.get("memory"),
+            gpus=data.get("gpus"),
+            jobs=data.get("jobs"),
+            _others=_others(data, _QUOTA_KEYS),
+        )
 
 
 @dataclass
@@ -87,6 +130,7 @@ class Role:
     image: str | None = None
     inherit_env: Sequence[str] = field(default_factory=list)
     env_from: Sequence[str] = field(default_factory=list)
+    _others: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.command = _strings(self.command, "command")
@@ -118,15 +162,14 @@ class Role:
         data["cpus"] = self.cpus
         data["memory"] = self.memory
         data["gpus"] = self.gpus
-        return data
+        return {**data, **self._others}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Role:
-        keys = ("name", "replicas", "command", "args", "env", "workingDir", "image", "cpus")
-        _unknown_keys(data, (*keys, "memory", "gpus", "inheritEnv", "envFrom"), "role")
+        """A role from its mapping; keys it does not know are refused on submit."""
         defaults = cls(name="")
         return cls(
-            name=data["name"],
+            name=data.get("name", ""),
             replicas=data.get("replicas", defaults.replicas),
             command=data.get("command", ()),
             args=data.get("args", ()),
@@ -137,7 +180,11 @@ class Role:
             gpus=data.get("gpus", defaults.gpus),
             image=data.get("image"),
             inherit_env=data.get("inheritEnv", ()),
-            env_from=[source["secret"] for source in data.get("envFrom", ())],
+            env_from=[
+                source["secret"] if isinstance(source, Mapping) else source
+                for source in data.get("envFrom", ())
+            ],
+            _others=_others(data, _ROLE_KEYS),
         )
 
 
@@ -157,9 +204,9 @@ class Job:
 
     name: str
     tenant: str
-    framework: str = "custom"
+    framework: Framework = "custom"
     roles: Sequence[Role] = field(default_factory=list)
-    restart_policy: str = "never"
+    restart_policy: RestartPolicy = "never"
     backoff_limit: int = 6
     active_deadline_seconds: int | None = None
     labels: Mapping[str, str] | None = None
@@ -190,6 +237,15 @@ class Job:
         if self.labels:
             data["labels"] = dict(self.labels)
         return data
+
+    def validate(self) -> Job:
+        """Checks the job as submitting would, without a backend; returns it.
+
+        Raises:
+            InvalidSpec: The job breaks a rule; ``details`` says where and which.
+        """
+        _native.parse_job_yaml(spec_json(self))
+        return self
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Job:
@@ -245,6 +301,15 @@ class Tenant:
             data["labels"] = dict(self.labels)
         return data
 
+    def validate(self) -> Tenant:
+        """Checks the tenant as applying would, without a backend; returns it.
+
+        Raises:
+            InvalidSpec: The tenant breaks a rule; ``details`` says where and which.
+        """
+        _native.parse_tenant_yaml(spec_json(self))
+        return self
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Tenant:
         """A tenant from its camelCase mapping, validated by moon's parser.
@@ -271,7 +336,8 @@ def load_spec(source: str | os.PathLike[str], kind: str | None = None) -> Job | 
 
     Args:
         source: A path to a YAML or JSON file, or the spec's text itself.
-        kind: ``"job"`` or ``"tenant"``; when left out, a spec with a
+        kind: ``"job"`` or ``"tenant"``; when left out, the spec's ``kind``
+            key says (``kind: Job``), or for files without one, a spec with a
             ``tenant``, ``framework`` or ``roles`` key is a job and any other a
             tenant.
 
@@ -312,7 +378,7 @@ def render(
 
     Args:
         spec: A :class:`Job`, a :class:`Tenant`, or a mapping in the spec's keys
-            (a mapping with ``roles`` is a job).
+            (its kind told as :func:`load_spec` tells it).
         image: The container image of replicas whose spec names none (default: moon's).
         tolerations: Taints every replica's pod tolerates, as ``kubectl taint``
             writes them (``"dedicated=ml:NoSchedule"``).
@@ -320,12 +386,7 @@ def render(
     Raises:
         InvalidSpec: The spec breaks a rule.
     """
-    if isinstance(spec, Job):
-        kind = "job"
-    elif isinstance(spec, Tenant):
-        kind = "tenant"
-    else:
-        kind = "job" if "roles" in spec else "tenant"
+    kind = "job" if isinstance(spec, Job) else "tenant" if isinstance(spec, Tenant) else None
     return _native.render_yaml(
         spec_json(spec), kind, image, None if tolerations is None else list(tolerations)
     )

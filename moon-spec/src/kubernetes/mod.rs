@@ -124,6 +124,8 @@
 //! because Kubernetes expands `$(NAME)` in them and moon's specs mean what
 //! they say on every backend.
 
+use crate::spec::Spec;
+
 mod gpu;
 mod job;
 pub(crate) mod meta;
@@ -150,13 +152,18 @@ pub use tenant::{
 };
 pub use toleration::parse_tolerations;
 
-/// Renders a job or tenant spec (YAML or JSON; the kind is detected as
-/// [`crate::spec::spec_kind`] does) to the YAML stream of objects moon would
-/// apply — what `moon render` prints for `kubectl apply` and GitOps.
+/// The objects a spec of any kind becomes.
+pub fn render_spec(spec: &Spec, options: &RenderOptions) -> crate::Result<Vec<Object>> {
+    match spec {
+        Spec::Job(job) => render_job(job, options),
+        Spec::Tenant(tenant) => render_tenant(tenant),
+    }
+}
+
+/// Renders a spec (YAML or JSON; its kind told by
+/// [`spec_kind`](crate::spec::spec_kind)) to the YAML stream of objects moon
+/// would apply — what `moon render` prints for `kubectl apply` and GitOps.
 pub fn render_spec_yaml(text: &str, options: &RenderOptions) -> crate::Result<String> {
-    let objects = match crate::spec::spec_kind(text) {
-        "job" => render_job(&crate::spec::job_from_yaml(text)?, options)?,
-        _ => render_tenant(&crate::spec::tenant_from_yaml(text)?)?,
-    };
-    Ok(to_yaml(&objects))
+    let spec = crate::spec::spec_from_yaml(text, None)?;
+    Ok(to_yaml(&render_spec(&spec, options)?))
 }

@@ -4,12 +4,15 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Framework, Gpus, Quantity};
+use super::{Framework, Gpus, JobKind, Quantity};
 
 /// A job's spec, as written in YAML or JSON or built in code.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Job {
+    /// `Job`; optional in a spec file, always written.
+    #[serde(default)]
+    pub kind: JobKind,
     /// DNS label naming the job, unique within its tenant.
     pub name: String,
     /// The tenant whose quota the job counts against.
@@ -154,6 +157,7 @@ impl Job {
     /// A job with the given roles and defaults for everything else.
     pub fn new(name: &str, tenant: &str, framework: Framework, roles: Vec<Role>) -> Self {
         Job {
+            kind: JobKind::Job,
             name: name.to_string(),
             tenant: tenant.to_string(),
             framework,

@@ -6,12 +6,14 @@
 mod framework;
 mod gpus;
 mod job;
+mod kind;
 mod quantity;
 mod tenant;
 mod validate;
 
 pub use framework::{Framework, RoleRule};
 pub use gpus::Gpus;
+pub use kind::{JobKind, Kind, Spec, TenantKind, spec_from_yaml, spec_kind};
 pub use job::{DEFAULT_BACKOFF_LIMIT, EnvFrom, Job, RestartPolicy, Role};
 pub use quantity::{Quantity, format_bytes, format_cpus};
 pub use tenant::{Tenant, TenantQuota};
@@ -57,24 +59,6 @@ pub fn tenant_from_yaml(text: &str) -> Result<Tenant, Error> {
     let tenant: Tenant = from_yaml("tenant", text)?;
     validate_tenant(&tenant)?;
     Ok(tenant)
-}
-
-/// Which kind of spec a text holds: `"job"` for a mapping with any key only
-/// jobs have (`roles`, `tenant`, `framework`, so that a job missing its roles
-/// is still reported as a job), `"tenant"` for any other readable YAML,
-/// `"spec"` when it is not YAML at all (parsing it then words the error).
-pub fn spec_kind(text: &str) -> &'static str {
-    match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text) {
-        Ok(serde_yaml_ng::Value::Mapping(mapping))
-            if ["roles", "tenant", "framework"]
-                .iter()
-                .any(|key| mapping.contains_key(*key)) =>
-        {
-            "job"
-        }
-        Ok(_) => "tenant",
-        Err(_) => "spec",
-    }
 }
 
 /// The rule behind one of serde's messages, which start with the kind of

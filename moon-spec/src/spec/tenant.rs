@@ -4,13 +4,16 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::Quantity;
+use super::{Quantity, TenantKind};
 
 /// A tenant's spec. On Kubernetes it becomes a namespace with a quota and
 /// RBAC; on the local backend its quota is enforced by moon's admission.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Tenant {
+    /// `Tenant`; optional in a spec file, always written.
+    #[serde(default)]
+    pub kind: TenantKind,
     /// DNS label naming the tenant (`vision`).
     pub name: String,
     /// Limits on what the tenant's running jobs may hold at once.
