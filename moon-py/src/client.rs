@@ -572,9 +572,7 @@ pub(crate) fn parse_spec_yaml(
 /// A kind as Python names it.
 fn kind_named(name: &str) -> PyResult<Kind> {
     Kind::parse(name).ok_or_else(|| {
-        PyValueError::new_err(format!(
-            "kind must be \"job\" or \"tenant\", got {name:?}"
-        ))
+        PyValueError::new_err(format!("kind must be \"job\" or \"tenant\", got {name:?}"))
     })
 }
 

@@ -31,9 +31,7 @@ pub fn run(context: &Context, file: &Path) -> Result<(), CliError> {
     // Text that is not YAML, or names a kind moon does not read, is
     // reported as a spec of no kind.
     let kind = spec_kind(&text).ok();
-    let result = spec_from_yaml(&text, kind)
-        .map(drop)
-        .map_err(Error::from);
+    let result = spec_from_yaml(&text, kind).map(drop).map_err(Error::from);
     if context.out.is_table() {
         if result.is_ok() {
             context.out.text("valid")?;
@@ -85,7 +83,10 @@ roles:
 
     fn check(text: &str) -> (Option<Kind>, Result<(), Error>) {
         let kind = spec_kind(text).ok();
-        (kind, spec_from_yaml(text, kind).map(drop).map_err(Error::from))
+        (
+            kind,
+            spec_from_yaml(text, kind).map(drop).map_err(Error::from),
+        )
     }
 
     #[test]

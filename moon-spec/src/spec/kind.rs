@@ -106,13 +106,12 @@ pub fn spec_kind(text: &str) -> Result<Kind, Error> {
         return Ok(Kind::Tenant);
     };
     match mapping.get("kind") {
-        Some(serde_yaml_ng::Value::String(name)) => match Kind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == name)
-        {
-            Some(kind) => Ok(kind),
-            None => Err(unknown_kind(&format!("{name:?}"))),
-        },
+        Some(serde_yaml_ng::Value::String(name)) => {
+            match Kind::ALL.into_iter().find(|kind| kind.as_str() == name) {
+                Some(kind) => Ok(kind),
+                None => Err(unknown_kind(&format!("{name:?}"))),
+            }
+        }
         Some(other) => Err(unknown_kind(
             &serde_yaml_ng::to_string(other)
                 .unwrap_or_default()
@@ -188,9 +187,18 @@ mod tests {
     fn a_kind_key_decides_and_old_files_are_guessed() {
         assert_eq!(spec_kind(JOB).unwrap(), Kind::Job);
         assert_eq!(spec_kind(&format!("kind: Job\n{JOB}")).unwrap(), Kind::Job);
-        assert_eq!(spec_kind(r#"{"name": "demo", "roles": []}"#).unwrap(), Kind::Job);
-        assert_eq!(spec_kind("name: demo\nquota: {gpus: 2}\n").unwrap(), Kind::Tenant);
-        assert_eq!(spec_kind("kind: Tenant\nname: demo\ntenant: x\n").unwrap(), Kind::Tenant);
+        assert_eq!(
+            spec_kind(r#"{"name": "demo", "roles": []}"#).unwrap(),
+            Kind::Job
+        );
+        assert_eq!(
+            spec_kind("name: demo\nquota: {gpus: 2}\n").unwrap(),
+            Kind::Tenant
+        );
+        assert_eq!(
+            spec_kind("kind: Tenant\nname: demo\ntenant: x\n").unwrap(),
+            Kind::Tenant
+        );
         assert_eq!(spec_kind("- a list\n").unwrap(), Kind::Tenant);
     }
 
@@ -210,7 +218,11 @@ mod tests {
     #[test]
     fn a_spec_of_another_kind_is_refused_at_kind() {
         let error = spec_from_yaml("kind: Tenant\nname: demo\n", Some(Kind::Job)).unwrap_err();
-        let Error::InvalidSpec { kind: "job", errors } = error else {
+        let Error::InvalidSpec {
+            kind: "job",
+            errors,
+        } = error
+        else {
             panic!("expected an invalid job, got {error:?}");
         };
         assert_eq!(errors.0[0].path, "kind");
@@ -224,6 +236,7 @@ mod tests {
         };
         let json = serde_json::to_value(&job).unwrap();
         assert_eq!(json["kind"], "Job");
-        assert_eq!(Spec::Job(job).to_json(), json.to_string());
+        let written: serde_json::Value = serde_json::from_str(&Spec::Job(job).to_json()).unwrap();
+        assert_eq!(written, json);
     }
 }

@@ -13,8 +13,8 @@ mod validate;
 
 pub use framework::{Framework, RoleRule};
 pub use gpus::Gpus;
-pub use kind::{JobKind, Kind, Spec, TenantKind, spec_from_yaml, spec_kind};
 pub use job::{DEFAULT_BACKOFF_LIMIT, EnvFrom, Job, RestartPolicy, Role};
+pub use kind::{JobKind, Kind, Spec, TenantKind, spec_from_yaml, spec_kind};
 pub use quantity::{Quantity, format_bytes, format_cpus};
 pub use tenant::{Tenant, TenantQuota};
 pub use validate::{
