@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::secret::{SecretData, SecretInfo};
-use crate::spec::{Job, Tenant};
+use crate::spec::{Job, Spec, Tenant};
 pub use moon_spec::status::{
     ApplyOutcome, Event, JobStatus, LogLine, LogOptions, Phase, ReplicaPhase, ReplicaStatus,
     TenantStatus,
@@ -35,9 +35,37 @@ pub(crate) fn stream_channel<T: Send + 'static>(
 }
 
 /// Where moon runs work. The local backend and the Kubernetes backend both
-/// implement it and pass one behaviour suite.
+/// implement it and pass one behaviour suite (the Rust conformance suite of
+/// `moon-core/tests/conformance/` and the Python behaviour suite).
+///
+/// # New kinds
+///
+/// Every kind of object (tenants and jobs today; services, Spark
+/// applications and capacity plans next) reaches a backend through
+/// [`apply`](Backend::apply) with a [`Spec`], and through methods of its own
+/// for what only that kind has (a job's logs). Methods a backend may not
+/// offer have a default that answers [`Error::NotSupported`], naming the
+/// backend and the operation, so a kind is added to the trait without
+/// touching every backend, and each backend opts in where it can serve it.
 #[async_trait]
 pub trait Backend: Send + Sync {
+    /// The backend's name, as users choose it: `local`, `kubernetes`.
+    fn name(&self) -> &'static str;
+
+    /// Applies a spec of any kind: a tenant is created or updated, a job
+    /// submitted (a job that exists already is `AlreadyExists`). Returns
+    /// what happened to the object.
+    async fn apply(&self, spec: &Spec) -> Result<ApplyOutcome> {
+        match spec {
+            Spec::Tenant(tenant) => self.apply_tenant(tenant).await,
+            Spec::Job(job) => self.submit(job).await.map(|_| ApplyOutcome::Created),
+            other => Err(not_supported(
+                self.name(),
+                &format!("applying a {}", other.kind()),
+            )),
+        }
+    }
+
     /// Creates or updates a tenant; applying the same spec twice changes nothing.
     async fn apply_tenant(&self, tenant: &Tenant) -> Result<ApplyOutcome>;
     /// One tenant and its usage.
@@ -91,12 +119,26 @@ pub trait Backend: Send + Sync {
         tenant: &str,
         name: &str,
         data: &SecretData,
-    ) -> Result<ApplyOutcome>;
+    ) -> Result<ApplyOutcome> {
+        let _ = (tenant, name, data);
+        Err(not_supported(self.name(), "secrets"))
+    }
     /// A tenant's secrets with their keys, by name; never their values.
-    async fn list_secrets(&self, tenant: &str) -> Result<Vec<SecretInfo>>;
+    async fn list_secrets(&self, tenant: &str) -> Result<Vec<SecretInfo>> {
+        let _ = tenant;
+        Err(not_supported(self.name(), "secrets"))
+    }
     /// Deletes a secret; jobs that name it and have not started a replica
     /// yet fail to start it. `NotFound` if there is none.
-    async fn delete_secret(&self, tenant: &str, name: &str) -> Result<()>;
+    async fn delete_secret(&self, tenant: &str, name: &str) -> Result<()> {
+        let _ = (tenant, name);
+        Err(not_supported(self.name(), "secrets"))
+    }
+}
+
+/// The answer of a backend to an operation it does not offer.
+pub fn not_supported(backend: &str, what: &str) -> Error {
+    Error::NotSupported(format!("the {backend} backend does not offer {what}"))
 }
 
 /// How long a forced delete waits for a cancelled job to end: the local

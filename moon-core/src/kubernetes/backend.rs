@@ -404,6 +404,10 @@ fn now_ms() -> i64 {
 
 #[async_trait]
 impl Backend for KubernetesBackend {
+    fn name(&self) -> &'static str {
+        "kubernetes"
+    }
+
     async fn apply_tenant(&self, tenant: &Tenant) -> Result<ApplyOutcome> {
         let objects = render_tenant(tenant)?;
         let client = self.client().await?;

@@ -183,6 +183,10 @@ impl LocalBackend {
 
 #[async_trait]
 impl Backend for LocalBackend {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
     async fn apply_tenant(&self, tenant: &Tenant) -> Result<ApplyOutcome> {
         validate_tenant(tenant)?;
         let spec =
