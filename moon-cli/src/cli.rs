@@ -83,6 +83,21 @@ pub struct Cli {
     #[arg(long, global = true, env = "MOON_KUBE_CONTEXT", value_name = "NAME")]
     pub context: Option<String>,
 
+    /// The container image of replicas whose spec names none (kubernetes
+    /// backend and `render`; default: MOON_IMAGE, else moon's).
+    #[arg(long, global = true, value_name = "IMAGE")]
+    pub image: Option<String>,
+
+    /// A taint every replica's pod tolerates, as `kubectl taint` writes it
+    /// (`key[=value]:Effect`); repeatable; replaces MOON_TOLERATIONS.
+    #[arg(long = "toleration", global = true, value_name = "TAINT")]
+    pub tolerations: Vec<String>,
+
+    /// A node label every replica's pod asks for (`key=value`); repeatable;
+    /// replaces MOON_NODE_SELECTOR.
+    #[arg(long = "node-selector", global = true, value_name = "LABEL")]
+    pub node_selector: Vec<String>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -151,16 +166,10 @@ moon.dev/gpu-healthy-count, as key=value lines (-o json: one object).")]
 /// `moon render` arguments.
 #[derive(Debug, Args)]
 pub struct RenderArgs {
-    /// The spec, YAML or JSON; `-` reads stdin.
+    /// The spec, YAML or JSON; `-` reads stdin. The image, tolerations and
+    /// node selector are the global flags'.
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: PathBuf,
-    /// The container image of replicas whose spec names none.
-    #[arg(long, value_name = "IMAGE", default_value = moon_core::kubernetes::DEFAULT_IMAGE)]
-    pub image: String,
-    /// A taint every replica's pod tolerates, as `kubectl taint` writes it
-    /// (`key[=value]:Effect`); repeatable.
-    #[arg(long = "toleration", value_name = "TAINT")]
-    pub tolerations: Vec<String>,
 }
 
 /// `moon secret ...`

@@ -214,14 +214,14 @@ mod tests {
                 4,
             ),
             (
-                Error::QuotaExceeded(QuotaRefusal::new(
+                Error::QuotaExceeded(Box::new(QuotaRefusal::new(
                     "tenant vision",
                     "gpus",
                     "4",
                     "8",
                     "4",
                     "tenant vision: gpus 4 of 4 in use, job asks 8",
-                )),
+                ))),
                 5,
             ),
             (Error::PermissionDenied("not a member".into()), 5),

@@ -1,11 +1,11 @@
 //! The `Client`: one handle on whichever backend the caller chose.
 
 use std::ops::Deref;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::backend::Backend;
-use crate::error::{Error, Result, rule};
+use crate::config::Config;
+use crate::error::Result;
 use crate::kubernetes::{KubernetesBackend, KubernetesConfig};
 use crate::local::{LocalBackend, LocalConfig};
 
@@ -31,32 +31,9 @@ impl Client {
         Client::from_backend(Arc::new(KubernetesBackend::new(config)))
     }
 
-    /// The backend named by `MOON_BACKEND` (`local`, the default, or `kubernetes`).
+    /// The backend and settings of the environment ([`Config::from_env`]).
     pub fn from_env() -> Result<Client> {
-        let name = std::env::var("MOON_BACKEND").unwrap_or_else(|_| "local".into());
-        Client::named(&name, None)
-    }
-
-    /// A backend by name, set up from the environment (see
-    /// [`LocalConfig::from_env`] and [`KubernetesConfig::from_env`]); `home`
-    /// overrides `MOON_HOME` for the local backend.
-    pub fn named(name: &str, home: Option<PathBuf>) -> Result<Client> {
-        match name {
-            "local" => {
-                let mut config = LocalConfig::from_env()?;
-                if let Some(home) = home {
-                    config.home = home;
-                }
-                Client::local_with(config)
-            }
-            "kubernetes" => Ok(Client::kubernetes(KubernetesConfig::from_env()?)),
-            other => Err(Error::invalid(
-                "config",
-                "backend",
-                rule::TYPE,
-                format!("unknown backend {other:?}; moon offers \"local\" and \"kubernetes\""),
-            )),
-        }
+        Config::from_env()?.connect()
     }
 
     /// Any backend, for embedding and tests.

@@ -40,7 +40,7 @@ pub enum Error {
     /// A job can never fit its tenant's quota or the machine (or, on
     /// Kubernetes, the tenant's `jobs` quota is full), with the numbers.
     #[error("refused: {0}")]
-    QuotaExceeded(QuotaRefusal),
+    QuotaExceeded(Box<QuotaRefusal>),
     /// The caller may not do this.
     #[error("permission denied: {0}")]
     PermissionDenied(String),

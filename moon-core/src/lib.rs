@@ -17,6 +17,7 @@
 
 pub mod backend;
 pub mod client;
+pub mod config;
 pub mod error;
 pub mod kubernetes;
 pub mod local;
@@ -34,6 +35,7 @@ pub use backend::{
     Backend, Event, JobStatus, LogLine, LogOptions, Phase, ReplicaPhase, ReplicaStatus,
 };
 pub use client::Client;
+pub use config::{BackendName, Config};
 pub use error::{ClusterError, Error, FieldError, FieldErrors, QuotaRefusal, Result};
 /// GPU selectors, inventory and placement (the `moon-gpu` crate).
 pub use moon_gpu as gpu;

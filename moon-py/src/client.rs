@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use moon_core::backend::{ApplyOutcome, Stream};
-use moon_core::kubernetes::{KubernetesConfig, parse_tolerations};
+use moon_core::config::{node_selector_text, taint_text};
+use moon_core::kubernetes::{KubernetesConfig, parse_node_selector, parse_tolerations};
 use moon_core::local::LocalConfig;
 use moon_core::spec::{Job, Kind, Tenant, job_from_yaml, spec_from_yaml, tenant_from_yaml};
+use moon_core::{BackendName, Config};
 use moon_core::{Error, Event, LogLine, LogOptions, SecretData};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -25,9 +27,10 @@ use crate::runtime::run;
 /// the child opens its own connection on first use.
 #[pyclass(module = "moon._native", frozen)]
 pub(crate) struct Client {
-    backend: String,
-    config: Option<LocalConfig>,
-    kubernetes: Option<KubernetesConfig>,
+    /// Built as Rust programs and the CLI build theirs.
+    config: Config,
+    /// The local backend's settings, resolved once (`None` for others).
+    local: Option<LocalConfig>,
     connection: Mutex<Connection>,
 }
 
@@ -60,21 +63,9 @@ impl Drop for Connection {
 
 impl Client {
     /// Opens the backend afresh.
-    fn open(
-        py: Python<'_>,
-        backend: &str,
-        config: Option<&LocalConfig>,
-        kubernetes: Option<&KubernetesConfig>,
-    ) -> PyResult<moon_core::Client> {
-        let backend = backend.to_string();
-        let (config, kubernetes) = (config.cloned(), kubernetes.cloned());
-        run(py, async move {
-            match (config, kubernetes) {
-                (Some(config), _) => moon_core::Client::local_with(config),
-                (None, Some(kubernetes)) => Ok(moon_core::Client::kubernetes(kubernetes)),
-                (None, None) => moon_core::Client::named(&backend, None),
-            }
-        })
+    fn open(py: Python<'_>, config: &Config) -> PyResult<moon_core::Client> {
+        let config = config.clone();
+        run(py, async move { config.connect() })
     }
 
     /// The backend, reopened if this is a child process of the one that opened it.
@@ -92,17 +83,17 @@ impl Client {
         }
         // Opened without the lock held: opening releases the GIL, and a
         // thread waiting for the lock while holding the GIL would deadlock.
-        let fresh = Client::open(
-            py,
-            &self.backend,
-            self.config.as_ref(),
-            self.kubernetes.as_ref(),
-        )?;
+        let fresh = Client::open(py, &self.config)?;
         *self
             .connection
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Connection::new(fresh.clone());
         Ok(fresh)
+    }
+
+    /// The Kubernetes settings, when that is the backend.
+    fn kubernetes(&self) -> Option<&KubernetesConfig> {
+        (self.config.backend() == BackendName::Kubernetes).then(|| self.config.kubernetes())
     }
 }
 
@@ -110,121 +101,134 @@ impl Client {
 impl Client {
     #[new]
     #[pyo3(signature = (
-        backend = "local",
+        backend = None,
         home = None,
         agent_program = None,
         kubeconfig = None,
         context = None,
         image = None,
         tolerations = None,
+        node_selector = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        backend: &str,
+        backend: Option<&str>,
         home: Option<PathBuf>,
         agent_program: Option<PathBuf>,
         kubeconfig: Option<PathBuf>,
         context: Option<String>,
         image: Option<String>,
         tolerations: Option<Vec<String>>,
+        node_selector: Option<Vec<String>>,
     ) -> PyResult<Self> {
-        let kubernetes = if backend == "kubernetes" {
-            let mut config = KubernetesConfig::from_env().map_err(|error| to_py_err(py, error))?;
-            config.kubeconfig = kubeconfig.or(config.kubeconfig);
-            config.context = context.or(config.context);
-            config.image = image.unwrap_or(config.image);
-            if let Some(tolerations) = tolerations {
-                config.tolerations = parse_tolerations(&tolerations.join(","))
-                    .map_err(|error| to_py_err(py, error))?;
+        let configured = (|| -> moon_core::Result<Config> {
+            let mut config = Config::from_env()?;
+            if let Some(backend) = backend {
+                config = config.with_backend(backend)?;
             }
-            Some(config)
-        } else {
-            None
-        };
-        let config = if backend == "local" {
-            let mut config = LocalConfig::from_env().map_err(|error| to_py_err(py, error))?;
             if let Some(home) = home {
-                config.home = home;
+                config = config.with_home(home);
             }
-            config.agent_program = resolve_agent_program(py, agent_program)?;
-            Some(config)
+            if let Some(path) = kubeconfig {
+                config = config.with_kubeconfig(path);
+            }
+            if let Some(context) = context {
+                config = config.with_context(context);
+            }
+            if let Some(image) = image {
+                config = config.with_image(image);
+            }
+            if let Some(tolerations) = tolerations {
+                config = config.with_tolerations(&tolerations)?;
+            }
+            if let Some(labels) = node_selector {
+                config = config.with_node_selector(&labels)?;
+            }
+            Ok(config)
+        })();
+        let mut config = configured.map_err(|error| to_py_err(py, error))?;
+        let local = if config.backend() == BackendName::Local {
+            config = config.with_agent_program(resolve_agent_program(py, agent_program)?);
+            Some(config.local().map_err(|error| to_py_err(py, error))?)
         } else {
             None
         };
-        let opened = Client::open(py, backend, config.as_ref(), kubernetes.as_ref())?;
+        let opened = Client::open(py, &config)?;
         Ok(Client {
-            backend: backend.to_string(),
             config,
-            kubernetes,
+            local,
             connection: Mutex::new(Connection::new(opened)),
         })
     }
 
     /// The backend's name (`local`).
     #[getter]
-    fn backend(&self) -> &str {
-        &self.backend
+    fn backend(&self) -> &'static str {
+        self.config.backend().as_str()
     }
 
     /// `MOON_HOME` of the local backend; `None` for other backends.
     #[getter]
     fn home(&self) -> Option<PathBuf> {
-        self.config.as_ref().map(|config| config.home.clone())
+        self.local.as_ref().map(|config| config.home.clone())
     }
 
     /// The image replicas run on the Kubernetes backend; `None` for others.
     #[getter]
     fn image(&self) -> Option<String> {
-        self.kubernetes.as_ref().map(|config| config.image.clone())
+        self.kubernetes().map(|config| config.image.clone())
     }
 
     /// The tolerations the Kubernetes backend adds to every pod, as
     /// `key[=value]:Effect`; empty for other backends.
     #[getter]
     fn tolerations(&self) -> Vec<String> {
-        self.kubernetes
+        self.kubernetes()
             .iter()
             .flat_map(|config| &config.tolerations)
-            .map(|toleration| {
-                let key = toleration.key.clone().unwrap_or_default();
-                let effect = toleration.effect.clone().unwrap_or_default();
-                match &toleration.value {
-                    Some(value) => format!("{key}={value}:{effect}"),
-                    None => format!("{key}:{effect}"),
-                }
-            })
+            .map(taint_text)
             .collect()
+    }
+
+    /// The node labels every pod asks for on the Kubernetes backend, as
+    /// `key=value`; empty for other backends.
+    #[getter]
+    fn node_selector(&self) -> Vec<String> {
+        self.kubernetes()
+            .map(|config| node_selector_text(&config.node_selector))
+            .unwrap_or_default()
     }
 
     /// The kubeconfig file of the Kubernetes backend, when one was named.
     #[getter]
     fn kubeconfig(&self) -> Option<PathBuf> {
-        self.kubernetes
-            .as_ref()
+        self.kubernetes()
             .and_then(|config| config.kubeconfig.clone())
     }
 
     /// The kubeconfig context of the Kubernetes backend, when one was named.
     #[getter]
     fn context(&self) -> Option<String> {
-        self.kubernetes
-            .as_ref()
-            .and_then(|config| config.context.clone())
+        self.kubernetes().and_then(|config| config.context.clone())
     }
 
     /// The program the local backend starts as its agent and supervisors.
     #[getter]
     fn agent_program(&self) -> Option<PathBuf> {
-        self.config
+        self.local
             .as_ref()
             .map(|config| config.agent_program.clone())
     }
 
     fn __repr__(&self) -> String {
-        match &self.config {
-            Some(config) => format!("Client(backend={:?}, home={:?})", self.backend, config.home),
-            None => format!("Client(backend={:?})", self.backend),
+        match &self.local {
+            Some(config) => format!(
+                "Client(backend={:?}, home={:?})",
+                self.backend(),
+                config.home
+            ),
+            None => format!("Client(backend={:?})", self.backend()),
         }
     }
 
@@ -526,13 +530,14 @@ pub(crate) fn parse_tenant_yaml(py: Python<'_>, text: &str) -> PyResult<String> 
 /// prints. Its kind is `kind` (`"job"`, `"tenant"`) when given, else told
 /// by the spec itself, as everywhere in moon.
 #[pyfunction]
-#[pyo3(signature = (spec_json, kind = None, image = None, tolerations = None))]
+#[pyo3(signature = (spec_json, kind = None, image = None, tolerations = None, node_selector = None))]
 pub(crate) fn render_yaml(
     py: Python<'_>,
     spec_json: &str,
     kind: Option<&str>,
     image: Option<String>,
     tolerations: Option<Vec<String>>,
+    node_selector: Option<Vec<String>>,
 ) -> PyResult<String> {
     use moon_core::kubernetes::{RenderOptions, render_spec, to_yaml};
     let kind = kind.map(kind_named).transpose()?;
@@ -546,6 +551,12 @@ pub(crate) fn render_yaml(
         image: image.unwrap_or_else(|| moon_core::kubernetes::DEFAULT_IMAGE.to_string()),
         anchor_uid: None,
         tolerations,
+        node_selector: match node_selector {
+            Some(labels) => {
+                parse_node_selector(&labels.join(",")).map_err(|error| to_py_err(py, error))?
+            }
+            None => Default::default(),
+        },
     };
     spec_from_yaml(spec_json, kind)
         .and_then(|spec| render_spec(&spec, &options))

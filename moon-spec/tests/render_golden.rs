@@ -253,6 +253,8 @@ roles:
         anchor_uid: Some("3f2c5f1e-8d3b-4c1a-9a57-0e6d2b7c9f10".into()),
         // A cluster whose ML nodes carry a taint of their own.
         tolerations: moon_spec::kubernetes::parse_tolerations("dedicated=ml:NoSchedule").unwrap(),
+        // ...and a label that sets them apart.
+        node_selector: moon_spec::kubernetes::parse_node_selector("pool=ml").unwrap(),
     };
     golden("gpu", &render_job(&job, &options).unwrap());
 }

@@ -123,3 +123,31 @@ def test_tolerations_render_as_the_backend_applies_them(
     refused = run_cli("render", "-f", str(spec), "--toleration", "nope", home=moon_home)
     assert refused.returncode == 2
     assert "tolerations[0]" in refused.stderr
+
+
+def test_node_selectors_are_set_alike_from_python_the_cli_and_the_environment(
+    run_cli: Callable[..., Any], moon_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = moon.render(JOB, node_selector=["pool=ml", "zone=a"])
+    selectors = [
+        doc["spec"]["template"]["spec"].get("nodeSelector")
+        for doc in yaml.safe_load_all(stream)
+        if doc and doc["kind"] == "Job"
+    ]
+    assert selectors == [{"pool": "ml", "zone": "a"}] * 3
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps(JOB.to_dict()))
+    flags = ("--node-selector", "pool=ml", "--node-selector", "zone=a")
+    done = run_cli("render", "-f", str(spec), *flags, home=moon_home)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == stream.strip()
+    # The environment sets the default for the CLI and for clients alike.
+    monkeypatch.setenv("MOON_NODE_SELECTOR", "pool=ml,zone=a")
+    from_env = run_cli("render", "-f", str(spec), home=moon_home)
+    assert from_env.stdout.strip() == stream.strip()
+    cluster = moon.Client("kubernetes", kubeconfig=tmp_path / "none")
+    assert cluster.node_selector == ["pool=ml", "zone=a"]
+    assert cluster.render(JOB) == stream
+    with pytest.raises(moon.InvalidSpec) as caught:
+        moon.Client("kubernetes", kubeconfig=tmp_path / "none", node_selector=["zone"])
+    assert caught.value.details[0]["loc"] == ("nodeSelector", 0)

@@ -10,8 +10,7 @@ mod validate;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use moon_core::Client;
-use moon_core::kubernetes::KubernetesConfig;
+use moon_core::{Client, Config};
 
 use crate::cli::{Cli, Command};
 use crate::exit::CliError;
@@ -21,32 +20,55 @@ use crate::output::Out;
 pub struct Context {
     /// Where and how to print.
     pub out: Out,
+    cli: GlobalFlags,
+}
+
+/// The global flags that choose and set up a backend.
+struct GlobalFlags {
     home: Option<PathBuf>,
     backend: String,
     kubeconfig: Option<PathBuf>,
     kube_context: Option<String>,
+    image: Option<String>,
+    tolerations: Vec<String>,
+    node_selector: Vec<String>,
 }
 
 impl Context {
+    /// The configuration the flags ask for, over the environment's: the same
+    /// builder Rust programs and Python use.
+    pub fn config(&self) -> Result<Config, CliError> {
+        let flags = &self.cli;
+        let mut config = Config::from_env()?.with_backend(&flags.backend)?;
+        if let Some(home) = &flags.home {
+            // The agent is started with this path and outlives our working
+            // directory, so a relative --home is made absolute here.
+            let home = std::path::absolute(home)
+                .map_err(|error| CliError::Input(format!("--home {}: {error}", home.display())))?;
+            config = config.with_home(home);
+        }
+        if let Some(path) = &flags.kubeconfig {
+            config = config.with_kubeconfig(path);
+        }
+        if let Some(context) = &flags.kube_context {
+            config = config.with_context(context);
+        }
+        if let Some(image) = &flags.image {
+            config = config.with_image(image);
+        }
+        if !flags.tolerations.is_empty() {
+            config = config.with_tolerations(&flags.tolerations)?;
+        }
+        if !flags.node_selector.is_empty() {
+            config = config.with_node_selector(&flags.node_selector)?;
+        }
+        Ok(config)
+    }
+
     /// A handle on the chosen backend. Opened only by commands that need one,
     /// so that `moon validate` leaves no MOON_HOME behind.
     pub fn client(&self) -> Result<Client, CliError> {
-        if self.backend == "kubernetes" {
-            let mut config = KubernetesConfig::from_env()?;
-            config.kubeconfig = self.kubeconfig.clone().or(config.kubeconfig);
-            config.context = self.kube_context.clone().or(config.context);
-            return Ok(Client::kubernetes(config));
-        }
-        // The agent is started with this path and outlives our working
-        // directory, so a relative --home is made absolute here.
-        let home =
-            match &self.home {
-                Some(home) => Some(std::path::absolute(home).map_err(|error| {
-                    CliError::Input(format!("--home {}: {error}", home.display()))
-                })?),
-                None => None,
-            };
-        Ok(Client::named(&self.backend, home)?)
+        Ok(self.config()?.connect()?)
     }
 }
 
@@ -54,10 +76,15 @@ impl Context {
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let context = Context {
         out: Out { format: cli.output },
-        home: cli.home,
-        backend: cli.backend,
-        kubeconfig: cli.kubeconfig,
-        kube_context: cli.context,
+        cli: GlobalFlags {
+            home: cli.home,
+            backend: cli.backend,
+            kubeconfig: cli.kubeconfig,
+            kube_context: cli.context,
+            image: cli.image,
+            tolerations: cli.tolerations,
+            node_selector: cli.node_selector,
+        },
     };
     match cli.command {
         Command::Tenant(command) => tenant::run(&context, command).await,

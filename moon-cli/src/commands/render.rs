@@ -1,23 +1,23 @@
 //! `moon render -f spec.yaml`: the Kubernetes objects, printed, not applied.
 
-use moon_core::kubernetes::{RenderOptions, parse_tolerations, render_spec_yaml};
+use moon_core::kubernetes::{RenderOptions, render_spec_yaml};
 
 use super::{Context, read_spec};
 use crate::cli::RenderArgs;
 use crate::exit::CliError;
 
-/// Prints the YAML stream; needs no backend and no cluster.
+/// Prints the YAML stream; needs no backend and no cluster. The image,
+/// tolerations and node selector are the Kubernetes backend's, as the
+/// environment and the global flags set them.
 pub fn run(context: &Context, args: &RenderArgs) -> Result<(), CliError> {
     let text = read_spec(&args.file)?;
-    let tolerations = if args.tolerations.is_empty() {
-        Vec::new()
-    } else {
-        parse_tolerations(&args.tolerations.join(","))?
-    };
+    let config = context.config()?;
+    let kubernetes = config.kubernetes();
     let options = RenderOptions {
-        image: args.image.clone(),
+        image: kubernetes.image.clone(),
         anchor_uid: None,
-        tolerations,
+        tolerations: kubernetes.tolerations.clone(),
+        node_selector: kubernetes.node_selector.clone(),
     };
     let yaml = render_spec_yaml(&text, &options)?;
     context.out.text(yaml.trim_end())?;

@@ -76,12 +76,14 @@ impl KubernetesBackend {
         &self.config
     }
 
-    /// The objects a job becomes with this backend's image and tolerations.
+    /// The objects a job becomes with this backend's image, tolerations
+    /// and node selector.
     pub fn render_options(&self) -> RenderOptions {
         RenderOptions {
             image: self.config.image.clone(),
             anchor_uid: None,
             tolerations: self.config.tolerations.clone(),
+            node_selector: self.config.node_selector.clone(),
         }
     }
 
@@ -172,7 +174,7 @@ impl KubernetesBackend {
             .filter(|status| !status.phase.is_terminal())
             .count() as u64;
         if active >= limit {
-            return Err(Error::QuotaExceeded(QuotaRefusal::new(
+            return Err(Error::QuotaExceeded(Box::new(QuotaRefusal::new(
                 format!("tenant {}", job.tenant),
                 "jobs",
                 active.to_string(),
@@ -182,7 +184,7 @@ impl KubernetesBackend {
                     "tenant {}: jobs {active} of {limit} in use, job asks 1",
                     job.tenant
                 ),
-            )));
+            ))));
         }
         Ok(())
     }

@@ -1,11 +1,12 @@
 //! What the Kubernetes backend needs to know beyond the specs: which
 //! cluster, as whom, and how replicas are placed there.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::Toleration;
 
-use moon_spec::kubernetes::{DEFAULT_IMAGE, parse_tolerations};
+use moon_spec::kubernetes::{DEFAULT_IMAGE, parse_node_selector, parse_tolerations};
 
 use crate::error::Result;
 
@@ -23,6 +24,8 @@ pub struct KubernetesConfig {
     /// for this work carry taints of their own (GPU taints are tolerated
     /// already for pods that ask for GPUs).
     pub tolerations: Vec<Toleration>,
+    /// Node labels every replica's pod asks for (`nodeSelector`).
+    pub node_selector: BTreeMap<String, String>,
 }
 
 impl Default for KubernetesConfig {
@@ -32,14 +35,16 @@ impl Default for KubernetesConfig {
             context: None,
             image: DEFAULT_IMAGE.to_string(),
             tolerations: Vec::new(),
+            node_selector: BTreeMap::new(),
         }
     }
 }
 
 impl KubernetesConfig {
     /// Settings from the environment: `MOON_KUBECONFIG` (else `KUBECONFIG`),
-    /// `MOON_KUBE_CONTEXT`, `MOON_IMAGE` and `MOON_TOLERATIONS`
-    /// (`key[=value]:Effect`, comma-separated, as `kubectl taint` writes taints).
+    /// `MOON_KUBE_CONTEXT`, `MOON_IMAGE`, `MOON_TOLERATIONS`
+    /// (`key[=value]:Effect`, comma-separated, as `kubectl taint` writes taints)
+    /// and `MOON_NODE_SELECTOR` (`key=value`, comma-separated).
     pub fn from_env() -> Result<KubernetesConfig> {
         let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
         Ok(KubernetesConfig {
@@ -49,6 +54,10 @@ impl KubernetesConfig {
             tolerations: match var("MOON_TOLERATIONS") {
                 Some(text) => parse_tolerations(&text)?,
                 None => Vec::new(),
+            },
+            node_selector: match var("MOON_NODE_SELECTOR") {
+                Some(text) => parse_node_selector(&text)?,
+                None => BTreeMap::new(),
             },
         })
     }

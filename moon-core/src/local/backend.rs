@@ -274,19 +274,19 @@ impl Backend for LocalBackend {
                 &machine,
                 &demand,
             ) {
-                return Err(Error::QuotaExceeded(reason));
+                return Err(Error::QuotaExceeded(Box::new(reason)));
             }
             if let Some(devices) = &gpus
                 && let Err(no_fit) = placement::machine::place(devices, &gpu_asks(job))
             {
-                return Err(Error::QuotaExceeded(QuotaRefusal::new(
+                return Err(Error::QuotaExceeded(Box::new(QuotaRefusal::new(
                     "machine",
                     "gpus",
                     "0",
                     demand.gpus.to_string(),
                     no_fit.left.to_string(),
                     format!("machine: {no_fit}, with every GPU free: it could never run here"),
-                )));
+                ))));
             }
             // An expired job of the same name is gone, whether or not the
             // agent was there to delete it.

@@ -24,13 +24,14 @@ __version__: str
 class Client:
     def __new__(
         cls,
-        backend: str = "local",
+        backend: str | None = None,
         home: str | PathLike[str] | None = None,
         agent_program: str | PathLike[str] | None = None,
         kubeconfig: str | PathLike[str] | None = None,
         context: str | None = None,
         image: str | None = None,
         tolerations: list[str] | None = None,
+        node_selector: list[str] | None = None,
     ) -> Client: ...
     @property
     def backend(self) -> str: ...
@@ -38,6 +39,8 @@ class Client:
     def image(self) -> str | None: ...
     @property
     def tolerations(self) -> list[str]: ...
+    @property
+    def node_selector(self) -> list[str]: ...
     @property
     def kubeconfig(self) -> Path | None: ...
     @property
@@ -94,6 +97,7 @@ def render_yaml(
     kind: str | None = None,
     image: str | None = None,
     tolerations: list[str] | None = None,
+    node_selector: list[str] | None = None,
 ) -> str: ...
 def place_gpus(nodes_json: str, pods: list[str]) -> str:
     """Each pod's node name, or null where it fits nowhere, as a JSON array."""

@@ -64,7 +64,9 @@ class Client:
 
     Args:
         backend: ``"local"`` runs jobs as processes on this machine;
-            ``"kubernetes"`` on a Kubernetes cluster.
+            ``"kubernetes"`` on a Kubernetes cluster; ``$MOON_BACKEND``, else
+            ``"local"``. Every setting is read as the ``moon`` CLI and Rust's
+            ``moon_core::Config`` read it: the environment, then the arguments.
         home: The local backend's state directory; ``$MOON_HOME``, else ``~/.moon``.
         agent_program: The ``moon`` program the local backend starts its agent
             with; ``$MOON_AGENT_PROGRAM``, else the one bundled with this
@@ -77,11 +79,13 @@ class Client:
         tolerations: Taints every replica's pod tolerates, as ``kubectl taint``
             writes them (``"dedicated=ml:NoSchedule"``); ``$MOON_TOLERATIONS``
             (comma-separated), else none.
+        node_selector: Node labels every replica's pod asks for on Kubernetes
+            (``"pool=ml"``); ``$MOON_NODE_SELECTOR`` (comma-separated), else none.
     """
 
     def __init__(
         self,
-        backend: str = "local",
+        backend: str | None = None,
         *,
         home: str | os.PathLike[str] | None = None,
         agent_program: str | os.PathLike[str] | None = None,
@@ -89,6 +93,7 @@ class Client:
         context: str | None = None,
         image: str | None = None,
         tolerations: Sequence[str] | None = None,
+        node_selector: Sequence[str] | None = None,
     ) -> None:
         if kubeconfig is not None:
             kubeconfig = os.path.expanduser(os.fspath(kubeconfig))
@@ -100,6 +105,7 @@ class Client:
             context,
             image,
             None if tolerations is None else list(tolerations),
+            None if node_selector is None else list(node_selector),
         )
 
     @property
@@ -234,11 +240,16 @@ class Client:
 
     def render(self, spec: Job | Tenant | Mapping[str, Any], *, image: str | None = None) -> str:
         """The Kubernetes objects ``spec`` becomes, as YAML; see :func:`moon.render`.
-        A Kubernetes client renders with its own image and tolerations, so the
-        stream is what it would apply (less the owner references, which need
-        the anchor's UID)."""
+        A Kubernetes client renders with its own image, tolerations and node
+        selector, so the stream is what it would apply (less the owner
+        references, which need the anchor's UID)."""
         native = self._native
-        return render(spec, image=image or native.image, tolerations=native.tolerations or None)
+        return render(
+            spec,
+            image=image or native.image,
+            tolerations=native.tolerations or None,
+            node_selector=native.node_selector or None,
+        )
 
 
 class JobHandle:

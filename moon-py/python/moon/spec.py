@@ -372,6 +372,7 @@ def render(
     *,
     image: str | None = None,
     tolerations: Sequence[str] | None = None,
+    node_selector: Sequence[str] | None = None,
 ) -> str:
     """The Kubernetes objects a job or tenant spec becomes, as a YAML stream for
     ``kubectl apply -f -`` or a GitOps repository; nothing is applied.
@@ -382,11 +383,16 @@ def render(
         image: The container image of replicas whose spec names none (default: moon's).
         tolerations: Taints every replica's pod tolerates, as ``kubectl taint``
             writes them (``"dedicated=ml:NoSchedule"``).
+        node_selector: Node labels every replica's pod asks for (``"pool=ml"``).
 
     Raises:
         InvalidSpec: The spec breaks a rule.
     """
     kind = "job" if isinstance(spec, Job) else "tenant" if isinstance(spec, Tenant) else None
     return _native.render_yaml(
-        spec_json(spec), kind, image, None if tolerations is None else list(tolerations)
+        spec_json(spec),
+        kind,
+        image,
+        None if tolerations is None else list(tolerations),
+        None if node_selector is None else list(node_selector),
     )

@@ -55,6 +55,9 @@ pub struct RenderOptions {
     pub anchor_uid: Option<String>,
     /// Tolerations every replica's pod gets, after the GPU one.
     pub tolerations: Vec<core::Toleration>,
+    /// Node labels every replica's pod asks for (`nodeSelector`), for
+    /// clusters that set nodes aside for this work.
+    pub node_selector: BTreeMap<String, String>,
 }
 
 impl Default for RenderOptions {
@@ -63,6 +66,7 @@ impl Default for RenderOptions {
             image: DEFAULT_IMAGE.to_string(),
             anchor_uid: None,
             tolerations: Vec::new(),
+            node_selector: BTreeMap::new(),
         }
     }
 }
@@ -189,6 +193,7 @@ pub fn render_job(job: &Job, options: &RenderOptions) -> Result<Vec<Object>> {
                 endpoints: &endpoints,
                 image: image_of(job, role, position < hidden.len(), &options.image),
                 tolerations: &options.tolerations,
+                node_selector: &options.node_selector,
                 tracker,
             };
             objects.push(replica.render(&job_labels)?.into());
@@ -343,6 +348,7 @@ struct Replica<'a> {
     endpoints: &'a Endpoints,
     image: &'a str,
     tolerations: &'a [core::Toleration],
+    node_selector: &'a BTreeMap<String, String>,
     /// The XGBoost tracker's role, when the job has one.
     tracker: Option<&'a Role>,
 }
@@ -414,6 +420,7 @@ impl Replica<'_> {
             containers: vec![container],
             tolerations,
             affinity,
+            node_selector: (!self.node_selector.is_empty()).then(|| self.node_selector.clone()),
             volumes: Some(vec![core::Volume {
                 name: SHM_VOLUME.to_string(),
                 empty_dir: Some(core::EmptyDirVolumeSource {

@@ -129,6 +129,7 @@ use crate::spec::Spec;
 mod gpu;
 mod job;
 pub(crate) mod meta;
+mod node_selector;
 mod object;
 mod secret;
 pub mod status;
@@ -143,6 +144,7 @@ pub use job::{
 pub use meta::{
     JOB_LABEL, MANAGED_BY_LABEL, MANAGER, REPLICA_INDEX_LABEL, ROLE_LABEL, TENANT_LABEL,
 };
+pub use node_selector::parse_node_selector;
 pub use object::{Object, to_yaml};
 pub use secret::render_secret;
 pub use status::{Conclusion, Derived, Observed, anchor_spec, derive};

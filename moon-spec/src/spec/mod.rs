@@ -18,7 +18,8 @@ pub use kind::{JobKind, Kind, Spec, TenantKind, spec_from_yaml, spec_kind};
 pub use quantity::{Quantity, format_bytes, format_cpus};
 pub use tenant::{Tenant, TenantQuota};
 pub use validate::{
-    Demand, is_env_name, validate_job, validate_secret, validate_secret_name, validate_tenant,
+    Demand, is_env_name, label_problem, validate_job, validate_secret, validate_secret_name,
+    validate_tenant,
 };
 
 use serde::de::DeserializeOwned;

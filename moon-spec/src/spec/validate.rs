@@ -405,32 +405,49 @@ fn check_memory(findings: &mut Findings, path: &str, memory: &Quantity, zero_ok:
 /// a letter or digit; a value is empty or such a name.
 fn check_labels(findings: &mut Findings, labels: &BTreeMap<String, String>) {
     for (key, value) in labels {
-        let (prefix, name) = match key.rsplit_once('/') {
-            Some((prefix, name)) => (Some(prefix), name),
-            None => (None, key.as_str()),
-        };
-        if !prefix.is_none_or(is_dns_subdomain) || !is_label_name(name) {
-            findings.add(rule::FORMAT,
-                format!("labels.{key}"),
-                format!(
-                    "key must be an optional DNS prefix and '/', then 1-63 letters, digits, '-', '_' or '.' starting and ending with a letter or digit, got {key:?}"
-                ),
-            );
+        if let Some(message) = label_key_problem(key) {
+            findings.add(rule::FORMAT, format!("labels.{key}"), message);
         }
-        if value.len() > 63 {
-            findings.add(
-                rule::RANGE,
-                format!("labels.{key}"),
-                format!("value must be at most 63 characters, got {}", value.len()),
-            );
-        } else if !value.is_empty() && !is_label_name(value) {
-            findings.add(rule::FORMAT,
-                format!("labels.{key}"),
-                format!(
-                    "value must be letters, digits, '-', '_' or '.' starting and ending with a letter or digit, got {value:?}"
-                ),
-            );
+        if let Some((rule, message)) = label_value_problem(value) {
+            findings.add(rule, format!("labels.{key}"), message);
         }
+    }
+}
+
+/// What is wrong with a label (or node selector) `key=value`, if anything.
+pub fn label_problem(key: &str, value: &str) -> Option<String> {
+    label_key_problem(key).or_else(|| label_value_problem(value).map(|(_, message)| message))
+}
+
+fn label_key_problem(key: &str) -> Option<String> {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    (!prefix.is_none_or(is_dns_subdomain) || !is_label_name(name)).then(|| {
+        format!(
+            "key must be an optional DNS prefix and '/', then 1-63 letters, digits, '-', '_' \
+             or '.' starting and ending with a letter or digit, got {key:?}"
+        )
+    })
+}
+
+fn label_value_problem(value: &str) -> Option<(&'static str, String)> {
+    if value.len() > 63 {
+        Some((
+            rule::RANGE,
+            format!("value must be at most 63 characters, got {}", value.len()),
+        ))
+    } else if !value.is_empty() && !is_label_name(value) {
+        Some((
+            rule::FORMAT,
+            format!(
+                "value must be letters, digits, '-', '_' or '.' starting and ending with a \
+                 letter or digit, got {value:?}"
+            ),
+        ))
+    } else {
+        None
     }
 }
 
