@@ -526,21 +526,34 @@ pub(crate) fn parse_tenant_yaml(py: Python<'_>, text: &str) -> PyResult<String> 
     tenant_json(text).map_err(|error| to_py_err(py, error))
 }
 
-/// The Kubernetes objects a spec becomes, as the YAML stream `moon render`
-/// prints. Its kind is `kind` (`"job"`, `"tenant"`) when given, else told
-/// by the spec itself, as everywhere in moon.
+/// The Kubernetes objects a spec becomes: the YAML stream `moon render`
+/// prints (`output="yaml"`), or one JSON `List` (`output="json"`). Its kind
+/// is `kind` (`"job"`, `"tenant"`) when given, else told by the spec
+/// itself, as everywhere in moon.
 #[pyfunction]
-#[pyo3(signature = (spec_json, kind = None, image = None, tolerations = None, node_selector = None))]
-pub(crate) fn render_yaml(
+#[pyo3(signature = (
+    spec_json, kind = None, output = "yaml", image = None, tolerations = None, node_selector = None
+))]
+pub(crate) fn render(
     py: Python<'_>,
     spec_json: &str,
     kind: Option<&str>,
+    output: &str,
     image: Option<String>,
     tolerations: Option<Vec<String>>,
     node_selector: Option<Vec<String>>,
 ) -> PyResult<String> {
-    use moon_core::kubernetes::{RenderOptions, render_spec, to_yaml};
+    use moon_core::kubernetes::{RenderOptions, render_spec, to_json, to_yaml};
     let kind = kind.map(kind_named).transpose()?;
+    let write = match output {
+        "yaml" => to_yaml,
+        "json" => to_json,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "output must be \"yaml\" or \"json\", got {other:?}"
+            )));
+        }
+    };
     let tolerations = match tolerations {
         Some(tolerations) => {
             parse_tolerations(&tolerations.join(",")).map_err(|error| to_py_err(py, error))?
@@ -560,7 +573,7 @@ pub(crate) fn render_yaml(
     };
     spec_from_yaml(spec_json, kind)
         .and_then(|spec| render_spec(&spec, &options))
-        .map(|objects| to_yaml(&objects))
+        .map(|objects| write(&objects))
         .map_err(|error| to_py_err(py, error))
 }
 

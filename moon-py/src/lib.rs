@@ -19,7 +19,7 @@ fn native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(client::parse_job_yaml, module)?)?;
     module.add_function(wrap_pyfunction!(client::parse_tenant_yaml, module)?)?;
     module.add_function(wrap_pyfunction!(client::parse_spec_yaml, module)?)?;
-    module.add_function(wrap_pyfunction!(client::render_yaml, module)?)?;
+    module.add_function(wrap_pyfunction!(client::render, module)?)?;
     module.add_function(wrap_pyfunction!(gpu::place_gpus, module)?)?;
     module.add_function(wrap_pyfunction!(gpu::gpu_inventory, module)?)?;
     Ok(())

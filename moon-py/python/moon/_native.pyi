@@ -15,7 +15,7 @@ __all__ = [
     "parse_spec_yaml",
     "parse_tenant_yaml",
     "place_gpus",
-    "render_yaml",
+    "render",
 ]
 
 __version__: str
@@ -92,9 +92,10 @@ class EventIterator:
 def parse_job_yaml(text: str) -> str: ...
 def parse_tenant_yaml(text: str) -> str: ...
 def parse_spec_yaml(text: str, kind: str | None = None) -> tuple[str, str]: ...
-def render_yaml(
+def render(
     spec_json: str,
     kind: str | None = None,
+    output: str = "yaml",
     image: str | None = None,
     tolerations: list[str] | None = None,
     node_selector: list[str] | None = None,

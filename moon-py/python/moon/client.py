@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Callable, Generic, Literal, TypeVar
 
 from . import _native
 from .spec import Job, Quota, Tenant, render, spec_json
@@ -238,7 +238,13 @@ class Client:
         used again; see :meth:`JobHandle.delete`."""
         self._native.delete_job(tenant, name, force)
 
-    def render(self, spec: Job | Tenant | Mapping[str, Any], *, image: str | None = None) -> str:
+    def render(
+        self,
+        spec: Job | Tenant | Mapping[str, Any],
+        *,
+        image: str | None = None,
+        output: Literal["yaml", "json"] = "yaml",
+    ) -> str:
         """The Kubernetes objects ``spec`` becomes, as YAML; see :func:`moon.render`.
         A Kubernetes client renders with its own image, tolerations and node
         selector, so the stream is what it would apply (less the owner
@@ -249,6 +255,7 @@ class Client:
             image=image or native.image,
             tolerations=native.tolerations or None,
             node_selector=native.node_selector or None,
+            output=output,
         )
 
 

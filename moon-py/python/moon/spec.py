@@ -373,9 +373,12 @@ def render(
     image: str | None = None,
     tolerations: Sequence[str] | None = None,
     node_selector: Sequence[str] | None = None,
+    output: Literal["yaml", "json"] = "yaml",
 ) -> str:
     """The Kubernetes objects a job or tenant spec becomes, as a YAML stream for
-    ``kubectl apply -f -`` or a GitOps repository; nothing is applied.
+    ``kubectl apply -f -`` or a GitOps repository (or, with ``output="json"``,
+    one compact JSON ``List``, which ``kubectl apply -f`` takes too); nothing is
+    applied.
 
     Args:
         spec: A :class:`Job`, a :class:`Tenant`, or a mapping in the spec's keys
@@ -389,9 +392,10 @@ def render(
         InvalidSpec: The spec breaks a rule.
     """
     kind = "job" if isinstance(spec, Job) else "tenant" if isinstance(spec, Tenant) else None
-    return _native.render_yaml(
+    return _native.render(
         spec_json(spec),
         kind,
+        output,
         image,
         None if tolerations is None else list(tolerations),
         None if node_selector is None else list(node_selector),

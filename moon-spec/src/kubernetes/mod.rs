@@ -145,7 +145,7 @@ pub use meta::{
     JOB_LABEL, MANAGED_BY_LABEL, MANAGER, REPLICA_INDEX_LABEL, ROLE_LABEL, TENANT_LABEL,
 };
 pub use node_selector::parse_node_selector;
-pub use object::{Object, to_yaml};
+pub use object::{Object, to_json, to_yaml};
 pub use secret::render_secret;
 pub use status::{Conclusion, Derived, Observed, anchor_spec, derive};
 pub use tenant::{

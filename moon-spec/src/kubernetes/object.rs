@@ -133,6 +133,24 @@ pub fn to_yaml(objects: &[Object]) -> String {
     stream
 }
 
+/// The objects as one JSON document, a `v1` `List` (`kubectl apply -f`
+/// takes it), compact: for programs and pipelines that read JSON.
+pub fn to_json(objects: &[Object]) -> String {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct List<'a> {
+        api_version: &'static str,
+        kind: &'static str,
+        items: &'a [Object],
+    }
+    serde_json::to_string(&List {
+        api_version: "v1",
+        kind: "List",
+        items: objects,
+    })
+    .expect("Kubernetes objects serialize")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -101,22 +101,16 @@ impl Spec {
 /// the module documentation says. Text that is not YAML at all is an
 /// `InvalidSpec` of kind `spec`, as is a `kind` moon does not know.
 pub fn spec_kind(text: &str) -> Result<Kind, Error> {
-    let value: serde_yaml_ng::Value = from_yaml("spec", text)?;
-    let serde_yaml_ng::Value::Mapping(mapping) = value else {
+    let value: serde_json::Value = from_yaml("spec", text)?;
+    let serde_json::Value::Object(mapping) = value else {
         return Ok(Kind::Tenant);
     };
     match mapping.get("kind") {
-        Some(serde_yaml_ng::Value::String(name)) => {
-            match Kind::ALL.into_iter().find(|kind| kind.as_str() == name) {
-                Some(kind) => Ok(kind),
-                None => Err(unknown_kind(&format!("{name:?}"))),
-            }
-        }
-        Some(other) => Err(unknown_kind(
-            serde_yaml_ng::to_string(other)
-                .unwrap_or_default()
-                .trim_end(),
-        )),
+        Some(serde_json::Value::String(name)) => Kind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+            .ok_or_else(|| unknown_kind(&format!("{name:?}"))),
+        Some(other) => Err(unknown_kind(&other.to_string())),
         None if ["roles", "tenant", "framework"]
             .iter()
             .any(|key| mapping.contains_key(*key)) =>

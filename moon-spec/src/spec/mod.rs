@@ -27,11 +27,27 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, FieldError, FieldErrors, rule};
 
 /// Parses a spec from YAML (which includes JSON), naming the path of a
-/// value that has the wrong type or an unknown key.
+/// value that has the wrong type or an unknown key. Text that is a JSON
+/// object (what programs and the Python layer send) is read by the JSON
+/// parser, several times faster, with the same errors.
 pub fn from_yaml<T: DeserializeOwned>(kind: &'static str, text: &str) -> Result<T, Error> {
-    let deserializer = serde_yaml_ng::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(deserializer).map_err(|error| {
-        let path = error.path().to_string();
+    let result = if text.trim_start().starts_with('{') {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(&mut deserializer)
+            .map_err(|error| (error.path().to_string(), error.into_inner().to_string()))
+            .and_then(|value| {
+                // Text after the object is an error, as YAML makes it one.
+                deserializer
+                    .end()
+                    .map(|()| value)
+                    .map_err(|error| (String::new(), error.to_string()))
+            })
+    } else {
+        let deserializer = serde_yaml_ng::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(deserializer)
+            .map_err(|error| (error.path().to_string(), error.into_inner().to_string()))
+    };
+    result.map_err(|(path, message)| {
         // serde_path_to_error writes `.` for the root and `?` where it lost
         // track (text that is not YAML at all): both mean the whole spec.
         let path = if path == "." || path == "?" {
@@ -39,7 +55,7 @@ pub fn from_yaml<T: DeserializeOwned>(kind: &'static str, text: &str) -> Result<
         } else {
             path
         };
-        let message = strip_context(&path, &error.inner().to_string());
+        let message = same_words(strip_context(&path, &message));
         let rule = serde_rule(&message);
         Error::InvalidSpec {
             kind,
@@ -60,6 +76,19 @@ pub fn tenant_from_yaml(text: &str) -> Result<Tenant, Error> {
     let tenant: Tenant = from_yaml("tenant", text)?;
     validate_tenant(&tenant)?;
     Ok(tenant)
+}
+
+/// The JSON and YAML parsers word one mistake two ways: a negative number
+/// for an unsigned field is an "invalid value" to serde_json and an
+/// "invalid type" to serde_yaml_ng. A spec gets the same message whichever
+/// form it was written in: the JSON parser's, which is the more exact.
+fn same_words(message: String) -> String {
+    match message.strip_prefix("invalid type: integer `-") {
+        Some(rest) if rest.contains("`, expected u") => {
+            format!("invalid value: integer `-{rest}")
+        }
+        _ => message,
+    }
 }
 
 /// The rule behind one of serde's messages, which start with the kind of
