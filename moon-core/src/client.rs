@@ -4,7 +4,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use crate::backend::Backend;
-use crate::config::Config;
+use crate::config::{BackendName, Config};
 use crate::error::Result;
 use crate::kubernetes::{KubernetesBackend, KubernetesConfig};
 use crate::local::{LocalBackend, LocalConfig};
@@ -33,7 +33,17 @@ impl Client {
 
     /// The backend and settings of the environment ([`Config::from_env`]).
     pub fn from_env() -> Result<Client> {
-        Config::from_env()?.connect()
+        Client::connect(&Config::from_env()?)
+    }
+
+    /// A client on the backend `config` chooses, with its settings. The
+    /// local backend opens its state at once; Kubernetes connects on the
+    /// first request.
+    pub fn connect(config: &Config) -> Result<Client> {
+        match config.backend() {
+            BackendName::Local => Client::local_with(config.local()?),
+            BackendName::Kubernetes => Ok(Client::kubernetes(config.kubernetes().clone())),
+        }
     }
 
     /// Any backend, for embedding and tests.

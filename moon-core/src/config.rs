@@ -5,12 +5,12 @@
 //!
 //! ```no_run
 //! # fn demo() -> moon_core::Result<()> {
-//! let client = moon_core::Config::from_env()?
+//! let config = moon_core::Config::from_env()?
 //!     .with_backend("kubernetes")?
 //!     .with_image("nvcr.io/nvidia/pytorch:25.01-py3")
 //!     .with_tolerations(&["dedicated=ml:NoSchedule"])?
-//!     .with_node_selector(&["pool=ml"])?
-//!     .connect()?;
+//!     .with_node_selector(&["pool=ml"])?;
+//! let client = moon_core::Client::connect(&config)?;
 //! # Ok(()) }
 //! ```
 
@@ -19,7 +19,6 @@ use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::Toleration;
 
-use crate::client::Client;
 use crate::error::{Error, Result, rule};
 use crate::kubernetes::{KubernetesConfig, parse_node_selector, parse_tolerations};
 use crate::local::LocalConfig;
@@ -168,15 +167,6 @@ impl Config {
             local.agent_program = program.clone();
         }
         Ok(local)
-    }
-
-    /// A client on the configured backend. The local backend opens its
-    /// state at once; Kubernetes connects on the first request.
-    pub fn connect(&self) -> Result<Client> {
-        match self.backend {
-            BackendName::Local => Client::local_with(self.local()?),
-            BackendName::Kubernetes => Ok(Client::kubernetes(self.kubernetes.clone())),
-        }
     }
 }
 

@@ -65,7 +65,7 @@ impl Client {
     /// Opens the backend afresh.
     fn open(py: Python<'_>, config: &Config) -> PyResult<moon_core::Client> {
         let config = config.clone();
-        run(py, async move { config.connect() })
+        run(py, async move { moon_core::Client::connect(&config) })
     }
 
     /// The backend, reopened if this is a child process of the one that opened it.

@@ -68,7 +68,7 @@ impl Context {
     /// A handle on the chosen backend. Opened only by commands that need one,
     /// so that `moon validate` leaves no MOON_HOME behind.
     pub fn client(&self) -> Result<Client, CliError> {
-        Ok(self.config()?.connect()?)
+        Ok(Client::connect(&self.config()?)?)
     }
 }
 

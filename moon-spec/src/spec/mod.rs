@@ -3,6 +3,7 @@
 //! Keys are camelCase, as in Kubernetes (`restartPolicy`, `activeDeadlineSeconds`).
 //! Unknown keys are refused.
 
+mod document;
 mod framework;
 mod gpus;
 mod job;
@@ -11,10 +12,11 @@ mod quantity;
 mod tenant;
 mod validate;
 
+pub use document::{Spec, spec_from_yaml, spec_kind};
 pub use framework::{Framework, RoleRule};
 pub use gpus::Gpus;
 pub use job::{DEFAULT_BACKOFF_LIMIT, EnvFrom, Job, RestartPolicy, Role};
-pub use kind::{JobKind, Kind, Spec, TenantKind, spec_from_yaml, spec_kind};
+pub use kind::{JobKind, Kind, TenantKind};
 pub use quantity::{Quantity, format_bytes, format_cpus};
 pub use tenant::{Tenant, TenantQuota};
 pub use validate::{
