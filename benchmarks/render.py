@@ -16,6 +16,7 @@ Before timing, every job's three outputs are parsed back and compared: they must
 objects (the benchmark exits 1 otherwise). The sides alternate, and each figure is the median of
 the rounds.
 
+    .venv/bin/pip install -r scripts/requirements-bench.txt   # the official client
     .venv/bin/python benchmarks/render.py [--jobs 10000] [--rounds 5] [--quick]
 
 Targets (JSON): moon at least 10x the official client, and no slower than 1.5x plain dicts. The
