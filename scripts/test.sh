@@ -4,8 +4,9 @@
 # Tiers, in order:
 #   tools       the dev venv: the pinned tools of scripts/requirements-dev.txt (and, from the
 #               wheel tier on, moon); .venv in the checkout links to it
-#   lint        cargo fmt --check, ruff check, ruff format --check, and no tracked file that
-#               points outside the repository (clippy runs in the build tier)
+#   lint        cargo fmt --check, ruff check, ruff format --check, no tracked file that
+#               points outside the repository, no import cycle between a crate's modules,
+#               and moon-spec free of IO crates (clippy runs in the build tier)
 #   build       the one Rust compile of the run, in the release profile: every target of the
 #               workspace (cargo build --workspace --all-targets --release: the tests, the
 #               `moon` CLI, examples), with clippy as the compiler of the workspace's own
@@ -470,6 +471,18 @@ tier_lint() {
     else
         step "not a git checkout: skipped"
     fi
+
+    step "no crate's modules import each other in a cycle (scripts/module_cycles.py)"
+    "$DEV_PY" "$ROOT/scripts/module_cycles.py"
+
+    # The layer a service embeds must stay free of IO: moon-spec, as the spec-only example
+    # uses it, may not pull in a Kubernetes client, an async runtime, SQLite or NVML.
+    step "the spec-only example builds without kube's client, tokio, SQLite or NVML (cargo tree)"
+    local io_crates
+    io_crates="$(cargo tree --locked -p moon-example-spec-only -e normal --prefix none \
+        | awk '{print $1}' | sort -u \
+        | grep -E '^(kube|kube-client|kube-runtime|tokio|hyper|rustls|rusqlite|libsqlite3-sys|nvml-wrapper|libloading)$' || true)"
+    [[ -z $io_crates ]] || die "moon-spec (through examples/spec-only) depends on: $io_crates"
 }
 
 # cargo_build: the one compile: every target of every member (tests, the CLI, the extension,
