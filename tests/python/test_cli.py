@@ -288,7 +288,8 @@ def test_tenants_are_created_applied_listed_and_shown(moon: Moon) -> None:
     assert listed[0]["spec"]["quota"] == {"cpus": 2, "memory": "4Gi", "jobs": 3}
 
     shown = moon.json("tenant", "get", "vision")
-    assert shown["spec"] == vision
+    # The spec as applied, which now names its kind.
+    assert shown["spec"] == {"kind": "Tenant", **vision}
     assert shown["runningJobs"] == 0
 
 

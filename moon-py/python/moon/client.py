@@ -123,6 +123,21 @@ class Client:
         return self._native.context
 
     @property
+    def image(self) -> str | None:
+        """The image of replicas whose spec names none, on Kubernetes."""
+        return self._native.image
+
+    @property
+    def tolerations(self) -> list[str]:
+        """Taints every pod tolerates on Kubernetes, as ``key[=value]:Effect``."""
+        return self._native.tolerations
+
+    @property
+    def node_selector(self) -> list[str]:
+        """Node labels every pod asks for on Kubernetes, as ``key=value``."""
+        return self._native.node_selector
+
+    @property
     def home(self) -> Path | None:
         """The local backend's state directory."""
         return self._native.home
