@@ -160,7 +160,7 @@ pub fn finish(result: Result<(), CliError>) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use moon_core::{FieldError, FieldErrors};
+    use moon_core::{DatabaseError, FieldError, FieldErrors};
 
     fn io_error() -> Error {
         Error::io(
@@ -211,7 +211,10 @@ mod tests {
             (Error::Conflict("already ended".into()), 5),
             (Error::NotSupported("ttl on kubernetes".into()), 8),
             (io_error(), 6),
-            (Error::Database(rusqlite::Error::QueryReturnedNoRows), 6),
+            (
+                Error::Database(DatabaseError::new("database is locked", true)),
+                6,
+            ),
             (Error::Agent("cannot start".into()), 6),
             (Error::Gpu(gpu::Error::NoNvml("no driver".into())), 7),
             (Error::Gpu(gpu::Error::Nvml("unknown error".into())), 7),

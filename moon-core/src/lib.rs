@@ -26,7 +26,7 @@ pub use backend::{
     Backend, Event, JobStatus, LogLine, LogOptions, Phase, ReplicaPhase, ReplicaStatus,
 };
 pub use client::Client;
-pub use error::{Error, FieldError, FieldErrors, Result};
+pub use error::{DatabaseError, Error, FieldError, FieldErrors, Result};
 /// GPU selectors, inventory and placement (the `moon-gpu` crate).
 pub use moon_gpu as gpu;
 pub use secret::{SecretData, SecretInfo};

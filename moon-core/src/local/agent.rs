@@ -24,7 +24,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use rusqlite::{Connection, params};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::runtime::Handle;
@@ -40,7 +39,7 @@ use super::process::{is_same_process, pidfd_open, reap, signal_group, signal_pro
 use super::retention;
 use super::secrets;
 use super::socket;
-use super::store::{self, JobRecord, ReplicaRecord, now_ms};
+use super::store::{self, AttemptKey, Connection, JobRecord, ReplicaRecord, now_ms};
 use super::supervisor::{self, AttemptPlan, Claim, ExitRecord};
 use crate::backend::{Phase, ReplicaPhase};
 use crate::error::{Error, Result};
@@ -58,21 +57,6 @@ const DEFAULT_IDLE_SECONDS: u64 = 60;
 /// How often the agent makes sure its home is still the one it started in.
 const HOME_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 const LAST_SERVED: &str = "last_served_tenant";
-
-/// Identifies one attempt of one replica.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct AttemptKey {
-    job_id: i64,
-    role: String,
-    index: u32,
-    attempt: u32,
-}
-
-impl AttemptKey {
-    fn replica(&self) -> String {
-        format!("{}-{}", self.role, self.index)
-    }
-}
 
 /// How long the job's own replicas wait for its startup ports.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
@@ -321,8 +305,7 @@ impl Agent {
         let gpu_source = MachineGpus::detect(true)?;
         let gpus = gpu_source.as_ref().map(MachineGpus::devices).transpose()?;
         let capacity = machine_capacity_with(&layout.config_file(), gpus.as_deref())?;
-        let published: Option<i64> =
-            db.query_row("SELECT MAX(seq) FROM events", [], |row| row.get(0))?;
+        let published = store::last_event_seq(&db)?;
         Ok(Agent {
             layout,
             program,
@@ -333,7 +316,7 @@ impl Agent {
             messages,
             runtime,
             hub,
-            published: published.unwrap_or(0) as u64,
+            published,
             watched: HashSet::new(),
             stopping: HashSet::new(),
             starting: HashSet::new(),
@@ -396,22 +379,13 @@ impl Agent {
     }
 
     fn has_unfinished_jobs(&self) -> Result<bool> {
-        let count: i64 = self.db.query_row(
-            "SELECT COUNT(*) FROM jobs WHERE phase IN ('Pending', 'Running')",
-            [],
-            |row| row.get(0),
-        )?;
-        Ok(count > 0)
+        store::has_unfinished_jobs(&self.db)
     }
 
     /// When something is next due: a restart after its backoff, a deadline,
     /// or a retry after a failed pass.
     fn next_wake_ms(&self) -> Result<Option<i64>> {
-        let restart: Option<i64> = self.db.query_row(
-            "SELECT MIN(next_start_ms) FROM replicas WHERE next_start_ms IS NOT NULL",
-            [],
-            |row| row.get(0),
-        )?;
+        let restart = store::next_restart_ms(&self.db)?;
         let expiry = retention::next_expiry_ms(&self.db)?;
         Ok([
             restart,
@@ -427,21 +401,7 @@ impl Agent {
     /// Picks up after a crash: every attempt that was launching or running
     /// is adopted, finished, or abandoned if no supervisor ever claimed it.
     fn recover(&mut self) -> Result<()> {
-        let mut statement = self.db.prepare(
-            "SELECT job_id, role, idx, attempt FROM attempts WHERE state IN ('launching', 'running')",
-        )?;
-        let keys: Vec<AttemptKey> = statement
-            .query_map([], |row| {
-                Ok(AttemptKey {
-                    job_id: row.get(0)?,
-                    role: row.get(1)?,
-                    index: row.get(2)?,
-                    attempt: row.get(3)?,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        drop(statement);
-        for key in keys {
+        for key in store::attempts_in_flight(&self.db)? {
             let dir = self.attempt_dir(&key);
             let claim = match supervisor::read_claim(&dir) {
                 Some(claim) => Some(claim),
@@ -460,11 +420,7 @@ impl Agent {
                     if supervisor::read_exit(&dir).is_none()
                         && is_same_process(claim.pid, claim.started)
                     {
-                        self.db.execute(
-                            "UPDATE attempts SET state = 'running', supervisor_pid = ?5 \
-                             WHERE job_id = ?1 AND role = ?2 AND idx = ?3 AND attempt = ?4",
-                            params![key.job_id, key.role, key.index, key.attempt, claim.pid],
-                        )?;
+                        store::mark_attempt_running(&self.db, &key, claim.pid)?;
                         self.watch_supervisor(key, claim.pid);
                     } else {
                         self.attempt_ended(&key)?;
@@ -488,18 +444,9 @@ impl Agent {
 
     /// An attempt no supervisor ran: forget it, and the replica starts afresh.
     fn abandon(&mut self, key: &AttemptKey) -> Result<()> {
-        let tx = self.db.unchecked_transaction()?;
-        tx.execute(
-            "UPDATE attempts SET state = 'abandoned' WHERE job_id = ?1 AND role = ?2 AND idx = ?3 AND attempt = ?4",
-            params![key.job_id, key.role, key.index, key.attempt],
-        )?;
-        tx.execute(
-            "UPDATE replicas SET phase = 'Pending', attempts = attempts - 1, next_start_ms = NULL \
-             WHERE job_id = ?1 AND role = ?2 AND idx = ?3",
-            params![key.job_id, key.role, key.index],
-        )?;
-        tx.commit()?;
-        Ok(())
+        let tx = self.db.transaction()?;
+        store::abandon_attempt(&tx, key)?;
+        tx.commit()
     }
 
     fn attempt_dir(&self, key: &AttemptKey) -> PathBuf {
@@ -537,15 +484,9 @@ impl Agent {
         self.watched.remove(key);
         self.stopping.remove(key);
         self.dirty.insert(key.job_id);
-        let state: Option<String> = self
-            .db
-            .query_row(
-                "SELECT state FROM attempts WHERE job_id = ?1 AND role = ?2 AND idx = ?3 AND attempt = ?4",
-                params![key.job_id, key.role, key.index, key.attempt],
-                |row| row.get(0),
-            )
-            .ok();
-        if !matches!(state.as_deref(), Some("launching" | "running")) {
+        // An attempt that cannot be looked up is left alone, as one that
+        // already ended is.
+        if !store::is_in_flight(&self.db, key).unwrap_or(false) {
             return Ok(());
         }
         self.crash_point("exit-observed");
@@ -567,25 +508,10 @@ impl Agent {
         let succeeded = exit.code == Some(0);
         let how = describe_exit(&exit);
 
-        let tx = self.db.unchecked_transaction()?;
-        tx.execute(
-            "UPDATE attempts SET state = 'exited' WHERE job_id = ?1 AND role = ?2 AND idx = ?3 AND attempt = ?4",
-            params![key.job_id, key.role, key.index, key.attempt],
-        )?;
+        let tx = self.db.transaction()?;
+        store::mark_attempt_exited(&tx, key)?;
         let set_replica = |phase: ReplicaPhase, next_start: Option<i64>| {
-            tx.execute(
-                "UPDATE replicas SET phase = ?4, exit_code = ?5, signal = ?6, next_start_ms = ?7 \
-                 WHERE job_id = ?1 AND role = ?2 AND idx = ?3",
-                params![
-                    key.job_id,
-                    key.role,
-                    key.index,
-                    phase.as_str(),
-                    exit.code,
-                    exit.signal,
-                    next_start
-                ],
-            )
+            store::record_replica_exit(&tx, key, phase, exit.code, exit.signal, next_start)
         };
         store::add_event(
             &tx,
@@ -628,10 +554,7 @@ impl Agent {
         {
             let delay = backoff_ms(job.restarts);
             set_replica(ReplicaPhase::Pending, Some(now_ms() + delay))?;
-            tx.execute(
-                "UPDATE jobs SET restarts = restarts + 1 WHERE id = ?1",
-                params![job.id],
-            )?;
+            store::count_restart(&tx, job.id)?;
             store::add_event(
                 &tx,
                 &job,
@@ -659,8 +582,7 @@ impl Agent {
             }
             begin_ending(&tx, &job, Phase::Failed, reason, &message)?;
         }
-        tx.commit()?;
-        Ok(())
+        tx.commit()
     }
 
     /// Brings the world in line with the database for what changed: cancels
@@ -691,17 +613,9 @@ impl Agent {
 
     /// Cancels users asked for since the last look.
     fn take_cancels(&mut self) -> Result<()> {
-        let mut statement = self.db.prepare_cached(
-            "SELECT id, phase FROM jobs WHERE phase IN ('Pending', 'Running') \
-             AND cancel_requested = 1 AND ending_phase IS NULL",
-        )?;
-        let asked: Vec<(i64, String)> = statement
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        drop(statement);
-        for (id, phase) in asked {
+        for (id, phase) in store::cancels_asked(&self.db)? {
             let job = store::job_by_id(&self.db, id)?;
-            if phase == Phase::Pending.as_str() {
+            if phase == Phase::Pending {
                 self.finish(
                     &job,
                     Phase::Cancelled,
@@ -745,14 +659,8 @@ impl Agent {
                 self.dirty.insert(id);
             }
         }
-        let mut statement = self.db.prepare_cached(
-            "SELECT DISTINCT job_id FROM replicas WHERE next_start_ms IS NOT NULL AND next_start_ms <= ?1",
-        )?;
-        let restarts: Vec<i64> = statement
-            .query_map(params![now], |row| row.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        drop(statement);
-        self.dirty.extend(restarts);
+        self.dirty
+            .extend(store::jobs_with_restart_due(&self.db, now)?);
         Ok(())
     }
 
@@ -892,11 +800,8 @@ impl Agent {
                         || job.message.as_deref() != Some(&message)
                     {
                         let record = store::job_by_id(&self.db, id)?;
-                        let tx = self.db.unchecked_transaction()?;
-                        tx.execute(
-                            "UPDATE jobs SET reason = ?2, message = ?3 WHERE id = ?1",
-                            params![id, reason, message],
-                        )?;
+                        let tx = self.db.transaction()?;
+                        store::set_waiting(&tx, id, reason, &message)?;
                         store::add_event(&tx, &record, "Pending", Phase::Pending, None, &message)?;
                         tx.commit()?;
                     }
@@ -933,22 +838,11 @@ impl Agent {
             ))
             .collect();
         let started = now_ms();
-        let tx = self.db.unchecked_transaction()?;
-        tx.execute(
-            "UPDATE jobs SET phase = 'Running', started_ms = ?2, reason = NULL, message = NULL, ports = ?3, gpu_devices = ?4 WHERE id = ?1",
-            params![
-                job.id,
-                started,
-                serde_json::to_string(&ports).unwrap_or_default(),
-                serde_json::to_string(gpus).unwrap_or_default()
-            ],
-        )?;
+        let tx = self.db.transaction()?;
+        store::mark_job_running(&tx, job.id, started, &ports, gpus)?;
         for (position, role) in roles.iter().enumerate() {
             for index in 0..role.replicas {
-                tx.execute(
-                    "INSERT OR IGNORE INTO replicas (job_id, role, idx, position, phase) VALUES (?1, ?2, ?3, ?4, 'Pending')",
-                    params![job.id, role.name, index, position as i64],
-                )?;
+                store::add_replica(&tx, job.id, &role.name, index, position)?;
             }
         }
         store::add_event(
@@ -976,11 +870,7 @@ impl Agent {
     /// anything, so a crash anywhere in between never runs it twice.
     fn launch(&mut self, job: &JobRecord, replica: &ReplicaRecord) -> Result<()> {
         let name = replica.name();
-        let attempt: u32 = self.db.query_row(
-            "SELECT COALESCE(MAX(attempt), 0) + 1 FROM attempts WHERE job_id = ?1 AND role = ?2 AND idx = ?3",
-            params![job.id, replica.role, replica.index],
-            |row| row.get(0),
-        )?;
+        let attempt = store::next_attempt(&self.db, job.id, &replica.role, replica.index)?;
         let key = AttemptKey {
             job_id: job.id,
             role: replica.role.clone(),
@@ -995,16 +885,8 @@ impl Agent {
         supervisor::write_visibly(&dir.join(attempt_files::PLAN), &plan_bytes)
             .map_err(|error| Error::io("writing", dir.join(attempt_files::PLAN), error))?;
 
-        let tx = self.db.unchecked_transaction()?;
-        tx.execute(
-            "INSERT INTO attempts (job_id, role, idx, attempt, state, started_ms) VALUES (?1, ?2, ?3, ?4, 'launching', ?5)",
-            params![job.id, replica.role, replica.index, attempt, now_ms()],
-        )?;
-        tx.execute(
-            "UPDATE replicas SET phase = 'Running', attempts = attempts + 1, next_start_ms = NULL, exit_code = NULL, signal = NULL \
-             WHERE job_id = ?1 AND role = ?2 AND idx = ?3",
-            params![job.id, replica.role, replica.index],
-        )?;
+        let tx = self.db.transaction()?;
+        store::record_launch(&tx, &key, now_ms())?;
         tx.commit()?;
         self.crash_point("before-spawn");
 
@@ -1038,11 +920,8 @@ impl Agent {
                 return Ok(());
             }
         };
-        let tx = self.db.unchecked_transaction()?;
-        tx.execute(
-            "UPDATE attempts SET state = 'running', supervisor_pid = ?5 WHERE job_id = ?1 AND role = ?2 AND idx = ?3 AND attempt = ?4",
-            params![job.id, replica.role, replica.index, attempt, pid],
-        )?;
+        let tx = self.db.transaction()?;
+        store::mark_attempt_running(&tx, &key, pid)?;
         store::add_event(
             &tx,
             job,
@@ -1108,37 +987,13 @@ impl Agent {
     }
 
     fn active_attempts(&self, job_id: i64) -> Result<i64> {
-        Ok(self.db.query_row(
-            "SELECT COUNT(*) FROM attempts WHERE job_id = ?1 AND state IN ('launching', 'running')",
-            params![job_id],
-            |row| row.get(0),
-        )?)
+        store::count_attempts_in_flight(&self.db, job_id)
     }
 
     /// Asks every running attempt of an ending job to stop; pending replicas never start.
     fn stop_replicas(&mut self, job: &JobRecord) -> Result<()> {
-        self.db.execute(
-            "UPDATE replicas SET phase = 'Stopped', next_start_ms = NULL WHERE job_id = ?1 AND phase = 'Pending'",
-            params![job.id],
-        )?;
-        let mut statement = self.db.prepare(
-            "SELECT role, idx, attempt, supervisor_pid FROM attempts WHERE job_id = ?1 AND state IN ('launching', 'running')",
-        )?;
-        let running: Vec<(AttemptKey, Option<i32>)> = statement
-            .query_map(params![job.id], |row| {
-                Ok((
-                    AttemptKey {
-                        job_id: job.id,
-                        role: row.get(0)?,
-                        index: row.get(1)?,
-                        attempt: row.get(2)?,
-                    },
-                    row.get(3)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        drop(statement);
-        for (key, pid) in running {
+        store::stop_pending_replicas(&self.db, job.id)?;
+        for (key, pid) in store::running_attempts_of_job(&self.db, job.id)? {
             if self.stopping.contains(&key) {
                 continue;
             }
@@ -1161,16 +1016,9 @@ impl Agent {
             .spec
             .ttl_seconds_after_finished
             .map(|ttl| finished.saturating_add((ttl as i64).saturating_mul(1000)));
-        let tx = self.db.unchecked_transaction()?;
-        tx.execute(
-            "UPDATE jobs SET phase = ?2, reason = ?3, message = ?4, finished_ms = ?5, expires_ms = ?6, \
-             ending_phase = NULL, ending_reason = NULL, ending_message = NULL WHERE id = ?1",
-            params![job.id, phase.as_str(), reason, message, finished, expires],
-        )?;
-        tx.execute(
-            "UPDATE replicas SET phase = 'Stopped', next_start_ms = NULL WHERE job_id = ?1 AND phase IN ('Pending', 'Running')",
-            params![job.id],
-        )?;
+        let tx = self.db.transaction()?;
+        store::mark_job_finished(&tx, job.id, phase, reason, message, finished, expires)?;
+        store::stop_unfinished_replicas(&tx, job.id)?;
         store::add_event(&tx, job, phase.as_str(), phase, None, message)?;
         tx.commit()?;
         // Its capacity is free: waiting jobs may start.
@@ -1190,11 +1038,7 @@ fn begin_ending(
     reason: &str,
     message: &str,
 ) -> Result<()> {
-    db.execute(
-        "UPDATE jobs SET ending_phase = ?2, ending_reason = ?3, ending_message = ?4 WHERE id = ?1 AND ending_phase IS NULL",
-        params![job.id, phase.as_str(), reason, message],
-    )?;
-    Ok(())
+    store::begin_ending(db, job.id, phase, reason, message)
 }
 
 /// Waits until every port listens on this machine, looking at the kernel's
