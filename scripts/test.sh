@@ -10,10 +10,15 @@
 #   build       the one Rust compile of the run, in the release profile: every target of the
 #               workspace (cargo build --workspace --all-targets --release: the tests, the
 #               `moon` CLI, examples), with clippy as the compiler of the workspace's own
-#               crates and RUSTFLAGS=-Dwarnings, so that a clippy or rustc warning fails it
+#               crates and RUSTFLAGS=-Dwarnings, so that a clippy or rustc warning fails it;
+#               then, apart, the agent of the crash tests and its tests (cargo build -p
+#               moon-crash-agent --features crash-points: moon-core again, with its crash points,
+#               which no binary of the workspace build has)
 #   rust        cargo test --workspace --all-targets --release (the tests built above), then
+#               the crash tests (cargo test -p moon-crash-agent --features crash-points), then
 #               cargo test --workspace --doc --release (the doctests, compiled by rustdoc)
-#   wheel       `moon` copied to target/release/moon and moon-py/python/moon/bin/moon, the
+#   wheel       `moon` copied to target/release/moon and moon-py/python/moon/bin/moon, and
+#               moon-crash-agent to target/release/moon-crash-agent (MOON_TEST_CRASH_AGENT), the
 #               maturin wheel into target/wheels, installed into the dev venv. Same profile
 #               and settings, but maturin builds moon-py alone, without the dev-dependencies
 #               that the build tier's feature resolution includes: cold, it compiles moon-core
@@ -115,6 +120,7 @@ REQ_TF="$ROOT/scripts/requirements-tf.txt"
 REPORTS="$ROOT/target/test-reports"
 WHEELS="$ROOT/target/wheels"
 MOON_BIN="$ROOT/target/release/moon"
+CRASH_AGENT_BIN="$ROOT/target/release/moon-crash-agent"
 BUNDLED_BIN="$ROOT/moon-py/python/moon/bin/moon"
 VENV_ROOT="${MOON_VENV_DIR:-$CACHE_DIR/venvs}"
 LINK_VENV="$ROOT/.venv"
@@ -124,6 +130,7 @@ export PIP_NO_INPUT=1
 export PIP_PROGRESS_BAR=off
 export PYTHONDONTWRITEBYTECODE=1
 export MOON_TEST_BIN="$MOON_BIN"
+export MOON_TEST_CRASH_AGENT="$CRASH_AGENT_BIN"
 unset VIRTUAL_ENV PYTHONHOME || true
 
 mkdir -p "$PIP_CACHE_DIR" "$WHEELHOUSE" "$REPORTS"
@@ -492,6 +499,10 @@ tier_lint() {
 cargo_build() {
     step "cargo build --workspace --all-targets --release (clippy-driver: ${CLIPPY_DRIVER:-none}; RUSTFLAGS=$RUSTFLAGS; target dir $TARGET_DIR)"
     cargo build --workspace --all-targets --release
+    # Apart, because Cargo unifies features over one build: the crash points must not reach
+    # the binaries above (see moon-crash-agent/Cargo.toml).
+    step "cargo build -p moon-crash-agent --features crash-points --all-targets --release"
+    cargo build -p moon-crash-agent --features crash-points --all-targets --release
 }
 
 tier_build() {
@@ -503,6 +514,10 @@ tier_rust() {
     step "cargo test --workspace --all-targets --release"
     local log="$REPORTS/rust.log" rc=0
     cargo test --workspace --all-targets --release 2>&1 | tee "$log" || rc=$?
+    if [[ $rc -eq 0 ]]; then
+        step "cargo test -p moon-crash-agent --features crash-points --all-targets --release"
+        cargo test -p moon-crash-agent --features crash-points --all-targets --release 2>&1 | tee -a "$log" || rc=$?
+    fi
     if [[ $rc -eq 0 ]]; then
         step "cargo test --workspace --doc --release"
         cargo test --workspace --doc --release 2>&1 | tee -a "$log" || rc=$?
@@ -519,6 +534,9 @@ tier_wheel() {
     step "copy moon -> target/release/moon (MOON_TEST_BIN) and moon-py/python/moon/bin/moon"
     install -D -m 0755 "$TARGET_DIR/release/moon" "$MOON_BIN"
     install -D -m 0755 "$TARGET_DIR/release/moon" "$BUNDLED_BIN"
+    [[ -x $TARGET_DIR/release/moon-crash-agent ]] || die "cargo did not produce $TARGET_DIR/release/moon-crash-agent"
+    step "copy moon-crash-agent -> target/release/moon-crash-agent (MOON_TEST_CRASH_AGENT)"
+    install -D -m 0755 "$TARGET_DIR/release/moon-crash-agent" "$CRASH_AGENT_BIN"
 
     step "maturin build --release -m moon-py/Cargo.toml -o target/wheels"
     mkdir -p "$WHEELS"

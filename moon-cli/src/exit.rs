@@ -169,7 +169,7 @@ pub fn finish(result: Result<(), CliError>) -> ExitCode {
 mod tests {
     use super::*;
     use moon_core::error::rule;
-    use moon_core::{FieldError, FieldErrors, QuotaRefusal};
+    use moon_core::{DatabaseError, FieldError, FieldErrors, QuotaRefusal};
 
     fn io_error() -> Error {
         Error::io(
@@ -235,7 +235,10 @@ mod tests {
             (Error::Conflict("already ended".into()), 5),
             (Error::NotSupported("ttl on kubernetes".into()), 8),
             (io_error(), 6),
-            (Error::Database(rusqlite::Error::QueryReturnedNoRows), 6),
+            (
+                Error::Database(DatabaseError::new("database is locked", true)),
+                6,
+            ),
             (Error::Agent("cannot start".into()), 6),
             (Error::Gpu(gpu::Error::NoNvml("no driver".into())), 7),
             (Error::Gpu(gpu::Error::Nvml("unknown error".into())), 7),

@@ -9,6 +9,45 @@ pub use moon_spec::error::{FieldError, FieldErrors, PathPart, rule};
 /// A `Result` whose error is moon's.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Why moon's state database failed, in moon's own words: the database
+/// library's error stays inside moon-core, so that it can change without
+/// changing this API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseError {
+    message: String,
+    busy: bool,
+}
+
+impl DatabaseError {
+    /// A failure described by `message`; `busy` when another process held the
+    /// database (busy or locked) past the wait, so that trying again may work.
+    pub fn new(message: impl Into<String>, busy: bool) -> Self {
+        DatabaseError {
+            message: message.into(),
+            busy,
+        }
+    }
+
+    /// What failed, as the database said it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether the database was busy or locked by another process: the
+    /// operation may succeed if tried again.
+    pub fn is_busy(&self) -> bool {
+        self.busy
+    }
+}
+
+impl fmt::Display for DatabaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for DatabaseError {}
+
 /// What can go wrong in moon.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -82,7 +121,7 @@ pub enum Error {
     },
     /// moon's state database failed.
     #[error("state database: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(#[source] DatabaseError),
     /// moon's background agent could not be reached or started.
     #[error("agent: {0}")]
     Agent(String),

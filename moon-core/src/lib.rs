@@ -36,7 +36,9 @@ pub use backend::{
 };
 pub use client::Client;
 pub use config::{BackendName, Config};
-pub use error::{ClusterError, Error, FieldError, FieldErrors, QuotaRefusal, Result};
+pub use error::{
+    ClusterError, DatabaseError, Error, FieldError, FieldErrors, QuotaRefusal, Result,
+};
 /// GPU selectors, inventory and placement (the `moon-gpu` crate).
 pub use moon_gpu as gpu;
 /// The error of what moon-spec does alone (parsing, validating, rendering);

@@ -48,6 +48,31 @@ async fn a_job_runs_to_success_and_its_output_is_logged() {
 }
 
 #[tokio::test]
+async fn the_agent_that_ships_has_no_crash_points() {
+    let home = Home::new();
+    tenant(&home.client, "team", TenantQuota::default()).await;
+    home.arm_fault("before-spawn");
+    home.arm_fault("exit-observed");
+    home.client
+        .submit(&shell_job("armed", "exit 0"))
+        .await
+        .expect("submit");
+    let agent = home.agent_pid().expect("agent pid");
+    let status = home
+        .client
+        .wait("team", "armed", LIMIT)
+        .await
+        .expect("wait");
+    assert_eq!(status.phase, Phase::Succeeded, "{status:?}");
+    assert_eq!(status.replicas[0].attempts, 1);
+    // moon-agent passed both points without looking for their files.
+    assert_eq!(home.agent_pid(), Some(agent), "the agent was replaced");
+    for point in ["before-spawn", "exit-observed"] {
+        assert!(home.path().join("faults").join(point).exists(), "{point}");
+    }
+}
+
+#[tokio::test]
 async fn a_failing_replica_fails_the_job_with_its_exit_code() {
     let home = Home::new();
     tenant(&home.client, "team", TenantQuota::default()).await;

@@ -5,6 +5,9 @@ Fixtures:
                   agent recorded in ``<home>/agent.pid`` is stopped at teardown
     moon_bin      path of the ``moon`` binary under test (MOON_TEST_BIN, else
                   ``<repo>/target/release/moon``); the test fails if it is missing
+    crash_agent   path of ``moon-crash-agent``, moon's agent with its crash points built in
+                  (MOON_TEST_CRASH_AGENT, else ``<repo>/target/release/moon-crash-agent``);
+                  the test fails if it is missing
     run_cli       ``run_cli(*args, home, input=None, timeout=60)`` runs the binary with
                   MOON_HOME=home and returns the CompletedProcess (text mode, captured)
     invalid_specs every entry of tests/data/invalid_specs.yaml
@@ -51,6 +54,28 @@ def moon_bin() -> Path:
         pytest.fail(
             f"moon binary not found or not executable: {path}\n"
             "build it with `cargo build --release -p moon-cli` or set MOON_TEST_BIN",
+            pytrace=False,
+        )
+    return path
+
+
+def resolve_crash_agent() -> Path:
+    """The agent with crash points: $MOON_TEST_CRASH_AGENT, else
+    <repo>/target/release/moon-crash-agent."""
+    env = os.environ.get("MOON_TEST_CRASH_AGENT")
+    return Path(env) if env else REPO_ROOT / "target" / "release" / "moon-crash-agent"
+
+
+@pytest.fixture(scope="session")
+def crash_agent() -> Path:
+    """Only this agent kills itself where a crash test arms a crash point: the ``moon`` that
+    ships has no crash points."""
+    path = resolve_crash_agent()
+    if not path.is_file() or not os.access(path, os.X_OK):
+        pytest.fail(
+            f"crash agent not found or not executable: {path}\n"
+            "build it with `cargo build --release -p moon-crash-agent --features crash-points`"
+            " or set MOON_TEST_CRASH_AGENT",
             pytrace=False,
         )
     return path

@@ -436,6 +436,13 @@ def via(
     return ViaCli(run_cli, moon_bin, home, workdir)
 
 
+@pytest.fixture
+def crash_points(crash_agent: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clients made after it (request it before ``via``) start the agent with crash points
+    built in, through the API and the CLI alike."""
+    monkeypatch.setenv("MOON_AGENT_PROGRAM", str(crash_agent))
+
+
 def crash_at(via: Via, home: Path, point: str, job: moon.Job) -> Outcome:
     """Submits `job` with the agent's crash point armed, then waits for it
     through a new agent; checks that the crash happened and a new agent took over."""
@@ -450,7 +457,7 @@ def crash_at(via: Via, home: Path, point: str, job: moon.Job) -> Outcome:
 
 
 def test_killed_after_recording_an_attempt_before_starting_it(
-    via: Via, home: Path, tmp_path: Path
+    crash_points: None, via: Via, home: Path, tmp_path: Path
 ) -> None:
     marker = tmp_path / "marker"
     # The wait starts a new agent, which finds the attempt unclaimed, abandons it
@@ -479,7 +486,9 @@ def test_killed_while_replicas_run(via: Via, home: Path, tmp_path: Path) -> None
     assert sorted(line.split()[0] for line in marker_lines(marker)) == ["broken-0", "fine-0"]
 
 
-def test_killed_while_a_replica_exits(via: Via, home: Path, tmp_path: Path) -> None:
+def test_killed_while_a_replica_exits(
+    crash_points: None, via: Via, home: Path, tmp_path: Path
+) -> None:
     marker = tmp_path / "marker"
     # The new agent finds the claim and the supervisor's exit.json and records
     # that exit as if it had seen it.
@@ -487,6 +496,16 @@ def test_killed_while_a_replica_exits(via: Via, home: Path, tmp_path: Path) -> N
     outcome = crash_at(via, home, "exit-observed", job)
     assert outcome == Outcome("Failed", [("main", "Failed", 3, 1)])
     assert len(marker_lines(marker)) == 1, marker_lines(marker)
+
+
+def test_the_moon_that_ships_has_no_crash_points(via: Via, home: Path) -> None:
+    # The agent of the wheel's bundled moon and of the CLI passes armed crash points by.
+    faults = [arm_fault(home, point) for point in ("before-spawn", "exit-observed")]
+    via.submit(shell_job("armed", "exit 0"))
+    agent = agent_pid(home)
+    assert via.wait("armed") == Outcome("Succeeded", [("main", "Succeeded", 0, 1)])
+    assert agent is not None and agent_pid(home) == agent, "the agent was replaced"
+    assert all(fault.exists() for fault in faults)
 
 
 # Submits a 2-second job and SIGKILLs itself the moment submit() returns.

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc as std_mpsc};
 use std::time::Duration;
 
-use rusqlite::Connection;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
@@ -16,7 +15,7 @@ use tokio::task::JoinHandle;
 
 use super::event_hub::EventHub;
 use super::protocol::{Reply, Request};
-use super::store;
+use super::store::{self, AttemptKey, Connection};
 use crate::backend::{Event, Phase};
 use crate::error::{Error, Result};
 
@@ -25,7 +24,7 @@ pub enum Message {
     /// Something changed in the database (a submission, a cancel, a quota).
     Kick,
     /// An attempt's supervisor exited.
-    AttemptEnded(super::agent::AttemptKey),
+    AttemptEnded(AttemptKey),
     /// The job's startup ports listen (or waiting for them timed out).
     StartupDone(i64),
 }

@@ -10,7 +10,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::StreamExt;
 use inotify::{Inotify, WatchMask};
-use rusqlite::{Connection, params};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
@@ -25,7 +24,7 @@ use super::private::{self, HomeInstance};
 use super::protocol::{Reply, Request};
 use super::retention;
 use super::secrets;
-use super::store::{self, JobRecord, now_ms};
+use super::store::{self, Connection, JobRecord, now_ms};
 use super::supervisor::parse_log_line;
 use crate::backend::{
     ApplyOutcome, Backend, Event, JobStatus, LogLine, LogOptions, Phase, Stream, TenantStatus,
@@ -189,19 +188,12 @@ impl Backend for LocalBackend {
 
     async fn apply_tenant(&self, tenant: &Tenant) -> Result<ApplyOutcome> {
         validate_tenant(tenant)?;
-        let spec =
-            serde_json::to_string(tenant).map_err(|error| Error::Agent(error.to_string()))?;
         let outcome = {
             let db = self.db();
             match store::tenant(&db, &tenant.name)? {
                 Some(existing) if &existing == tenant => ApplyOutcome::Unchanged,
                 existing => {
-                    let now = now_ms();
-                    db.execute(
-                        "INSERT INTO tenants (name, spec, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?3) \
-                         ON CONFLICT (name) DO UPDATE SET spec = ?2, updated_ms = ?3",
-                        params![tenant.name, spec, now],
-                    )?;
+                    store::put_tenant(&db, tenant)?;
                     if existing.is_some() {
                         ApplyOutcome::Updated
                     } else {
@@ -297,39 +289,8 @@ impl Backend for LocalBackend {
             let submit_dir = std::env::current_dir()
                 .map_err(|error| Error::io("reading the working directory", ".", error))?;
             let submit_env = environment::submitted(job, std::env::vars_os());
-            let spec =
-                serde_json::to_string(job).map_err(|error| Error::Agent(error.to_string()))?;
-            let tx = db.unchecked_transaction()?;
-            let inserted = tx.execute(
-                "INSERT INTO jobs (tenant, name, spec, framework, phase, reason, message, created_ms, \
-                 millicores, bytes, gpus, submit_dir, submit_env) \
-                 VALUES (?1, ?2, ?3, ?4, 'Pending', 'Queued', 'waiting for admission', ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    job.tenant,
-                    job.name,
-                    spec,
-                    job.framework.as_str(),
-                    now_ms(),
-                    demand.millicores as i64,
-                    demand.bytes as i64,
-                    demand.gpus as i64,
-                    submit_dir.to_string_lossy(),
-                    serde_json::to_string(&submit_env).unwrap_or_default(),
-                ],
-            );
-            match inserted {
-                Err(rusqlite::Error::SqliteFailure(error, _))
-                    if error.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    return Err(Error::AlreadyExists {
-                        kind: "job",
-                        name: format!("{}/{}", job.tenant, job.name),
-                    });
-                }
-                other => {
-                    other?;
-                }
-            }
+            let tx = db.transaction()?;
+            store::insert_job(&tx, job, &demand, &submit_dir, &submit_env)?;
             let record = store::find_job(&tx, &job.tenant, &job.name)?;
             store::add_event(&tx, &record, "Submitted", Phase::Pending, None, "submitted")?;
             tx.commit()?;
@@ -370,10 +331,7 @@ impl Backend for LocalBackend {
                 )));
             }
             if !job.phase.is_terminal() && !job.cancel_requested {
-                db.execute(
-                    "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1",
-                    params![job.id],
-                )?;
+                store::request_cancel(&db, job.id)?;
                 store::add_event(
                     &db,
                     &job,

@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::store::AttemptKey;
+
 /// The files of one `MOON_HOME`.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -86,11 +88,11 @@ impl Layout {
     }
 
     /// The files of one attempt of one replica.
-    pub fn attempt_dir(&self, job_id: i64, replica: &str, attempt: u32) -> PathBuf {
-        self.job_dir(job_id)
+    pub fn attempt_dir(&self, key: &AttemptKey) -> PathBuf {
+        self.job_dir(key.job_id)
             .join("attempts")
-            .join(replica)
-            .join(attempt.to_string())
+            .join(key.replica())
+            .join(key.attempt.to_string())
     }
 }
 

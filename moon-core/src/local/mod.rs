@@ -56,17 +56,26 @@ impl LocalConfig {
 }
 
 pub mod admission;
+mod admit;
 mod agent;
 mod agent_client;
 mod agent_server;
 mod backend;
 mod capacity;
+mod crash_points;
+mod ending;
 pub mod environment;
 mod event_hub;
+mod exits;
+mod gpus;
+mod launch;
 mod layout;
+mod ports;
 mod private;
 mod process;
 mod protocol;
+mod reconcile;
+mod recovery;
 mod retention;
 mod secrets;
 mod socket;

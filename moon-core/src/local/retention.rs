@@ -3,10 +3,8 @@
 //! `ttlSecondsAfterFinished` has run out, which the agent deletes when the
 //! time comes and clients treat as gone should the agent have left first.
 
-use rusqlite::Connection;
-
 use super::layout::Layout;
-use super::store::{self, JobRecord};
+use super::store::{self, Connection, JobRecord};
 use crate::error::{Error, Result};
 
 /// Whether an ended job's time to live has run out by `now`.
@@ -27,7 +25,7 @@ pub fn is_expired(job: &JobRecord, now_ms: i64) -> bool {
 /// (logs, attempts). Refuses (`Conflict`) a job that has not ended, checked
 /// in the same transaction so that no replica can start in between.
 pub fn delete_job(db: &Connection, layout: &Layout, job_id: i64) -> Result<()> {
-    let tx = db.unchecked_transaction()?;
+    let tx = db.transaction()?;
     let job = store::job_by_id(&tx, job_id)?;
     if !job.phase.is_terminal() {
         return Err(Error::Conflict(format!(
@@ -44,7 +42,7 @@ pub fn delete_job(db: &Connection, layout: &Layout, job_id: i64) -> Result<()> {
 /// Deletes a tenant and all its jobs, which must all have ended: their rows
 /// and the tenant's in one transaction, then the jobs' directories.
 pub fn delete_tenant(db: &Connection, layout: &Layout, name: &str) -> Result<()> {
-    let tx = db.unchecked_transaction()?;
+    let tx = db.transaction()?;
     if store::tenant(&tx, name)?.is_none() {
         return Err(Error::NotFound {
             kind: "tenant",

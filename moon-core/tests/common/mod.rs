@@ -24,7 +24,7 @@ impl Home {
         std::fs::write(dir.path().join("config.yaml"), config).expect("config");
         let client = Client::local_with(LocalConfig {
             home: dir.path().to_path_buf(),
-            agent_program: PathBuf::from(env!("CARGO_BIN_EXE_moon-agent")),
+            agent_program: agent_program(),
         })
         .expect("client");
         Home { dir, client }
@@ -46,6 +46,16 @@ impl Drop for Home {
             }
         }
     }
+}
+
+/// The agent of these tests: moon-core's `moon-agent`, or, in the crash
+/// tests of the moon-crash-agent package (which share this file), the agent
+/// built with crash points.
+fn agent_program() -> PathBuf {
+    let program = option_env!("CARGO_BIN_EXE_moon-crash-agent")
+        .or(option_env!("CARGO_BIN_EXE_moon-agent"))
+        .expect("built as a test of moon-core or of moon-crash-agent");
+    PathBuf::from(program)
 }
 
 pub async fn tenant(client: &Client, name: &str, quota: TenantQuota) {
@@ -113,7 +123,8 @@ impl Home {
         lines
     }
 
-    /// Arms a crash point of the agent (see `Agent::crash_point`).
+    /// Arms a crash point of the agent (moon-core's `local/crash_points.rs`);
+    /// only an agent built with them (`moon-crash-agent`) looks for it.
     pub fn arm_fault(&self, point: &str) {
         let dir = self.path().join("faults");
         std::fs::create_dir_all(&dir).expect("faults dir");

@@ -1,7 +1,10 @@
 //! The local backend survives SIGKILL of its agent at the three points
 //! where a crash could lose or repeat work. Each replica appends its pid to
-//! a marker file, so a replica that ran twice leaves two lines.
+//! a marker file, so a replica that ran twice leaves two lines. Two of the
+//! points are crash points armed by a file, which only this package's agent
+//! (`moon-crash-agent`) has; hence these tests live here, beside it.
 
+#[path = "../../moon-core/tests/common/mod.rs"]
 mod common;
 
 use futures::StreamExt;

@@ -1,0 +1,369 @@
+//! The agent's decisions: what it remembers between passes, and the pass
+//! that brings the world in line with the database. Everything it decides
+//! is committed to the database before it acts.
+//!
+//! The loop takes every message that waits before it looks at the database
+//! again, and then looks only at the jobs those messages concern: its work
+//! per event does not grow with the number of jobs the home has seen. The
+//! steps themselves live beside it: `admit` (admission), `launch` (an
+//! attempt and its supervisor), `exits` (an attempt's end and what follows),
+//! `ending` (stopping and finishing a job), `recovery` (after a crash).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use tokio::runtime::Handle;
+
+use super::admission::Limits;
+use super::admit;
+use super::agent_server::Message;
+use super::capacity::machine_capacity_with;
+use super::ending;
+use super::event_hub::EventHub;
+use super::exits;
+use super::gpus::Gpus;
+use super::launch::{self, Launched, is_hidden_role};
+use super::layout::Layout;
+use super::ports;
+use super::recovery::{self, Found};
+use super::retention;
+use super::store::{self, AttemptKey, Connection, JobRecord, now_ms};
+use crate::backend::{Phase, ReplicaPhase};
+use crate::error::{Error, Result};
+use crate::rendezvous;
+
+/// The agent's decision-maker; it owns the database connection, on the
+/// agent's decision thread.
+pub struct Agent {
+    layout: Layout,
+    program: PathBuf,
+    db: Connection,
+    capacity: Limits,
+    gpus: Gpus,
+    messages: mpsc::Sender<Message>,
+    runtime: Handle,
+    /// Watchers by job; fed after each pass.
+    hub: Arc<EventHub>,
+    /// The last event handed to the hub.
+    published: u64,
+    /// Attempts whose supervisor we wait on.
+    watched: HashSet<AttemptKey>,
+    /// Attempts we asked to stop.
+    stopping: HashSet<AttemptKey>,
+    /// Jobs whose startup ports are being waited for, and those that listen.
+    starting: HashSet<i64>,
+    started: HashSet<i64>,
+    /// Jobs to look at in the next pass.
+    dirty: BTreeSet<i64>,
+    /// Whether admission should run: a job arrived or capacity came free.
+    admission_due: bool,
+    /// Whether a client nudged us: cancels may wait.
+    nudged: bool,
+    /// When each running job with a deadline must end.
+    deadlines: HashMap<i64, i64>,
+    /// A failed pass is tried again at this time.
+    retry_at: Option<i64>,
+}
+
+impl Agent {
+    /// The agent of `layout`'s home, starting supervisors with `program`;
+    /// supervisors' exits and startup ports come back through `messages`,
+    /// waited for on `runtime`.
+    pub fn new(
+        layout: Layout,
+        program: PathBuf,
+        messages: mpsc::Sender<Message>,
+        runtime: Handle,
+        hub: Arc<EventHub>,
+    ) -> Result<Agent> {
+        let db = store::open(&layout.database())?;
+        let gpus = Gpus::detect()?;
+        let capacity = machine_capacity_with(&layout.config_file(), gpus.devices())?;
+        let published = store::last_event_seq(&db)?;
+        Ok(Agent {
+            layout,
+            program,
+            db,
+            capacity,
+            gpus,
+            messages,
+            runtime,
+            hub,
+            published,
+            watched: HashSet::new(),
+            stopping: HashSet::new(),
+            starting: HashSet::new(),
+            started: HashSet::new(),
+            dirty: BTreeSet::new(),
+            admission_due: true,
+            nudged: true,
+            deadlines: HashMap::new(),
+            retry_at: None,
+        })
+    }
+
+    /// Takes one message: records what it says and notes what to look at.
+    pub fn take(&mut self, message: Message) -> Result<()> {
+        match message {
+            Message::Kick => {
+                self.nudged = true;
+                self.admission_due = true;
+            }
+            Message::AttemptEnded(key) => {
+                self.dirty.insert(key.job_id);
+                self.attempt_ended(&key)?;
+            }
+            Message::StartupDone(job) => {
+                self.starting.remove(&job);
+                self.started.insert(job);
+                self.dirty.insert(job);
+            }
+        }
+        Ok(())
+    }
+
+    /// After a failed pass, everything is looked at again shortly.
+    pub fn retry_soon(&mut self) {
+        self.retry_at = Some(now_ms() + 1_000);
+        self.nudged = true;
+        self.admission_due = true;
+    }
+
+    /// Hands the events committed since the last call to their watchers.
+    pub fn publish_events(&mut self) {
+        match store::events_since(&self.db, self.published) {
+            Ok(events) => {
+                if let Some((_, last)) = events.last() {
+                    self.published = last.seq;
+                }
+                self.hub.publish(events);
+            }
+            Err(error) => eprintln!("moon agent: reading new events: {error}"),
+        }
+    }
+
+    /// Whether any job is Pending or Running: the agent stays while one is.
+    pub fn has_unfinished_jobs(&self) -> Result<bool> {
+        store::has_unfinished_jobs(&self.db)
+    }
+
+    /// When something is next due: a restart after its backoff, a deadline,
+    /// or a retry after a failed pass.
+    pub fn next_wake_ms(&self) -> Result<Option<i64>> {
+        let restart = store::next_restart_ms(&self.db)?;
+        let expiry = retention::next_expiry_ms(&self.db)?;
+        Ok([
+            restart,
+            self.deadlines.values().min().copied(),
+            self.retry_at,
+            expiry,
+        ]
+        .into_iter()
+        .flatten()
+        .min())
+    }
+
+    /// Picks up after a crash: every attempt that was launching or running
+    /// is adopted, finished, or abandoned if no supervisor ever claimed it.
+    pub fn recover(&mut self) -> Result<()> {
+        for key in store::attempts_in_flight(&self.db)? {
+            match recovery::examine(&self.layout, &key) {
+                Found::Unclaimed => recovery::abandon(&self.db, &key)?,
+                Found::Running(pid) => {
+                    store::mark_attempt_running(&self.db, &key, pid)?;
+                    self.watch_supervisor(key, pid);
+                }
+                Found::Ended => self.attempt_ended(&key)?,
+            }
+        }
+        // Every running job is looked at once, and its deadline noted.
+        for job in store::jobs(&self.db, None, &[Phase::Running])? {
+            if let Some(at) = job.started_ms.and_then(|started| deadline(&job, started)) {
+                self.deadlines.insert(job.id, at);
+            }
+            self.dirty.insert(job.id);
+        }
+        Ok(())
+    }
+
+    fn watch_supervisor(&mut self, key: AttemptKey, pid: i32) {
+        if self.watched.insert(key.clone()) {
+            exits::watch_supervisor(&self.runtime, &self.messages, key, pid);
+        }
+    }
+
+    /// Forgets what was waited for of an attempt that ended, and records its end.
+    fn attempt_ended(&mut self, key: &AttemptKey) -> Result<()> {
+        self.watched.remove(key);
+        self.stopping.remove(key);
+        self.dirty.insert(key.job_id);
+        exits::record_exit(&self.db, &self.layout, key)
+    }
+
+    /// Brings the world in line with the database for what changed: cancels
+    /// asked for, deadlines and restart backoffs that came due, admission
+    /// when a job arrived or capacity came free, and each job a message
+    /// concerned. A job that ends frees capacity, so passes repeat until one
+    /// changes nothing.
+    pub fn reconcile(&mut self) -> Result<()> {
+        self.retry_at = None;
+        retention::delete_expired(&self.db, &self.layout, now_ms())?;
+        loop {
+            let now = now_ms();
+            if std::mem::take(&mut self.nudged) {
+                self.take_cancels()?;
+            }
+            self.take_due(now)?;
+            if std::mem::take(&mut self.admission_due) {
+                self.admit()?;
+            }
+            if self.dirty.is_empty() {
+                return Ok(());
+            }
+            for id in std::mem::take(&mut self.dirty) {
+                self.look_at(id, now)?;
+            }
+        }
+    }
+
+    /// Cancels users asked for since the last look.
+    fn take_cancels(&mut self) -> Result<()> {
+        for (id, phase) in store::cancels_asked(&self.db)? {
+            let job = store::job_by_id(&self.db, id)?;
+            if phase == Phase::Pending {
+                self.finish(
+                    &job,
+                    Phase::Cancelled,
+                    "Cancelled",
+                    "cancelled before it started",
+                )?;
+            } else {
+                store::begin_ending(
+                    &self.db,
+                    job.id,
+                    Phase::Cancelled,
+                    "Cancelled",
+                    "cancelled by a user",
+                )?;
+                self.dirty.insert(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Deadlines that passed and replicas whose restart backoff is over.
+    fn take_due(&mut self, now: i64) -> Result<()> {
+        let passed: Vec<i64> = self
+            .deadlines
+            .iter()
+            .filter(|(_, due)| **due <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in passed {
+            self.deadlines.remove(&id);
+            let job = store::job_by_id(&self.db, id)?;
+            if job.phase == Phase::Running && job.ending.is_none() {
+                let limit = job.spec.active_deadline_seconds.unwrap_or(0);
+                store::begin_ending(
+                    &self.db,
+                    job.id,
+                    Phase::Failed,
+                    "DeadlineExceeded",
+                    &format!("active deadline of {limit}s exceeded"),
+                )?;
+                self.dirty.insert(id);
+            }
+        }
+        self.dirty
+            .extend(store::jobs_with_restart_due(&self.db, now)?);
+        Ok(())
+    }
+
+    /// Admits what fits; each job admitted gets its deadline and a look
+    /// as soon as it is Running, so that a failure later in the pass does
+    /// not leave it forgotten.
+    fn admit(&mut self) -> Result<()> {
+        admit::admit(&self.db, self.capacity, &mut self.gpus, |job, started| {
+            if let Some(at) = deadline(job, started) {
+                self.deadlines.insert(job.id, at);
+            }
+            self.dirty.insert(job.id);
+        })
+    }
+
+    /// Moves one job on: stops an ending job's replicas and finishes it once
+    /// they are gone, or starts the replicas of a running one that are due.
+    fn look_at(&mut self, id: i64, now: i64) -> Result<()> {
+        let job = match store::job_by_id(&self.db, id) {
+            Ok(job) => job,
+            // Deleted meanwhile: nothing to do.
+            Err(Error::NotFound { .. }) => return Ok(()),
+            Err(error) => return Err(error),
+        };
+        if job.phase != Phase::Running {
+            return Ok(());
+        }
+        if let Some((phase, reason, message)) = job.ending.clone() {
+            ending::stop_replicas(&self.db, &self.layout, &job, &mut self.stopping)?;
+            if ending::all_stopped(&self.db, job.id)? {
+                self.finish(&job, phase, &reason, &message)?;
+            }
+            return Ok(());
+        }
+        let startup_ports = rendezvous::startup_ports(&job.spec);
+        let ready = startup_ports.is_empty() || self.started.contains(&job.id);
+        for replica in store::replicas(&self.db, job.id)? {
+            let due = replica.next_start_ms.is_none_or(|at| at <= now);
+            let allowed = ready || is_hidden_role(&job, &replica.role);
+            if replica.phase == ReplicaPhase::Pending && due && allowed {
+                let launched = launch::launch(
+                    &self.db,
+                    &self.layout,
+                    &self.program,
+                    &self.gpus,
+                    &job,
+                    &replica,
+                )?;
+                match launched {
+                    Launched::Running(key, pid) => self.watch_supervisor(key, pid),
+                    Launched::NotStarted(key) => {
+                        let _ = self.messages.send(Message::AttemptEnded(key));
+                    }
+                }
+            }
+        }
+        if !ready && self.starting.insert(job.id) {
+            let ports: Vec<u16> = startup_ports
+                .iter()
+                .filter_map(|name| job.ports.get(name).copied())
+                .collect();
+            let messages = self.messages.clone();
+            let job_id = job.id;
+            self.runtime.spawn(async move {
+                ports::wait_for_startup(&ports).await;
+                let _ = messages.send(Message::StartupDone(job_id));
+            });
+        }
+        Ok(())
+    }
+
+    /// Records the job's end and forgets what was kept for it while it ran;
+    /// its capacity is free, so waiting jobs may start.
+    fn finish(&mut self, job: &JobRecord, phase: Phase, reason: &str, message: &str) -> Result<()> {
+        ending::finish(&self.db, job, phase, reason, message)?;
+        self.admission_due = true;
+        self.deadlines.remove(&job.id);
+        self.starting.remove(&job.id);
+        self.started.remove(&job.id);
+        Ok(())
+    }
+}
+
+/// When a job that started at `started_ms` must end, if it has a deadline.
+fn deadline(job: &JobRecord, started_ms: i64) -> Option<i64> {
+    job.spec
+        .active_deadline_seconds
+        .map(|limit| started_ms + limit as i64 * 1000)
+}
