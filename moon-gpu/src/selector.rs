@@ -55,8 +55,19 @@ pub struct GpuSelector {
     pub min_compute_capability: Option<ComputeCapability>,
 }
 
-/// How `min_memory_mib` was written, kept so that a selector prints as given.
 const MIB: u64 = 1024 * 1024;
+/// MiB in a decimal gigabyte, the unit GPUs are sold in (exact in an f64).
+const GB_IN_MIB: f64 = 1_000_000_000.0 / MIB as f64;
+/// The most memory a selector can ask for: as much as 64 bits count in
+/// bytes, so that every size it holds prints and converts without overflow.
+const MAX_MEMORY_MIB: u64 = u64::MAX / MIB;
+
+/// `amount` of a unit `unit_mib` MiB large, rounded up to whole MiB. The
+/// parser and `Display` both use it, so a size prints as text that parses
+/// back to the same MiB.
+fn whole_mib(amount: f64, unit_mib: f64) -> f64 {
+    (amount * unit_mib).ceil()
+}
 
 impl GpuSelector {
     /// `count` devices of any model.
@@ -79,7 +90,8 @@ impl GpuSelector {
 
     /// Only devices with at least `gb` decimal gigabytes of memory.
     pub fn min_memory_gb(mut self, gb: u64) -> GpuSelector {
-        self.min_memory_mib = Some((gb * 1_000_000_000).div_ceil(MIB));
+        let mib = (u128::from(gb) * 1_000_000_000).div_ceil(u128::from(MIB));
+        self.min_memory_mib = Some(u64::try_from(mib).unwrap_or(u64::MAX));
         self
     }
 
@@ -147,12 +159,7 @@ impl fmt::Display for GpuSelector {
             constraints.push(self.models.join("|"));
         }
         if let Some(mib) = self.min_memory_mib {
-            let bytes = mib * MIB;
-            if bytes % (1024 * MIB) == 0 {
-                constraints.push(format!("{}GiB+", mib / 1024));
-            } else {
-                constraints.push(format!("{}GB+", bytes / 1_000_000_000));
-            }
+            constraints.push(memory_text(mib));
         }
         if let Some(cc) = self.min_compute_capability {
             constraints.push(format!("cc{cc}+"));
@@ -163,6 +170,21 @@ impl fmt::Display for GpuSelector {
             write!(f, "{}:{}", constraints.join(","), self.count)
         }
     }
+}
+
+/// A memory size as a selector writes it: whole GiB when it is that, else
+/// the whole GB it was most likely written as, else GiB with a fraction
+/// (exact, as MiB / 1024 is in an f64), so that it always parses back to
+/// the same MiB: `0.5GB+` is 477 MiB, which no whole number of GB is.
+fn memory_text(mib: u64) -> String {
+    if mib % 1024 == 0 {
+        return format!("{}GiB+", mib / 1024);
+    }
+    let gb = u128::from(mib) * u128::from(MIB) / 1_000_000_000;
+    if gb > 0 && whole_mib(gb as f64, GB_IN_MIB) == mib as f64 {
+        return format!("{gb}GB+");
+    }
+    format!("{}GiB+", mib as f64 / 1024.0)
 }
 
 impl FromStr for GpuSelector {
@@ -283,7 +305,7 @@ impl Parser<'_> {
         let (number, unit_mib) = if let Some(number) = body.strip_suffix("gib") {
             (number, 1024.0)
         } else if let Some(number) = body.strip_suffix("gb") {
-            (number, 1_000_000_000.0 / MIB as f64)
+            (number, GB_IN_MIB)
         } else {
             return Err(self.error(
                 start,
@@ -301,10 +323,17 @@ impl Parser<'_> {
                     format!("expected a positive number of GB, got {number:?}"),
                 )
             })?;
+        let mib = whole_mib(amount, unit_mib);
+        if mib > MAX_MEMORY_MIB as f64 {
+            return Err(self.error(
+                start,
+                format!("expected a memory size below 16 EiB, got {number:?}"),
+            ));
+        }
         if selector.min_memory_mib.is_some() {
             return Err(self.error(start, "memory is given once"));
         }
-        selector.min_memory_mib = Some((amount * unit_mib).ceil() as u64);
+        selector.min_memory_mib = Some(mib as u64);
         Ok(())
     }
 
@@ -381,6 +410,33 @@ mod tests {
             assert_eq!(parse(text).to_string(), text);
             assert_eq!(parse(&parse(text).to_string()), parse(text));
         }
+    }
+
+    #[test]
+    fn memory_not_in_whole_gb_prints_as_exact_gib() {
+        // 0.5 GB is 476.8 MiB, asked for as 477, which no whole GB is.
+        let half = parse("0.5GB+:1");
+        assert_eq!(half.min_memory_mib, Some(477));
+        assert_eq!(half.to_string(), "0.4658203125GiB+:1");
+        assert_eq!(parse(&half.to_string()), half);
+        assert_eq!(parse("1.5GiB+:1").to_string(), "1.5GiB+:1");
+    }
+
+    #[test]
+    fn memory_beyond_64_bits_of_bytes_is_refused() {
+        assert_eq!(
+            error("1e300GB+:1"),
+            "gpu selector \"1e300GB+:1\", column 1: expected a memory size below 16 EiB, got \"1e300\""
+        );
+        assert_eq!(
+            parse("17179869183GiB+:1").min_memory_mib,
+            Some(17_179_869_183 * 1024)
+        );
+        assert!(error("17179869184GiB+:1").contains("below 16 EiB"));
+        let huge = GpuSelector::any(1).min_memory_gb(u64::MAX);
+        assert_eq!(huge.min_memory_mib, Some(u64::MAX));
+        // Set in code beyond what parsing allows, it still prints.
+        assert!(huge.to_string().ends_with("+:1"));
     }
 
     #[test]

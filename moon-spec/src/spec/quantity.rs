@@ -99,12 +99,13 @@ impl Quantity {
 
     /// Rounds an already scaled value to whole units.
     fn whole(&self, value: f64, unit: &str) -> Result<u64, String> {
-        if !value.is_finite() || value < 0.0 {
+        if value.is_nan() || value < 0.0 {
             return Err(self.problem("must be a non-negative number"));
         }
         let rounded = value.round();
         // u64::MAX is not representable: as f64 it rounds up to 2^64, which
-        // must itself be refused rather than saturated.
+        // must itself be refused rather than saturated, as must infinity (an
+        // exponent such as 1e400 beyond what an f64 holds).
         if rounded >= u64::MAX as f64 {
             return Err(self.too_large(unit));
         }
