@@ -113,10 +113,9 @@ pub fn spec_kind(text: &str) -> Result<Kind, Error> {
             }
         }
         Some(other) => Err(unknown_kind(
-            &serde_yaml_ng::to_string(other)
+            serde_yaml_ng::to_string(other)
                 .unwrap_or_default()
-                .trim_end()
-                .to_string(),
+                .trim_end(),
         )),
         None if ["roles", "tenant", "framework"]
             .iter()
