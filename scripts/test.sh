@@ -14,8 +14,9 @@
 #               then, apart, the agent of the crash tests and its tests (cargo build -p
 #               moon-crash-agent --features crash-points: moon-core again, with its crash points,
 #               which no binary of the workspace build has)
-#   rust        cargo test --workspace --all-targets --release (the tests built above), then
-#               the crash tests (cargo test -p moon-crash-agent --features crash-points), then
+#   rust        cargo test --workspace --all-targets --release (the tests built above) but the
+#               conformance suite's tests that need the test cluster, then the crash tests
+#               (cargo test -p moon-crash-agent --features crash-points), then
 #               cargo test --workspace --doc --release (the doctests, compiled by rustdoc)
 #   wheel       `moon` copied to target/release/moon and moon-py/python/moon/bin/moon, and
 #               moon-crash-agent to target/release/moon-crash-agent (MOON_TEST_CRASH_AGENT), the
@@ -27,7 +28,9 @@
 #   stubs       mypy.stubtest: moon-py/python/moon/_native.pyi against the installed moon._native
 #   python      pytest tests/python -m "not tensorflow and not kubernetes"
 #   kubernetes  the test cluster of scripts/k8s/up.sh (control plane built once and cached),
-#               scripts/k8s/smoke.sh, pytest tests/python -m kubernetes, then scripts/k8s/down.sh
+#               scripts/k8s/smoke.sh, the Rust conformance suite on it (cargo test --release
+#               --workspace --test conformance_kubernetes, built by the build tier), pytest
+#               tests/python -m kubernetes, then scripts/k8s/down.sh
 #   tensorflow  a venv of its own (requirements-dev.txt + requirements-tf.txt), the new wheel
 #               installed into it, pytest tests/python -m tensorflow
 # Downloads for later tiers (the TensorFlow wheels and its venv, the control plane's Go modules)
@@ -39,7 +42,7 @@
 #   --quick         skip the tensorflow tier
 #   --only TIERS    run only these tiers (comma-separated, or repeat the option); the tools
 #                   tier runs too when a chosen tier needs the dev venv (a no-op when it is
-#                   current); rust and wheel compile what the build tier would have
+#                   current); rust, wheel and kubernetes compile what the build tier would have
 #   -h, --help      show this help
 #
 # Where things go: nothing big in the checkout. Under $MOON_CACHE_DIR (default ~/.cache/moon;
@@ -510,10 +513,14 @@ tier_build() {
     cargo_build
 }
 
+# The conformance suite's tests on the test cluster, by the module that holds them
+# (moon-core/tests/conformance_kubernetes.rs): the kubernetes tier runs them, with a cluster.
+CLUSTER_TESTS="on_the_test_cluster::"
+
 tier_rust() {
-    step "cargo test --workspace --all-targets --release"
+    step "cargo test --workspace --all-targets --release -- --skip $CLUSTER_TESTS"
     local log="$REPORTS/rust.log" rc=0
-    cargo test --workspace --all-targets --release 2>&1 | tee "$log" || rc=$?
+    cargo test --workspace --all-targets --release -- --skip "$CLUSTER_TESTS" 2>&1 | tee "$log" || rc=$?
     if [[ $rc -eq 0 ]]; then
         step "cargo test -p moon-crash-agent --features crash-points --all-targets --release"
         cargo test -p moon-crash-agent --features crash-points --all-targets --release 2>&1 | tee -a "$log" || rc=$?
@@ -574,6 +581,18 @@ tier_python() {
     run_pytest python "not tensorflow and not kubernetes"
 }
 
+# The Rust conformance suite on the cluster of tier_kubernetes (its env.sh sourced): the test
+# binary of the build tier, run with its settings so that nothing compiles again; --workspace
+# too, since `-p moon-core` alone resolves some dependencies' features otherwise and compiles
+# them and moon-core again.
+run_conformance_kubernetes() {
+    local log="$REPORTS/conformance-kubernetes.log" rc=0
+    step "cargo test --release --workspace --test conformance_kubernetes"
+    cargo test --release --workspace --test conformance_kubernetes 2>&1 | tee "$log" || rc=$?
+    count_cargo "$log"
+    return "$rc"
+}
+
 tier_kubernetes() {
     require_wheel
     bg_join k8s-modules
@@ -590,6 +609,7 @@ tier_kubernetes() {
     export MOON_TEST_KUBECTL
     step "scripts/k8s/smoke.sh: nodes, jobs completing and failing, GPU placement, RBAC, Calico, pod logs"
     "$ROOT/scripts/k8s/smoke.sh" --dir "$cluster" || rc=$?
+    if [[ $rc -eq 0 ]]; then run_conformance_kubernetes || rc=$?; fi
     if [[ $rc -eq 0 ]]; then run_pytest kubernetes "kubernetes" || rc=$?; fi
     step "scripts/k8s/down.sh --dir target/test-cluster --purge"
     "$ROOT/scripts/k8s/down.sh" --dir "$cluster" --purge
@@ -647,7 +667,7 @@ TARGET_DIR="${MOON_CARGO_TARGET_DIR:-$CACHE_DIR/cargo-target/$RUST_KEY}"
 CLIPPY_DRIVER="$(find_clippy_driver)"
 
 needs_rust=0 needs_dev=0
-for t in build rust wheel; do wanted "$t" && needs_rust=1; done
+for t in build rust wheel kubernetes; do wanted "$t" && needs_rust=1; done
 for t in lint wheel stubs python kubernetes tensorflow; do wanted "$t" && needs_dev=1; done
 
 run_tools=0
