@@ -9,6 +9,7 @@ mod api;
 mod backend;
 mod config;
 mod informer;
+mod objects;
 mod secret;
 mod watch;
 

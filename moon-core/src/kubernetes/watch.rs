@@ -18,8 +18,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::api::{Target, api_error};
-use super::backend::{log_params, observe, pod_gone, record};
 use super::informer::{Informers, Subscription};
+use super::objects::{log_params, observe, pod_gone, record};
 use crate::backend::{Event, JobStatus, LogLine, LogOptions, Stream, stream_channel};
 use crate::error::{ClusterError, Error, Result};
 use moon_spec::kubernetes::status::{self, Derived};
