@@ -122,8 +122,8 @@ def check(crate: Path) -> list[str]:
 
 def resolve(modules, reexports, module_path, name):
     module = tuple(module_path)
-    if module + (name,) in modules:
-        return module + (name,)
+    if (*module, name) in modules:
+        return (*module, name)
     if name in reexports.get(module, {}):
         return reexports[module][name]
     return module if module in modules else None
