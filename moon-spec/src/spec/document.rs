@@ -3,7 +3,7 @@
 //! keys, as the [`kind`](super::Kind) module says) and [`spec_from_yaml`]
 //! parses and validates it as that kind.
 
-use super::{Job, Kind, Tenant, from_yaml, validate_job, validate_tenant};
+use super::{Job, Kind, Tenant, from_yaml, struct_from_yaml, validate_job, validate_tenant};
 use crate::error::{Error, rule};
 
 /// A spec of any kind, parsed and validated.
@@ -86,12 +86,12 @@ pub fn spec_from_yaml(text: &str, kind: Option<Kind>) -> Result<Spec, Error> {
     };
     Ok(match kind {
         Kind::Tenant => {
-            let tenant: Tenant = from_yaml("tenant", text)?;
+            let tenant: Tenant = struct_from_yaml("tenant", text)?;
             validate_tenant(&tenant)?;
             Spec::Tenant(tenant)
         }
         Kind::Job => {
-            let job: Job = from_yaml("job", text)?;
+            let job: Job = struct_from_yaml("job", text)?;
             validate_job(&job)?;
             Spec::Job(job)
         }

@@ -20,6 +20,7 @@ pub struct Job {
     /// The framework whose rendezvous moon wires up.
     pub framework: Framework,
     /// Groups of identical replicas (`master`, `worker`, `ps`, ...).
+    #[serde(deserialize_with = "super::mapping::each")]
     pub roles: Vec<Role>,
     /// Whether a replica that exits non-zero is started again.
     #[serde(default)]
@@ -77,7 +78,11 @@ pub struct Role {
     pub inherit_env: Vec<String>,
     /// Secrets of the job's tenant whose keys become this role's variables,
     /// read when each replica starts; the spec holds only their names.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "super::mapping::each"
+    )]
     pub env_from: Vec<EnvFrom>,
     /// Directory to start in; the submitter's directory when left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]

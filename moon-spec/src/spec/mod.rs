@@ -8,6 +8,7 @@ mod framework;
 mod gpus;
 mod job;
 mod kind;
+mod mapping;
 mod quantity;
 mod tenant;
 mod validate;
@@ -66,16 +67,21 @@ pub fn from_yaml<T: DeserializeOwned>(kind: &'static str, text: &str) -> Result<
     })
 }
 
+/// Parses a spec's struct, which must be written as a mapping.
+fn struct_from_yaml<T: DeserializeOwned>(kind: &'static str, text: &str) -> Result<T, Error> {
+    from_yaml::<mapping::Mapped<T>>(kind, text).map(|mapping::Mapped(value)| value)
+}
+
 /// Parses and validates a job spec.
 pub fn job_from_yaml(text: &str) -> Result<Job, Error> {
-    let job: Job = from_yaml("job", text)?;
+    let job: Job = struct_from_yaml("job", text)?;
     validate_job(&job)?;
     Ok(job)
 }
 
 /// Parses and validates a tenant spec.
 pub fn tenant_from_yaml(text: &str) -> Result<Tenant, Error> {
-    let tenant: Tenant = from_yaml("tenant", text)?;
+    let tenant: Tenant = struct_from_yaml("tenant", text)?;
     validate_tenant(&tenant)?;
     Ok(tenant)
 }

@@ -17,7 +17,7 @@ pub struct Tenant {
     /// DNS label naming the tenant (`vision`).
     pub name: String,
     /// Limits on what the tenant's running jobs may hold at once.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::mapping::one")]
     pub quota: TenantQuota,
     /// Users granted access to the tenant on clusters with access control.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
