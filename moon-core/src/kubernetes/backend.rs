@@ -26,18 +26,18 @@ use k8s_openapi::api::core::v1 as core;
 use kube::api::{
     Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams, Preconditions,
 };
-use kube::runtime::wait::{await_condition, conditions};
+use kube::runtime::wait::{self, await_condition, conditions};
 use serde_json::json;
 use tokio::sync::OnceCell;
 
-use super::api::{self, Target, api_error, is_not_found};
+use super::api::{self, Target, api_error, is_not_found, watch_error};
 use super::config::KubernetesConfig;
 use super::informer::Informers;
 use crate::backend::{
     ApplyOutcome, Backend, Event, JobStatus, LogLine, LogOptions, Phase, Stream, TenantStatus,
     end_before_delete, end_tenant_jobs_before_delete, waiting_at_most,
 };
-use crate::error::{ClusterError, Error, QuotaRefusal, Result};
+use crate::error::{Error, QuotaRefusal, Result};
 use crate::secret::{SecretData, SecretInfo};
 use crate::spec::{Job, Quantity, Tenant, validate_job, validate_secret, validate_secret_name};
 use moon_spec::kubernetes::TENANT_SPEC_ANNOTATION;
@@ -229,10 +229,7 @@ where
     let gone = await_condition(api, name, conditions::is_deleted(uid));
     match tokio::time::timeout(DELETED_WAIT, gone).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(error)) => Err(Error::Cluster(ClusterError::unreachable(format!(
-            "waiting for {} {} to be deleted: {error}",
-            target.kind, target.name
-        )))),
+        Ok(Err(wait::Error::ProbeFailed(error))) => Err(watch_error(error, target)),
         Err(_) => Err(Error::Timeout {
             what: format!("{} {} to be deleted", target.kind, target.name),
             seconds: DELETED_WAIT.as_secs_f64(),

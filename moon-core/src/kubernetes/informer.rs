@@ -25,7 +25,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, watcher};
 use tokio::sync::watch;
 
-use super::api::{Target, api_error};
+use super::api::{Target, api_error, lasting};
 use super::backend::{WARNINGS_FIELDS, is_anchor};
 use crate::error::{ClusterError, Error, Result};
 use moon_spec::kubernetes::status::Observed;
@@ -325,20 +325,6 @@ async fn run(
                 }
             }
         }
-    }
-}
-
-/// The API server's answer when a watch error is one that retrying cannot cure.
-fn lasting(error: &watcher::Error) -> Option<&kube::core::Status> {
-    match error {
-        watcher::Error::InitialListFailed(kube::Error::Api(status))
-        | watcher::Error::WatchStartFailed(kube::Error::Api(status))
-        | watcher::Error::WatchFailed(kube::Error::Api(status))
-            if matches!(status.code, 401 | 403) =>
-        {
-            Some(status)
-        }
-        _ => None,
     }
 }
 
