@@ -5,10 +5,10 @@
 //! [`render_job`] gives (server-side apply, field manager `moon`), and every
 //! status is derived from the cluster's own objects by
 //! [`status::derive`](moon_spec::kubernetes::status); the first reader that sees a job end
-//! records the outcome on the job's anchor and stops the replicas still
-//! running, so the outcome is the same for every later reader and survives
-//! the pods. Waiting and watching follow the cluster's watches (see
-//! [`watch`](super::watch)), never a polling loop.
+//! records the outcome (see [`record`](super::record)), as far as its rights
+//! allow: reads need only the cluster's `view` role. Waiting and watching
+//! follow the cluster's watches (see [`watch`](super::watch)), never a
+//! polling loop.
 //!
 //! moon's own admission, the tenant's `jobs` quota, is checked when a job is
 //! submitted: over the limit, the submission is refused with the numbers.
@@ -23,16 +23,15 @@ use async_trait::async_trait;
 use futures::future::try_join_all;
 use k8s_openapi::api::batch::v1 as batch;
 use k8s_openapi::api::core::v1 as core;
-use kube::api::{
-    Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams, Preconditions,
-};
+use kube::api::{Api, DeleteParams, ListParams, PostParams, Preconditions};
 use kube::runtime::wait::{self, await_condition, conditions};
-use serde_json::json;
 use tokio::sync::OnceCell;
 
 use super::api::{self, Target, api_error, is_not_found, watch_error};
 use super::config::KubernetesConfig;
 use super::informer::Informers;
+use super::observe::{WARNINGS_FIELDS, is_anchor, job_of, observe};
+use super::record::{ReadRecorder, record, write_conclusion};
 use crate::backend::{
     ApplyOutcome, Backend, Event, JobStatus, LogLine, LogOptions, Phase, Stream, TenantStatus,
     end_before_delete, end_tenant_jobs_before_delete, waiting_at_most,
@@ -85,7 +84,7 @@ impl KubernetesBackend {
         }
     }
 
-    pub(super) async fn client(&self) -> Result<kube::Client> {
+    async fn client(&self) -> Result<kube::Client> {
         self.client
             .get_or_try_init(|| api::connect(&self.config))
             .await
@@ -187,11 +186,34 @@ impl KubernetesBackend {
         Ok(())
     }
 
-    /// Derives a job's status and records what it concluded.
-    async fn settle(&self, client: &kube::Client, observed: &Observed) -> Result<Derived> {
-        let derived = status::derive(observed)?;
-        record(client, observed, &derived).await?;
-        Ok(derived)
+    /// Reads a job and derives its status, recording what it concluded as
+    /// far as this reader may: a read needs no write rights.
+    async fn read_job(
+        &self,
+        client: &kube::Client,
+        tenant: &str,
+        name: &str,
+    ) -> Result<(Observed, Derived)> {
+        let observed = observe(client, tenant, name).await?;
+        let derived = status::derive(&observed)?;
+        ReadRecorder::default()
+            .record(client, &observed, &derived)
+            .await?;
+        Ok((observed, derived))
+    }
+
+    /// Reads a job, derives its status and records what it concluded, for
+    /// a write: a refusal to record is the write's answer.
+    async fn settle_job(
+        &self,
+        client: &kube::Client,
+        tenant: &str,
+        name: &str,
+    ) -> Result<(Observed, Derived)> {
+        let observed = observe(client, tenant, name).await?;
+        let derived = status::derive(&observed)?;
+        record(client, &observed, &derived).await?;
+        Ok((observed, derived))
     }
 }
 
@@ -234,144 +256,6 @@ where
             what: format!("{} {} to be deleted", target.kind, target.name),
             seconds: DELETED_WAIT.as_secs_f64(),
         }),
-    }
-}
-
-/// Reads everything the cluster holds of one job.
-pub(super) async fn observe(client: &kube::Client, tenant: &str, name: &str) -> Result<Observed> {
-    let key = format!("{tenant}/{name}");
-    let target = Target {
-        kind: "job",
-        name: &key,
-    };
-    let by_job = ListParams::default().labels(&format!("{JOB_LABEL}={name}"));
-    let (anchor, jobs, pods, warnings) = futures::try_join!(
-        async {
-            Api::<core::ConfigMap>::namespaced(client.clone(), tenant)
-                .get(name)
-                .await
-                .map_err(|error| api_error(error, target))
-        },
-        async {
-            Api::<batch::Job>::namespaced(client.clone(), tenant)
-                .list(&by_job)
-                .await
-                .map_err(|error| api_error(error, target))
-        },
-        async {
-            Api::<core::Pod>::namespaced(client.clone(), tenant)
-                .list(&by_job)
-                .await
-                .map_err(|error| api_error(error, target))
-        },
-        async {
-            Api::<core::Event>::namespaced(client.clone(), tenant)
-                .list(&ListParams::default().fields(WARNINGS_FIELDS))
-                .await
-                .map_err(|error| api_error(error, target))
-        },
-    )?;
-    if !is_anchor(&anchor, name) {
-        return Err(Error::NotFound {
-            kind: "job",
-            name: key,
-        });
-    }
-    let prefix = format!("{name}-");
-    Ok(Observed {
-        anchor,
-        jobs: jobs.items,
-        pods: pods.items,
-        warnings: warnings
-            .items
-            .into_iter()
-            .filter(|event| {
-                event
-                    .involved_object
-                    .name
-                    .as_deref()
-                    .is_some_and(|object| object.starts_with(&prefix))
-            })
-            .collect(),
-    })
-}
-
-/// The Job controller's warnings that explain a job held back: a replica's
-/// pod refused (by the ResourceQuota, most often).
-pub(super) const WARNINGS_FIELDS: &str = "involvedObject.kind=Job,reason=FailedCreate";
-
-/// Whether a ConfigMap is the anchor of moon job `name`.
-pub(super) fn is_anchor(anchor: &core::ConfigMap, name: &str) -> bool {
-    let labels = anchor.metadata.labels.as_ref();
-    labels.and_then(|l| l.get(JOB_LABEL)).map(String::as_str) == Some(name)
-        && labels
-            .and_then(|l| l.get(MANAGED_BY_LABEL))
-            .map(String::as_str)
-            == Some(MANAGER)
-}
-
-/// Records a job's conclusion on its anchor and stops the replicas it no
-/// longer needs. The anchor is changed only if no one changed it since it
-/// was read; whoever lost that race reads the winner's conclusion next time.
-pub(super) async fn record(
-    client: &kube::Client,
-    observed: &Observed,
-    derived: &Derived,
-) -> Result<()> {
-    let tenant = derived.spec.tenant.as_str();
-    let key = format!("{tenant}/{}", derived.spec.name);
-    let target = Target {
-        kind: "job",
-        name: &key,
-    };
-    if let Some(conclusion) = &derived.conclusion {
-        match write_conclusion(client, &observed.anchor, conclusion).await {
-            Err(kube::Error::Api(status)) if status.code == 409 => return Ok(()),
-            other => other.map_err(|error| api_error(error, target))?,
-        }
-    }
-    let jobs = Api::<batch::Job>::namespaced(client.clone(), tenant);
-    let suspend = json!({"spec": {"suspend": true}});
-    try_join_all(derived.to_stop.iter().map(|name| {
-        let (jobs, suspend) = (&jobs, &suspend);
-        async move {
-            match jobs
-                .patch(name, &manager_params(), &Patch::Merge(suspend))
-                .await
-            {
-                // Gone, or finished between the read and the patch: nothing to stop.
-                Err(kube::Error::Api(status)) if matches!(status.code, 404 | 409 | 422) => Ok(()),
-                other => other.map(drop).map_err(|error| api_error(error, target)),
-            }
-        }
-    }))
-    .await?;
-    Ok(())
-}
-
-async fn write_conclusion(
-    client: &kube::Client,
-    anchor: &core::ConfigMap,
-    conclusion: &Conclusion,
-) -> Result<(), kube::Error> {
-    let name = anchor.metadata.name.as_deref().unwrap_or_default();
-    let namespace = anchor.metadata.namespace.as_deref().unwrap_or_default();
-    let patch = json!({
-        "metadata": {
-            "resourceVersion": anchor.metadata.resource_version,
-            "annotations": conclusion.annotations(),
-        }
-    });
-    Api::<core::ConfigMap>::namespaced(client.clone(), namespace)
-        .patch(name, &manager_params(), &Patch::Merge(&patch))
-        .await
-        .map(drop)
-}
-
-fn manager_params() -> PatchParams {
-    PatchParams {
-        field_manager: Some(MANAGER.to_string()),
-        ..PatchParams::default()
     }
 }
 
@@ -510,8 +394,7 @@ impl Backend for KubernetesBackend {
 
     async fn get_job(&self, tenant: &str, name: &str) -> Result<JobStatus> {
         let client = self.client().await?;
-        let observed = observe(&client, tenant, name).await?;
-        Ok(self.settle(&client, &observed).await?.status)
+        Ok(self.read_job(&client, tenant, name).await?.1.status)
     }
 
     async fn list_jobs(&self, tenant: Option<&str>) -> Result<Vec<JobStatus>> {
@@ -560,15 +443,15 @@ impl Backend for KubernetesBackend {
         )?;
 
         type Key = (String, String);
-        let key_of = |metadata: &kube::api::ObjectMeta| -> Option<Key> {
+        fn key_of<K: kube::Resource>(object: &K) -> Option<Key> {
             Some((
-                metadata.namespace.clone()?,
-                metadata.labels.as_ref()?.get(JOB_LABEL)?.clone(),
+                object.meta().namespace.clone()?,
+                job_of(object)?.to_string(),
             ))
-        };
+        }
         let mut by_job: BTreeMap<Key, Observed> = BTreeMap::new();
         for anchor in anchors.items {
-            if let Some(key) = key_of(&anchor.metadata)
+            if let Some(key) = key_of(&anchor)
                 && is_anchor(&anchor, &key.1)
             {
                 by_job.entry(key).or_default().anchor = anchor;
@@ -577,7 +460,7 @@ impl Backend for KubernetesBackend {
         // A replica's Job name to its job, for the warnings about it.
         let mut owner_of: BTreeMap<(String, String), Key> = BTreeMap::new();
         for replica in jobs.items {
-            if let Some(key) = key_of(&replica.metadata)
+            if let Some(key) = key_of(&replica)
                 && let Some(observed) = by_job.get_mut(&key)
             {
                 let name = replica.metadata.name.clone().unwrap_or_default();
@@ -586,7 +469,7 @@ impl Backend for KubernetesBackend {
             }
         }
         for pod in pods.items {
-            if let Some(observed) = key_of(&pod.metadata).and_then(|key| by_job.get_mut(&key)) {
+            if let Some(observed) = key_of(&pod).and_then(|key| by_job.get_mut(&key)) {
                 observed.pods.push(pod);
             }
         }
@@ -601,9 +484,12 @@ impl Backend for KubernetesBackend {
             }
         }
 
+        let mut recorder = ReadRecorder::default();
         let mut statuses = Vec::with_capacity(by_job.len());
         for observed in by_job.values() {
-            statuses.push(self.settle(&client, observed).await?.status);
+            let derived = status::derive(observed)?;
+            recorder.record(&client, observed, &derived).await?;
+            statuses.push(derived.status);
         }
         statuses.sort_by(|a, b| {
             (a.created_ms, &a.tenant, &a.name).cmp(&(b.created_ms, &b.tenant, &b.name))
@@ -613,8 +499,7 @@ impl Backend for KubernetesBackend {
 
     async fn cancel(&self, tenant: &str, name: &str) -> Result<JobStatus> {
         let client = self.client().await?;
-        let observed = observe(&client, tenant, name).await?;
-        let derived = self.settle(&client, &observed).await?;
+        let (observed, derived) = self.settle_job(&client, tenant, name).await?;
         match derived.status.phase {
             Phase::Succeeded | Phase::Failed => {
                 return Err(Error::Conflict(format!(
@@ -644,14 +529,12 @@ impl Backend for KubernetesBackend {
                 )
             })?;
         // Read again: the recorded phase makes every running replica one to stop.
-        let observed = observe(&client, tenant, name).await?;
-        Ok(self.settle(&client, &observed).await?.status)
+        Ok(self.settle_job(&client, tenant, name).await?.1.status)
     }
 
     async fn events(&self, tenant: &str, name: &str, after: Option<u64>) -> Result<Vec<Event>> {
         let client = self.client().await?;
-        let observed = observe(&client, tenant, name).await?;
-        let derived = self.settle(&client, &observed).await?;
+        let (_, derived) = self.read_job(&client, tenant, name).await?;
         let after = after.unwrap_or(0);
         Ok(derived
             .events
@@ -663,8 +546,7 @@ impl Backend for KubernetesBackend {
     async fn watch(&self, tenant: &str, name: &str, after: Option<u64>) -> Result<Stream<Event>> {
         let client = self.client().await?;
         // Read once first, so that a missing job or a refusal is this call's error.
-        let observed = observe(&client, tenant, name).await?;
-        self.settle(&client, &observed).await?;
+        self.read_job(&client, tenant, name).await?;
         Ok(super::watch::events(
             client,
             self.informers.clone(),
@@ -739,8 +621,7 @@ impl Backend for KubernetesBackend {
 
     async fn logs(&self, tenant: &str, name: &str, options: LogOptions) -> Result<Stream<LogLine>> {
         let client = self.client().await?;
-        let observed = observe(&client, tenant, name).await?;
-        let derived = self.settle(&client, &observed).await?;
+        let (observed, derived) = self.read_job(&client, tenant, name).await?;
         if let Some(wanted) = &options.replica
             && !derived.status.replicas.iter().any(|r| &r.name() == wanted)
         {
@@ -752,8 +633,8 @@ impl Backend for KubernetesBackend {
         Ok(super::watch::logs(
             client,
             self.informers.clone(),
-            tenant,
-            name,
+            observed,
+            derived,
             options,
         ))
     }
@@ -782,20 +663,4 @@ impl Backend for KubernetesBackend {
         self.tenant_spec(&client, tenant).await?;
         super::secret::delete(&client, tenant, name).await
     }
-}
-
-/// `LogParams` for one replica's container.
-pub(super) fn log_params(role: &str, options: &LogOptions) -> LogParams {
-    LogParams {
-        container: Some(role.to_string()),
-        follow: options.follow,
-        tail_lines: options.tail.map(|tail| tail as i64),
-        timestamps: true,
-        ..LogParams::default()
-    }
-}
-
-/// Whether a log request failed because the pod is gone.
-pub(super) fn pod_gone(error: &kube::Error) -> bool {
-    is_not_found(error)
 }

@@ -26,7 +26,7 @@ use kube::runtime::watcher::{self, watcher};
 use tokio::sync::watch;
 
 use super::api::{Target, api_error, lasting};
-use super::backend::{WARNINGS_FIELDS, is_anchor};
+use super::observe::{WARNINGS_FIELDS, is_anchor};
 use crate::error::{ClusterError, Error, Result};
 use moon_spec::kubernetes::status::Observed;
 use moon_spec::kubernetes::{JOB_LABEL, MANAGED_BY_LABEL, MANAGER};

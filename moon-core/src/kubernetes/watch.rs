@@ -11,18 +11,18 @@ use std::time::Duration;
 
 use futures::{AsyncBufReadExt, StreamExt};
 use k8s_openapi::api::core::v1 as core;
-use kube::api::Api;
+use kube::api::{Api, LogParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, watcher};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::api::{Target, api_error};
-use super::backend::{log_params, observe, pod_gone, record};
+use super::api::{Target, api_error, is_not_found};
 use super::informer::{Informers, Subscription};
+use super::record::ReadRecorder;
 use crate::backend::{Event, JobStatus, LogLine, LogOptions, Stream, stream_channel};
 use crate::error::{ClusterError, Error, Result};
-use moon_spec::kubernetes::status::{self, Derived};
+use moon_spec::kubernetes::status::{self, Derived, Observed};
 use moon_spec::kubernetes::{JOB_LABEL, REPLICA_INDEX_LABEL, ROLE_LABEL};
 
 /// The job's events after `after`, then new ones as the watches see them,
@@ -103,10 +103,11 @@ fn lasting(error: &watcher::Error) -> Option<&kube::Error> {
 
 /// One job as its namespace's informer shows it: each call to
 /// [`JobWatch::next`] waits for the job to change and returns it derived
-/// afresh, its conclusion recorded when it has one.
+/// afresh, its conclusion recorded when it has one and this reader may.
 pub(super) struct JobWatch {
     client: kube::Client,
     subscription: Subscription,
+    recorder: ReadRecorder,
 }
 
 impl JobWatch {
@@ -119,6 +120,7 @@ impl JobWatch {
         JobWatch {
             client: client.clone(),
             subscription: informers.subscribe(client, tenant, name),
+            recorder: ReadRecorder::default(),
         }
     }
 
@@ -126,13 +128,9 @@ impl JobWatch {
     pub(super) async fn next(&mut self) -> Result<Option<Derived>> {
         let observed = self.subscription.next().await?;
         let derived = status::derive(&observed)?;
-        if derived.conclusion.is_some() || !derived.to_stop.is_empty() {
-            match record(&self.client, &observed, &derived).await {
-                // The cluster is unreachable for now: the next change retries.
-                Err(Error::Cluster(_)) => {}
-                other => other?,
-            }
-        }
+        self.recorder
+            .record(&self.client, &observed, &derived)
+            .await?;
         Ok(Some(derived))
     }
 }
@@ -207,18 +205,19 @@ pub(super) async fn until_ended(
 /// Replica output: each replica's latest pod, lines prefixed by the replica.
 /// Without `follow`, what the pods have logged so far, in time order; with
 /// it, each replica's lines as they come, from the pod that is running or
-/// the first one to start, until the job ends.
+/// the first one to start, until the job ends. `observed` and `derived`
+/// are the job as the caller just read it.
 pub(super) fn logs(
     client: kube::Client,
     informers: Arc<Informers>,
-    tenant: &str,
-    name: &str,
+    observed: Observed,
+    derived: Derived,
     options: LogOptions,
 ) -> Stream<LogLine> {
     let (sender, stream) = stream_channel(256);
-    let (tenant, name) = (tenant.to_string(), name.to_string());
     tokio::spawn(async move {
-        if let Err(error) = read_logs(&client, informers, &tenant, &name, &options, &sender).await {
+        let read = read_logs(&client, informers, &observed, &derived, &options, &sender);
+        if let Err(error) = read.await {
             let _ = sender.send(Err(error)).await;
         }
     });
@@ -228,13 +227,12 @@ pub(super) fn logs(
 async fn read_logs(
     client: &kube::Client,
     informers: Arc<Informers>,
-    tenant: &str,
-    name: &str,
+    observed: &Observed,
+    derived: &Derived,
     options: &LogOptions,
     sender: &mpsc::Sender<Result<LogLine>>,
 ) -> Result<()> {
-    let observed = observe(client, tenant, name).await?;
-    let derived = status::derive(&observed)?;
+    let (tenant, name) = (derived.spec.tenant.as_str(), derived.spec.name.as_str());
     let replicas: Vec<(String, String, u32)> = derived
         .status
         .replicas
@@ -435,6 +433,22 @@ async fn follow_pod(
         }
     }
     Ok(())
+}
+
+/// `LogParams` for one replica's container.
+fn log_params(role: &str, options: &LogOptions) -> LogParams {
+    LogParams {
+        container: Some(role.to_string()),
+        follow: options.follow,
+        tail_lines: options.tail.map(|tail| tail as i64),
+        timestamps: true,
+        ..LogParams::default()
+    }
+}
+
+/// Whether a log request failed because the pod is gone.
+fn pod_gone(error: &kube::Error) -> bool {
+    is_not_found(error)
 }
 
 fn log_error(error: kube::Error, pod: &str) -> Error {
