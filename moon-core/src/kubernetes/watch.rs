@@ -1,19 +1,18 @@
-//! Following a job on the cluster: its events and its end through the
-//! namespace's [informer](super::informer), and its replicas' logs.
+//! Following a job on the cluster: its events, its end and its replicas'
+//! pods through the namespace's [informer](super::informer), and its
+//! replicas' logs.
 //!
 //! Errors that retrying cannot cure (the job gone, permission refused) end
 //! a stream with the error; everything else (an API server restarting) the
 //! informer's watches ride out.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{AsyncBufReadExt, StreamExt};
 use k8s_openapi::api::core::v1 as core;
 use kube::api::{Api, LogParams};
-use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher::{self, watcher};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -23,7 +22,7 @@ use super::record::ReadRecorder;
 use crate::backend::{Event, JobStatus, LogLine, LogOptions, Stream, stream_channel};
 use crate::error::{ClusterError, Error, Result};
 use moon_spec::kubernetes::status::{self, Derived, Observed};
-use moon_spec::kubernetes::{JOB_LABEL, REPLICA_INDEX_LABEL, ROLE_LABEL};
+use moon_spec::kubernetes::{REPLICA_INDEX_LABEL, ROLE_LABEL};
 
 /// The job's events after `after`, then new ones as the watches see them,
 /// until the job's terminal event.
@@ -43,62 +42,6 @@ pub(super) fn events(
         }
     });
     stream
-}
-
-/// The objects one watch has seen, kept as kube-runtime's events describe
-/// them: a relist replaces the whole set at its end.
-struct Mirror<K> {
-    objects: BTreeMap<String, K>,
-    relisting: Option<BTreeMap<String, K>>,
-    ready: bool,
-}
-
-impl<K: kube::Resource + Clone> Mirror<K> {
-    fn new() -> Self {
-        Mirror {
-            objects: BTreeMap::new(),
-            relisting: None,
-            ready: false,
-        }
-    }
-
-    fn apply(&mut self, event: watcher::Event<K>) {
-        let key = |object: &K| object.meta().name.clone().unwrap_or_default();
-        match event {
-            watcher::Event::Init => self.relisting = Some(BTreeMap::new()),
-            watcher::Event::InitApply(object) => {
-                let relisting = self.relisting.get_or_insert_with(BTreeMap::new);
-                relisting.insert(key(&object), object);
-            }
-            watcher::Event::InitDone => {
-                self.objects = self.relisting.take().unwrap_or_default();
-                self.ready = true;
-            }
-            watcher::Event::Apply(object) => {
-                self.objects.insert(key(&object), object);
-            }
-            watcher::Event::Delete(object) => {
-                self.objects.remove(&key(&object));
-            }
-        }
-    }
-
-    fn items(&self) -> Vec<K> {
-        self.objects.values().cloned().collect()
-    }
-}
-
-/// Whether a watch error is one that retrying cannot cure.
-fn lasting(error: &watcher::Error) -> Option<&kube::Error> {
-    match error {
-        watcher::Error::InitialListFailed(inner)
-        | watcher::Error::WatchStartFailed(inner)
-        | watcher::Error::WatchFailed(inner) => match inner {
-            kube::Error::Api(status) if matches!(status.code, 401 | 403 | 404) => Some(inner),
-            _ => None,
-        },
-        _ => None,
-    }
 }
 
 /// One job as its namespace's informer shows it: each call to
@@ -266,17 +209,10 @@ async fn read_logs(
 
     let mut readers = JoinSet::new();
     for (replica, role, index) in replicas {
-        let (client, pods, sender, options) = (
-            client.clone(),
-            pods.clone(),
-            sender.clone(),
-            options.clone(),
-        );
-        let (tenant, name) = (tenant.to_string(), name.to_string());
+        let subscription = informers.subscribe(client, tenant, name);
+        let (pods, sender, options) = (pods.clone(), sender.clone(), options.clone());
         readers.spawn(async move {
-            let Some(pod) = first_started_pod(&client, &tenant, &name, &role, index).await? else {
-                return Ok(());
-            };
+            let pod = first_started_pod(subscription, &role, index).await?;
             follow_pod(&pods, &pod, &replica, &role, &options, &sender).await
         });
     }
@@ -346,43 +282,18 @@ fn latest_started_pod(pods: &[core::Pod], role: &str, index: u32) -> Option<Stri
         .and_then(|pod| pod.metadata.name.clone())
 }
 
-/// The replica's pod that is running (or ran), waiting for one to start;
-/// `None` when the job ends first.
+/// The replica's pod that is running (or ran), as soon as one has started.
 async fn first_started_pod(
-    client: &kube::Client,
-    tenant: &str,
-    name: &str,
+    mut subscription: Subscription,
     role: &str,
     index: u32,
-) -> Result<Option<String>> {
-    let selector = format!("{JOB_LABEL}={name},{ROLE_LABEL}={role},{REPLICA_INDEX_LABEL}={index}");
-    let api = Api::<core::Pod>::namespaced(client.clone(), tenant);
-    let mut pods = watcher(api, watcher::Config::default().labels(&selector))
-        .default_backoff()
-        .boxed();
-    let mut mirror = Mirror::new();
-    while let Some(update) = pods.next().await {
-        match update {
-            Ok(event) => mirror.apply(event),
-            Err(error) => match lasting(&error) {
-                Some(kube::Error::Api(status)) => {
-                    let key = format!("{tenant}/{name}");
-                    let target = Target {
-                        kind: "job",
-                        name: &key,
-                    };
-                    return Err(api_error(kube::Error::Api(status.clone()), target));
-                }
-                _ => continue,
-            },
-        }
-        if mirror.ready
-            && let Some(pod) = latest_started_pod(&mirror.items(), role, index)
-        {
-            return Ok(Some(pod));
+) -> Result<String> {
+    loop {
+        let observed = subscription.next().await?;
+        if let Some(pod) = latest_started_pod(&observed.pods, role, index) {
+            return Ok(pod);
         }
     }
-    Ok(None)
 }
 
 async fn read_pod(
