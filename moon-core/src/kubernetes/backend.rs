@@ -31,7 +31,7 @@ use super::api::{self, Target, api_error, is_not_found, watch_error};
 use super::config::KubernetesConfig;
 use super::informer::Informers;
 use super::observe::{WARNINGS_FIELDS, is_anchor, job_of, observe};
-use super::record::{ReadRecorder, record, write_conclusion};
+use super::record::{Recorder, write_conclusion};
 use crate::backend::{
     ApplyOutcome, Backend, Event, JobStatus, LogLine, LogOptions, Phase, Stream, TenantStatus,
     end_before_delete, end_tenant_jobs_before_delete, waiting_at_most,
@@ -185,36 +185,21 @@ impl KubernetesBackend {
         }
         Ok(())
     }
+}
 
-    /// Reads a job and derives its status, recording what it concluded as
-    /// far as this reader may: a read needs no write rights.
-    async fn read_job(
-        &self,
-        client: &kube::Client,
-        tenant: &str,
-        name: &str,
-    ) -> Result<(Observed, Derived)> {
-        let observed = observe(client, tenant, name).await?;
-        let derived = status::derive(&observed)?;
-        ReadRecorder::default()
-            .record(client, &observed, &derived)
-            .await?;
-        Ok((observed, derived))
-    }
-
-    /// Reads a job, derives its status and records what it concluded, for
-    /// a write: a refusal to record is the write's answer.
-    async fn settle_job(
-        &self,
-        client: &kube::Client,
-        tenant: &str,
-        name: &str,
-    ) -> Result<(Observed, Derived)> {
-        let observed = observe(client, tenant, name).await?;
-        let derived = status::derive(&observed)?;
-        record(client, &observed, &derived).await?;
-        Ok((observed, derived))
-    }
+/// Reads a job, derives its status and records what it concluded as
+/// `recorder` records: for a read as far as the reader may (a read needs
+/// no write rights), for a write or fail.
+async fn settle(
+    client: &kube::Client,
+    tenant: &str,
+    name: &str,
+    mut recorder: Recorder,
+) -> Result<(Observed, Derived)> {
+    let observed = observe(client, tenant, name).await?;
+    let derived = status::derive(&observed)?;
+    recorder.record(client, &observed, &derived).await?;
+    Ok((observed, derived))
 }
 
 /// How long a delete waits for the cluster to remove what it deletes: a
@@ -394,7 +379,10 @@ impl Backend for KubernetesBackend {
 
     async fn get_job(&self, tenant: &str, name: &str) -> Result<JobStatus> {
         let client = self.client().await?;
-        Ok(self.read_job(&client, tenant, name).await?.1.status)
+        Ok(settle(&client, tenant, name, Recorder::reading())
+            .await?
+            .1
+            .status)
     }
 
     async fn list_jobs(&self, tenant: Option<&str>) -> Result<Vec<JobStatus>> {
@@ -484,7 +472,7 @@ impl Backend for KubernetesBackend {
             }
         }
 
-        let mut recorder = ReadRecorder::default();
+        let mut recorder = Recorder::reading();
         let mut statuses = Vec::with_capacity(by_job.len());
         for observed in by_job.values() {
             let derived = status::derive(observed)?;
@@ -499,7 +487,7 @@ impl Backend for KubernetesBackend {
 
     async fn cancel(&self, tenant: &str, name: &str) -> Result<JobStatus> {
         let client = self.client().await?;
-        let (observed, derived) = self.settle_job(&client, tenant, name).await?;
+        let (observed, derived) = settle(&client, tenant, name, Recorder::writing()).await?;
         match derived.status.phase {
             Phase::Succeeded | Phase::Failed => {
                 return Err(Error::Conflict(format!(
@@ -529,12 +517,15 @@ impl Backend for KubernetesBackend {
                 )
             })?;
         // Read again: the recorded phase makes every running replica one to stop.
-        Ok(self.settle_job(&client, tenant, name).await?.1.status)
+        Ok(settle(&client, tenant, name, Recorder::writing())
+            .await?
+            .1
+            .status)
     }
 
     async fn events(&self, tenant: &str, name: &str, after: Option<u64>) -> Result<Vec<Event>> {
         let client = self.client().await?;
-        let (_, derived) = self.read_job(&client, tenant, name).await?;
+        let (_, derived) = settle(&client, tenant, name, Recorder::reading()).await?;
         let after = after.unwrap_or(0);
         Ok(derived
             .events
@@ -546,7 +537,7 @@ impl Backend for KubernetesBackend {
     async fn watch(&self, tenant: &str, name: &str, after: Option<u64>) -> Result<Stream<Event>> {
         let client = self.client().await?;
         // Read once first, so that a missing job or a refusal is this call's error.
-        self.read_job(&client, tenant, name).await?;
+        settle(&client, tenant, name, Recorder::reading()).await?;
         Ok(super::watch::events(
             client,
             self.informers.clone(),
@@ -621,7 +612,7 @@ impl Backend for KubernetesBackend {
 
     async fn logs(&self, tenant: &str, name: &str, options: LogOptions) -> Result<Stream<LogLine>> {
         let client = self.client().await?;
-        let (observed, derived) = self.read_job(&client, tenant, name).await?;
+        let (observed, derived) = settle(&client, tenant, name, Recorder::reading()).await?;
         if let Some(wanted) = &options.replica
             && !derived.status.replicas.iter().any(|r| &r.name() == wanted)
         {

@@ -182,6 +182,14 @@ struct Wakeups {
 }
 
 impl Wakeups {
+    /// A receiver of `job`'s changes.
+    fn subscribe(&mut self, job: &str) -> watch::Receiver<u64> {
+        self.by_job
+            .entry(job.to_string())
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
+    }
+
     fn wake(&self, touched: Touched) {
         let bump = |changes: &Changes| changes.send_modify(|version| *version += 1);
         match touched {
@@ -311,11 +319,7 @@ impl Informer {
 
     fn changes_of(&self, job: &str) -> watch::Receiver<u64> {
         let mut wakeups = self.wakeups.lock().unwrap_or_else(PoisonError::into_inner);
-        wakeups
-            .by_job
-            .entry(job.to_string())
-            .or_insert_with(|| watch::channel(0).0)
-            .subscribe()
+        wakeups.subscribe(job)
     }
 }
 
@@ -590,16 +594,8 @@ mod tests {
     #[test]
     fn an_event_wakes_the_waiters_of_its_job_and_a_relist_wakes_all() {
         let mut wakeups = Wakeups::default();
-        let mut mnist = wakeups
-            .by_job
-            .entry("mnist".to_string())
-            .or_insert_with(|| watch::channel(0).0)
-            .subscribe();
-        let mut other = wakeups
-            .by_job
-            .entry("other".to_string())
-            .or_insert_with(|| watch::channel(0).0)
-            .subscribe();
+        let mut mnist = wakeups.subscribe("mnist");
+        let mut other = wakeups.subscribe("other");
         let label = |pod: &core::Pod| job_of(pod).map(str::to_string);
 
         let applied =

@@ -20,11 +20,7 @@ use moon_spec::kubernetes::status::{Conclusion, Derived, Observed};
 /// Records a job's conclusion on its anchor and stops the replicas it no
 /// longer needs. The anchor is changed only if no one changed it since it
 /// was read; whoever lost that race reads the winner's conclusion next time.
-pub(super) async fn record(
-    client: &kube::Client,
-    observed: &Observed,
-    derived: &Derived,
-) -> Result<()> {
+async fn record(client: &kube::Client, observed: &Observed, derived: &Derived) -> Result<()> {
     let tenant = derived.spec.tenant.as_str();
     let key = format!("{tenant}/{}", derived.spec.name);
     let target = Target {
@@ -84,21 +80,39 @@ fn manager_params() -> PatchParams {
     }
 }
 
-/// Recording on behalf of a read (get, list, events, logs, wait), where it
-/// is a service to later readers rather than what was asked: a refusal
-/// (the reader may only view) or an unreachable server leaves the job for
-/// the next reader to record, and the read returns what it derived. After
-/// one refusal the same read tries no more, so that a viewer's listing of
-/// many ended jobs costs no request per job.
-#[derive(Debug, Default)]
-pub(super) struct ReadRecorder {
+/// Records what jobs concluded, on behalf of one call: what a failure to
+/// record means depends on whether that call reads or writes.
+#[derive(Debug)]
+pub(super) struct Recorder {
+    reading: bool,
     refused: bool,
 }
 
-impl ReadRecorder {
-    /// Records what `derived` concluded, if anything, as far as this
-    /// reader may. Errors other than a refusal or an unreachable server
-    /// (the job deleted meanwhile) are the read's.
+impl Recorder {
+    /// For a read (get, list, events, logs, watch, wait), where recording
+    /// is a service to later readers rather than what was asked: a refusal
+    /// (the reader may only view) or an unreachable server leaves the job
+    /// for the next reader to record, and the read returns what it
+    /// derived. After one refusal the same read tries no more, so that a
+    /// viewer's listing of many ended jobs costs no request per job.
+    pub(super) fn reading() -> Recorder {
+        Recorder {
+            reading: true,
+            refused: false,
+        }
+    }
+
+    /// For a write (cancel), whose answer a refusal to record is.
+    pub(super) fn writing() -> Recorder {
+        Recorder {
+            reading: false,
+            refused: false,
+        }
+    }
+
+    /// Records what `derived` concluded, if anything. For a read, errors
+    /// other than a refusal or an unreachable server (the job deleted
+    /// meanwhile) are still the read's.
     pub(super) async fn record(
         &mut self,
         client: &kube::Client,
@@ -109,11 +123,11 @@ impl ReadRecorder {
             return Ok(());
         }
         match record(client, observed, derived).await {
-            Err(Error::PermissionDenied(_)) => {
+            Err(Error::PermissionDenied(_)) if self.reading => {
                 self.refused = true;
                 Ok(())
             }
-            Err(Error::Cluster(_)) => Ok(()),
+            Err(Error::Cluster(_)) if self.reading => Ok(()),
             other => other,
         }
     }
@@ -185,7 +199,7 @@ mod tests {
     async fn a_reader_who_may_only_view_gets_no_error_and_asks_once() {
         let (client, requests) = answering(403, "Forbidden");
         let (observed, derived) = ended();
-        let mut recorder = ReadRecorder::default();
+        let mut recorder = Recorder::reading();
         recorder.record(&client, &observed, &derived).await.unwrap();
         assert_eq!(requests.load(Ordering::SeqCst), 1);
         // The same read's next jobs are not tried: one refusal says enough.
@@ -193,7 +207,7 @@ mod tests {
         assert_eq!(requests.load(Ordering::SeqCst), 1);
         // A write is refused as the server refused it.
         assert!(matches!(
-            record(&client, &observed, &derived).await,
+            Recorder::writing().record(&client, &observed, &derived).await,
             Err(Error::PermissionDenied(message)) if message == "configmaps \"mnist\" is Forbidden"
         ));
     }
@@ -202,11 +216,15 @@ mod tests {
     async fn a_reader_leaves_the_record_to_the_next_when_the_server_is_unavailable() {
         let (client, requests) = answering(503, "ServiceUnavailable");
         let (observed, derived) = ended();
-        let mut recorder = ReadRecorder::default();
+        let mut recorder = Recorder::reading();
         recorder.record(&client, &observed, &derived).await.unwrap();
         recorder.record(&client, &observed, &derived).await.unwrap();
         // Unavailable is not a refusal: each change tries again.
         assert_eq!(requests.load(Ordering::SeqCst), 2);
+        assert!(matches!(
+            Recorder::writing().record(&client, &observed, &derived).await,
+            Err(Error::Cluster(error)) if error.retryable
+        ));
     }
 
     #[tokio::test]
@@ -214,7 +232,7 @@ mod tests {
         let (client, requests) = answering(403, "Forbidden");
         let (observed, mut derived) = ended();
         derived.conclusion = None;
-        ReadRecorder::default()
+        Recorder::reading()
             .record(&client, &observed, &derived)
             .await
             .unwrap();

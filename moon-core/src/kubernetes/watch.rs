@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 
 use super::api::{Target, api_error, is_not_found};
 use super::informer::{Informers, Subscription};
-use super::record::ReadRecorder;
+use super::record::Recorder;
 use crate::backend::{Event, JobStatus, LogLine, LogOptions, Stream, stream_channel};
 use crate::error::{ClusterError, Error, Result};
 use moon_spec::kubernetes::status::{self, Derived, Observed};
@@ -50,7 +50,7 @@ pub(super) fn events(
 pub(super) struct JobWatch {
     client: kube::Client,
     subscription: Subscription,
-    recorder: ReadRecorder,
+    recorder: Recorder,
 }
 
 impl JobWatch {
@@ -63,7 +63,7 @@ impl JobWatch {
         JobWatch {
             client: client.clone(),
             subscription: informers.subscribe(client, tenant, name),
-            recorder: ReadRecorder::default(),
+            recorder: Recorder::reading(),
         }
     }
 
