@@ -49,42 +49,37 @@ def client_as(user: str) -> moon.Client:
     )
 
 
-def kubectl_json(*args: str) -> Any:
+def cli_as(user: str) -> tuple[str, ...]:
+    """The CLI's flags that make it ``user`` on the test cluster."""
+    kubeconfig = str(env_path(f"MOON_TEST_KUBECONFIG_{user.upper()}"))
+    return ("--backend", "kubernetes", "--kubeconfig", kubeconfig)
+
+
+def kubectl(*args: str, input: str | None = None) -> str:
+    """kubectl as the cluster's admin; its output."""
     done = subprocess.run(
         [
             str(env_path("MOON_TEST_KUBECTL")),
             "--kubeconfig",
             str(env_path("MOON_TEST_KUBECONFIG_ADMIN")),
             *args,
-            "-o",
-            "json",
         ],
+        input=input,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return done.stdout
+
+
+def kubectl_json(*args: str) -> Any:
+    return json.loads(kubectl(*args, "-o", "json"))
 
 
 def kubectl_apply(manifest: dict[str, Any]) -> None:
-    done = subprocess.run(
-        [
-            str(env_path("MOON_TEST_KUBECTL")),
-            "--kubeconfig",
-            str(env_path("MOON_TEST_KUBECONFIG_ADMIN")),
-            "apply",
-            "-f",
-            "-",
-        ],
-        input=json.dumps(manifest),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    kubectl("apply", "-f", "-", input=json.dumps(manifest))
 
 
 def unique(prefix: str) -> str:
@@ -305,7 +300,7 @@ def test_a_user_who_may_only_view_reads_ended_jobs_and_leaves_the_record_to_writ
     assert {line.replica for line in followed} == {"master-0", "worker-0"}
 
     cli = {"home": tmp_path}
-    as_bob = ("--backend", "kubernetes", "--kubeconfig", str(env_path("MOON_TEST_KUBECONFIG_BOB")))
+    as_bob = cli_as("bob")
     for handle, phase in [(succeeded, "Succeeded"), (failed, "Failed")]:
         key = f"{viewed}/{handle.name}"
         got = run_cli(*as_bob, "-o", "json", "job", "get", key, **cli)
@@ -346,11 +341,7 @@ def test_a_user_who_may_only_view_may_not_submit_or_cancel(
         bob.job(viewed, running.name).cancel()
     with pytest.raises(moon.PermissionDenied, match=refused):
         bob.submit(job(viewed, "viewer-submits"))
-    cancelled = run_cli(
-        "--backend", "kubernetes", "--kubeconfig", str(env_path("MOON_TEST_KUBECONFIG_BOB")),
-        "job", "cancel", f"{viewed}/{running.name}",
-        home=tmp_path,
-    )  # fmt: skip
+    cancelled = run_cli(*cli_as("bob"), "job", "cancel", f"{viewed}/{running.name}", home=tmp_path)
     assert cancelled.returncode == 5, cancelled.stderr
     assert 'User "bob" cannot patch resource "configmaps"' in cancelled.stderr
     assert running.status().phase == "Running"
@@ -490,11 +481,7 @@ def test_the_cli_drives_the_cluster_with_one_switch(
     )  # fmt: skip
     assert listed.returncode == 0, listed.stderr
     assert spec.name in [status["name"] for status in json.loads(listed.stdout)]
-    refused = run_cli(
-        "--backend", "kubernetes", "--kubeconfig", str(env_path("MOON_TEST_KUBECONFIG_BOB")),
-        "job", "get", f"{team_a}/{spec.name}",
-        home=tmp_path,
-    )  # fmt: skip
+    refused = run_cli(*cli_as("bob"), "job", "get", f"{team_a}/{spec.name}", home=tmp_path)
     assert refused.returncode == 5, refused.stderr
     assert 'User "bob" cannot' in refused.stderr
     assert not list(tmp_path.iterdir()), "the kubernetes backend leaves no MOON_HOME behind"
