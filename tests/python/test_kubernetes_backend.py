@@ -49,23 +49,37 @@ def client_as(user: str) -> moon.Client:
     )
 
 
-def kubectl_json(*args: str) -> Any:
+def cli_as(user: str) -> tuple[str, ...]:
+    """The CLI's flags that make it ``user`` on the test cluster."""
+    kubeconfig = str(env_path(f"MOON_TEST_KUBECONFIG_{user.upper()}"))
+    return ("--backend", "kubernetes", "--kubeconfig", kubeconfig)
+
+
+def kubectl(*args: str, input: str | None = None) -> str:
+    """kubectl as the cluster's admin; its output."""
     done = subprocess.run(
         [
             str(env_path("MOON_TEST_KUBECTL")),
             "--kubeconfig",
             str(env_path("MOON_TEST_KUBECONFIG_ADMIN")),
             *args,
-            "-o",
-            "json",
         ],
+        input=input,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return done.stdout
+
+
+def kubectl_json(*args: str) -> Any:
+    return json.loads(kubectl(*args, "-o", "json"))
+
+
+def kubectl_apply(manifest: dict[str, Any]) -> None:
+    kubectl("apply", "-f", "-", input=json.dumps(manifest))
 
 
 def unique(prefix: str) -> str:
@@ -224,6 +238,116 @@ def test_one_tenants_credentials_get_a_permission_error_on_anothers_jobs(
     assert mine.wait(timeout=WAIT_S).phase == "Succeeded"
 
 
+@pytest.fixture(scope="module")
+def viewed(admin: moon.Client) -> str:
+    """A tenant where bob holds only the cluster's built-in `view` role (his
+    group, team-b, has rights in kube-b alone)."""
+    tenant = "kube-view"
+    admin.create_tenant(tenant, quota=moon.Quota(cpus=4, memory="4Gi"), groups=["kube-view"])
+    kubectl_apply({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "bob-views", "namespace": tenant},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bob"}],
+    })  # fmt: skip
+    return tenant
+
+
+def recorded_phase(tenant: str, name: str) -> str | None:
+    """The outcome written on the job's anchor, if anyone has written it."""
+    anchor = kubectl_json("get", "configmap", name, "-n", tenant)
+    return (anchor["metadata"].get("annotations") or {}).get("moon.dev/phase")
+
+
+def replica_suspended(tenant: str, replica_job: str) -> bool:
+    return bool(kubectl_json("get", "job", replica_job, "-n", tenant)["spec"].get("suspend"))
+
+
+def test_a_user_who_may_only_view_reads_ended_jobs_and_leaves_the_record_to_writers(
+    admin: moon.Client, viewed: str, run_cli: RunCli, tmp_path: Path
+) -> None:
+    command = [sys.executable, "-c", "pass"]
+    role = {"command": command, "cpus": "100m", "memory": "64Mi"}
+    # Submitted and forgotten: nobody with write rights reads them after their end.
+    succeeded = admin.submit(job(viewed, "viewed"))
+    failed = admin.submit(
+        moon.Job(
+            name=unique("viewed-failed"),
+            tenant=viewed,
+            framework="pytorch",
+            roles=[
+                moon.Role("master", env={"MOON_TEST_FAIL": "1"}, **role),
+                moon.Role("worker", env={"MOON_TEST_DURATION": "600s"}, **role),
+            ],
+        )
+    )
+    bob = client_as("bob")
+
+    assert bob.job(viewed, succeeded.name).wait(timeout=WAIT_S).phase == "Succeeded"
+    with pytest.raises(moon.JobFailed):
+        bob.job(viewed, failed.name).wait(timeout=WAIT_S)
+    for handle, phase in [(succeeded, "Succeeded"), (failed, "Failed")]:
+        viewing = bob.job(viewed, handle.name)
+        assert viewing.status().phase == phase
+        events = viewing.events()
+        assert events[0].kind == "Submitted" and events[-1].phase == phase
+        replicas = {line.replica for line in viewing.log_lines()}
+        assert replicas == {"master-0", "worker-0"}
+    listed = {status.name: status.phase for status in bob.jobs(viewed)}
+    assert listed[succeeded.name] == "Succeeded" and listed[failed.name] == "Failed"
+    followed = list(bob.job(viewed, succeeded.name).log_lines(follow=True))
+    assert {line.replica for line in followed} == {"master-0", "worker-0"}
+
+    cli = {"home": tmp_path}
+    as_bob = cli_as("bob")
+    for handle, phase in [(succeeded, "Succeeded"), (failed, "Failed")]:
+        key = f"{viewed}/{handle.name}"
+        got = run_cli(*as_bob, "-o", "json", "job", "get", key, **cli)
+        assert got.returncode == 0, got.stderr
+        assert json.loads(got.stdout)["phase"] == phase
+        told = run_cli(*as_bob, "-o", "json", "job", "events", key, **cli)
+        assert told.returncode == 0, told.stderr
+        assert json.loads(told.stdout.splitlines()[-1])["phase"] == phase
+        logged = run_cli(*as_bob, "job", "logs", key, **cli)
+        assert logged.returncode == 0, logged.stderr
+        assert "[master-0] moon-test log line 1" in logged.stdout.splitlines()
+    listed_cli = run_cli(*as_bob, "-o", "json", "job", "ls", "--tenant", viewed, **cli)
+    assert listed_cli.returncode == 0, listed_cli.stderr
+    phases = {status["name"]: status["phase"] for status in json.loads(listed_cli.stdout)}
+    assert (phases[succeeded.name], phases[failed.name]) == ("Succeeded", "Failed")
+
+    # Reading wrote nothing: the outcome and the stop of the worker still running
+    # wait for a reader who may write.
+    worker = f"{failed.name}-worker-0"
+    assert recorded_phase(viewed, succeeded.name) is None
+    assert recorded_phase(viewed, failed.name) is None
+    assert not replica_suspended(viewed, worker)
+    assert succeeded.status().phase == "Succeeded"
+    assert recorded_phase(viewed, succeeded.name) == "Succeeded"
+    assert {status.name for status in admin.jobs(viewed)} >= {failed.name}
+    assert recorded_phase(viewed, failed.name) == "Failed"
+    assert replica_suspended(viewed, worker)
+
+
+def test_a_user_who_may_only_view_may_not_submit_or_cancel(
+    admin: moon.Client, viewed: str, run_cli: RunCli, tmp_path: Path
+) -> None:
+    running = admin.submit(job(viewed, "viewer-cancels", env={"MOON_TEST_DURATION": "600s"}))
+    wait_for_event(running, lambda e: e.phase == "Running")
+    bob = client_as("bob")
+    refused = f'User "bob" cannot (create|patch) resource "configmaps" .*namespace "{viewed}"'
+    with pytest.raises(moon.PermissionDenied, match=refused):
+        bob.job(viewed, running.name).cancel()
+    with pytest.raises(moon.PermissionDenied, match=refused):
+        bob.submit(job(viewed, "viewer-submits"))
+    cancelled = run_cli(*cli_as("bob"), "job", "cancel", f"{viewed}/{running.name}", home=tmp_path)
+    assert cancelled.returncode == 5, cancelled.stderr
+    assert 'User "bob" cannot patch resource "configmaps"' in cancelled.stderr
+    assert running.status().phase == "Running"
+    assert running.cancel().phase == "Cancelled"
+
+
 # --------------------------------------------------------------------------- placement
 
 
@@ -357,11 +481,7 @@ def test_the_cli_drives_the_cluster_with_one_switch(
     )  # fmt: skip
     assert listed.returncode == 0, listed.stderr
     assert spec.name in [status["name"] for status in json.loads(listed.stdout)]
-    refused = run_cli(
-        "--backend", "kubernetes", "--kubeconfig", str(env_path("MOON_TEST_KUBECONFIG_BOB")),
-        "job", "get", f"{team_a}/{spec.name}",
-        home=tmp_path,
-    )  # fmt: skip
+    refused = run_cli(*cli_as("bob"), "job", "get", f"{team_a}/{spec.name}", home=tmp_path)
     assert refused.returncode == 5, refused.stderr
     assert 'User "bob" cannot' in refused.stderr
     assert not list(tmp_path.iterdir()), "the kubernetes backend leaves no MOON_HOME behind"

@@ -4,6 +4,8 @@
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::Status;
+use kube::runtime::watcher;
 
 use super::config::KubernetesConfig;
 use crate::error::{ClusterError, Error, FieldError, FieldErrors, Result, rule};
@@ -104,13 +106,57 @@ pub(super) fn api_error(error: kube::Error, target: Target<'_>) -> Error {
             }
             code => Error::Cluster(ClusterError::answered(code, status.reason, status.message)),
         },
-        other => Error::Cluster(ClusterError::unreachable(other.to_string())),
+        // No answer: the connection failed or broke, which another try may not.
+        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => {
+            Error::Cluster(ClusterError::unreachable(error.to_string()))
+        }
+        // An answer moon cannot read: the same request gets the same answer.
+        kube::Error::SerdeError(_)
+        | kube::Error::FromUtf8(_)
+        | kube::Error::LinesCodecMaxLineLengthExceeded => {
+            Error::Cluster(ClusterError::moon("Malformed", error.to_string(), false))
+        }
+        // The request could not be made (credentials, TLS, proxy settings):
+        // retrying changes nothing until the settings do.
+        other => Error::Cluster(ClusterError::moon("ClientSetup", other.to_string(), false)),
     }
 }
 
 /// Whether an error means that the thing is not there.
 pub(super) fn is_not_found(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(status) if status.code == 404)
+}
+
+/// The API server's answer behind a watch error, when there was one.
+fn watch_answer(error: &watcher::Error) -> Option<&Status> {
+    match error {
+        watcher::Error::InitialListFailed(kube::Error::Api(status))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(status))
+        | watcher::Error::WatchFailed(kube::Error::Api(status))
+        | watcher::Error::WatchError(status) => Some(status),
+        _ => None,
+    }
+}
+
+/// The server's answer when a watch error is one that retrying cannot cure:
+/// not authenticated, permission refused, or no such resource. Everything
+/// else (a broken connection, an API server restarting or overloaded, a
+/// resourceVersion too old) the watcher's backoff rides out.
+pub(super) fn lasting(error: &watcher::Error) -> Option<&Status> {
+    watch_answer(error).filter(|status| matches!(status.code, 401 | 403 | 404))
+}
+
+/// A watch error as moon's error.
+pub(super) fn watch_error(error: watcher::Error, target: Target<'_>) -> Error {
+    match error {
+        watcher::Error::InitialListFailed(error)
+        | watcher::Error::WatchStartFailed(error)
+        | watcher::Error::WatchFailed(error) => api_error(error, target),
+        watcher::Error::WatchError(status) => api_error(kube::Error::Api(status), target),
+        watcher::Error::NoResourceVersion => {
+            Error::Cluster(ClusterError::moon("Malformed", error.to_string(), false))
+        }
+    }
 }
 
 /// A dynamic API for a rendered object's kind and namespace.
@@ -159,7 +205,6 @@ pub(super) async fn resource_version(
 
 #[cfg(test)]
 mod tests {
-    use kube::core::Status;
     use kube::core::response::StatusDetails;
 
     use super::*;
@@ -195,8 +240,98 @@ mod tests {
         assert!(matches!(
             api_error(status(500, "InternalError", "etcd timed out"), JOB),
             Error::Cluster(error) if error == ClusterError::answered(500, "InternalError", "etcd timed out")
-                && error.retryable
                 && error.to_string() == "etcd timed out (HTTP 500, InternalError)"
+        ));
+    }
+
+    fn cluster_error(error: kube::Error) -> ClusterError {
+        match api_error(error, JOB) {
+            Error::Cluster(error) => error,
+            other => panic!("not a cluster error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_overloaded_or_failing_server_is_worth_another_try_a_refusal_is_not() {
+        for (code, reason, retryable) in [
+            (429, "TooManyRequests", true),
+            (500, "InternalError", true),
+            (503, "ServiceUnavailable", true),
+            (504, "Timeout", true),
+            (501, "NotImplemented", false),
+            (400, "BadRequest", false),
+        ] {
+            let error = cluster_error(status(code, reason, "the server's words"));
+            assert_eq!(
+                (error.status, error.reason.as_str(), error.retryable),
+                (Some(code), reason, retryable),
+                "HTTP {code}"
+            );
+            assert_eq!(error.message, "the server's words");
+        }
+    }
+
+    #[test]
+    fn no_answer_is_worth_another_try_an_unreadable_answer_is_not() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let broken = cluster_error(kube::Error::ReadEvents(refused));
+        assert_eq!(
+            (broken.status, broken.reason.as_str()),
+            (None, "Unreachable")
+        );
+        assert!(broken.retryable);
+        let timed_out = cluster_error(kube::Error::Service("connect timed out".into()));
+        assert!(timed_out.retryable);
+
+        let garbled = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
+        let unreadable = cluster_error(kube::Error::SerdeError(garbled));
+        assert_eq!(
+            (unreadable.status, unreadable.reason.as_str()),
+            (None, "Malformed")
+        );
+        assert!(!unreadable.retryable);
+    }
+
+    #[test]
+    fn only_refusals_end_a_watch() {
+        let watch = |code, reason| watcher::Error::InitialListFailed(status(code, reason, "x"));
+        for (code, reason) in [(401, "Unauthorized"), (403, "Forbidden"), (404, "NotFound")] {
+            assert_eq!(
+                lasting(&watch(code, reason)).map(|s| s.code),
+                Some(code),
+                "HTTP {code}"
+            );
+        }
+        for (code, reason) in [
+            (410, "Expired"),
+            (429, "TooManyRequests"),
+            (500, "InternalError"),
+        ] {
+            assert!(lasting(&watch(code, reason)).is_none(), "HTTP {code}");
+        }
+        let gone = watcher::Error::WatchError(
+            Status::failure("too old resource version", "Expired")
+                .with_code(410)
+                .boxed(),
+        );
+        assert!(lasting(&gone).is_none());
+        let forbidden_midway = watcher::Error::WatchError(
+            Status::failure("forbidden", "Forbidden")
+                .with_code(403)
+                .boxed(),
+        );
+        assert!(matches!(
+            watch_error(forbidden_midway, JOB),
+            Error::PermissionDenied(message) if message == "forbidden"
+        ));
+        let dropped = watcher::Error::WatchFailed(kube::Error::ReadEvents(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "eof",
+        )));
+        assert!(lasting(&dropped).is_none());
+        assert!(matches!(
+            watch_error(dropped, JOB),
+            Error::Cluster(error) if error.retryable
         ));
     }
 

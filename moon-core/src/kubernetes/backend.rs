@@ -5,10 +5,10 @@
 //! [`render_job`] gives (server-side apply, field manager `moon`), and every
 //! status is derived from the cluster's own objects by
 //! [`status::derive`](moon_spec::kubernetes::status); the first reader that sees a job end
-//! records the outcome on the job's anchor and stops the replicas still
-//! running, so the outcome is the same for every later reader and survives
-//! the pods. Waiting and watching follow the cluster's watches (see
-//! [`watch`](super::watch)), never a polling loop.
+//! records the outcome (see [`record`](super::record)), as far as its rights
+//! allow: reads need only the cluster's `view` role. Waiting and watching
+//! follow the cluster's watches (see [`watch`](super::watch)), never a
+//! polling loop.
 //!
 //! moon's own admission, the tenant's `jobs` quota, is checked when a job is
 //! submitted: over the limit, the submission is refused with the numbers.
@@ -24,18 +24,19 @@ use futures::future::try_join_all;
 use k8s_openapi::api::batch::v1 as batch;
 use k8s_openapi::api::core::v1 as core;
 use kube::api::{Api, DeleteParams, ListParams, PostParams, Preconditions};
-use kube::runtime::wait::{await_condition, conditions};
+use kube::runtime::wait::{self, await_condition, conditions};
 use tokio::sync::OnceCell;
 
-use super::api::{self, Target, api_error, is_not_found};
+use super::api::{self, Target, api_error, is_not_found, watch_error};
 use super::config::KubernetesConfig;
 use super::informer::Informers;
-use super::objects::{WARNINGS_FIELDS, is_anchor, observe, record, write_conclusion};
+use super::observe::{WARNINGS_FIELDS, is_anchor, job_of, observe};
+use super::record::{Recorder, write_conclusion};
 use crate::backend::{
     ApplyOutcome, Backend, Event, JobStatus, LogLine, LogOptions, Phase, Stream, TenantStatus,
     end_before_delete, end_tenant_jobs_before_delete, waiting_at_most,
 };
-use crate::error::{ClusterError, Error, QuotaRefusal, Result};
+use crate::error::{Error, QuotaRefusal, Result};
 use crate::secret::{SecretData, SecretInfo};
 use crate::spec::{Job, Quantity, Tenant, validate_job, validate_secret, validate_secret_name};
 use moon_spec::kubernetes::TENANT_SPEC_ANNOTATION;
@@ -85,7 +86,7 @@ impl KubernetesBackend {
         }
     }
 
-    pub(super) async fn client(&self) -> Result<kube::Client> {
+    async fn client(&self) -> Result<kube::Client> {
         self.client
             .get_or_try_init(|| api::connect(&self.config))
             .await
@@ -186,13 +187,21 @@ impl KubernetesBackend {
         }
         Ok(())
     }
+}
 
-    /// Derives a job's status and records what it concluded.
-    async fn settle(&self, client: &kube::Client, observed: &Observed) -> Result<Derived> {
-        let derived = status::derive(observed)?;
-        record(client, observed, &derived).await?;
-        Ok(derived)
-    }
+/// Reads a job, derives its status and records what it concluded as
+/// `recorder` records: for a read as far as the reader may (a read needs
+/// no write rights), for a write or fail.
+async fn settle(
+    client: &kube::Client,
+    tenant: &str,
+    name: &str,
+    mut recorder: Recorder,
+) -> Result<(Observed, Derived)> {
+    let observed = observe(client, tenant, name).await?;
+    let derived = status::derive(&observed)?;
+    recorder.record(client, &observed, &derived).await?;
+    Ok((observed, derived))
 }
 
 /// How long a delete waits for the cluster to remove what it deletes: a
@@ -229,10 +238,7 @@ where
     let gone = await_condition(api, name, conditions::is_deleted(uid));
     match tokio::time::timeout(DELETED_WAIT, gone).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(error)) => Err(Error::Cluster(ClusterError::unreachable(format!(
-            "waiting for {} {} to be deleted: {error}",
-            target.kind, target.name
-        )))),
+        Ok(Err(wait::Error::ProbeFailed(error))) => Err(watch_error(error, target)),
         Err(_) => Err(Error::Timeout {
             what: format!("{} {} to be deleted", target.kind, target.name),
             seconds: DELETED_WAIT.as_secs_f64(),
@@ -379,8 +385,10 @@ impl Backend for KubernetesBackend {
 
     async fn get_job(&self, tenant: &str, name: &str) -> Result<JobStatus> {
         let client = self.client().await?;
-        let observed = observe(&client, tenant, name).await?;
-        Ok(self.settle(&client, &observed).await?.status)
+        Ok(settle(&client, tenant, name, Recorder::reading())
+            .await?
+            .1
+            .status)
     }
 
     async fn list_jobs(&self, tenant: Option<&str>) -> Result<Vec<JobStatus>> {
@@ -429,15 +437,15 @@ impl Backend for KubernetesBackend {
         )?;
 
         type Key = (String, String);
-        let key_of = |metadata: &kube::api::ObjectMeta| -> Option<Key> {
+        fn key_of<K: kube::Resource>(object: &K) -> Option<Key> {
             Some((
-                metadata.namespace.clone()?,
-                metadata.labels.as_ref()?.get(JOB_LABEL)?.clone(),
+                object.meta().namespace.clone()?,
+                job_of(object)?.to_string(),
             ))
-        };
+        }
         let mut by_job: BTreeMap<Key, Observed> = BTreeMap::new();
         for anchor in anchors.items {
-            if let Some(key) = key_of(&anchor.metadata)
+            if let Some(key) = key_of(&anchor)
                 && is_anchor(&anchor, &key.1)
             {
                 by_job.entry(key).or_default().anchor = anchor;
@@ -446,7 +454,7 @@ impl Backend for KubernetesBackend {
         // A replica's Job name to its job, for the warnings about it.
         let mut owner_of: BTreeMap<(String, String), Key> = BTreeMap::new();
         for replica in jobs.items {
-            if let Some(key) = key_of(&replica.metadata)
+            if let Some(key) = key_of(&replica)
                 && let Some(observed) = by_job.get_mut(&key)
             {
                 let name = replica.metadata.name.clone().unwrap_or_default();
@@ -455,7 +463,7 @@ impl Backend for KubernetesBackend {
             }
         }
         for pod in pods.items {
-            if let Some(observed) = key_of(&pod.metadata).and_then(|key| by_job.get_mut(&key)) {
+            if let Some(observed) = key_of(&pod).and_then(|key| by_job.get_mut(&key)) {
                 observed.pods.push(pod);
             }
         }
@@ -470,9 +478,12 @@ impl Backend for KubernetesBackend {
             }
         }
 
+        let mut recorder = Recorder::reading();
         let mut statuses = Vec::with_capacity(by_job.len());
         for observed in by_job.values() {
-            statuses.push(self.settle(&client, observed).await?.status);
+            let derived = status::derive(observed)?;
+            recorder.record(&client, observed, &derived).await?;
+            statuses.push(derived.status);
         }
         statuses.sort_by(|a, b| {
             (a.created_ms, &a.tenant, &a.name).cmp(&(b.created_ms, &b.tenant, &b.name))
@@ -482,8 +493,7 @@ impl Backend for KubernetesBackend {
 
     async fn cancel(&self, tenant: &str, name: &str) -> Result<JobStatus> {
         let client = self.client().await?;
-        let observed = observe(&client, tenant, name).await?;
-        let derived = self.settle(&client, &observed).await?;
+        let (observed, derived) = settle(&client, tenant, name, Recorder::writing()).await?;
         match derived.status.phase {
             Phase::Succeeded | Phase::Failed => {
                 return Err(Error::Conflict(format!(
@@ -513,14 +523,15 @@ impl Backend for KubernetesBackend {
                 )
             })?;
         // Read again: the recorded phase makes every running replica one to stop.
-        let observed = observe(&client, tenant, name).await?;
-        Ok(self.settle(&client, &observed).await?.status)
+        Ok(settle(&client, tenant, name, Recorder::writing())
+            .await?
+            .1
+            .status)
     }
 
     async fn events(&self, tenant: &str, name: &str, after: Option<u64>) -> Result<Vec<Event>> {
         let client = self.client().await?;
-        let observed = observe(&client, tenant, name).await?;
-        let derived = self.settle(&client, &observed).await?;
+        let (_, derived) = settle(&client, tenant, name, Recorder::reading()).await?;
         let after = after.unwrap_or(0);
         Ok(derived
             .events
@@ -532,8 +543,7 @@ impl Backend for KubernetesBackend {
     async fn watch(&self, tenant: &str, name: &str, after: Option<u64>) -> Result<Stream<Event>> {
         let client = self.client().await?;
         // Read once first, so that a missing job or a refusal is this call's error.
-        let observed = observe(&client, tenant, name).await?;
-        self.settle(&client, &observed).await?;
+        settle(&client, tenant, name, Recorder::reading()).await?;
         Ok(super::watch::events(
             client,
             self.informers.clone(),
@@ -608,8 +618,7 @@ impl Backend for KubernetesBackend {
 
     async fn logs(&self, tenant: &str, name: &str, options: LogOptions) -> Result<Stream<LogLine>> {
         let client = self.client().await?;
-        let observed = observe(&client, tenant, name).await?;
-        let derived = self.settle(&client, &observed).await?;
+        let (observed, derived) = settle(&client, tenant, name, Recorder::reading()).await?;
         if let Some(wanted) = &options.replica
             && !derived.status.replicas.iter().any(|r| &r.name() == wanted)
         {
@@ -621,8 +630,8 @@ impl Backend for KubernetesBackend {
         Ok(super::watch::logs(
             client,
             self.informers.clone(),
-            tenant,
-            name,
+            observed,
+            derived,
             options,
         ))
     }

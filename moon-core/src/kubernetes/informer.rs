@@ -1,32 +1,36 @@
-//! One set of watches per namespace, shared by every wait and event stream
-//! of one backend: following a thousand jobs costs four watches, not four
-//! thousand, and the API server never lists a namespace once per job.
+//! One set of watches per namespace, shared by every wait, event stream and
+//! log reader of one backend: following a thousand jobs costs four watches,
+//! not four thousand, and the API server never lists a namespace once per job.
 //!
-//! The informer mirrors the namespace's moon objects (anchors, replica Jobs,
-//! pods, the Job controller's `FailedCreate` warnings), grouped by job, and
-//! bumps a per-job version whenever something of that job changes; a
-//! [`Subscription`] wakes on its job's version and derives the job from the
-//! mirror. Each watch is kube-runtime's watcher with its default backoff, so
-//! a broken watch resumes from its last resourceVersion, or lists again when
-//! that is too old: an API server restart costs a pause. Initial lists may be
-//! served from the API server's watch cache (`resourceVersion=0`); the watch
-//! that follows brings the mirror up to date. Errors that retrying cannot
-//! cure (permission refused) are handed to every subscriber.
+//! Each kind of moon object (anchors, replica Jobs, pods, the Job
+//! controller's `FailedCreate` warnings) is kept in a kube-runtime
+//! [reflector] store, fed by kube-runtime's watcher with its default backoff,
+//! so a broken watch resumes from its last resourceVersion, or lists again
+//! when that is too old: an API server restart costs a pause. Initial lists
+//! may be served from the API server's watch cache (`resourceVersion=0`);
+//! the watch that follows brings the stores up to date.
+//!
+//! Every event the stores apply bumps a version of the job it touches; a
+//! [`Subscription`] wakes on its job's version and reads the job from the
+//! stores. Errors that retrying cannot cure ([`lasting`]) are handed to every
+//! subscriber.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use futures::stream::{BoxStream, select_all};
-use futures::{StreamExt, TryStreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use k8s_openapi::api::batch::v1 as batch;
 use k8s_openapi::api::core::v1 as core;
 use kube::api::Api;
+use kube::core::Status;
 use kube::runtime::WatchStreamExt;
+use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
 use kube::runtime::watcher::{self, watcher};
 use tokio::sync::watch;
 
-use super::api::{Target, api_error};
-use super::objects::{WARNINGS_FIELDS, is_anchor};
+use super::api::{Target, api_error, lasting};
+use super::observe::{WARNINGS_FIELDS, is_anchor, job_of};
 use crate::error::{ClusterError, Error, Result};
 use moon_spec::kubernetes::status::Observed;
 use moon_spec::kubernetes::{JOB_LABEL, MANAGED_BY_LABEL, MANAGER};
@@ -71,11 +75,12 @@ impl Informers {
     }
 }
 
-/// One namespace's mirror and the task that keeps it.
+/// One namespace's stores and the task that keeps them.
 pub(super) struct Informer {
     client: kube::Client,
     namespace: String,
-    state: Arc<Mutex<Mirror>>,
+    stores: Stores,
+    wakeups: Arc<Mutex<Wakeups>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -85,260 +90,253 @@ impl Drop for Informer {
     }
 }
 
+/// What the namespace's watches have seen, one reflector store per kind.
+#[derive(Clone)]
+struct Stores {
+    anchors: Store<core::ConfigMap>,
+    jobs: Store<batch::Job>,
+    pods: Store<core::Pod>,
+    /// The Job controller's warnings, which name a replica's Job rather
+    /// than carry the job's label.
+    warnings: Store<core::Event>,
+}
+
+impl Stores {
+    /// Whether every store has been listed once. Nothing awaits a store's
+    /// readiness, so polling it once, with no waker to keep, only asks.
+    fn ready(&self) -> bool {
+        fn listed<K: reflector::Lookup + Clone + 'static>(store: &Store<K>) -> bool
+        where
+            K::DynamicType: Eq + std::hash::Hash + Clone,
+        {
+            matches!(store.wait_until_ready().now_or_never(), Some(Ok(())))
+        }
+        listed(&self.anchors) && listed(&self.jobs) && listed(&self.pods) && listed(&self.warnings)
+    }
+
+    /// The job a replica Job of this namespace belongs to, if it is known.
+    fn owner_of(&self, namespace: &str, replica: &str) -> Option<String> {
+        let replica = self.jobs.get(&ObjectRef::new(replica).within(namespace))?;
+        job_of(&*replica).map(str::to_string)
+    }
+
+    /// What the stores hold of one job; `None` without its anchor.
+    fn job(&self, namespace: &str, job: &str) -> Option<Observed> {
+        let anchor = self
+            .anchors
+            .get(&ObjectRef::new(job).within(namespace))
+            .filter(|anchor| is_anchor(anchor, job))?;
+        let mut jobs: Vec<batch::Job> = self
+            .jobs
+            .state_filter(|replica| job_of(replica) == Some(job))
+            .iter()
+            .map(|replica| (**replica).clone())
+            .collect();
+        jobs.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        let mut pods: Vec<core::Pod> = self
+            .pods
+            .state_filter(|pod| job_of(pod) == Some(job))
+            .iter()
+            .map(|pod| (**pod).clone())
+            .collect();
+        pods.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        let replicas: Vec<&str> = jobs
+            .iter()
+            .filter_map(|replica| replica.metadata.name.as_deref())
+            .collect();
+        let mut warnings: Vec<core::Event> = self
+            .warnings
+            .state_filter(|warning| {
+                warning
+                    .involved_object
+                    .name
+                    .as_deref()
+                    .is_some_and(|replica| replicas.contains(&replica))
+            })
+            .iter()
+            .map(|warning| (**warning).clone())
+            .collect();
+        warnings.sort_by(|a, b| {
+            (&a.involved_object.name, &a.metadata.name)
+                .cmp(&(&b.involved_object.name, &b.metadata.name))
+        });
+        Some(Observed {
+            anchor: (*anchor).clone(),
+            jobs,
+            pods,
+            warnings,
+        })
+    }
+}
+
 /// A job's change counter; `u64::MAX` is never reached.
 type Changes = watch::Sender<u64>;
 
 #[derive(Default)]
-struct Mirror {
-    anchors: Kind<core::ConfigMap>,
-    jobs: Kind<batch::Job>,
-    pods: Kind<core::Pod>,
+struct Wakeups {
     /// Per job, who waits on it.
-    changes: HashMap<String, Changes>,
-    /// By the replica Job they name, not by job.
-    warnings: Kind<core::Event>,
-    /// A lasting error: every subscriber gets it.
-    failure: Option<Arc<Error>>,
+    by_job: HashMap<String, Changes>,
+    /// The server's answer to a watch that retrying cannot cure: every
+    /// subscriber gets it.
+    failure: Option<Status>,
 }
 
-impl Mirror {
-    /// The job a replica Job belongs to, if it is mirrored.
-    fn owner_of(&self, replica: &str) -> Option<String> {
-        self.jobs
-            .by_job
-            .iter()
-            .find(|(_, replicas)| replicas.contains_key(replica))
-            .map(|(job, _)| job.clone())
-    }
-}
-
-/// The objects of one kind: by job, then by name.
-struct Kind<K> {
-    by_job: HashMap<String, BTreeMap<String, K>>,
-    relisting: Option<HashMap<String, BTreeMap<String, K>>>,
-    ready: bool,
-}
-
-impl<K> Default for Kind<K> {
-    fn default() -> Self {
-        Kind {
-            by_job: HashMap::new(),
-            relisting: None,
-            ready: false,
-        }
-    }
-}
-
-impl<K: kube::Resource + Clone> Kind<K> {
-    /// Applies a watcher event; returns the jobs it touched (`None`: all of them).
-    fn apply(
-        &mut self,
-        event: watcher::Event<K>,
-        job_of: impl Fn(&K) -> Option<String>,
-    ) -> Option<Vec<String>> {
-        let name = |object: &K| object.meta().name.clone().unwrap_or_default();
-        match event {
-            watcher::Event::Init => {
-                self.relisting = Some(HashMap::new());
-                Some(Vec::new())
-            }
-            watcher::Event::InitApply(object) => {
-                if let Some(job) = job_of(&object) {
-                    let relisting = self.relisting.get_or_insert_with(HashMap::new);
-                    relisting
-                        .entry(job)
-                        .or_default()
-                        .insert(name(&object), object);
-                }
-                Some(Vec::new())
-            }
-            watcher::Event::InitDone => {
-                self.by_job = self.relisting.take().unwrap_or_default();
-                self.ready = true;
-                None
-            }
-            watcher::Event::Apply(object) => {
-                let job = job_of(&object)?;
-                self.by_job
-                    .entry(job.clone())
-                    .or_default()
-                    .insert(name(&object), object);
-                Some(vec![job])
-            }
-            watcher::Event::Delete(object) => {
-                let job = job_of(&object)?;
-                if let Some(objects) = self.by_job.get_mut(&job) {
-                    objects.remove(&name(&object));
-                    if objects.is_empty() {
-                        self.by_job.remove(&job);
-                    }
-                }
-                Some(vec![job])
-            }
-        }
-    }
-
-    fn of(&self, job: &str) -> Vec<K> {
+impl Wakeups {
+    /// A receiver of `job`'s changes.
+    fn subscribe(&mut self, job: &str) -> watch::Receiver<u64> {
         self.by_job
-            .get(job)
-            .map(|objects| objects.values().cloned().collect())
-            .unwrap_or_default()
+            .entry(job.to_string())
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
+    }
+
+    fn wake(&self, touched: Touched) {
+        let bump = |changes: &Changes| changes.send_modify(|version| *version += 1);
+        match touched {
+            Touched::Nothing => {}
+            Touched::Job(job) => self.by_job.get(&job).into_iter().for_each(bump),
+            Touched::All => self.by_job.values().for_each(bump),
+        }
     }
 }
 
-enum Update {
-    Anchor(Box<watcher::Event<core::ConfigMap>>),
-    Job(Box<watcher::Event<batch::Job>>),
-    Pod(Box<watcher::Event<core::Pod>>),
-    Warning(Box<watcher::Event<core::Event>>),
+/// Which jobs a watch event changed.
+enum Touched {
+    /// None yet: a relist in progress replaces the store only at its end.
+    Nothing,
+    Job(String),
+    /// A relist ended, or an object of a job that is not known.
+    All,
 }
 
-/// Server-side apply's bookkeeping is most of a mirrored object's size and
+impl Touched {
+    fn by<K>(event: &watcher::Event<K>, job_of: impl Fn(&K) -> Option<String>) -> Touched {
+        match event {
+            watcher::Event::Init | watcher::Event::InitApply(_) => Touched::Nothing,
+            watcher::Event::InitDone => Touched::All,
+            watcher::Event::Apply(object) | watcher::Event::Delete(object) => {
+                job_of(object).map_or(Touched::All, Touched::Job)
+            }
+        }
+    }
+}
+
+/// Server-side apply's bookkeeping is most of a stored object's size and
 /// nothing status is derived from.
 fn forget_managed_fields<K: kube::Resource>(object: &mut K) {
     object.meta_mut().managed_fields = None;
 }
 
-fn job_label<K: kube::Resource>(object: &K) -> Option<String> {
-    object.meta().labels.as_ref()?.get(JOB_LABEL).cloned()
+type Updates = BoxStream<'static, Result<Touched, watcher::Error>>;
+
+/// One kind's watch, kept in `writer`'s store; each event says which job it touched.
+fn reflect<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    writer: reflector::store::Writer<K>,
+    job_of: impl Fn(&K) -> Option<String> + Send + 'static,
+) -> Updates
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let events = watcher(api, config)
+        .default_backoff()
+        .modify(forget_managed_fields);
+    reflector(writer, events)
+        .map_ok(move |event| Touched::by(&event, &job_of))
+        .boxed()
 }
 
 impl Informer {
     fn start(client: &kube::Client, namespace: &str) -> Arc<Informer> {
-        let state = Arc::new(Mutex::new(Mirror::default()));
         let moon_objects = || {
             watcher::Config::default()
                 .labels(&format!("{MANAGED_BY_LABEL}={MANAGER},{JOB_LABEL}"))
                 .any_semantic()
         };
-        let streams: Vec<BoxStream<'static, Result<Update, watcher::Error>>> = vec![
-            watcher(
+        let (anchors, anchors_writer) = reflector::store();
+        let (jobs, jobs_writer) = reflector::store();
+        let (pods, pods_writer) = reflector::store();
+        let (warnings, warnings_writer) = reflector::store();
+        let stores = Stores {
+            anchors,
+            jobs,
+            pods,
+            warnings,
+        };
+        let owners = stores.clone();
+        let warnings_namespace = namespace.to_string();
+        let updates: Vec<Updates> = vec![
+            reflect(
                 Api::<core::ConfigMap>::namespaced(client.clone(), namespace),
                 moon_objects(),
-            )
-            .default_backoff()
-            .modify(forget_managed_fields)
-            .map_ok(|event| Update::Anchor(Box::new(event)))
-            .boxed(),
-            watcher(
+                anchors_writer,
+                |anchor| job_of(anchor).map(str::to_string),
+            ),
+            reflect(
                 Api::<batch::Job>::namespaced(client.clone(), namespace),
                 moon_objects(),
-            )
-            .default_backoff()
-            .modify(forget_managed_fields)
-            .map_ok(|event| Update::Job(Box::new(event)))
-            .boxed(),
+                jobs_writer,
+                |replica| job_of(replica).map(str::to_string),
+            ),
             // Pods carry the job's labels through the Job's template.
-            watcher(
+            reflect(
                 Api::<core::Pod>::namespaced(client.clone(), namespace),
                 moon_objects(),
-            )
-            .default_backoff()
-            .modify(forget_managed_fields)
-            .map_ok(|event| Update::Pod(Box::new(event)))
-            .boxed(),
-            watcher(
+                pods_writer,
+                |pod| job_of(pod).map(str::to_string),
+            ),
+            // A warning names a replica's Job, which may not be stored yet:
+            // the job to wake is that Job's, or every job when it is unknown.
+            reflect(
                 Api::<core::Event>::namespaced(client.clone(), namespace),
                 watcher::Config::default()
                     .fields(WARNINGS_FIELDS)
                     .any_semantic(),
-            )
-            .default_backoff()
-            .modify(forget_managed_fields)
-            .map_ok(|event| Update::Warning(Box::new(event)))
-            .boxed(),
+                warnings_writer,
+                move |warning: &core::Event| {
+                    let replica = warning.involved_object.name.as_deref()?;
+                    owners.owner_of(&warnings_namespace, replica)
+                },
+            ),
         ];
-        let task = tokio::spawn(run(
-            select_all(streams),
-            state.clone(),
-            namespace.to_string(),
-        ));
+        let wakeups = Arc::new(Mutex::new(Wakeups::default()));
+        let task = tokio::spawn(run(select_all(updates), wakeups.clone()));
         Arc::new(Informer {
             client: client.clone(),
             namespace: namespace.to_string(),
-            state,
+            stores,
+            wakeups,
             task,
         })
     }
 
     fn changes_of(&self, job: &str) -> watch::Receiver<u64> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state
-            .changes
-            .entry(job.to_string())
-            .or_insert_with(|| watch::channel(0).0)
-            .subscribe()
+        let mut wakeups = self.wakeups.lock().unwrap_or_else(PoisonError::into_inner);
+        wakeups.subscribe(job)
     }
 }
 
-/// Keeps the mirror: applies every watch event, then wakes the jobs it touched.
-async fn run(
-    mut updates: futures::stream::SelectAll<BoxStream<'static, Result<Update, watcher::Error>>>,
-    state: Arc<Mutex<Mirror>>,
-    namespace: String,
-) {
+/// Keeps the stores (the reflectors apply each event as it passes), then
+/// wakes the jobs each event touched.
+async fn run(mut updates: futures::stream::SelectAll<Updates>, wakeups: Arc<Mutex<Wakeups>>) {
     while let Some(update) = updates.next().await {
-        let mut mirror = state.lock().unwrap_or_else(PoisonError::into_inner);
-        let touched = match update {
-            Ok(Update::Anchor(event)) => mirror.anchors.apply(*event, job_label),
-            Ok(Update::Job(event)) => mirror.jobs.apply(*event, job_label),
-            Ok(Update::Pod(event)) => mirror.pods.apply(*event, job_label),
-            Ok(Update::Warning(event)) => {
-                // Kept by the replica Job they name, which may not be mirrored
-                // yet; the job to wake is that Job's, or every job when unknown.
-                let touched = mirror.warnings.apply(*event, |warning: &core::Event| {
-                    warning.involved_object.name.clone()
-                });
-                touched.and_then(|replicas| {
-                    replicas
-                        .iter()
-                        .map(|replica| mirror.owner_of(replica))
-                        .collect::<Option<Vec<String>>>()
-                })
-            }
-            Err(error) => match lasting(&error) {
-                Some(status) => {
-                    let target = Target {
-                        kind: "namespace",
-                        name: &namespace,
-                    };
-                    mirror.failure = Some(Arc::new(api_error(
-                        kube::Error::Api(Box::new(status.clone())),
-                        target,
-                    )));
-                    None
-                }
-                None => continue,
-            },
-        };
-        match touched {
-            Some(jobs) => {
-                for job in jobs {
-                    if let Some(changes) = mirror.changes.get(&job) {
-                        changes.send_modify(|version| *version += 1);
-                    }
-                }
-            }
-            None => {
-                for changes in mirror.changes.values() {
-                    changes.send_modify(|version| *version += 1);
+        let mut wakeups = wakeups.lock().unwrap_or_else(PoisonError::into_inner);
+        match update {
+            Ok(touched) => wakeups.wake(touched),
+            Err(error) => {
+                if let Some(status) = lasting(&error) {
+                    wakeups.failure = Some(status.clone());
+                    wakeups.wake(Touched::All);
                 }
             }
         }
-    }
-}
-
-/// The API server's answer when a watch error is one that retrying cannot cure.
-fn lasting(error: &watcher::Error) -> Option<&kube::core::Status> {
-    match error {
-        watcher::Error::InitialListFailed(kube::Error::Api(status))
-        | watcher::Error::WatchStartFailed(kube::Error::Api(status))
-        | watcher::Error::WatchFailed(kube::Error::Api(status))
-            if matches!(status.code, 401 | 403) =>
-        {
-            Some(status)
-        }
-        _ => None,
     }
 }
 
@@ -368,18 +366,48 @@ impl Subscription {
                 })?;
             }
             self.changes.borrow_and_update();
-            match self.snapshot()? {
-                Snapshot::Listing => {}
-                Snapshot::Job(observed) => return Ok(*observed),
-                Snapshot::NoAnchor => self.confirm_anchor().await?,
+            if let Some(failure) = self.failure() {
+                return Err(failure);
+            }
+            if !self.informer.stores.ready() {
+                continue;
+            }
+            match self
+                .informer
+                .stores
+                .job(&self.informer.namespace, &self.job)
+            {
+                Some(observed) => return Ok(observed),
+                None => self.confirm_anchor().await?,
             }
         }
     }
 
-    /// An anchor the mirror lacks may be one created after the informer's
+    fn key(&self) -> String {
+        format!("{}/{}", self.informer.namespace, self.job)
+    }
+
+    /// The lasting watch error, as this job's.
+    fn failure(&self) -> Option<Error> {
+        let wakeups = self
+            .informer
+            .wakeups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let status = wakeups.failure.clone()?;
+        drop(wakeups);
+        let key = self.key();
+        let target = Target {
+            kind: "job",
+            name: &key,
+        };
+        Some(api_error(kube::Error::Api(Box::new(status)), target))
+    }
+
+    /// An anchor the store lacks may be one created after the informer's
     /// list, not yet seen on its watch: the API server says which.
     async fn confirm_anchor(&self) -> Result<()> {
-        let key = format!("{}/{}", self.informer.namespace, self.job);
+        let key = self.key();
         let target = Target {
             kind: "job",
             name: &key,
@@ -399,60 +427,24 @@ impl Subscription {
             }),
         }
     }
-
-    fn snapshot(&self) -> Result<Snapshot> {
-        let mirror = self
-            .informer
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(failure) = &mirror.failure {
-            return Err(copy_error(failure));
-        }
-        let ready =
-            mirror.anchors.ready && mirror.jobs.ready && mirror.pods.ready && mirror.warnings.ready;
-        if !ready {
-            return Ok(Snapshot::Listing);
-        }
-        let Some(anchor) = mirror
-            .anchors
-            .of(&self.job)
-            .into_iter()
-            .find(|anchor| is_anchor(anchor, &self.job))
-        else {
-            return Ok(Snapshot::NoAnchor);
-        };
-        let jobs = mirror.jobs.of(&self.job);
-        let warnings = jobs
-            .iter()
-            .filter_map(|replica| replica.metadata.name.as_deref())
-            .flat_map(|replica| mirror.warnings.of(replica))
-            .collect();
-        Ok(Snapshot::Job(Box::new(Observed {
-            anchor,
-            jobs,
-            pods: mirror.pods.of(&self.job),
-            warnings,
-        })))
-    }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let mut mirror = self
+        let mut wakeups = self
             .informer
-            .state
+            .wakeups
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         // This subscription's receiver is the last one: nobody waits on the job.
-        if mirror
-            .changes
+        if wakeups
+            .by_job
             .get(&self.job)
             .is_some_and(|changes| changes.receiver_count() <= 1)
         {
-            mirror.changes.remove(&self.job);
+            wakeups.by_job.remove(&self.job);
         }
-        drop(mirror);
+        drop(wakeups);
         // Waits one after another (`for job in jobs: job.wait()`) would each
         // list the namespace again if the informer stopped between them: it
         // lingers a while after its last subscription.
@@ -469,24 +461,162 @@ impl Drop for Subscription {
 /// How long an informer outlives its last subscription.
 const LINGER: std::time::Duration = std::time::Duration::from_secs(30);
 
-enum Snapshot {
-    /// The informer has not listed everything yet.
-    Listing,
-    /// The mirror has no anchor of that name.
-    NoAnchor,
-    Job(Box<Observed>),
-}
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
 
-/// moon's errors are not `Clone` (one holds an `io::Error`); the ones an
-/// informer keeps are API refusals, which are.
-fn copy_error(error: &Error) -> Error {
-    match error {
-        Error::PermissionDenied(message) => Error::PermissionDenied(message.clone()),
-        Error::NotFound { kind, name } => Error::NotFound {
-            kind,
-            name: name.clone(),
-        },
-        Error::Cluster(error) => Error::Cluster(error.clone()),
-        other => Error::Cluster(ClusterError::moon("Unknown", other.to_string(), false)),
+    use super::*;
+
+    struct Writers {
+        anchors: reflector::store::Writer<core::ConfigMap>,
+        jobs: reflector::store::Writer<batch::Job>,
+        pods: reflector::store::Writer<core::Pod>,
+        warnings: reflector::store::Writer<core::Event>,
+    }
+
+    fn stores() -> (Stores, Writers) {
+        let (anchors, anchors_writer) = reflector::store();
+        let (jobs, jobs_writer) = reflector::store();
+        let (pods, pods_writer) = reflector::store();
+        let (warnings, warnings_writer) = reflector::store();
+        let stores = Stores {
+            anchors,
+            jobs,
+            pods,
+            warnings,
+        };
+        let writers = Writers {
+            anchors: anchors_writer,
+            jobs: jobs_writer,
+            pods: pods_writer,
+            warnings: warnings_writer,
+        };
+        (stores, writers)
+    }
+
+    fn object<K: serde::de::DeserializeOwned>(name: &str, job: &str, managed: bool) -> K {
+        let mut labels = json!({ JOB_LABEL: job });
+        if managed {
+            labels[MANAGED_BY_LABEL] = json!(MANAGER);
+        }
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "vision", "labels": labels},
+        }))
+        .unwrap()
+    }
+
+    fn warning(name: &str, replica: &str) -> core::Event {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "vision"},
+            "involvedObject": {"kind": "Job", "name": replica, "namespace": "vision"},
+            "reason": "FailedCreate",
+        }))
+        .unwrap()
+    }
+
+    fn names<K: kube::Resource>(objects: &[K]) -> Vec<&str> {
+        objects
+            .iter()
+            .map(|object| object.meta().name.as_deref().unwrap())
+            .collect()
+    }
+
+    /// A list that brings `objects` into a store, as the watcher reports one.
+    fn listed<K: reflector::Lookup + Clone>(
+        writer: &mut reflector::store::Writer<K>,
+        objects: Vec<K>,
+    ) where
+        K::DynamicType: Eq + std::hash::Hash + Clone,
+    {
+        writer.apply_watcher_event(&watcher::Event::Init);
+        for object in objects {
+            writer.apply_watcher_event(&watcher::Event::InitApply(object));
+        }
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+    }
+
+    #[test]
+    fn a_job_is_read_from_the_stores_once_every_kind_is_listed() {
+        let (stores, mut writers) = stores();
+        listed(
+            &mut writers.anchors,
+            vec![
+                object("mnist", "mnist", true),
+                object("other", "other", true),
+            ],
+        );
+        listed(
+            &mut writers.jobs,
+            vec![
+                object("mnist-worker-1", "mnist", true),
+                object("mnist-master-0", "mnist", true),
+                object("other-master-0", "other", true),
+            ],
+        );
+        assert!(!stores.ready(), "pods and warnings are not listed yet");
+        listed(
+            &mut writers.pods,
+            vec![
+                object("mnist-master-0-x1", "mnist", true),
+                object("other-master-0-y1", "other", true),
+            ],
+        );
+        listed(
+            &mut writers.warnings,
+            vec![
+                warning("quota.2", "mnist-worker-1"),
+                warning("quota.1", "mnist-master-0"),
+                warning("quota.3", "other-master-0"),
+            ],
+        );
+        assert!(stores.ready());
+
+        let mnist = stores.job("vision", "mnist").unwrap();
+        assert_eq!(mnist.anchor.metadata.name.as_deref(), Some("mnist"));
+        assert_eq!(names(&mnist.jobs), ["mnist-master-0", "mnist-worker-1"]);
+        assert_eq!(names(&mnist.pods), ["mnist-master-0-x1"]);
+        assert_eq!(names(&mnist.warnings), ["quota.1", "quota.2"]);
+        assert_eq!(
+            stores.owner_of("vision", "other-master-0").as_deref(),
+            Some("other")
+        );
+        assert_eq!(stores.owner_of("vision", "gone-master-0"), None);
+        assert!(stores.job("vision", "gone").is_none());
+    }
+
+    #[test]
+    fn a_configmap_moon_did_not_make_is_no_job() {
+        let (stores, mut writers) = stores();
+        listed(&mut writers.anchors, vec![object("mnist", "mnist", false)]);
+        assert!(stores.job("vision", "mnist").is_none());
+    }
+
+    #[test]
+    fn an_event_wakes_the_waiters_of_its_job_and_a_relist_wakes_all() {
+        let mut wakeups = Wakeups::default();
+        let mut mnist = wakeups.subscribe("mnist");
+        let mut other = wakeups.subscribe("other");
+        let label = |pod: &core::Pod| job_of(pod).map(str::to_string);
+
+        let applied =
+            watcher::Event::Apply(object::<core::Pod>("mnist-master-0-x1", "mnist", true));
+        wakeups.wake(Touched::by(&applied, label));
+        assert!(mnist.has_changed().unwrap());
+        assert!(!other.has_changed().unwrap());
+        mnist.borrow_and_update();
+
+        let relisting = watcher::Event::InitApply(object::<core::Pod>("x", "other", true));
+        wakeups.wake(Touched::by(&relisting, label));
+        assert!(!mnist.has_changed().unwrap() && !other.has_changed().unwrap());
+
+        wakeups.wake(Touched::by(&watcher::Event::<core::Pod>::InitDone, label));
+        assert!(mnist.has_changed().unwrap() && other.has_changed().unwrap());
+        other.borrow_and_update();
+
+        // An object whose job is unknown (a warning about a replica not
+        // stored yet) wakes every waiter rather than none.
+        let unknown = watcher::Event::Apply(warning("quota.9", "new-master-0"));
+        wakeups.wake(Touched::by(&unknown, |_: &core::Event| None));
+        assert!(other.has_changed().unwrap());
     }
 }

@@ -3,13 +3,16 @@
 //! is derived from the objects the cluster holds, is pure and lives in
 //! [`moon_spec::kubernetes`], re-exported here; this module does the IO: it
 //! connects ([`KubernetesConfig`]), applies what rendering returns, watches
-//! the objects ([`informer`]-shared watches) and reads logs.
+//! the objects ([`informer`]-shared watches) and reads logs. Reads need
+//! only the cluster's `view` role; what a reader [records](record) is
+//! best-effort.
 
 mod api;
 mod backend;
 mod config;
 mod informer;
-mod objects;
+mod observe;
+mod record;
 mod secret;
 mod watch;
 

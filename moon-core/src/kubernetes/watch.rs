@@ -1,29 +1,28 @@
-//! Following a job on the cluster: its events and its end through the
-//! namespace's [informer](super::informer), and its replicas' logs.
+//! Following a job on the cluster: its events, its end and its replicas'
+//! pods through the namespace's [informer](super::informer), and its
+//! replicas' logs.
 //!
 //! Errors that retrying cannot cure (the job gone, permission refused) end
 //! a stream with the error; everything else (an API server restarting) the
 //! informer's watches ride out.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{AsyncBufReadExt, StreamExt};
 use k8s_openapi::api::core::v1 as core;
-use kube::api::Api;
-use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher::{self, watcher};
+use kube::api::{Api, LogParams};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::api::{Target, api_error};
+use super::api::{Target, api_error, is_not_found};
 use super::informer::{Informers, Subscription};
-use super::objects::{log_params, observe, pod_gone, record};
+use super::record::Recorder;
 use crate::backend::{Event, JobStatus, LogLine, LogOptions, Stream, stream_channel};
 use crate::error::{ClusterError, Error, Result};
-use moon_spec::kubernetes::status::{self, Derived};
-use moon_spec::kubernetes::{JOB_LABEL, REPLICA_INDEX_LABEL, ROLE_LABEL};
+use moon_spec::kubernetes::status::{self, Derived, Observed};
+use moon_spec::kubernetes::{REPLICA_INDEX_LABEL, ROLE_LABEL};
 
 /// The job's events after `after`, then new ones as the watches see them,
 /// until the job's terminal event.
@@ -45,68 +44,13 @@ pub(super) fn events(
     stream
 }
 
-/// The objects one watch has seen, kept as kube-runtime's events describe
-/// them: a relist replaces the whole set at its end.
-struct Mirror<K> {
-    objects: BTreeMap<String, K>,
-    relisting: Option<BTreeMap<String, K>>,
-    ready: bool,
-}
-
-impl<K: kube::Resource + Clone> Mirror<K> {
-    fn new() -> Self {
-        Mirror {
-            objects: BTreeMap::new(),
-            relisting: None,
-            ready: false,
-        }
-    }
-
-    fn apply(&mut self, event: watcher::Event<K>) {
-        let key = |object: &K| object.meta().name.clone().unwrap_or_default();
-        match event {
-            watcher::Event::Init => self.relisting = Some(BTreeMap::new()),
-            watcher::Event::InitApply(object) => {
-                let relisting = self.relisting.get_or_insert_with(BTreeMap::new);
-                relisting.insert(key(&object), object);
-            }
-            watcher::Event::InitDone => {
-                self.objects = self.relisting.take().unwrap_or_default();
-                self.ready = true;
-            }
-            watcher::Event::Apply(object) => {
-                self.objects.insert(key(&object), object);
-            }
-            watcher::Event::Delete(object) => {
-                self.objects.remove(&key(&object));
-            }
-        }
-    }
-
-    fn items(&self) -> Vec<K> {
-        self.objects.values().cloned().collect()
-    }
-}
-
-/// Whether a watch error is one that retrying cannot cure.
-fn lasting(error: &watcher::Error) -> Option<&kube::Error> {
-    match error {
-        watcher::Error::InitialListFailed(inner)
-        | watcher::Error::WatchStartFailed(inner)
-        | watcher::Error::WatchFailed(inner) => match inner {
-            kube::Error::Api(status) if matches!(status.code, 401 | 403 | 404) => Some(inner),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
 /// One job as its namespace's informer shows it: each call to
 /// [`JobWatch::next`] waits for the job to change and returns it derived
-/// afresh, its conclusion recorded when it has one.
+/// afresh, its conclusion recorded when it has one and this reader may.
 pub(super) struct JobWatch {
     client: kube::Client,
     subscription: Subscription,
+    recorder: Recorder,
 }
 
 impl JobWatch {
@@ -119,6 +63,7 @@ impl JobWatch {
         JobWatch {
             client: client.clone(),
             subscription: informers.subscribe(client, tenant, name),
+            recorder: Recorder::reading(),
         }
     }
 
@@ -126,13 +71,9 @@ impl JobWatch {
     pub(super) async fn next(&mut self) -> Result<Option<Derived>> {
         let observed = self.subscription.next().await?;
         let derived = status::derive(&observed)?;
-        if derived.conclusion.is_some() || !derived.to_stop.is_empty() {
-            match record(&self.client, &observed, &derived).await {
-                // The cluster is unreachable for now: the next change retries.
-                Err(Error::Cluster(_)) => {}
-                other => other?,
-            }
-        }
+        self.recorder
+            .record(&self.client, &observed, &derived)
+            .await?;
         Ok(Some(derived))
     }
 }
@@ -207,18 +148,19 @@ pub(super) async fn until_ended(
 /// Replica output: each replica's latest pod, lines prefixed by the replica.
 /// Without `follow`, what the pods have logged so far, in time order; with
 /// it, each replica's lines as they come, from the pod that is running or
-/// the first one to start, until the job ends.
+/// the first one to start, until the job ends. `observed` and `derived`
+/// are the job as the caller just read it.
 pub(super) fn logs(
     client: kube::Client,
     informers: Arc<Informers>,
-    tenant: &str,
-    name: &str,
+    observed: Observed,
+    derived: Derived,
     options: LogOptions,
 ) -> Stream<LogLine> {
     let (sender, stream) = stream_channel(256);
-    let (tenant, name) = (tenant.to_string(), name.to_string());
     tokio::spawn(async move {
-        if let Err(error) = read_logs(&client, informers, &tenant, &name, &options, &sender).await {
+        let read = read_logs(&client, informers, &observed, &derived, &options, &sender);
+        if let Err(error) = read.await {
             let _ = sender.send(Err(error)).await;
         }
     });
@@ -228,13 +170,12 @@ pub(super) fn logs(
 async fn read_logs(
     client: &kube::Client,
     informers: Arc<Informers>,
-    tenant: &str,
-    name: &str,
+    observed: &Observed,
+    derived: &Derived,
     options: &LogOptions,
     sender: &mpsc::Sender<Result<LogLine>>,
 ) -> Result<()> {
-    let observed = observe(client, tenant, name).await?;
-    let derived = status::derive(&observed)?;
+    let (tenant, name) = (derived.spec.tenant.as_str(), derived.spec.name.as_str());
     let replicas: Vec<(String, String, u32)> = derived
         .status
         .replicas
@@ -268,17 +209,10 @@ async fn read_logs(
 
     let mut readers = JoinSet::new();
     for (replica, role, index) in replicas {
-        let (client, pods, sender, options) = (
-            client.clone(),
-            pods.clone(),
-            sender.clone(),
-            options.clone(),
-        );
-        let (tenant, name) = (tenant.to_string(), name.to_string());
+        let subscription = informers.subscribe(client, tenant, name);
+        let (pods, sender, options) = (pods.clone(), sender.clone(), options.clone());
         readers.spawn(async move {
-            let Some(pod) = first_started_pod(&client, &tenant, &name, &role, index).await? else {
-                return Ok(());
-            };
+            let pod = first_started_pod(subscription, &role, index).await?;
             follow_pod(&pods, &pod, &replica, &role, &options, &sender).await
         });
     }
@@ -348,43 +282,18 @@ fn latest_started_pod(pods: &[core::Pod], role: &str, index: u32) -> Option<Stri
         .and_then(|pod| pod.metadata.name.clone())
 }
 
-/// The replica's pod that is running (or ran), waiting for one to start;
-/// `None` when the job ends first.
+/// The replica's pod that is running (or ran), as soon as one has started.
 async fn first_started_pod(
-    client: &kube::Client,
-    tenant: &str,
-    name: &str,
+    mut subscription: Subscription,
     role: &str,
     index: u32,
-) -> Result<Option<String>> {
-    let selector = format!("{JOB_LABEL}={name},{ROLE_LABEL}={role},{REPLICA_INDEX_LABEL}={index}");
-    let api = Api::<core::Pod>::namespaced(client.clone(), tenant);
-    let mut pods = watcher(api, watcher::Config::default().labels(&selector))
-        .default_backoff()
-        .boxed();
-    let mut mirror = Mirror::new();
-    while let Some(update) = pods.next().await {
-        match update {
-            Ok(event) => mirror.apply(event),
-            Err(error) => match lasting(&error) {
-                Some(kube::Error::Api(status)) => {
-                    let key = format!("{tenant}/{name}");
-                    let target = Target {
-                        kind: "job",
-                        name: &key,
-                    };
-                    return Err(api_error(kube::Error::Api(status.clone()), target));
-                }
-                _ => continue,
-            },
-        }
-        if mirror.ready
-            && let Some(pod) = latest_started_pod(&mirror.items(), role, index)
-        {
-            return Ok(Some(pod));
+) -> Result<String> {
+    loop {
+        let observed = subscription.next().await?;
+        if let Some(pod) = latest_started_pod(&observed.pods, role, index) {
+            return Ok(pod);
         }
     }
-    Ok(None)
 }
 
 async fn read_pod(
@@ -435,6 +344,22 @@ async fn follow_pod(
         }
     }
     Ok(())
+}
+
+/// `LogParams` for one replica's container.
+fn log_params(role: &str, options: &LogOptions) -> LogParams {
+    LogParams {
+        container: Some(role.to_string()),
+        follow: options.follow,
+        tail_lines: options.tail.map(|tail| tail as i64),
+        timestamps: true,
+        ..LogParams::default()
+    }
+}
+
+/// Whether a log request failed because the pod is gone.
+fn pod_gone(error: &kube::Error) -> bool {
+    is_not_found(error)
 }
 
 fn log_error(error: kube::Error, pod: &str) -> Error {
