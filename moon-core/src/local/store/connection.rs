@@ -92,6 +92,14 @@ pub(super) fn database(error: rusqlite::Error) -> Error {
 mod tests {
     use super::*;
 
+    /// The `DatabaseError` that a failed statement becomes.
+    fn database_error(result: rusqlite::Result<usize>) -> DatabaseError {
+        match result.map_err(database) {
+            Err(Error::Database(error)) => error,
+            other => panic!("not a database error: {other:?}"),
+        }
+    }
+
     #[test]
     fn a_write_that_waits_out_the_busy_timeout_is_a_busy_error() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -105,14 +113,11 @@ mod tests {
         let held = writer.raw().unchecked_transaction().expect("transaction");
         held.execute("INSERT INTO settings (key, value) VALUES ('a', 'b')", [])
             .expect("write");
-        let error = other
-            .raw()
-            .execute("INSERT INTO settings (key, value) VALUES ('c', 'd')", [])
-            .map_err(database)
-            .expect_err("the database is locked");
-        let Error::Database(error) = error else {
-            panic!("not a database error: {error:?}");
-        };
+        let error = database_error(
+            other
+                .raw()
+                .execute("INSERT INTO settings (key, value) VALUES ('c', 'd')", []),
+        );
         assert!(error.is_busy(), "{error}");
         assert_eq!(error.to_string(), "database is locked");
     }
@@ -121,14 +126,7 @@ mod tests {
     fn other_failures_are_not_busy() {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = open(&dir.path().join("state.db")).expect("open");
-        let error = db
-            .raw()
-            .execute("INSERT INTO nowhere VALUES (1)", [])
-            .map_err(database)
-            .expect_err("no such table");
-        let Error::Database(error) = error else {
-            panic!("not a database error: {error:?}");
-        };
+        let error = database_error(db.raw().execute("INSERT INTO nowhere VALUES (1)", []));
         assert!(!error.is_busy());
         assert!(error.message().contains("no such table"), "{error}");
     }

@@ -70,6 +70,29 @@ pub fn job_events(db: &Connection, job_id: i64, after: u64) -> Result<(Phase, Ve
             kind: "job",
             name: format!("#{job_id}"),
         })?;
+    let events = events_of_job(db, job_id, &tenant, &name, after)?;
+    Ok((Phase::parse(&phase).unwrap_or(Phase::Failed), events))
+}
+
+/// A job's events after `after`.
+pub fn events(db: &Connection, job: &JobRecord, after: Option<u64>) -> Result<Vec<Event>> {
+    events_of_job(
+        db,
+        job.id,
+        &job.spec.tenant,
+        &job.spec.name,
+        after.unwrap_or(0),
+    )
+}
+
+/// The events of job `job_id` (`tenant/name`) after `after`, in order.
+fn events_of_job(
+    db: &Connection,
+    job_id: i64,
+    tenant: &str,
+    name: &str,
+    after: u64,
+) -> Result<Vec<Event>> {
     let mut statement = db
         .raw()
         .prepare_cached(
@@ -79,25 +102,7 @@ pub fn job_events(db: &Connection, job_id: i64, after: u64) -> Result<(Phase, Ve
         .map_err(database)?;
     let rows = statement
         .query_map(params![job_id, after as i64], |row| {
-            event_from_row(row, tenant.clone(), name.clone())
-        })
-        .map_err(database)?;
-    let events = rows.collect::<rusqlite::Result<_>>().map_err(database)?;
-    Ok((Phase::parse(&phase).unwrap_or(Phase::Failed), events))
-}
-
-/// A job's events after `after`.
-pub fn events(db: &Connection, job: &JobRecord, after: Option<u64>) -> Result<Vec<Event>> {
-    let mut statement = db
-        .raw()
-        .prepare(
-            "SELECT seq, time_ms, kind, phase, replica, message FROM events \
-             WHERE job_id = ?1 AND seq > ?2 ORDER BY seq",
-        )
-        .map_err(database)?;
-    let rows = statement
-        .query_map(params![job.id, after.unwrap_or(0) as i64], |row| {
-            event_from_row(row, job.spec.tenant.clone(), job.spec.name.clone())
+            event_from_row(row, tenant.to_string(), name.to_string())
         })
         .map_err(database)?;
     rows.collect::<rusqlite::Result<_>>().map_err(database)
