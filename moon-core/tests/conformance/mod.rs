@@ -269,6 +269,58 @@ pub async fn an_unknown_tenant_is_not_found(
     }
 }
 
+/// A tenant whose jobs have not all ended is deleted only by force
+/// (`Conflict` naming them otherwise); then it is gone with every job it
+/// had, and its name and its jobs' names are free again.
+pub async fn a_tenant_is_deleted_with_its_jobs_only_by_force(
+    backend: &dyn Backend,
+    profile: &Profile,
+    tenant: &str,
+) {
+    make_tenant(backend, tenant).await;
+    let done = job(profile, tenant, "done", Behaviour::Succeed, 1);
+    submit(backend, &done).await;
+    wait(backend, tenant, "done").await;
+    submit(
+        backend,
+        &job(profile, tenant, "busy", Behaviour::Run(LONG), 1),
+    )
+    .await;
+    until_running(backend, tenant, "busy").await;
+
+    match backend.delete_tenant(tenant, false).await {
+        Err(Error::Conflict(message)) => {
+            let says = format!("tenant {tenant} has 1 unfinished job (busy Running)");
+            assert!(
+                message.contains(&says) && message.contains("force"),
+                "{message}"
+            );
+        }
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    let jobs = backend.list_jobs(Some(tenant)).await.expect("list jobs");
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+
+    backend
+        .delete_tenant(tenant, true)
+        .await
+        .expect("delete with force");
+    match backend.get_tenant(tenant).await {
+        Err(Error::NotFound { kind: "tenant", .. }) => {}
+        other => panic!("expected NotFound for the tenant, got {other:?}"),
+    }
+    let tenants = backend.list_tenants().await.expect("list tenants");
+    assert!(tenants.iter().all(|t| t.spec.name != tenant), "{tenants:?}");
+    match backend.get_job(tenant, "done").await {
+        Err(Error::NotFound { .. }) => {}
+        other => panic!("expected NotFound for its job, got {other:?}"),
+    }
+
+    make_tenant(backend, tenant).await;
+    submit(backend, &done).await;
+    assert_eq!(wait(backend, tenant, "done").await.phase, Phase::Succeeded);
+}
+
 // --------------------------------------------------------------------------- jobs
 
 /// `apply` with a job's spec submits it: the job is there to get and list
@@ -297,6 +349,31 @@ pub async fn apply_submits_a_job(backend: &dyn Backend, profile: &Profile, tenan
         wait(backend, tenant, "applied").await.phase,
         Phase::Succeeded
     );
+}
+
+/// Jobs are listed oldest first, whatever their names, in a tenant's list
+/// and in the list of all jobs.
+pub async fn jobs_are_listed_oldest_first(backend: &dyn Backend, profile: &Profile, tenant: &str) {
+    make_tenant(backend, tenant).await;
+    // Submitted in the same second, most likely, and against the order of
+    // their names.
+    let submitted = ["zeta", "alpha"];
+    for name in submitted {
+        submit(backend, &job(profile, tenant, name, Behaviour::Succeed, 1)).await;
+    }
+    let names = |jobs: Vec<JobStatus>| -> Vec<String> {
+        jobs.into_iter()
+            .filter(|status| status.tenant == tenant)
+            .map(|status| status.name)
+            .collect()
+    };
+    let of_tenant = backend.list_jobs(Some(tenant)).await.expect("list jobs");
+    assert_eq!(names(of_tenant), submitted);
+    let of_all = backend.list_jobs(None).await.expect("list all jobs");
+    assert_eq!(names(of_all), submitted);
+    for name in submitted {
+        wait(backend, tenant, name).await;
+    }
 }
 
 /// A job whose replicas all exit 0 ends Succeeded, every replica with it,
