@@ -71,7 +71,9 @@ macro_rules! cases {
 cases! {
     kubernetes_tenant_apply_is_idempotent: tenant_apply_is_idempotent in "conf-tenant",
     kubernetes_an_unknown_tenant_is_not_found: an_unknown_tenant_is_not_found in "conf-absent",
+    kubernetes_a_tenant_is_deleted_with_its_jobs_only_by_force: a_tenant_is_deleted_with_its_jobs_only_by_force in "conf-tenant-gone",
     kubernetes_apply_submits_a_job: apply_submits_a_job in "conf-apply",
+    kubernetes_jobs_are_listed_oldest_first: jobs_are_listed_oldest_first in "conf-listed",
     kubernetes_a_job_that_succeeds_ends_succeeded: a_job_that_succeeds_ends_succeeded in "conf-succeeds",
     kubernetes_events_come_in_order: events_come_in_order in "conf-events",
     kubernetes_a_failing_job_ends_failed: a_failing_job_ends_failed in "conf-fails",

@@ -25,7 +25,9 @@ macro_rules! cases {
 cases! {
     local_tenant_apply_is_idempotent: tenant_apply_is_idempotent,
     local_an_unknown_tenant_is_not_found: an_unknown_tenant_is_not_found,
+    local_a_tenant_is_deleted_with_its_jobs_only_by_force: a_tenant_is_deleted_with_its_jobs_only_by_force,
     local_apply_submits_a_job: apply_submits_a_job,
+    local_jobs_are_listed_oldest_first: jobs_are_listed_oldest_first,
     local_a_job_that_succeeds_ends_succeeded: a_job_that_succeeds_ends_succeeded,
     local_events_come_in_order: events_come_in_order,
     local_a_failing_job_ends_failed: a_failing_job_ends_failed,

@@ -260,6 +260,21 @@ fn tenant_of(namespace: &core::Namespace) -> Option<Tenant> {
     serde_json::from_str(spec).ok()
 }
 
+/// On a job's anchor: when it was submitted, in milliseconds since the
+/// epoch by the submitting client's clock. Creation timestamps count whole
+/// seconds, too coarse to list the jobs of one second oldest first.
+const SUBMITTED_ANNOTATION: &str = "moon.dev/submitted-ms";
+
+fn submitted_ms(anchor: &core::ConfigMap) -> Option<i64> {
+    anchor
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(SUBMITTED_ANNOTATION)?
+        .parse()
+        .ok()
+}
+
 fn count(jobs: &[JobStatus], phase: Phase) -> u64 {
     jobs.iter().filter(|job| job.phase == phase).count() as u64
 }
@@ -351,6 +366,12 @@ impl Backend for KubernetesBackend {
         let Some(Object::ConfigMap(anchor)) = rendered.first() else {
             unreachable!("render_job puts the anchor first");
         };
+        let mut anchor = anchor.clone();
+        anchor
+            .metadata
+            .annotations
+            .get_or_insert_with(BTreeMap::new)
+            .insert(SUBMITTED_ANNOTATION.to_string(), now_ms().to_string());
         let anchors = Api::<core::ConfigMap>::namespaced(client.clone(), &job.tenant);
         let post = PostParams {
             field_manager: Some(MANAGER.to_string()),
@@ -359,7 +380,7 @@ impl Backend for KubernetesBackend {
         // Created, not applied: a second job of the same name is refused
         // rather than taking over the first one's objects.
         let anchor = anchors
-            .create(&post, anchor)
+            .create(&post, &anchor)
             .await
             .map_err(|error| api_error(error, target))?;
 
@@ -483,12 +504,15 @@ impl Backend for KubernetesBackend {
         for observed in by_job.values() {
             let derived = status::derive(observed)?;
             recorder.record(&client, observed, &derived).await?;
-            statuses.push(derived.status);
+            let submitted = submitted_ms(&observed.anchor).unwrap_or(derived.status.created_ms);
+            statuses.push((submitted, derived.status));
         }
-        statuses.sort_by(|a, b| {
-            (a.created_ms, &a.tenant, &a.name).cmp(&(b.created_ms, &b.tenant, &b.name))
+        // The cluster's clock first: a client's decides only within the
+        // second that creation timestamps are counted in.
+        statuses.sort_by(|(a_ms, a), (b_ms, b)| {
+            (a.created_ms, a_ms, &a.tenant, &a.name).cmp(&(b.created_ms, b_ms, &b.tenant, &b.name))
         });
-        Ok(statuses)
+        Ok(statuses.into_iter().map(|(_, status)| status).collect())
     }
 
     async fn cancel(&self, tenant: &str, name: &str) -> Result<JobStatus> {

@@ -18,7 +18,7 @@ use futures::StreamExt;
 
 use moon_core::backend::{ApplyOutcome, Backend, Event, LogOptions, Phase, ReplicaPhase};
 use moon_core::spec::{Framework, Job, Quantity, Role, Spec, Tenant, TenantQuota};
-use moon_core::{Error, JobStatus, SecretData};
+use moon_core::{Error, JobStatus, Result, SecretData};
 
 /// How long a case waits for a job that should end by itself: long enough
 /// for a loaded machine or a cluster's scheduler, short of hanging a run.
@@ -171,6 +171,18 @@ async fn submit(backend: &dyn Backend, job: &Job) {
         .unwrap_or_else(|error| panic!("submitting {}/{}: {error}", job.tenant, job.name));
 }
 
+/// Submits a job of [`job`]'s making.
+async fn start(
+    backend: &dyn Backend,
+    profile: &Profile,
+    tenant: &str,
+    name: &str,
+    behaviour: Behaviour,
+    workers: u32,
+) {
+    submit(backend, &job(profile, tenant, name, behaviour, workers)).await;
+}
+
 async fn wait(backend: &dyn Backend, tenant: &str, name: &str) -> JobStatus {
     backend
         .wait(tenant, name, Some(WAIT))
@@ -203,6 +215,26 @@ async fn until_running(backend: &dyn Backend, tenant: &str, name: &str) {
 async fn stop(backend: &dyn Backend, tenant: &str, name: &str) {
     backend.cancel(tenant, name).await.expect("cancel");
     assert_eq!(wait(backend, tenant, name).await.phase, Phase::Cancelled);
+}
+
+/// The name a `NotFound` answer gives its `kind` of thing; a panic, naming
+/// `what` was asked, for any other answer.
+#[track_caller]
+fn not_found<T: std::fmt::Debug>(answer: Result<T>, kind: &str, what: &str) -> String {
+    match answer {
+        Err(Error::NotFound { kind: found, name }) if found == kind => name,
+        other => panic!("{what}: expected NotFound for a {kind}, got {other:?}"),
+    }
+}
+
+/// The message of a `Conflict` answer; a panic, naming `what` was asked,
+/// for any other answer.
+#[track_caller]
+fn conflict<T: std::fmt::Debug>(answer: Result<T>, what: &str) -> String {
+    match answer {
+        Err(Error::Conflict(message)) => message,
+        other => panic!("{what}: expected Conflict, got {other:?}"),
+    }
 }
 
 fn replicas_of(status: &JobStatus) -> Vec<(String, ReplicaPhase, Option<i32>)> {
@@ -253,20 +285,58 @@ pub async fn an_unknown_tenant_is_not_found(
     profile: &Profile,
     tenant: &str,
 ) {
-    match backend.get_tenant(tenant).await {
-        Err(Error::NotFound {
-            kind: "tenant",
-            name,
-        }) => assert_eq!(name, tenant),
-        other => panic!("expected NotFound for tenant {tenant}, got {other:?}"),
-    }
+    let name = not_found(backend.get_tenant(tenant).await, "tenant", "get");
+    assert_eq!(name, tenant);
     let listed = backend.list_tenants().await.expect("list tenants");
     assert!(listed.iter().all(|t| t.spec.name != tenant), "{listed:?}");
     let orphan = job(profile, tenant, "orphan", Behaviour::Succeed, 1);
-    match backend.submit(&orphan).await {
-        Err(Error::NotFound { kind: "tenant", .. }) => {}
-        other => panic!("expected NotFound for the tenant, got {other:?}"),
+    not_found(backend.submit(&orphan).await, "tenant", "submit");
+}
+
+/// A tenant whose jobs have not all ended is deleted only by force
+/// (`Conflict` naming them otherwise); then it is gone with every job it
+/// had, and its name and its jobs' names are free again.
+pub async fn a_tenant_is_deleted_with_its_jobs_only_by_force(
+    backend: &dyn Backend,
+    profile: &Profile,
+    tenant: &str,
+) {
+    make_tenant(backend, tenant).await;
+    let done = job(profile, tenant, "done", Behaviour::Succeed, 1);
+    submit(backend, &done).await;
+    wait(backend, tenant, "done").await;
+    start(backend, profile, tenant, "busy", Behaviour::Run(LONG), 1).await;
+    until_running(backend, tenant, "busy").await;
+
+    let message = conflict(backend.delete_tenant(tenant, false).await, "delete");
+    let says = format!("tenant {tenant} has 1 unfinished job (busy Running)");
+    assert!(
+        message.contains(&says) && message.contains("force"),
+        "{message}"
+    );
+    let jobs = backend.list_jobs(Some(tenant)).await.expect("list jobs");
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+
+    backend
+        .delete_tenant(tenant, true)
+        .await
+        .expect("delete with force");
+    not_found(
+        backend.get_tenant(tenant).await,
+        "tenant",
+        "get after the delete",
+    );
+    let tenants = backend.list_tenants().await.expect("list tenants");
+    assert!(tenants.iter().all(|t| t.spec.name != tenant), "{tenants:?}");
+    match backend.get_job(tenant, "done").await {
+        // The job, or its tenant, depending on what the backend reads first.
+        Err(Error::NotFound { .. }) => {}
+        other => panic!("expected NotFound for its job, got {other:?}"),
     }
+
+    make_tenant(backend, tenant).await;
+    submit(backend, &done).await;
+    assert_eq!(wait(backend, tenant, "done").await.phase, Phase::Succeeded);
 }
 
 // --------------------------------------------------------------------------- jobs
@@ -299,6 +369,31 @@ pub async fn apply_submits_a_job(backend: &dyn Backend, profile: &Profile, tenan
     );
 }
 
+/// Jobs are listed oldest first, whatever their names, in a tenant's list
+/// and in the list of all jobs.
+pub async fn jobs_are_listed_oldest_first(backend: &dyn Backend, profile: &Profile, tenant: &str) {
+    make_tenant(backend, tenant).await;
+    // Submitted in the same second, most likely, and against the order of
+    // their names.
+    let submitted = ["zeta", "alpha"];
+    for name in submitted {
+        start(backend, profile, tenant, name, Behaviour::Succeed, 1).await;
+    }
+    let names = |jobs: Vec<JobStatus>| -> Vec<String> {
+        jobs.into_iter()
+            .filter(|status| status.tenant == tenant)
+            .map(|status| status.name)
+            .collect()
+    };
+    let of_tenant = backend.list_jobs(Some(tenant)).await.expect("list jobs");
+    assert_eq!(names(of_tenant), submitted);
+    let of_all = backend.list_jobs(None).await.expect("list all jobs");
+    assert_eq!(names(of_all), submitted);
+    for name in submitted {
+        wait(backend, tenant, name).await;
+    }
+}
+
 /// A job whose replicas all exit 0 ends Succeeded, every replica with it,
 /// and `into_result` passes it on.
 pub async fn a_job_that_succeeds_ends_succeeded(
@@ -307,7 +402,7 @@ pub async fn a_job_that_succeeds_ends_succeeded(
     tenant: &str,
 ) {
     make_tenant(backend, tenant).await;
-    submit(backend, &job(profile, tenant, "ok", Behaviour::Succeed, 2)).await;
+    start(backend, profile, tenant, "ok", Behaviour::Succeed, 2).await;
     let status = wait(backend, tenant, "ok").await;
     assert_eq!(status.phase, Phase::Succeeded, "{status:?}");
     let succeeded = |name: &str| (name.to_string(), ReplicaPhase::Succeeded, Some(0));
@@ -336,11 +431,7 @@ pub async fn a_job_that_succeeds_ends_succeeded(
 /// and from any position on.
 pub async fn events_come_in_order(backend: &dyn Backend, profile: &Profile, tenant: &str) {
     make_tenant(backend, tenant).await;
-    submit(
-        backend,
-        &job(profile, tenant, "story", Behaviour::Succeed, 1),
-    )
-    .await;
+    start(backend, profile, tenant, "story", Behaviour::Succeed, 1).await;
     let watched: Vec<Event> = backend
         .watch(tenant, "story", None)
         .await
@@ -399,7 +490,7 @@ pub async fn events_come_in_order(backend: &dyn Backend, profile: &Profile, tena
 /// `into_result` turns it into `JobFailed`.
 pub async fn a_failing_job_ends_failed(backend: &dyn Backend, profile: &Profile, tenant: &str) {
     make_tenant(backend, tenant).await;
-    submit(backend, &job(profile, tenant, "fails", Behaviour::Fail, 1)).await;
+    start(backend, profile, tenant, "fails", Behaviour::Fail, 1).await;
     let status = wait(backend, tenant, "fails").await;
     assert_eq!(status.phase, Phase::Failed, "{status:?}");
     assert_eq!(
@@ -434,11 +525,7 @@ pub async fn wait_with_a_short_timeout_times_out(
     tenant: &str,
 ) {
     make_tenant(backend, tenant).await;
-    submit(
-        backend,
-        &job(profile, tenant, "slow", Behaviour::Run(LONG), 1),
-    )
-    .await;
+    start(backend, profile, tenant, "slow", Behaviour::Run(LONG), 1).await;
     let limit = Duration::from_secs(2);
     let asked = Instant::now();
     match backend.wait(tenant, "slow", Some(limit)).await {
@@ -478,10 +565,7 @@ pub async fn an_invalid_job_is_refused(backend: &dyn Backend, profile: &Profile,
             other => panic!("expected InvalidSpec, got {other:?}"),
         }
     }
-    match backend.get_job(tenant, "invalid").await {
-        Err(Error::NotFound { kind: "job", .. }) => {}
-        other => panic!("expected NotFound, got {other:?}"),
-    }
+    not_found(backend.get_job(tenant, "invalid").await, "job", "get");
 }
 
 /// Every operation on a job that does not exist is `NotFound`, naming it.
@@ -514,12 +598,7 @@ pub async fn an_unknown_job_is_not_found(backend: &dyn Backend, _: &Profile, ten
         ),
     ];
     for (operation, answer) in answers {
-        match answer {
-            Err(Error::NotFound { kind: "job", name }) => {
-                assert_eq!(name, key, "{operation}");
-            }
-            other => panic!("{operation}: expected NotFound, got {other:?}"),
-        }
+        assert_eq!(not_found(answer, "job", operation), key, "{operation}");
     }
 }
 
@@ -562,11 +641,7 @@ pub async fn a_duplicate_submit_is_already_exists(
 /// `into_result` reports it as `JobFailed`.
 pub async fn cancel_ends_a_job_cancelled(backend: &dyn Backend, profile: &Profile, tenant: &str) {
     make_tenant(backend, tenant).await;
-    submit(
-        backend,
-        &job(profile, tenant, "long", Behaviour::Run(LONG), 1),
-    )
-    .await;
+    start(backend, profile, tenant, "long", Behaviour::Run(LONG), 1).await;
     until_running(backend, tenant, "long").await;
     // Asked, not necessarily done: replicas get a grace period to stop.
     let asked = backend.cancel(tenant, "long").await.expect("cancel");
@@ -597,18 +672,10 @@ pub async fn cancel_after_the_end_is_conflict(
     tenant: &str,
 ) {
     make_tenant(backend, tenant).await;
-    submit(
-        backend,
-        &job(profile, tenant, "done", Behaviour::Succeed, 1),
-    )
-    .await;
+    start(backend, profile, tenant, "done", Behaviour::Succeed, 1).await;
     assert_eq!(wait(backend, tenant, "done").await.phase, Phase::Succeeded);
-    match backend.cancel(tenant, "done").await {
-        Err(Error::Conflict(message)) => {
-            assert!(message.contains("already ended Succeeded"), "{message}");
-        }
-        other => panic!("expected Conflict, got {other:?}"),
-    }
+    let message = conflict(backend.cancel(tenant, "done").await, "cancel");
+    assert!(message.contains("already ended Succeeded"), "{message}");
     let status = backend.get_job(tenant, "done").await.expect("get job");
     assert_eq!(status.phase, Phase::Succeeded);
 }
@@ -621,22 +688,13 @@ pub async fn delete_of_an_unfinished_job_needs_force(
     tenant: &str,
 ) {
     make_tenant(backend, tenant).await;
-    submit(
-        backend,
-        &job(profile, tenant, "busy", Behaviour::Run(LONG), 1),
-    )
-    .await;
+    start(backend, profile, tenant, "busy", Behaviour::Run(LONG), 1).await;
     until_running(backend, tenant, "busy").await;
-    match backend.delete_job(tenant, "busy", false).await {
-        Err(Error::Conflict(message)) => {
-            assert!(
-                message.contains(&format!("job {tenant}/busy is Running"))
-                    && message.contains("force"),
-                "{message}"
-            );
-        }
-        other => panic!("expected Conflict, got {other:?}"),
-    }
+    let message = conflict(backend.delete_job(tenant, "busy", false).await, "delete");
+    assert!(
+        message.contains(&format!("job {tenant}/busy is Running")) && message.contains("force"),
+        "{message}"
+    );
     let status = backend.get_job(tenant, "busy").await.expect("get job");
     assert_eq!(status.phase, Phase::Running);
 
@@ -644,18 +702,15 @@ pub async fn delete_of_an_unfinished_job_needs_force(
         .delete_job(tenant, "busy", true)
         .await
         .expect("delete with force");
-    match backend.get_job(tenant, "busy").await {
-        Err(Error::NotFound { kind: "job", .. }) => {}
-        other => panic!("expected NotFound after the delete, got {other:?}"),
-    }
+    not_found(
+        backend.get_job(tenant, "busy").await,
+        "job",
+        "get after the delete",
+    );
     let listed = backend.list_jobs(Some(tenant)).await.expect("list jobs");
     assert!(listed.iter().all(|s| s.name != "busy"), "{listed:?}");
 
-    submit(
-        backend,
-        &job(profile, tenant, "busy", Behaviour::Succeed, 1),
-    )
-    .await;
+    start(backend, profile, tenant, "busy", Behaviour::Succeed, 1).await;
     assert_eq!(wait(backend, tenant, "busy").await.phase, Phase::Succeeded);
     // A new job: its own history, not the old one's.
     let events = backend.events(tenant, "busy", None).await.expect("events");
@@ -667,24 +722,16 @@ pub async fn delete_of_an_unfinished_job_needs_force(
 /// logs; deleting it again is `NotFound`.
 pub async fn a_finished_job_is_deleted(backend: &dyn Backend, profile: &Profile, tenant: &str) {
     make_tenant(backend, tenant).await;
-    submit(
-        backend,
-        &job(profile, tenant, "finished", Behaviour::Succeed, 1),
-    )
-    .await;
+    start(backend, profile, tenant, "finished", Behaviour::Succeed, 1).await;
     wait(backend, tenant, "finished").await;
     backend
         .delete_job(tenant, "finished", false)
         .await
         .expect("delete");
-    match backend.events(tenant, "finished", None).await {
-        Err(Error::NotFound { kind: "job", .. }) => {}
-        other => panic!("expected NotFound for its events, got {other:?}"),
-    }
-    match backend.delete_job(tenant, "finished", false).await {
-        Err(Error::NotFound { kind: "job", .. }) => {}
-        other => panic!("expected NotFound for a second delete, got {other:?}"),
-    }
+    let events = backend.events(tenant, "finished", None).await;
+    not_found(events, "job", "events after the delete");
+    let again = backend.delete_job(tenant, "finished", false).await;
+    not_found(again, "job", "a second delete");
 }
 
 // --------------------------------------------------------------------------- quotas
@@ -700,11 +747,7 @@ pub async fn a_full_jobs_quota_holds_the_next_job(
     let mut spec = tenant_spec(tenant);
     spec.quota.jobs = Some(1);
     backend.apply_tenant(&spec).await.expect("tenant");
-    submit(
-        backend,
-        &job(profile, tenant, "first", Behaviour::Run(LONG), 1),
-    )
-    .await;
+    start(backend, profile, tenant, "first", Behaviour::Run(LONG), 1).await;
     until_running(backend, tenant, "first").await;
 
     let next = job(profile, tenant, "next", Behaviour::Succeed, 1);
@@ -743,10 +786,8 @@ pub async fn a_full_jobs_quota_holds_the_next_job(
                 }
                 other => panic!("expected QuotaExceeded, got {other:?}"),
             }
-            match backend.get_job(tenant, "next").await {
-                Err(Error::NotFound { kind: "job", .. }) => {}
-                other => panic!("expected nothing made of the refused job, got {other:?}"),
-            }
+            let refused = backend.get_job(tenant, "next").await;
+            not_found(refused, "job", "get of the refused job");
             stop(backend, tenant, "first").await;
             submit(backend, &next).await;
         }
@@ -810,15 +851,9 @@ pub async fn deleting_a_missing_secret_is_not_found(
     tenant: &str,
 ) {
     make_tenant(backend, tenant).await;
-    match backend.delete_secret(tenant, "no-such-secret").await {
-        Err(Error::NotFound {
-            kind: "secret",
-            name,
-        }) => {
-            assert!(name.contains("no-such-secret"), "{name}");
-        }
-        other => panic!("expected NotFound, got {other:?}"),
-    }
+    let deleted = backend.delete_secret(tenant, "no-such-secret").await;
+    let name = not_found(deleted, "secret", "delete");
+    assert!(name.contains("no-such-secret"), "{name}");
 }
 
 // --------------------------------------------------------------------------- logs
@@ -827,7 +862,7 @@ pub async fn deleting_a_missing_secret_is_not_found(
 /// printed where the backend has it, and ends after the job does.
 pub async fn logs_follow_a_job_to_its_end(backend: &dyn Backend, profile: &Profile, tenant: &str) {
     make_tenant(backend, tenant).await;
-    submit(backend, &job(profile, tenant, "talks", Behaviour::Print, 1)).await;
+    start(backend, profile, tenant, "talks", Behaviour::Print, 1).await;
     let options = LogOptions {
         follow: true,
         ..LogOptions::default()
@@ -864,7 +899,7 @@ pub async fn logs_follow_a_job_to_its_end(backend: &dyn Backend, profile: &Profi
 /// last of them; a replica the job does not have is `NotFound`.
 pub async fn logs_of_one_replica(backend: &dyn Backend, profile: &Profile, tenant: &str) {
     make_tenant(backend, tenant).await;
-    submit(backend, &job(profile, tenant, "talks", Behaviour::Print, 2)).await;
+    start(backend, profile, tenant, "talks", Behaviour::Print, 2).await;
     wait(backend, tenant, "talks").await;
     let options = LogOptions {
         tail: Some(1),
@@ -888,13 +923,7 @@ pub async fn logs_of_one_replica(backend: &dyn Backend, profile: &Profile, tenan
         replica: Some("worker-7".into()),
         ..LogOptions::default()
     };
-    match backend.logs(tenant, "talks", absent).await.map(drop) {
-        Err(Error::NotFound {
-            kind: "replica",
-            name,
-        }) => {
-            assert!(name.ends_with("worker-7"), "{name}");
-        }
-        other => panic!("expected NotFound for the replica, got {other:?}"),
-    }
+    let answer = backend.logs(tenant, "talks", absent).await.map(drop);
+    let name = not_found(answer, "replica", "logs of worker-7");
+    assert!(name.ends_with("worker-7"), "{name}");
 }
