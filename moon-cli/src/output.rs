@@ -5,8 +5,11 @@ use std::io::{self, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::ValueEnum;
+use jiff::Timestamp;
 use moon_core::LogLine;
+use nix::sys::signal::Signal;
 use serde::Serialize;
+use unicode_width::UnicodeWidthStr;
 
 /// The `--output` formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -167,8 +170,10 @@ pub fn render_row(cells: &[String], widths: &[usize]) -> String {
     line
 }
 
+/// The columns `text` takes on a terminal: two for a wide (CJK) character
+/// or an emoji, none for a combining mark.
 fn width(text: &str) -> usize {
-    text.chars().count()
+    UnicodeWidthStr::width(text)
 }
 
 /// `Key:  value` lines with the values aligned.
@@ -180,8 +185,9 @@ pub fn key_values(pairs: &[(&str, String)]) -> String {
         .unwrap_or(0);
     let mut text = String::new();
     for (key, value) in pairs {
-        let label = format!("{key}:");
-        let line = format!("{label:<key_width$}  {value}");
+        // Padded by hand: `format!`'s width counts characters, not columns.
+        let padding = key_width - (width(key) + 1) + 2;
+        let line = format!("{key}:{:padding$}{value}", "");
         text.push_str(line.trim_end());
         text.push('\n');
     }
@@ -238,37 +244,15 @@ pub fn format_age(ms: i64, now_ms: i64) -> String {
 }
 
 /// A moment as RFC 3339 in UTC, to the second: `2025-03-01T12:00:05Z`.
-/// UTC because the time zone database is not consulted.
+/// UTC because the time zone database is not consulted. A moment beyond the
+/// years 9999 BC-AD 9999 (a clock or record gone wrong) is printed as the
+/// milliseconds it is.
 pub fn format_utc(ms: i64) -> String {
-    let seconds = ms.div_euclid(1000);
-    let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
-    let of_day = seconds.rem_euclid(86_400);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60
-    )
-}
-
-/// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard
-/// Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month as u32, day as u32)
+    match Timestamp::from_millisecond(ms) {
+        // Precision 0 drops the fraction: the second the moment falls in.
+        Ok(moment) => format!("{moment:.0}"),
+        Err(_) => format!("{ms} ms after 1970-01-01T00:00:00Z"),
+    }
 }
 
 /// How a replica's latest attempt ended: its exit code, the signal that
@@ -281,23 +265,13 @@ pub fn exit_cell(exit_code: Option<i32>, signal: Option<i32>) -> String {
     }
 }
 
+/// `SIGKILL` for 9; a number with no name here (a real-time signal) as
+/// `signal 64`.
 fn signal_name(signal: i32) -> String {
-    let name = match signal {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        4 => "SIGILL",
-        6 => "SIGABRT",
-        7 => "SIGBUS",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        11 => "SIGSEGV",
-        13 => "SIGPIPE",
-        14 => "SIGALRM",
-        15 => "SIGTERM",
-        _ => return format!("signal {signal}"),
-    };
-    name.to_string()
+    match Signal::try_from(signal) {
+        Ok(signal) => signal.as_str().to_string(),
+        Err(_) => format!("signal {signal}"),
+    }
 }
 
 #[cfg(test)]
@@ -361,6 +335,24 @@ nlp     bert                Pending  tenant nlp: gpus 4 of 4 in use
     }
 
     #[test]
+    fn widths_count_terminal_columns() {
+        let mut table = Table::new(&["NAME", "X"]);
+        // Two columns per CJK character and emoji; none for the combining
+        // acute accent of the decomposed `é`.
+        table.row(cells(&["视觉", "1"]));
+        table.row(cells(&["🚀", "2"]));
+        table.row(cells(&["he\u{301}llo", "3"]));
+        assert_eq!(
+            table.render(),
+            "NAME   X\n视觉   1\n🚀     2\nhe\u{301}llo  3\n"
+        );
+        assert_eq!(
+            key_values(&[("名前", "a".into()), ("Phase", "b".into())]),
+            "名前:   a\nPhase:  b\n"
+        );
+    }
+
+    #[test]
     fn key_values_align_values() {
         assert_eq!(
             key_values(&[
@@ -400,6 +392,12 @@ nlp     bert                Pending  tenant nlp: gpus 4 of 4 in use
         assert_eq!(format_utc(1_735_689_599_999), "2024-12-31T23:59:59Z");
         assert_eq!(format_utc(1_740_830_405_000), "2025-03-01T12:00:05Z");
         assert_eq!(format_utc(-1_000), "1969-12-31T23:59:59Z");
+        assert_eq!(format_utc(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(format_utc(1_740_830_405_999), "2025-03-01T12:00:05Z");
+        assert_eq!(
+            format_utc(i64::MAX),
+            "9223372036854775807 ms after 1970-01-01T00:00:00Z"
+        );
     }
 
     #[test]
@@ -407,7 +405,12 @@ nlp     bert                Pending  tenant nlp: gpus 4 of 4 in use
         assert_eq!(exit_cell(Some(0), None), "0");
         assert_eq!(exit_cell(Some(137), None), "137");
         assert_eq!(exit_cell(None, Some(9)), "SIGKILL");
+        assert_eq!(exit_cell(None, Some(15)), "SIGTERM");
+        // Named beyond the dozen that a hand-written table had.
+        assert_eq!(exit_cell(None, Some(24)), "SIGXCPU");
         assert_eq!(exit_cell(None, Some(64)), "signal 64");
+        assert_eq!(exit_cell(None, Some(0)), "signal 0");
+        assert_eq!(exit_cell(None, Some(-3)), "signal -3");
         assert_eq!(exit_cell(None, None), "-");
     }
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import os
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,12 +158,19 @@ def test_names_are_unique_and_unknown_jobs_are_not_found(backend: Backend) -> No
 
 
 def test_jobs_are_listed_oldest_first(backend: Backend) -> None:
-    first = backend.client.submit(backend.job("list"))
-    second = backend.client.submit(backend.job("list"))
+    # Named against the order they are submitted in, and submitted well
+    # within one second: neither their names nor a clock that counts whole
+    # seconds can put them in order, only when each was created.
+    first = backend.client.submit(backend.job("list-b"))
+    time.sleep(0.05)
+    second = backend.client.submit(backend.job("list-a"))
+    assert second.name < first.name
     second.wait(timeout=WAIT_S)
     first.wait(timeout=WAIT_S)
-    names = [status.name for status in backend.client.jobs(backend.tenant)]
-    assert names.index(first.name) < names.index(second.name)
+    ours = {first.name, second.name}
+    listed = [status for status in backend.client.jobs(backend.tenant) if status.name in ours]
+    assert [status.name for status in listed] == [first.name, second.name]
+    assert listed[0].created < listed[1].created
 
 
 def test_an_invalid_job_is_refused_before_anything_is_made(backend: Backend) -> None:
