@@ -30,6 +30,19 @@ pub fn start_time(pid: i32) -> Option<u64> {
     after_name.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// Whether `pid` is a child of this process: until this process reaps it,
+/// no other process can have its pid.
+pub fn is_own_child(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // Field 4, the parent's pid, follows the state after the name.
+    stat.rfind(')')
+        .and_then(|end| stat[end + 1..].split_whitespace().nth(1))
+        .and_then(|parent| parent.parse::<u32>().ok())
+        == Some(std::process::id())
+}
+
 /// Whether `pid` is alive and is the process that started at `started`.
 pub fn is_same_process(pid: i32, started: u64) -> bool {
     start_time(pid) == Some(started) && !is_zombie(pid)
