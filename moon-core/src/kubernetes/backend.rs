@@ -42,7 +42,8 @@ use crate::spec::{Job, Quantity, Tenant, validate_job, validate_secret, validate
 use moon_spec::kubernetes::TENANT_SPEC_ANNOTATION;
 use moon_spec::kubernetes::status::{self, Conclusion, Derived, Observed};
 use moon_spec::kubernetes::{
-    JOB_LABEL, MANAGED_BY_LABEL, MANAGER, Object, QUOTA, RenderOptions, render_job, render_tenant,
+    JOB_LABEL, MANAGED_BY_LABEL, MANAGER, Object, QUOTA, RenderOptions, SUBMITTED_ANNOTATION,
+    render_job, render_tenant,
 };
 
 /// The Kubernetes backend. Cheap to share; connects on first use.
@@ -258,21 +259,6 @@ fn tenant_of(namespace: &core::Namespace) -> Option<Tenant> {
         return None;
     }
     serde_json::from_str(spec).ok()
-}
-
-/// On a job's anchor: when it was submitted, in milliseconds since the
-/// epoch by the submitting client's clock. Creation timestamps count whole
-/// seconds, too coarse to list the jobs of one second oldest first.
-const SUBMITTED_ANNOTATION: &str = "moon.dev/submitted-ms";
-
-fn submitted_ms(anchor: &core::ConfigMap) -> Option<i64> {
-    anchor
-        .metadata
-        .annotations
-        .as_ref()?
-        .get(SUBMITTED_ANNOTATION)?
-        .parse()
-        .ok()
 }
 
 fn count(jobs: &[JobStatus], phase: Phase) -> u64 {
@@ -504,15 +490,14 @@ impl Backend for KubernetesBackend {
         for observed in by_job.values() {
             let derived = status::derive(observed)?;
             recorder.record(&client, observed, &derived).await?;
-            let submitted = submitted_ms(&observed.anchor).unwrap_or(derived.status.created_ms);
-            statuses.push((submitted, derived.status));
+            statuses.push(derived.status);
         }
-        // The cluster's clock first: a client's decides only within the
-        // second that creation timestamps are counted in.
-        statuses.sort_by(|(a_ms, a), (b_ms, b)| {
-            (a.created_ms, a_ms, &a.tenant, &a.name).cmp(&(b.created_ms, b_ms, &b.tenant, &b.name))
+        // Oldest first by the time each reports, which is to the
+        // millisecond (see `status::derive`).
+        statuses.sort_by(|a, b| {
+            (a.created_ms, &a.tenant, &a.name).cmp(&(b.created_ms, &b.tenant, &b.name))
         });
-        Ok(statuses.into_iter().map(|(_, status)| status).collect())
+        Ok(statuses)
     }
 
     async fn cancel(&self, tenant: &str, name: &str) -> Result<JobStatus> {

@@ -21,6 +21,11 @@ pub const JOB_LABEL: &str = "moon.dev/job";
 pub const ROLE_LABEL: &str = "moon.dev/role";
 /// The index of a replica's Job and pod within its role.
 pub const REPLICA_INDEX_LABEL: &str = "moon.dev/replica-index";
+/// On a job's anchor: when it was submitted, in milliseconds since the
+/// epoch by the submitting client's clock. The cluster counts creation
+/// times in whole seconds, too coarse to tell apart the jobs of one second;
+/// the submitting client writes it, as rendering knows no clock.
+pub const SUBMITTED_ANNOTATION: &str = "moon.dev/submitted-ms";
 
 /// The longest name Kubernetes gives a pod's hostname or a Job (whose name
 /// becomes a label value of its pods).

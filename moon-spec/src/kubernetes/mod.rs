@@ -142,7 +142,8 @@ pub use job::{
     SPEC_KEY, TENSORFLOW_PORT, XGBOOST_TRACKER_PORT, endpoints, render_job, replica_name,
 };
 pub use meta::{
-    JOB_LABEL, MANAGED_BY_LABEL, MANAGER, REPLICA_INDEX_LABEL, ROLE_LABEL, TENANT_LABEL,
+    JOB_LABEL, MANAGED_BY_LABEL, MANAGER, REPLICA_INDEX_LABEL, ROLE_LABEL, SUBMITTED_ANNOTATION,
+    TENANT_LABEL,
 };
 pub use node_selector::parse_node_selector;
 pub use object::{Object, to_json, to_yaml};

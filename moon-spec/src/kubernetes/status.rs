@@ -30,7 +30,7 @@ use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::job::{SPEC_KEY, XGBOOST_TRACKER_PORT, replica_name};
-use super::meta::{REPLICA_INDEX_LABEL, ROLE_LABEL};
+use super::meta::{REPLICA_INDEX_LABEL, ROLE_LABEL, SUBMITTED_ANNOTATION};
 use crate::error::{Error, Result};
 use crate::rendezvous;
 use crate::spec::{Job, RestartPolicy};
@@ -141,7 +141,7 @@ pub fn derive(observed: &Observed) -> Result<Derived> {
         }
     }
 
-    let created_ms = millis(observed.anchor.metadata.creation_timestamp.as_ref()).unwrap_or(0);
+    let created_ms = created_ms(&observed.anchor);
     let restarts: u32 = replicas.iter().map(Replica::restarts).sum();
     let all_started = replicas
         .iter()
@@ -710,6 +710,27 @@ fn history(observed: &Observed, status: &JobStatus, replicas: &[Replica]) -> Vec
         .collect()
 }
 
+/// When a job was created: the cluster's creation time, which counts whole
+/// seconds, refined by the submitting client's milliseconds
+/// ([`SUBMITTED_ANNOTATION`]) within that second. The cluster's clock
+/// decides the second, so a client whose clock is off cannot move a job
+/// out of it; the client's decides the order of the jobs of one second.
+fn created_ms(anchor: &core::ConfigMap) -> i64 {
+    let Some(second) = millis(anchor.metadata.creation_timestamp.as_ref()) else {
+        return 0;
+    };
+    let submitted = anchor
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|annotations| annotations.get(SUBMITTED_ANNOTATION))
+        .and_then(|value| value.parse::<i64>().ok());
+    match submitted {
+        Some(submitted) => submitted.clamp(second, second + 999),
+        None => second,
+    }
+}
+
 fn millis(time: Option<&Time>) -> Option<i64> {
     time.map(|time| time.0.as_millisecond())
 }
@@ -827,6 +848,35 @@ mod tests {
             .into_iter()
             .map(|(role, index)| replica_job(role, index, condition(role, index)))
             .collect()
+    }
+
+    #[test]
+    fn created_is_the_clusters_second_refined_by_the_submitters_milliseconds() {
+        let job = spec(RestartPolicy::Never);
+        let second = time(T0).0.as_millisecond();
+        let cases = [
+            // The client's milliseconds within the cluster's second.
+            (Some(second + 250), second + 250),
+            // A client clock behind or ahead stays within the second.
+            (Some(second - 400), second),
+            (Some(second + 1_700), second + 999),
+            // Anchors that older clients made.
+            (None, second),
+        ];
+        for (submitted, created) in cases {
+            let written = submitted.map(|ms| ms.to_string());
+            let annotations: Vec<(&str, &str)> = written
+                .iter()
+                .map(|ms| (SUBMITTED_ANNOTATION, ms.as_str()))
+                .collect();
+            let mut seen = observed(&job, all_jobs(|_, _| None), Vec::new());
+            seen.anchor = anchor(&job, &annotations);
+            let derived = derive(&seen).unwrap();
+            assert_eq!(derived.status.created_ms, created, "{submitted:?}");
+        }
+        let mut seen = observed(&job, all_jobs(|_, _| None), Vec::new());
+        seen.anchor = anchor(&job, &[(SUBMITTED_ANNOTATION, "soon")]);
+        assert_eq!(derive(&seen).unwrap().status.created_ms, second);
     }
 
     #[test]
