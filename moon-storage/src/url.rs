@@ -1,0 +1,426 @@
+//! Store URLs: which backend, and where.
+//!
+//! | scheme | form | backend |
+//! |---|---|---|
+//! | `memory` | `memory://` (fresh) or `memory://NAME` (shared in the process) | [`MemoryStore`] |
+//! | `file` | `file:///abs/dir` | [`LocalStore`] |
+//! | `seaweedfs` | `seaweedfs://filer-host[:port]/path` (port 8888 by default) | not yet: [`Error::NotSupported`] |
+//! | `hdfs` | `hdfs://namenode[:port]/path` (port 8020 by default) | not yet: [`Error::NotSupported`] |
+//! | `gluster` | `gluster://host/volume[/path]` | not yet: [`Error::NotSupported`] |
+//!
+//! Paths in URLs are percent-decoded (`%20` is a space). User information (`user:secret@host`)
+//! is accepted by the parser but never shown: errors and [`Store::url`] replace it with `***`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::local::LocalStore;
+use crate::memory::MemoryStore;
+use crate::store::Store;
+
+/// A parsed store URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreUrl {
+    /// `memory://[NAME]`: `None` opens a fresh store.
+    Memory {
+        /// The shared store's name.
+        name: Option<String>,
+    },
+    /// `file:///abs/dir`.
+    Local {
+        /// The absolute directory.
+        root: PathBuf,
+    },
+    /// `seaweedfs://filer-host[:port]/path`: a SeaweedFS filer.
+    SeaweedFs {
+        /// The filer's address.
+        server: Server,
+        /// The directory on the filer the store is rooted at (`/` for the whole filer).
+        root: String,
+    },
+    /// `hdfs://namenode[:port]/path`.
+    Hdfs {
+        /// The namenode's address.
+        server: Server,
+        /// The HDFS directory the store is rooted at.
+        root: String,
+    },
+    /// `gluster://host/volume[/path]`.
+    Gluster {
+        /// A server of the trusted pool.
+        server: Server,
+        /// The volume's name.
+        volume: String,
+        /// The directory inside the volume the store is rooted at.
+        root: String,
+    },
+}
+
+/// A server named in a URL.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Server {
+    /// Host name or IP address (IPv6 without brackets).
+    pub host: String,
+    /// Port, the scheme's default when the URL names none.
+    pub port: u16,
+    /// User information from the URL, if any; never printed.
+    pub userinfo: Option<String>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("userinfo", &self.userinfo.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl fmt::Display for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Opens the store `url` names (see the module docs for the schemes).
+///
+/// ```
+/// # tokio_test_block_on(async {
+/// let store = moon_storage::open("memory://docs-example").unwrap();
+/// assert_eq!(store.name(), "memory");
+/// # });
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+pub fn open(url: &str) -> Result<Arc<dyn Store>> {
+    match StoreUrl::parse(url)? {
+        StoreUrl::Memory { name: None } => Ok(Arc::new(MemoryStore::new())),
+        StoreUrl::Memory { name: Some(name) } => Ok(Arc::new(MemoryStore::named(&name))),
+        StoreUrl::Local { root } => Ok(Arc::new(LocalStore::new(root)?)),
+        StoreUrl::SeaweedFs { .. } => Err(Error::not_supported("seaweedfs", "open")),
+        StoreUrl::Hdfs { .. } => Err(Error::not_supported("hdfs", "open")),
+        StoreUrl::Gluster { .. } => Err(Error::not_supported("gluster", "open")),
+    }
+}
+
+impl StoreUrl {
+    /// Parses `url`; a malformed one is an [`Error::InvalidUrl`] that says what is wrong.
+    pub fn parse(url: &str) -> Result<StoreUrl> {
+        let bad = |reason: &str| Error::InvalidUrl {
+            url: redact(url),
+            reason: reason.to_string(),
+        };
+        if url.chars().any(char::is_control) {
+            return Err(bad("control characters are not allowed"));
+        }
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| bad("expected SCHEME://..., e.g. file:///data or memory://"))?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        if rest.contains(['?', '#']) {
+            return Err(bad("query strings and fragments are not supported"));
+        }
+        match scheme.to_ascii_lowercase().as_str() {
+            "memory" => {
+                if !path.is_empty() {
+                    return Err(bad("a memory store is named by one word: memory://NAME"));
+                }
+                if !authority
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                {
+                    return Err(bad("memory store names use letters, digits, '-', '_' and '.'"));
+                }
+                Ok(StoreUrl::Memory {
+                    name: (!authority.is_empty()).then(|| authority.to_string()),
+                })
+            }
+            "file" => {
+                if !authority.is_empty() && authority != "localhost" {
+                    return Err(bad(
+                        "file URLs name a local absolute directory: file:///abs/dir",
+                    ));
+                }
+                let root = percent_decode(path).map_err(|reason| bad(&reason))?;
+                if !root.starts_with('/') {
+                    return Err(bad("file URLs need an absolute directory: file:///abs/dir"));
+                }
+                Ok(StoreUrl::Local {
+                    root: PathBuf::from(root),
+                })
+            }
+            "seaweedfs" => Ok(StoreUrl::SeaweedFs {
+                server: parse_server(authority, 8888).map_err(|r| bad(&r))?,
+                root: decoded_root(path).map_err(|r| bad(&r))?,
+            }),
+            "hdfs" => Ok(StoreUrl::Hdfs {
+                server: parse_server(authority, 8020).map_err(|r| bad(&r))?,
+                root: decoded_root(path).map_err(|r| bad(&r))?,
+            }),
+            "gluster" => {
+                let server = parse_server(authority, 24007).map_err(|r| bad(&r))?;
+                let decoded = decoded_root(path).map_err(|r| bad(&r))?;
+                let mut parts = decoded.trim_start_matches('/').splitn(2, '/');
+                let volume = parts.next().unwrap_or_default().to_string();
+                if volume.is_empty() {
+                    return Err(bad("a gluster URL names a volume: gluster://host/volume/path"));
+                }
+                let root = format!("/{}", parts.next().unwrap_or_default());
+                Ok(StoreUrl::Gluster {
+                    server,
+                    volume,
+                    root,
+                })
+            }
+            "" => Err(bad("the scheme is missing")),
+            other => Err(bad(&format!(
+                "unknown scheme '{other}'; known: memory, file, seaweedfs, hdfs, gluster"
+            ))),
+        }
+    }
+}
+
+/// The root directory of a server URL: `/` when empty, never with `.` or `..` segments.
+fn decoded_root(path: &str) -> Result<String, String> {
+    let decoded = percent_decode(path)?;
+    if decoded
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Err("'.' and '..' are not allowed in the path".to_string());
+    }
+    if decoded.is_empty() {
+        return Ok("/".to_string());
+    }
+    Ok(decoded)
+}
+
+fn parse_server(authority: &str, default_port: u16) -> Result<Server, String> {
+    let (userinfo, hostport) = match authority.rsplit_once('@') {
+        Some((user, hostport)) => (Some(user.to_string()), hostport),
+        None => (None, authority),
+    };
+    let (host, port) = if let Some(bracketed) = hostport.strip_prefix('[') {
+        let (host, after) = bracketed
+            .split_once(']')
+            .ok_or("an IPv6 address lacks its closing ']'")?;
+        match after {
+            "" => (host, None),
+            _ => (
+                host,
+                Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or("expected ':PORT' after the IPv6 address")?,
+                ),
+            ),
+        }
+    } else {
+        match hostport.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (hostport, None),
+        }
+    };
+    if host.is_empty() {
+        return Err("the server's host is missing".to_string());
+    }
+    if !host
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-._:".contains(c))
+    {
+        return Err(format!("'{host}' is not a host name or IP address"));
+    }
+    let port = match port {
+        None => default_port,
+        Some(p) => match p.parse::<u16>() {
+            Ok(0) | Err(_) => return Err(format!("'{p}' is not a port (1-65535)")),
+            Ok(port) => port,
+        },
+    };
+    Ok(Server {
+        host: host.to_string(),
+        port,
+        userinfo,
+    })
+}
+
+/// `url` with any user information (`user:secret@`) replaced by `***`, so it can be shown.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+fn percent_decode(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or("a '%' is not followed by two hex digits")?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let decoded = String::from_utf8(out).map_err(|_| "the path is not UTF-8 once decoded")?;
+    if decoded.contains('\0') {
+        return Err("the path holds a NUL byte".to_string());
+    }
+    Ok(decoded)
+}
+
+/// The `file://` URL of an absolute directory, with bytes outside the unreserved set encoded.
+pub(crate) fn file_url(dir: &Path) -> String {
+    let mut url = String::from("file://");
+    for &b in dir.as_os_str().as_encoded_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            url.push(b as char);
+        } else {
+            url.push_str(&format!("%{b:02X}"));
+        }
+    }
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(url: &str) -> String {
+        match StoreUrl::parse(url) {
+            Err(Error::InvalidUrl { reason, .. }) => reason,
+            other => panic!("{url} should be refused, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_every_scheme() {
+        assert_eq!(
+            StoreUrl::parse("memory://").unwrap(),
+            StoreUrl::Memory { name: None }
+        );
+        assert_eq!(
+            StoreUrl::parse("memory://scratch").unwrap(),
+            StoreUrl::Memory {
+                name: Some("scratch".into())
+            }
+        );
+        assert_eq!(
+            StoreUrl::parse("file:///data/my%20runs").unwrap(),
+            StoreUrl::Local {
+                root: "/data/my runs".into()
+            }
+        );
+        match StoreUrl::parse("seaweedfs://filer.local:18888/buckets/ml").unwrap() {
+            StoreUrl::SeaweedFs { server, root } => {
+                assert_eq!((server.host.as_str(), server.port), ("filer.local", 18888));
+                assert_eq!(root, "/buckets/ml");
+            }
+            other => panic!("{other:?}"),
+        }
+        match StoreUrl::parse("hdfs://[::1]/user/ml").unwrap() {
+            StoreUrl::Hdfs { server, root } => {
+                assert_eq!((server.host.as_str(), server.port), ("::1", 8020));
+                assert_eq!(server.to_string(), "[::1]:8020");
+                assert_eq!(root, "/user/ml");
+            }
+            other => panic!("{other:?}"),
+        }
+        match StoreUrl::parse("gluster://g1/vol0/tenants/a").unwrap() {
+            StoreUrl::Gluster {
+                server,
+                volume,
+                root,
+            } => {
+                assert_eq!(server.host, "g1");
+                assert_eq!(volume, "vol0");
+                assert_eq!(root, "/tenants/a");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_urls_say_why() {
+        assert!(reason("/data").contains("SCHEME://"));
+        assert!(reason("s3://bucket/x").contains("unknown scheme 's3'"));
+        assert!(reason("file://host/data").contains("file:///abs/dir"));
+        assert!(reason("file://").contains("absolute"));
+        assert!(reason("file:///a%2").contains("hex"));
+        assert!(reason("file:///a%00b").contains("NUL"));
+        assert!(reason("memory://a/b").contains("one word"));
+        assert!(reason("seaweedfs://:8888/x").contains("host"));
+        assert!(reason("seaweedfs://h:99999/x").contains("port"));
+        assert!(reason("seaweedfs://h:0/x").contains("port"));
+        assert!(reason("hdfs://nn/a/../b").contains("'..'"));
+        assert!(reason("gluster://g1").contains("volume"));
+        assert!(reason("hdfs://nn/x?user=a").contains("query"));
+        assert!(reason("hdfs://[::1/x").contains("']'"));
+    }
+
+    #[test]
+    fn credentials_never_reach_messages() {
+        let err = StoreUrl::parse("nope://alice:s3cret@host/x").unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        assert!(err.to_string().contains("***@host"), "{err}");
+        match StoreUrl::parse("seaweedfs://alice:s3cret@filer:8888/x").unwrap() {
+            StoreUrl::SeaweedFs { server, .. } => {
+                assert_eq!(server.userinfo.as_deref(), Some("alice:s3cret"));
+                assert!(!format!("{server:?} {server}").contains("s3cret"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn later_backends_are_not_supported_yet() {
+        for (url, backend) in [
+            ("seaweedfs://127.0.0.1:8888/", "seaweedfs"),
+            ("hdfs://127.0.0.1:8020/x", "hdfs"),
+            ("gluster://127.0.0.1/vol/x", "gluster"),
+        ] {
+            match open(url) {
+                Err(Error::NotSupported { backend: b, .. }) => assert_eq!(b, backend),
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn file_urls_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("with space%é");
+        let store = open(&file_url(&root)).unwrap();
+        assert_eq!(store.name(), "local");
+        let reopened = StoreUrl::parse(&store.url()).unwrap();
+        assert_eq!(
+            reopened,
+            StoreUrl::Local {
+                root: std::fs::canonicalize(&root).unwrap()
+            }
+        );
+    }
+}
