@@ -415,6 +415,7 @@ impl Store for LocalStore {
                     Entry::Dir(None) => {}
                 }
             }
+            result.common_prefixes.sort();
             Ok(result)
         })
         .await

@@ -226,6 +226,7 @@ impl Store for MemoryStore {
                 }
             }
         }
+        result.common_prefixes.sort();
         Ok(result)
     }
 

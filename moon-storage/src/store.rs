@@ -65,7 +65,8 @@ impl Debug for GetResult {
 pub struct ListResult {
     /// Objects directly below the prefix, in path order.
     pub objects: Vec<ObjectMeta>,
-    /// Prefixes one segment deeper that hold objects further down, in path order.
+    /// Prefixes one segment deeper that hold objects further down, sorted as paths themselves
+    /// (`a` before `a b`, although `a b/x` lists before `a/x`).
     pub common_prefixes: Vec<StorePath>,
 }
 
@@ -182,6 +183,8 @@ pub trait Store: Debug + Send + Sync {
                 }
             }
         }
+        // Listing order puts `a b/x` before `a/x`, but the prefixes themselves sort `a` first.
+        result.common_prefixes.sort();
         Ok(result)
     }
 
