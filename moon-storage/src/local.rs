@@ -23,13 +23,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use futures::stream::{self, BoxStream};
 use futures::StreamExt;
+use futures::stream::{self, BoxStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::{Error, Result};
 use crate::path::StorePath;
-use crate::store::{ByteStream, Capabilities, GetResult, ListResult, ObjectMeta, Store, clamp_range};
+use crate::store::{
+    ByteStream, Capabilities, GetResult, ListResult, ObjectMeta, Store, clamp_range,
+};
 use crate::url::file_url;
 
 /// Name prefix of the temporary files that writes go through.
@@ -64,7 +66,9 @@ impl LocalStore {
                 message: "the store's root is not a directory".to_string(),
             });
         }
-        Ok(LocalStore { root: Arc::new(root) })
+        Ok(LocalStore {
+            root: Arc::new(root),
+        })
     }
 
     /// The directory objects live in.
@@ -131,7 +135,9 @@ fn check_reserved(path: &StorePath) -> Result<()> {
     if path.segments().any(|s| s.starts_with(PARTIAL_PREFIX)) {
         return Err(Error::InvalidPath {
             path: path.to_string(),
-            reason: format!("names starting with '{PARTIAL_PREFIX}' are reserved for uploads in progress"),
+            reason: format!(
+                "names starting with '{PARTIAL_PREFIX}' are reserved for uploads in progress"
+            ),
         });
     }
     Ok(())
@@ -202,7 +208,13 @@ fn remove_empty_parents(root: &Path, path: &StorePath) {
 fn meta_of(path: StorePath, md: &fs::Metadata) -> ObjectMeta {
     // A write makes a new file and renames it into place, so the inode changes with every write;
     // mtime and size guard against inode reuse.
-    let etag = format!("{:x}-{:x}.{:x}-{:x}", md.ino(), md.mtime(), md.mtime_nsec(), md.size());
+    let etag = format!(
+        "{:x}-{:x}.{:x}-{:x}",
+        md.ino(),
+        md.mtime(),
+        md.mtime_nsec(),
+        md.size()
+    );
     ObjectMeta {
         path,
         size: md.size(),
@@ -230,7 +242,13 @@ impl Partial {
     }
 
     /// Flushes `file` to disk and renames it over `target`; then flushes the directory entry.
-    fn commit(mut self, file: File, dir: &Path, target: &Path, path: &StorePath) -> Result<ObjectMeta> {
+    fn commit(
+        mut self,
+        file: File,
+        dir: &Path,
+        target: &Path,
+        path: &StorePath,
+    ) -> Result<ObjectMeta> {
         file.sync_all().map_err(|e| io_error(e, path))?;
         let md = file.metadata().map_err(|e| io_error(e, path))?;
         drop(file);
@@ -238,10 +256,12 @@ impl Partial {
         if let Err(e) = fs::rename(&temp, target) {
             let _ = fs::remove_file(&temp);
             return Err(match e.kind() {
-                ErrorKind::IsADirectory | ErrorKind::DirectoryNotEmpty => Error::PreconditionFailed {
-                    path: path.to_string(),
-                    message: "other objects are stored below this path".to_string(),
-                },
+                ErrorKind::IsADirectory | ErrorKind::DirectoryNotEmpty => {
+                    Error::PreconditionFailed {
+                        path: path.to_string(),
+                        message: "other objects are stored below this path".to_string(),
+                    }
+                }
                 _ => io_error(e, path),
             });
         }
@@ -312,13 +332,16 @@ impl Store for LocalStore {
 
     async fn put_stream(&self, path: &StorePath, mut stream: ByteStream) -> Result<ObjectMeta> {
         let owned = path.clone();
-        let (partial, file, dir, target) =
-            self.blocking(move |root| start_upload(root, &owned)).await?;
+        let (partial, file, dir, target) = self
+            .blocking(move |root| start_upload(root, &owned))
+            .await?;
         let mut file = tokio::fs::File::from_std(file);
         while let Some(chunk) = stream.next().await {
             // On an error, or if this future is dropped, `partial` removes the temporary file.
             let chunk = chunk?;
-            file.write_all(&chunk).await.map_err(|e| io_error(e, path))?;
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| io_error(e, path))?;
         }
         file.flush().await.map_err(|e| io_error(e, path))?;
         let file = file.into_std().await;
@@ -350,7 +373,9 @@ impl Store for LocalStore {
                         .await
                         .map_err(|e| io_error(e, &path))?;
                     if n == 0 {
-                        return Err(unavailable(&format!("'{path}' ended before its recorded size")));
+                        return Err(unavailable(&format!(
+                            "'{path}' ended before its recorded size"
+                        )));
                     }
                 }
                 Ok(Some((buf.freeze(), (file, left - want as u64))))
@@ -367,9 +392,10 @@ impl Store for LocalStore {
         self.blocking(move |root| {
             let (file, md) = open_object(root, &path)?;
             let range = clamp_range(&path, range, md.size())?;
-            let len = usize::try_from(range.end - range.start).map_err(|_| Error::QuotaExceeded {
-                message: format!("a range of '{path}' does not fit in memory"),
-            })?;
+            let len =
+                usize::try_from(range.end - range.start).map_err(|_| Error::QuotaExceeded {
+                    message: format!("a range of '{path}' does not fit in memory"),
+                })?;
             let mut buf = vec![0; len];
             file.read_exact_at(&mut buf, range.start)
                 .map_err(|e| io_error(e, &path))?;

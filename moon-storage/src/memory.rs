@@ -16,7 +16,9 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, Result};
 use crate::path::StorePath;
-use crate::store::{ByteStream, Capabilities, GetResult, ListResult, ObjectMeta, Store, clamp_range};
+use crate::store::{
+    ByteStream, Capabilities, GetResult, ListResult, ObjectMeta, Store, clamp_range,
+};
 
 /// How many entries one listing page holds: the lock is held for one page at a time.
 const LIST_PAGE: usize = 1000;
@@ -244,7 +246,9 @@ impl Store for MemoryStore {
 
     async fn rename(&self, from: &StorePath, to: &StorePath) -> Result<ObjectMeta> {
         let mut objects = self.write();
-        let object = objects.remove(from.as_str()).ok_or_else(|| not_found(from))?;
+        let object = objects
+            .remove(from.as_str())
+            .ok_or_else(|| not_found(from))?;
         let meta = object.meta(to.clone());
         objects.insert(to.to_string(), object);
         Ok(meta)
@@ -278,7 +282,19 @@ mod tests {
         let again = MemoryStore::named("memory-unit-shared");
         assert_eq!(again.get(&p).await.unwrap().bytes().await.unwrap(), "1");
         assert_eq!(again.url(), "memory://memory-unit-shared");
-        assert!(MemoryStore::new().head(&p).await.unwrap_err().is_not_found());
-        assert!(MemoryStore::named("memory-unit-other").head(&p).await.unwrap_err().is_not_found());
+        assert!(
+            MemoryStore::new()
+                .head(&p)
+                .await
+                .unwrap_err()
+                .is_not_found()
+        );
+        assert!(
+            MemoryStore::named("memory-unit-other")
+                .head(&p)
+                .await
+                .unwrap_err()
+                .is_not_found()
+        );
     }
 }

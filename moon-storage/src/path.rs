@@ -44,16 +44,24 @@ impl StorePath {
         if raw.len() > MAX_PATH_BYTES {
             return Err(invalid(
                 raw,
-                &format!("the path is {} bytes, over the limit of {MAX_PATH_BYTES}", raw.len()),
+                &format!(
+                    "the path is {} bytes, over the limit of {MAX_PATH_BYTES}",
+                    raw.len()
+                ),
             ));
         }
         if raw.starts_with('/') {
-            return Err(invalid(raw, "absolute paths are not allowed; paths are relative to the store"));
+            return Err(invalid(
+                raw,
+                "absolute paths are not allowed; paths are relative to the store",
+            ));
         }
         for segment in raw.split('/') {
             check_segment(raw, segment)?;
         }
-        Ok(StorePath { raw: raw.to_string() })
+        Ok(StorePath {
+            raw: raw.to_string(),
+        })
     }
 
     /// The path as text, exactly as parsed.
@@ -73,7 +81,9 @@ impl StorePath {
 
     /// The path without its last segment, or `None` for a one-segment path.
     pub fn parent(&self) -> Option<StorePath> {
-        self.raw.rsplit_once('/').map(|(parent, _)| StorePath { raw: parent.to_string() })
+        self.raw.rsplit_once('/').map(|(parent, _)| StorePath {
+            raw: parent.to_string(),
+        })
     }
 
     /// The last segment.
@@ -125,7 +135,11 @@ fn check_segment(raw: &str, segment: &str) -> Result<()> {
 
 fn invalid(raw: &str, reason: &str) -> Error {
     // Escaped so a refused path cannot inject control characters into logs; long paths are cut.
-    let mut shown: String = raw.chars().take(200).flat_map(char::escape_default).collect();
+    let mut shown: String = raw
+        .chars()
+        .take(200)
+        .flat_map(char::escape_default)
+        .collect();
     if raw.chars().count() > 200 {
         shown.push_str("...");
     }

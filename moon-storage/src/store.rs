@@ -45,10 +45,13 @@ impl GetResult {
         let capacity = usize::try_from(self.meta.size).unwrap_or(usize::MAX);
         let buf = self
             .stream
-            .try_fold(BytesMut::with_capacity(capacity), |mut buf, chunk| async move {
-                buf.extend_from_slice(&chunk);
-                Ok(buf)
-            })
+            .try_fold(
+                BytesMut::with_capacity(capacity),
+                |mut buf, chunk| async move {
+                    buf.extend_from_slice(&chunk);
+                    Ok(buf)
+                },
+            )
             .await?;
         Ok(buf.freeze())
     }
@@ -56,7 +59,9 @@ impl GetResult {
 
 impl Debug for GetResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GetResult").field("meta", &self.meta).finish_non_exhaustive()
+        f.debug_struct("GetResult")
+            .field("meta", &self.meta)
+            .finish_non_exhaustive()
     }
 }
 

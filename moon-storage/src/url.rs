@@ -141,7 +141,9 @@ impl StoreUrl {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
                 {
-                    return Err(bad("memory store names use letters, digits, '-', '_' and '.'"));
+                    return Err(bad(
+                        "memory store names use letters, digits, '-', '_' and '.'",
+                    ));
                 }
                 Ok(StoreUrl::Memory {
                     name: (!authority.is_empty()).then(|| authority.to_string()),
@@ -175,7 +177,9 @@ impl StoreUrl {
                 let mut parts = decoded.trim_start_matches('/').splitn(2, '/');
                 let volume = parts.next().unwrap_or_default().to_string();
                 if volume.is_empty() {
-                    return Err(bad("a gluster URL names a volume: gluster://host/volume/path"));
+                    return Err(bad(
+                        "a gluster URL names a volume: gluster://host/volume/path",
+                    ));
                 }
                 let root = format!("/{}", parts.next().unwrap_or_default());
                 Ok(StoreUrl::Gluster {

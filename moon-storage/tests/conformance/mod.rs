@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
-use moon_storage::{
-    ByteStream, Error, ObjectMeta, Store, StorePath, StoreUrl, open, redact,
-};
+use moon_storage::{ByteStream, Error, ObjectMeta, Store, StorePath, StoreUrl, open, redact};
 
 /// How a backend differs from the others, as its documentation says.
 #[derive(Debug, Clone)]
@@ -170,7 +168,11 @@ pub async fn round_trips_a_64_mib_stream(store: &dyn Store, _: &Profile) {
         received.write(&chunk);
     }
     assert_eq!(total, (CHUNK * CHUNKS) as u64);
-    assert_eq!(received.finish(), sent.finish(), "content differs after the round trip");
+    assert_eq!(
+        received.finish(),
+        sent.finish(),
+        "content differs after the round trip"
+    );
 
     // A range across a chunk boundary matches the bytes that were sent there.
     let mut noise = Noise(42);
@@ -190,10 +192,19 @@ pub async fn ranges_at_and_past_the_end(store: &dyn Store, _: &Profile) {
 
     assert_eq!(store.get_range(&path, 0..0).await.unwrap().len(), 0);
     assert_eq!(store.get_range(&path, 0..100).await.unwrap(), content);
-    assert_eq!(store.get_range(&path, 99..100).await.unwrap(), content.slice(99..));
-    assert_eq!(store.get_range(&path, 10..20).await.unwrap(), content.slice(10..20));
+    assert_eq!(
+        store.get_range(&path, 99..100).await.unwrap(),
+        content.slice(99..)
+    );
+    assert_eq!(
+        store.get_range(&path, 10..20).await.unwrap(),
+        content.slice(10..20)
+    );
     // The end is clamped to the size.
-    assert_eq!(store.get_range(&path, 90..1000).await.unwrap(), content.slice(90..));
+    assert_eq!(
+        store.get_range(&path, 90..1000).await.unwrap(),
+        content.slice(90..)
+    );
     // Starting exactly at the end reads nothing.
     assert_eq!(store.get_range(&path, 100..100).await.unwrap().len(), 0);
     assert_eq!(store.get_range(&path, 100..150).await.unwrap().len(), 0);
@@ -224,20 +235,32 @@ pub async fn ranges_at_and_past_the_end(store: &dyn Store, _: &Profile) {
 
 pub async fn head_reports_size_etag_and_time(store: &dyn Store, profile: &Profile) {
     let path = p("head/weights");
-    let written = store.put(&path, Bytes::from_static(b"version-1")).await.unwrap();
+    let written = store
+        .put(&path, Bytes::from_static(b"version-1"))
+        .await
+        .unwrap();
     let first = store.head(&path).await.unwrap();
     assert_eq!(first.path, path);
     assert_eq!(first.size, 9);
-    assert_eq!(first.etag, written.etag, "put and head disagree on the etag");
+    assert_eq!(
+        first.etag, written.etag,
+        "put and head disagree on the etag"
+    );
     assert_eq!(profile.etag, first.etag.is_some());
     assert_eq!(profile.modified, first.modified.is_some());
     if let Some(modified) = first.modified {
         let age = std::time::SystemTime::now().duration_since(modified);
-        assert!(age.is_ok_and(|age| age < Duration::from_secs(300)), "modified {modified:?}");
+        assert!(
+            age.is_ok_and(|age| age < Duration::from_secs(300)),
+            "modified {modified:?}"
+        );
     }
 
     // Same size, different content: the etag must still change.
-    store.put(&path, Bytes::from_static(b"version-2")).await.unwrap();
+    store
+        .put(&path, Bytes::from_static(b"version-2"))
+        .await
+        .unwrap();
     let second = store.head(&path).await.unwrap();
     assert_eq!(second.size, 9);
     if profile.etag {
@@ -248,8 +271,14 @@ pub async fn head_reports_size_etag_and_time(store: &dyn Store, profile: &Profil
 
 pub async fn missing_objects_are_not_found(store: &dyn Store, _: &Profile) {
     let missing = p("nowhere/at/all");
-    assert!(matches!(store.get(&missing).await, Err(Error::NotFound { .. })));
-    assert!(matches!(store.head(&missing).await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        store.get(&missing).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.head(&missing).await,
+        Err(Error::NotFound { .. })
+    ));
     assert!(matches!(
         store.get_range(&missing, 0..1).await,
         Err(Error::NotFound { .. })
@@ -267,7 +296,10 @@ pub async fn missing_objects_are_not_found(store: &dyn Store, _: &Profile) {
     assert!(store.delete(&path).await.unwrap_err().is_not_found());
     assert!(listed_paths(store, None).await.is_empty());
     // A prefix is not an object.
-    store.put(&p("dir/file"), Bytes::from_static(b"x")).await.unwrap();
+    store
+        .put(&p("dir/file"), Bytes::from_static(b"x"))
+        .await
+        .unwrap();
     assert!(store.head(&p("dir")).await.unwrap_err().is_not_found());
     assert!(store.delete(&p("dir")).await.unwrap_err().is_not_found());
 }
@@ -278,7 +310,10 @@ const TREE: [&str; 10] = [
 
 async fn plant(store: &dyn Store, paths: &[&str]) {
     for raw in paths {
-        store.put(&p(raw), Bytes::from(raw.to_string())).await.unwrap();
+        store
+            .put(&p(raw), Bytes::from(raw.to_string()))
+            .await
+            .unwrap();
     }
 }
 
@@ -289,7 +324,10 @@ pub async fn lists_by_whole_segment_prefixes_in_path_order(store: &dyn Store, _:
     assert_eq!(listed_paths(store, None).await, everything);
 
     // `a` lists what is below `a/`, never `ab/...`, `a b/...`, `a.txt` or `a` itself.
-    assert_eq!(listed_paths(store, Some("a")).await, ["a/1", "a/b/2", "a/b/c/3"]);
+    assert_eq!(
+        listed_paths(store, Some("a")).await,
+        ["a/1", "a/b/2", "a/b/c/3"]
+    );
     assert_eq!(listed_paths(store, Some("a/b")).await, ["a/b/2", "a/b/c/3"]);
     assert_eq!(listed_paths(store, Some("z")).await, ["z/é/6"]);
     assert!(listed_paths(store, Some("nothing")).await.is_empty());
@@ -311,7 +349,10 @@ pub async fn lists_ten_thousand_entries(store: &dyn Store, _: &Profile) {
         .buffer_unordered(32)
         .collect::<()>()
         .await;
-    store.put(&p("many0"), Bytes::from_static(b"outside")).await.unwrap();
+    store
+        .put(&p("many0"), Bytes::from_static(b"outside"))
+        .await
+        .unwrap();
 
     let listed = list_all(store, Some("many")).await;
     assert_eq!(listed.len(), COUNT);
@@ -344,7 +385,10 @@ pub async fn lists_one_level(store: &dyn Store, _: &Profile) {
     store.delete(&p("a/b/c/3")).await.unwrap();
     let a = store.list_with_delimiter(Some(&p("a"))).await.unwrap();
     assert!(a.common_prefixes.is_empty(), "{:?}", a.common_prefixes);
-    let none = store.list_with_delimiter(Some(&p("nothing"))).await.unwrap();
+    let none = store
+        .list_with_delimiter(Some(&p("nothing")))
+        .await
+        .unwrap();
     assert!(none.objects.is_empty() && none.common_prefixes.is_empty());
 }
 
@@ -352,7 +396,10 @@ pub async fn concurrent_writers_leave_exactly_one_version(store: &dyn Store, _: 
     const SIZE: usize = 4 << 20;
     const PIECE: usize = 64 << 10;
     let path = p("race/object");
-    store.put(&path, Bytes::from(vec![0xFF; SIZE])).await.unwrap();
+    store
+        .put(&path, Bytes::from(vec![0xFF; SIZE]))
+        .await
+        .unwrap();
 
     let writers = (0..8u8).map(|writer| {
         let path = path.clone();
@@ -374,7 +421,10 @@ pub async fn concurrent_writers_leave_exactly_one_version(store: &dyn Store, _: 
         while !done.load(std::sync::atomic::Ordering::Relaxed) || reads == 0 {
             let body = read(store, &path).await;
             assert_eq!(body.len(), SIZE, "a reader saw a partial object");
-            assert!(body.iter().all(|b| *b == body[0]), "a reader saw a mix of writers");
+            assert!(
+                body.iter().all(|b| *b == body[0]),
+                "a reader saw a mix of writers"
+            );
             reads += 1;
             // A backend that never waits (memory) would otherwise starve the writers.
             tokio::task::yield_now().await;
@@ -388,8 +438,14 @@ pub async fn concurrent_writers_leave_exactly_one_version(store: &dyn Store, _: 
 
     let body = read(store, &path).await;
     assert_eq!(body.len(), SIZE);
-    assert!(body[0] < 8, "the final object is the initial one, not a writer's");
-    assert!(body.iter().all(|b| *b == body[0]), "the final object mixes writers");
+    assert!(
+        body[0] < 8,
+        "the final object is the initial one, not a writer's"
+    );
+    assert!(
+        body.iter().all(|b| *b == body[0]),
+        "the final object mixes writers"
+    );
     assert_eq!(listed_paths(store, Some("race")).await, ["race/object"]);
 }
 
@@ -409,7 +465,10 @@ pub async fn accepts_spaces_and_unicode_names(store: &dyn Store, _: &Profile) {
     ];
     for raw in names {
         let path = p(raw);
-        store.put(&path, Bytes::from(raw.to_string())).await.unwrap();
+        store
+            .put(&path, Bytes::from(raw.to_string()))
+            .await
+            .unwrap();
         assert_eq!(read(store, &path).await, raw.as_bytes(), "{raw}");
     }
     let mut expected: Vec<String> = names.iter().map(|s| s.to_string()).collect();
@@ -422,9 +481,19 @@ pub async fn accepts_spaces_and_unicode_names(store: &dyn Store, _: &Profile) {
 }
 
 pub async fn refuses_paths_that_escape(store: &dyn Store, _: &Profile) {
-    store.put(&p("inside"), Bytes::from_static(b"x")).await.unwrap();
+    store
+        .put(&p("inside"), Bytes::from_static(b"x"))
+        .await
+        .unwrap();
     for raw in [
-        "../outside", "a/../../outside", "/etc/passwd", "./a", "a//b", "a/", "", "a\0b",
+        "../outside",
+        "a/../../outside",
+        "/etc/passwd",
+        "./a",
+        "a//b",
+        "a/",
+        "",
+        "a\0b",
         "a\u{1b}[31m",
     ] {
         match StorePath::parse(raw) {
@@ -453,7 +522,14 @@ pub async fn interrupted_uploads_leave_nothing(store: &dyn Store, _: &Profile) {
     }
     assert!(store.head(&path).await.unwrap_err().is_not_found());
     assert!(listed_paths(store, None).await.is_empty());
-    assert!(store.list_with_delimiter(None).await.unwrap().objects.is_empty());
+    assert!(
+        store
+            .list_with_delimiter(None)
+            .await
+            .unwrap()
+            .objects
+            .is_empty()
+    );
 
     // An upload that fails over an existing object leaves the old content whole.
     store.put(&path, Bytes::from_static(b"old")).await.unwrap();
@@ -472,16 +548,25 @@ pub async fn interrupted_uploads_leave_nothing(store: &dyn Store, _: &Profile) {
     let stalls = stream::iter(vec![Ok(Noise(5).chunk(1 << 20))])
         .chain(stream::pending())
         .boxed();
-    let attempt = tokio::time::timeout(Duration::from_millis(300), store.put_stream(&dropped, stalls));
+    let attempt = tokio::time::timeout(
+        Duration::from_millis(300),
+        store.put_stream(&dropped, stalls),
+    );
     assert!(attempt.await.is_err(), "a stalled upload finished");
     assert!(store.head(&dropped).await.unwrap_err().is_not_found());
     assert_eq!(listed_paths(store, None).await, ["uploads/broken"]);
 }
 
 pub async fn object_and_prefix_with_one_name(store: &dyn Store, profile: &Profile) {
-    store.put(&p("x"), Bytes::from_static(b"object")).await.unwrap();
+    store
+        .put(&p("x"), Bytes::from_static(b"object"))
+        .await
+        .unwrap();
     let below = store.put(&p("x/y"), Bytes::from_static(b"below")).await;
-    store.put(&p("q/r"), Bytes::from_static(b"below")).await.unwrap();
+    store
+        .put(&p("q/r"), Bytes::from_static(b"below"))
+        .await
+        .unwrap();
     let above = store.put(&p("q"), Bytes::from_static(b"object")).await;
     if profile.object_and_prefix_may_share_a_name {
         below.unwrap();
@@ -489,8 +574,14 @@ pub async fn object_and_prefix_with_one_name(store: &dyn Store, profile: &Profil
         assert_eq!(read(store, &p("x/y")).await, "below");
         assert_eq!(listed_paths(store, None).await, ["q", "q/r", "x", "x/y"]);
     } else {
-        assert!(matches!(below, Err(Error::PreconditionFailed { .. })), "{below:?}");
-        assert!(matches!(above, Err(Error::PreconditionFailed { .. })), "{above:?}");
+        assert!(
+            matches!(below, Err(Error::PreconditionFailed { .. })),
+            "{below:?}"
+        );
+        assert!(
+            matches!(above, Err(Error::PreconditionFailed { .. })),
+            "{above:?}"
+        );
         assert!(store.head(&p("x/y")).await.unwrap_err().is_not_found());
         assert_eq!(listed_paths(store, None).await, ["q/r", "x"]);
     }
@@ -501,11 +592,20 @@ pub async fn optional_operations_work_or_say_not_supported(store: &dyn Store, _:
     let caps = store.capabilities();
     let src = p("ops/source");
     let dst = p("ops/copies/destination");
-    store.put(&src, Bytes::from_static(b"payload")).await.unwrap();
-    store.put(&dst, Bytes::from_static(b"to be replaced")).await.unwrap();
+    store
+        .put(&src, Bytes::from_static(b"payload"))
+        .await
+        .unwrap();
+    store
+        .put(&dst, Bytes::from_static(b"to be replaced"))
+        .await
+        .unwrap();
 
     let not_supported = |result: Result<ObjectMeta, Error>, operation: &str| match result {
-        Err(Error::NotSupported { backend, operation: op }) => {
+        Err(Error::NotSupported {
+            backend,
+            operation: op,
+        }) => {
             assert_eq!(backend, store.name());
             assert_eq!(op, operation);
         }
@@ -517,7 +617,13 @@ pub async fn optional_operations_work_or_say_not_supported(store: &dyn Store, _:
         assert_eq!(copied.unwrap().size, 7);
         assert_eq!(read(store, &src).await, "payload");
         assert_eq!(read(store, &dst).await, "payload");
-        assert!(store.copy(&p("ops/missing"), &dst).await.unwrap_err().is_not_found());
+        assert!(
+            store
+                .copy(&p("ops/missing"), &dst)
+                .await
+                .unwrap_err()
+                .is_not_found()
+        );
     } else {
         not_supported(copied, "copy");
     }
@@ -537,7 +643,10 @@ pub async fn optional_operations_work_or_say_not_supported(store: &dyn Store, _:
     let appended = store.append(&log, Bytes::from_static(b"one,")).await;
     if caps.append {
         assert_eq!(appended.unwrap().size, 4);
-        let meta = store.append(&log, Bytes::from_static(b"two")).await.unwrap();
+        let meta = store
+            .append(&log, Bytes::from_static(b"two"))
+            .await
+            .unwrap();
         assert_eq!(meta.size, 7);
         assert_eq!(read(store, &log).await, "one,two");
     } else {
