@@ -32,7 +32,6 @@ use crate::path::StorePath;
 use crate::store::{
     ByteStream, Capabilities, GetResult, ListResult, ObjectMeta, Store, clamp_range,
 };
-use crate::url::file_url;
 
 /// Name prefix of the temporary files that writes go through.
 pub const PARTIAL_PREFIX: &str = ".moon-partial-";
@@ -494,6 +493,19 @@ impl Store for LocalStore {
         })
         .await
     }
+}
+
+/// The `file://` URL of an absolute directory, with bytes outside the unreserved set encoded.
+pub(crate) fn file_url(dir: &Path) -> String {
+    let mut url = String::from("file://");
+    for &b in dir.as_os_str().as_encoded_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            url.push(b as char);
+        } else {
+            url.push_str(&format!("%{b:02X}"));
+        }
+    }
+    url
 }
 
 /// One thing found in a directory, during a walk.

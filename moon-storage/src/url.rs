@@ -12,7 +12,7 @@
 //! is accepted by the parser but never shown: errors and [`Store::url`] replace it with `***`.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -296,22 +296,10 @@ fn percent_decode(text: &str) -> Result<String, String> {
     Ok(decoded)
 }
 
-/// The `file://` URL of an absolute directory, with bytes outside the unreserved set encoded.
-pub(crate) fn file_url(dir: &Path) -> String {
-    let mut url = String::from("file://");
-    for &b in dir.as_os_str().as_encoded_bytes() {
-        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
-            url.push(b as char);
-        } else {
-            url.push_str(&format!("%{b:02X}"));
-        }
-    }
-    url
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::local::file_url;
 
     fn reason(url: &str) -> String {
         match StoreUrl::parse(url) {
