@@ -57,14 +57,14 @@ impl LocalStore {
             });
         }
         let shown = root.display().to_string();
-        fs::create_dir_all(root).map_err(|e| root_error(e, &shown))?;
-        let root = fs::canonicalize(root).map_err(|e| root_error(e, &shown))?;
-        if !root.is_dir() {
+        if root.exists() && !root.is_dir() {
             return Err(Error::PreconditionFailed {
                 path: shown,
                 message: "the store's root is not a directory".to_string(),
             });
         }
+        fs::create_dir_all(root).map_err(|e| root_error(e, &shown))?;
+        let root = fs::canonicalize(root).map_err(|e| root_error(e, &shown))?;
         Ok(LocalStore {
             root: Arc::new(root),
         })
@@ -617,4 +617,42 @@ fn read_level(root: &Path, dir: Option<&StorePath>) -> Result<Vec<Entry>> {
     }
     found.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(found.into_iter().map(|(_, entry)| entry).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operating_system_errors_keep_their_meaning() {
+        let path = StorePath::parse("runs/x").unwrap();
+        let of = |kind: ErrorKind| io_error(io::Error::from(kind), &path);
+        assert!(of(ErrorKind::NotFound).is_not_found());
+        assert!(of(ErrorKind::NotADirectory).is_not_found());
+        assert!(matches!(
+            of(ErrorKind::PermissionDenied),
+            Error::PermissionDenied { path, .. } if path == "runs/x"
+        ));
+        assert!(matches!(
+            of(ErrorKind::StorageFull),
+            Error::QuotaExceeded { .. }
+        ));
+        assert!(matches!(
+            of(ErrorKind::QuotaExceeded),
+            Error::QuotaExceeded { .. }
+        ));
+        // Anything else is the backend being unable to serve, in the system's own words.
+        // EIO is 5 on every Unix.
+        let eio = io_error(io::Error::from_raw_os_error(5), &path);
+        match eio {
+            Error::Unavailable { backend, message } => {
+                assert_eq!(backend, "local");
+                assert!(
+                    message.contains("runs/x") && message.contains("error"),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

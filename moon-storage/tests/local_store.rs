@@ -234,7 +234,10 @@ fn a_root_must_be_an_absolute_directory() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("file");
     fs::write(&file, "x").unwrap();
-    assert!(LocalStore::new(&file).is_err());
+    assert!(matches!(
+        LocalStore::new(&file),
+        Err(Error::PreconditionFailed { .. })
+    ));
     let created = dir.path().join("new/nested");
     let store = LocalStore::new(&created).unwrap();
     assert!(created.is_dir());
