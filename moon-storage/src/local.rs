@@ -223,13 +223,15 @@ fn meta_of(path: StorePath, md: &fs::Metadata) -> ObjectMeta {
 }
 
 /// A temporary file that is removed unless it was committed, so a failed or dropped upload
-/// leaves nothing behind.
+/// leaves nothing behind: neither the file nor the directories made for it.
 struct Partial {
     temp: Option<PathBuf>,
+    root: PathBuf,
+    path: StorePath,
 }
 
 impl Partial {
-    fn create(dir: &Path) -> io::Result<(Partial, File)> {
+    fn create(root: &Path, dir: &Path, path: &StorePath) -> io::Result<(Partial, File)> {
         let name = format!(
             "{PARTIAL_PREFIX}{}-{}",
             std::process::id(),
@@ -237,37 +239,36 @@ impl Partial {
         );
         let temp = dir.join(name);
         let file = File::options().write(true).create_new(true).open(&temp)?;
-        Ok((Partial { temp: Some(temp) }, file))
+        let partial = Partial {
+            temp: Some(temp),
+            root: root.to_path_buf(),
+            path: path.clone(),
+        };
+        Ok((partial, file))
     }
 
     /// Flushes `file` to disk and renames it over `target`; then flushes the directory entry.
-    fn commit(
-        mut self,
-        file: File,
-        dir: &Path,
-        target: &Path,
-        path: &StorePath,
-    ) -> Result<ObjectMeta> {
-        file.sync_all().map_err(|e| io_error(e, path))?;
-        let md = file.metadata().map_err(|e| io_error(e, path))?;
+    fn commit(mut self, file: File, dir: &Path, target: &Path) -> Result<ObjectMeta> {
+        let path = self.path.clone();
+        file.sync_all().map_err(|e| io_error(e, &path))?;
+        let md = file.metadata().map_err(|e| io_error(e, &path))?;
         drop(file);
-        let temp = self.temp.take().expect("a partial file is committed once");
-        if let Err(e) = fs::rename(&temp, target) {
-            let _ = fs::remove_file(&temp);
-            return Err(match e.kind() {
-                ErrorKind::IsADirectory | ErrorKind::DirectoryNotEmpty => {
-                    Error::PreconditionFailed {
-                        path: path.to_string(),
-                        message: "other objects are stored below this path".to_string(),
-                    }
-                }
-                _ => io_error(e, path),
-            });
-        }
+        let temp = self
+            .temp
+            .as_ref()
+            .expect("a partial file is committed once");
+        fs::rename(temp, target).map_err(|e| match e.kind() {
+            ErrorKind::IsADirectory | ErrorKind::DirectoryNotEmpty => Error::PreconditionFailed {
+                path: path.to_string(),
+                message: "other objects are stored below this path".to_string(),
+            },
+            _ => io_error(e, &path),
+        })?;
+        self.temp = None;
         File::open(dir)
             .and_then(|d| d.sync_all())
-            .map_err(|e| io_error(e, path))?;
-        Ok(meta_of(path.clone(), &md))
+            .map_err(|e| io_error(e, &path))?;
+        Ok(meta_of(path, &md))
     }
 }
 
@@ -275,17 +276,19 @@ impl Drop for Partial {
     fn drop(&mut self) {
         if let Some(temp) = self.temp.take() {
             let _ = fs::remove_file(temp);
+            remove_empty_parents(&self.root, &self.path);
         }
     }
 }
 
-/// Creates the target's directory and a temporary file in it. A concurrent delete may remove the
-/// fresh, still empty directory before the file is made, so that case is retried.
+/// Creates the target's directory and a temporary file in it. A concurrent delete or failed
+/// upload may remove the fresh, still empty directory before the file is made, so that case is
+/// retried.
 fn start_upload(root: &Path, path: &StorePath) -> Result<(Partial, File, PathBuf, PathBuf)> {
     let mut attempts = 0;
     loop {
         let (dir, target) = prepare_target(root, path)?;
-        match Partial::create(&dir) {
+        match Partial::create(root, &dir, path) {
             Ok((partial, file)) => return Ok((partial, file, dir, target)),
             Err(e) if e.kind() == ErrorKind::NotFound && attempts < 5 => attempts += 1,
             Err(e) => return Err(io_error(e, path)),
@@ -324,7 +327,7 @@ impl Store for LocalStore {
         self.blocking(move |root| {
             let (partial, mut file, dir, target) = start_upload(root, &path)?;
             file.write_all(&bytes).map_err(|e| io_error(e, &path))?;
-            partial.commit(file, &dir, &target, &path)
+            partial.commit(file, &dir, &target)
         })
         .await
     }
@@ -344,8 +347,7 @@ impl Store for LocalStore {
         }
         file.flush().await.map_err(|e| io_error(e, path))?;
         let file = file.into_std().await;
-        let path = path.clone();
-        self.blocking(move |_| partial.commit(file, &dir, &target, &path))
+        self.blocking(move |_| partial.commit(file, &dir, &target))
             .await
     }
 
@@ -469,7 +471,7 @@ impl Store for LocalStore {
             let (mut source, _) = open_object(root, &from)?;
             let (partial, mut file, dir, target) = start_upload(root, &to)?;
             io::copy(&mut source, &mut file).map_err(|e| io_error(e, &to))?;
-            partial.commit(file, &dir, &target, &to)
+            partial.commit(file, &dir, &target)
         })
         .await
     }

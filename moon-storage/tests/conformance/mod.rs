@@ -522,13 +522,12 @@ pub async fn interrupted_uploads_leave_nothing(store: &dyn Store, _: &Profile) {
     }
     assert!(store.head(&path).await.unwrap_err().is_not_found());
     assert!(listed_paths(store, None).await.is_empty());
+    let level = store.list_with_delimiter(None).await.unwrap();
+    assert!(level.objects.is_empty(), "{:?}", level.objects);
     assert!(
-        store
-            .list_with_delimiter(None)
-            .await
-            .unwrap()
-            .objects
-            .is_empty()
+        level.common_prefixes.is_empty(),
+        "{:?}",
+        level.common_prefixes
     );
 
     // An upload that fails over an existing object leaves the old content whole.
@@ -555,6 +554,19 @@ pub async fn interrupted_uploads_leave_nothing(store: &dyn Store, _: &Profile) {
     assert!(attempt.await.is_err(), "a stalled upload finished");
     assert!(store.head(&dropped).await.unwrap_err().is_not_found());
     assert_eq!(listed_paths(store, None).await, ["uploads/broken"]);
+
+    // Nor does one into a new prefix leave that prefix behind.
+    let deep = p("fresh/prefix/object");
+    let failing = chunks(vec![
+        Ok(Bytes::from_static(b"some")),
+        Err(Error::Unavailable {
+            backend: "test source".into(),
+            message: "gone".into(),
+        }),
+    ]);
+    assert!(store.put_stream(&deep, failing).await.is_err());
+    let level = store.list_with_delimiter(None).await.unwrap();
+    assert_eq!(level.common_prefixes, [p("uploads")]);
 }
 
 pub async fn object_and_prefix_with_one_name(store: &dyn Store, profile: &Profile) {
