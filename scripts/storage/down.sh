@@ -10,10 +10,11 @@
 #              and removes the brick's log and socket that glusterd put under /var/log/glusterfs
 #              and /var/run/gluster
 #   hdfs       closes the launcher's standard input (stops hdfs-stdin), waits for the launcher
-#              to shut the cluster down, SIGTERM after 30 s; its data is kept
+#              to shut the cluster down, SIGTERM after 30 s (its data starts empty at the next up)
 #   seaweedfs  weed server (it can take over 10 s to stop); its data is kept
-# Without --purge the state dir is kept (ports, logs, SeaweedFS and HDFS data), and the next
-# up.sh starts the same servers again. Stopping a bed that is not running is a no-op.
+# Without --purge the state dir is kept (ports, logs, SeaweedFS data), and the next up.sh
+# starts the same servers again (HDFS formatted anew). Stopping a bed that is not running is a
+# no-op.
 #
 # Options:
 #   --dir DIR          state dir (default: $MOON_TEST_STORAGE_DIR or ~/.cache/moon/storage-bed)

@@ -128,8 +128,10 @@ install_hdfs() {
     # Built outside the checkout, so that target/ never lands in it.
     cp -R "$HDFS_LAUNCHER_SRC/pom.xml" "$HDFS_LAUNCHER_SRC/src" "$build/"
     log "building the HDFS launcher with Maven (Hadoop $HADOOP_VERSION; cold: about 150 MB of jars)"
-    (cd "$build" && mvn -B -q -Dstyle.color=never compile dependency:build-classpath \
-        -Dmdep.outputFile="$build/classpath.txt") || die "mvn failed (see above)"
+    # sed: Maven 3.8 prints colour resets even in batch mode.
+    (cd "$build" && mvn -B -q compile dependency:build-classpath \
+        -Dmdep.outputFile="$build/classpath.txt" 2>&1 | sed 's/\x1b\[[0-9;]*m//g') ||
+        die "mvn failed (see above)"
     [[ -s $build/classpath.txt && -d $build/target/classes ]] || die "mvn produced no classes or classpath"
     rm -rf "$HDFS_LAUNCHER_DIR"
     mkdir -p "$HDFS_LAUNCHER_DIR"

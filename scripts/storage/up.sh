@@ -8,8 +8,8 @@
 #              :29380 (gRPC 29381), filer :29388 (gRPC 29389); data in DIR/seaweedfs
 #   hdfs       a MiniDFSCluster (tests/storage/hdfs-launcher): namenode hdfs://127.0.0.1:29900,
 #              web UI/JMX http://127.0.0.1:29970, one datanode on ephemeral loopback ports;
-#              data and core-site.xml in DIR/hdfs; it stops when its standard input (a fifo
-#              held open by the process hdfs-stdin) closes
+#              data (empty at every start) and core-site.xml in DIR/hdfs; it stops when its
+#              standard input (a fifo held open by the process hdfs-stdin) closes
 #   gluster    glusterd (management 127.0.0.1:24007, fixed: see docs/storage-test-bed.md; CLI
 #              socket, working dir and volfile in DIR/gluster), volume `moon-test` with one
 #              brick HOSTNAME:DIR/gluster/brick (brick port in 29152-29159), FUSE-mounted on
@@ -170,13 +170,14 @@ up_seaweedfs() {
             "$SEAWEEDFS_VOLUME_PORT" "$SEAWEEDFS_VOLUME_GRPC_PORT" "$SEAWEEDFS_FILER_PORT" "$SEAWEEDFS_FILER_GRPC_PORT"
         mkdir -p "$SEAWEEDFS_DIR/data"
         STARTED+=(seaweedfs)
-        # Small volumes (64 MB) so that a test bed never reserves gigabytes; telemetry off.
+        # Small volumes (64 MB) so that a test bed never reserves gigabytes; telemetry off; no
+        # 10 s pause between the volume server's last heartbeat and its stop (nobody to drain).
         start_component seaweedfs -- "$WEED_BIN" server \
             -dir="$SEAWEEDFS_DIR/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
             -master.port="$SEAWEEDFS_MASTER_PORT" -master.port.grpc="$SEAWEEDFS_MASTER_GRPC_PORT" \
             -master.telemetry=false -master.volumeSizeLimitMB=64 \
             -volume.port="$SEAWEEDFS_VOLUME_PORT" -volume.port.grpc="$SEAWEEDFS_VOLUME_GRPC_PORT" \
-            -volume.max=16 \
+            -volume.max=16 -volume.preStopSeconds=0 \
             -filer -filer.port="$SEAWEEDFS_FILER_PORT" -filer.port.grpc="$SEAWEEDFS_FILER_GRPC_PORT" \
             -filer.localSocket="$SEAWEEDFS_DIR/filer.sock"
         wait_for "seaweedfs (master, filer, a volume to assign)" 60 seaweedfs seaweedfs_ready

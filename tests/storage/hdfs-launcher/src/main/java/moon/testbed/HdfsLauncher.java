@@ -24,8 +24,8 @@ import sun.misc.Signal;
  *
  * <p>Usage: {@code HdfsLauncher --dir DIR --port RPC --http-port HTTP [--datanodes N]}.
  *
- * <p>Keeps its storage under DIR/data (formatted on the first start only, so a restart finds the
- * files again), writes DIR/core-site.xml for clients, checks that a file written through the
+ * <p>Keeps its storage under DIR/data (formatted at every start: it starts empty), writes
+ * DIR/core-site.xml for clients, checks that a file written through the
  * namenode reads back, then prints one line {@code READY hdfs://127.0.0.1:RPC
  * http://127.0.0.1:HTTP} and serves until its standard input reaches end of file (the script
  * that started it holds the other end) or it gets SIGTERM; either way it shuts the cluster down
@@ -59,7 +59,6 @@ public final class HdfsLauncher {
     }
     dir = dir.getAbsoluteFile();
     File data = new File(dir, "data");
-    File formatted = new File(dir, ".formatted");
 
     Configuration conf = loopbackConfiguration(data, httpPort);
     MiniDFSCluster cluster =
@@ -67,7 +66,9 @@ public final class HdfsLauncher {
             .nameNodePort(port)
             .nameNodeHttpPort(httpPort)
             .numDataNodes(datanodes)
-            .format(!formatted.exists())
+            // Formatted at every start: the namenode of a MiniDFSCluster does not come back
+            // from its own shutdown (its name dirs are left empty), so no data survives a stop.
+            .format(true)
             .manageNameDfsDirs(true)
             .manageDataDfsDirs(true)
             .build();
@@ -78,7 +79,6 @@ public final class HdfsLauncher {
     Signal.handle(new Signal("INT"), signal -> stopRequested.countDown());
     cluster.waitActive();
     cluster.waitClusterUp();
-    Files.writeString(formatted.toPath(), "formatted by HdfsLauncher\n");
 
     String url = "hdfs://" + LOOPBACK + ":" + cluster.getNameNodePort();
     writeCoreSite(new File(dir, "core-site.xml").toPath(), url);
