@@ -10,7 +10,8 @@
 //! |---|---|
 //! | `memory://` or `memory://NAME` | [`MemoryStore`], in process memory |
 //! | `file:///abs/dir` | [`LocalStore`], a local directory |
-//! | `seaweedfs://filer:8888/path`, `hdfs://namenode:8020/path`, `gluster://host/volume/path` | parsed; opening them answers [`Error::NotSupported`] for now |
+//! | `seaweedfs://filer:8888/path?master=host:9333` | [`SeaweedStore`], a SeaweedFS filer (and its blob API) |
+//! | `hdfs://namenode:8020/path`, `gluster://host/volume/path` | parsed; opening them answers [`Error::NotSupported`] for now |
 //!
 //! ```
 //! use bytes::Bytes;
@@ -42,6 +43,7 @@ mod error;
 pub mod local;
 pub mod memory;
 mod path;
+pub mod seaweedfs;
 mod store;
 mod url;
 
@@ -49,5 +51,6 @@ pub use error::{Error, Result};
 pub use local::LocalStore;
 pub use memory::MemoryStore;
 pub use path::{MAX_PATH_BYTES, MAX_SEGMENT_BYTES, StorePath};
+pub use seaweedfs::SeaweedStore;
 pub use store::{ByteStream, Capabilities, GetResult, ListResult, ObjectMeta, Store};
 pub use url::{Server, StoreUrl, open, redact};

@@ -4,9 +4,12 @@
 //! |---|---|---|
 //! | `memory` | `memory://` (fresh) or `memory://NAME` (shared in the process) | [`MemoryStore`] |
 //! | `file` | `file:///abs/dir` | [`LocalStore`] |
-//! | `seaweedfs` | `seaweedfs://filer-host[:port]/path` (port 8888 by default) | not yet: [`Error::NotSupported`] |
+//! | `seaweedfs` | `seaweedfs://filer-host[:port]/path[?master=host:port&collection=NAME]` (port 8888 by default) | [`SeaweedStore`] |
 //! | `hdfs` | `hdfs://namenode[:port]/path` (port 8020 by default) | not yet: [`Error::NotSupported`] |
 //! | `gluster` | `gluster://host/volume[/path]` | not yet: [`Error::NotSupported`] |
+//!
+//! Only `seaweedfs` URLs take a query: `master` (the master server, needed for the blob API of
+//! [`SeaweedStore::blobs`]) and `collection` (where the store's data goes).
 //!
 //! Paths in URLs are percent-decoded (`%20` is a space). User information (`user:secret@host`)
 //! is accepted by the parser but never shown: errors and [`Store::url`] replace it with `***`.
@@ -18,6 +21,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::local::LocalStore;
 use crate::memory::MemoryStore;
+use crate::seaweedfs::{SeaweedOptions, SeaweedStore};
 use crate::store::Store;
 
 /// A parsed store URL.
@@ -34,12 +38,17 @@ pub enum StoreUrl {
         /// The absolute directory.
         root: PathBuf,
     },
-    /// `seaweedfs://filer-host[:port]/path`: a SeaweedFS filer.
+    /// `seaweedfs://filer-host[:port]/path[?master=host:port&collection=NAME]`: a SeaweedFS
+    /// filer.
     SeaweedFs {
         /// The filer's address.
         server: Server,
         /// The directory on the filer the store is rooted at (`/` for the whole filer).
         root: String,
+        /// The master server (`?master=host:port`, port 9333 by default), for the blob API.
+        master: Option<Server>,
+        /// The collection the store's data is written to (`?collection=NAME`).
+        collection: Option<String>,
     },
     /// `hdfs://namenode[:port]/path`.
     Hdfs {
@@ -106,7 +115,19 @@ pub fn open(url: &str) -> Result<Arc<dyn Store>> {
         StoreUrl::Memory { name: None } => Ok(Arc::new(MemoryStore::new())),
         StoreUrl::Memory { name: Some(name) } => Ok(Arc::new(MemoryStore::named(&name))),
         StoreUrl::Local { root } => Ok(Arc::new(LocalStore::new(root)?)),
-        StoreUrl::SeaweedFs { .. } => Err(Error::not_supported("seaweedfs", "open")),
+        StoreUrl::SeaweedFs {
+            server,
+            root,
+            master,
+            collection,
+        } => {
+            let options = SeaweedOptions {
+                master,
+                collection,
+                ..SeaweedOptions::default()
+            };
+            Ok(Arc::new(SeaweedStore::new(server, &root, options)?))
+        }
         StoreUrl::Hdfs { .. } => Err(Error::not_supported("hdfs", "open")),
         StoreUrl::Gluster { .. } => Err(Error::not_supported("gluster", "open")),
     }
@@ -125,14 +146,22 @@ impl StoreUrl {
         let (scheme, rest) = url
             .split_once("://")
             .ok_or_else(|| bad("expected SCHEME://..., e.g. file:///data or memory://"))?;
+        if rest.contains('#') {
+            return Err(bad("fragments are not supported"));
+        }
+        let (rest, query) = match rest.split_once('?') {
+            Some((rest, query)) => (rest, Some(query)),
+            None => (rest, None),
+        };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
-        if rest.contains(['?', '#']) {
-            return Err(bad("query strings and fragments are not supported"));
+        let scheme = scheme.to_ascii_lowercase();
+        if query.is_some() && scheme != "seaweedfs" {
+            return Err(bad("query strings are not supported"));
         }
-        match scheme.to_ascii_lowercase().as_str() {
+        match scheme.as_str() {
             "memory" => {
                 if !path.is_empty() {
                     return Err(bad("a memory store is named by one word: memory://NAME"));
@@ -163,10 +192,16 @@ impl StoreUrl {
                     root: PathBuf::from(root),
                 })
             }
-            "seaweedfs" => Ok(StoreUrl::SeaweedFs {
-                server: parse_server(authority, 8888).map_err(|r| bad(&r))?,
-                root: decoded_root(path).map_err(|r| bad(&r))?,
-            }),
+            "seaweedfs" => {
+                let (master, collection) =
+                    seaweedfs_query(query.unwrap_or_default()).map_err(|r| bad(&r))?;
+                Ok(StoreUrl::SeaweedFs {
+                    server: parse_server(authority, 8888).map_err(|r| bad(&r))?,
+                    root: decoded_root(path).map_err(|r| bad(&r))?,
+                    master,
+                    collection,
+                })
+            }
             "hdfs" => Ok(StoreUrl::Hdfs {
                 server: parse_server(authority, 8020).map_err(|r| bad(&r))?,
                 root: decoded_root(path).map_err(|r| bad(&r))?,
@@ -194,6 +229,43 @@ impl StoreUrl {
             ))),
         }
     }
+}
+
+/// The `master` and `collection` parameters of a `seaweedfs://` URL.
+fn seaweedfs_query(query: &str) -> Result<(Option<Server>, Option<String>), String> {
+    let (mut master, mut collection) = (None, None);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_decode(value)?;
+        match key {
+            "master" if master.is_none() => {
+                let server = parse_server(&value, 9333)?;
+                if server.userinfo.is_some() {
+                    return Err("the master's address takes no user information".to_string());
+                }
+                master = Some(server);
+            }
+            "collection" if collection.is_none() => {
+                if value.is_empty()
+                    || !value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                {
+                    return Err(
+                        "a collection name uses letters, digits, '-', '_' and '.'".to_string()
+                    );
+                }
+                collection = Some(value);
+            }
+            "master" | "collection" => return Err(format!("'{key}' is given twice")),
+            other => {
+                return Err(format!(
+                    "unknown parameter '{other}'; known: master, collection"
+                ));
+            }
+        }
+    }
+    Ok((master, collection))
 }
 
 /// The root directory of a server URL: `/` when empty, never with `.` or `..` segments.
@@ -327,9 +399,29 @@ mod tests {
             }
         );
         match StoreUrl::parse("seaweedfs://filer.local:18888/buckets/ml").unwrap() {
-            StoreUrl::SeaweedFs { server, root } => {
+            StoreUrl::SeaweedFs {
+                server,
+                root,
+                master,
+                collection,
+            } => {
                 assert_eq!((server.host.as_str(), server.port), ("filer.local", 18888));
                 assert_eq!(root, "/buckets/ml");
+                assert_eq!((master, collection), (None, None));
+            }
+            other => panic!("{other:?}"),
+        }
+        match StoreUrl::parse("seaweedfs://f/x%20y?master=m1&collection=tenant-a").unwrap() {
+            StoreUrl::SeaweedFs {
+                root,
+                master,
+                collection,
+                ..
+            } => {
+                assert_eq!(root, "/x y");
+                let master = master.unwrap();
+                assert_eq!((master.host.as_str(), master.port), ("m1", 9333));
+                assert_eq!(collection.as_deref(), Some("tenant-a"));
             }
             other => panic!("{other:?}"),
         }
@@ -370,6 +462,11 @@ mod tests {
         assert!(reason("hdfs://nn/a/../b").contains("'..'"));
         assert!(reason("gluster://g1").contains("volume"));
         assert!(reason("hdfs://nn/x?user=a").contains("query"));
+        assert!(reason("seaweedfs://f/x#top").contains("fragment"));
+        assert!(reason("seaweedfs://f/x?mastr=m").contains("unknown parameter 'mastr'"));
+        assert!(reason("seaweedfs://f/x?master=m:0").contains("port"));
+        assert!(reason("seaweedfs://f/x?master=m&master=n").contains("twice"));
+        assert!(reason("seaweedfs://f/x?collection=a/b").contains("collection"));
         assert!(reason("hdfs://[::1/x").contains("']'"));
     }
 
@@ -390,7 +487,6 @@ mod tests {
     #[test]
     fn later_backends_are_not_supported_yet() {
         for (url, backend) in [
-            ("seaweedfs://127.0.0.1:8888/", "seaweedfs"),
             ("hdfs://127.0.0.1:8020/x", "hdfs"),
             ("gluster://127.0.0.1/vol/x", "gluster"),
         ] {
