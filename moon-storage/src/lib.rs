@@ -10,7 +10,8 @@
 //! |---|---|
 //! | `memory://` or `memory://NAME` | [`MemoryStore`], in process memory |
 //! | `file:///abs/dir` | [`LocalStore`], a local directory |
-//! | `seaweedfs://filer:8888/path`, `hdfs://namenode:8020/path`, `gluster://host/volume/path` | parsed; opening them answers [`Error::NotSupported`] for now |
+//! | `hdfs://namenode:8020/path` | [`HdfsStore`], a directory of an HDFS cluster |
+//! | `seaweedfs://filer:8888/path`, `gluster://host/volume/path` | parsed; opening them answers [`Error::NotSupported`] for now |
 //!
 //! ```
 //! use bytes::Bytes;
@@ -39,6 +40,7 @@
 //! ```
 
 mod error;
+pub mod hdfs;
 pub mod local;
 pub mod memory;
 mod path;
@@ -46,6 +48,7 @@ mod store;
 mod url;
 
 pub use error::{Error, Result};
+pub use hdfs::{HdfsOptions, HdfsStore};
 pub use local::LocalStore;
 pub use memory::MemoryStore;
 pub use path::{MAX_PATH_BYTES, MAX_SEGMENT_BYTES, StorePath};
