@@ -260,12 +260,17 @@ impl HdfsStore {
             None => self.root.clone(),
         };
         let temp = format!("{}/{}", dir.trim_end_matches('/'), temp_name());
+        // Armed once the temporary file exists: a create that failed left nothing to remove,
+        // and cleaning up after it would only wait on a namenode that may be down.
         let mut partial = Partial {
-            store: Some(self.clone()),
+            store: None,
             temp: temp.clone(),
             path: path.clone(),
         };
-        match self.upload(path, &temp, &target, stream, replace).await {
+        match self
+            .upload(path, &mut partial, &target, stream, replace)
+            .await
+        {
             Ok(meta) => {
                 partial.store = None;
                 Ok(meta)
@@ -280,17 +285,20 @@ impl HdfsStore {
     async fn upload(
         &self,
         path: &StorePath,
-        temp: &str,
+        partial: &mut Partial,
         target: &str,
         mut stream: ByteStream,
         replace: bool,
     ) -> Result<ObjectMeta> {
+        let temp = partial.temp.clone();
+        let temp = temp.as_str();
         let options = WriteOptions::default().overwrite(false).create_parent(true);
         let mut writer = self
             .client
             .create(temp, options)
             .await
             .map_err(|e| hdfs_error(e, path))?;
+        partial.store = Some(self.clone());
         while let Some(chunk) = stream.next().await {
             let chunk = chunk?;
             if !chunk.is_empty() {
