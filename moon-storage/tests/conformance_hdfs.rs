@@ -175,6 +175,67 @@ mod on_the_test_cluster {
         assert!(store.head(&p("runs/a:b")).await.is_err());
     }
 
+    /// A store in a fresh directory below one of the bed's quota directories (made by its
+    /// launcher, since setting a quota takes the superuser and a client call this crate lacks).
+    fn under_quota(quota_dir: &str) -> (HdfsStore, Cleanup) {
+        // Directly below it, so that the name quota counts only the root and the objects.
+        let fresh = fresh_root("quota");
+        let leaf = fresh.rsplit('/').next().expect("a directory name");
+        let root = format!("{quota_dir}/{leaf}");
+        let store = HdfsStore::new(server(), &root, HdfsOptions::default()).unwrap();
+        (store, Cleanup(root))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_space_quota_is_quota_exceeded_and_leaves_nothing() {
+        // 1 MiB: any block, which reserves a whole block size, is over it.
+        let (store, _cleanup) = under_quota("/moon-quota/space");
+        match store
+            .put(&p("big/model.bin"), bytes::Bytes::from(vec![7u8; 4096]))
+            .await
+        {
+            Err(Error::QuotaExceeded { message }) => {
+                assert!(message.contains("big/model.bin"), "{message}");
+                assert!(message.to_lowercase().contains("quota"), "{message}");
+                assert!(!message.contains("\tat "), "a stack trace: {message}");
+            }
+            other => panic!("a write over the space quota gave {other:?}"),
+        }
+        assert!(
+            store
+                .head(&p("big/model.bin"))
+                .await
+                .unwrap_err()
+                .is_not_found()
+        );
+        let level = store.list_with_delimiter(None).await.unwrap();
+        assert!(level.objects.is_empty() && level.common_prefixes.is_empty());
+        // Empty objects take no block, so they still fit.
+        store.put(&p("empty"), bytes::Bytes::new()).await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_name_quota_is_quota_exceeded() {
+        // 4 names: the quota directory, the store's root, and two objects.
+        let (store, _cleanup) = under_quota("/moon-quota/names");
+        store.put(&p("one"), bytes::Bytes::new()).await.unwrap();
+        store.put(&p("two"), bytes::Bytes::new()).await.unwrap();
+        match store.put(&p("three"), bytes::Bytes::new()).await {
+            Err(Error::QuotaExceeded { message }) => {
+                assert!(message.contains("three"), "{message}")
+            }
+            other => panic!("a write over the name quota gave {other:?}"),
+        }
+        // Replacing an object needs one more name only for a moment: also refused, old kept.
+        assert!(matches!(
+            store.put(&p("one"), bytes::Bytes::from_static(b"x")).await,
+            Err(Error::QuotaExceeded { .. })
+        ));
+        assert_eq!(store.head(&p("one")).await.unwrap().size, 0);
+        store.delete(&p("two")).await.unwrap();
+        store.put(&p("three"), bytes::Bytes::new()).await.unwrap();
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn another_users_private_directory_is_permission_denied() {
         let root = fresh_root("private");
