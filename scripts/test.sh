@@ -39,7 +39,7 @@
 #               conformance_hdfs, built by the build tier), then
 #               scripts/storage/down.sh --purge (also when a check fails). Cold, about 90 s
 #               (plus about 30 s of apt for glusterfs); warm, about 50 s, most of it the
-#               HDFS launcher's JVM and weed's 15 s stop
+#               HDFS launcher's JVM and weed's 15 s stop; the HDFS suite adds about 2 min
 #   tensorflow  a venv of its own (requirements-dev.txt + requirements-tf.txt), the new wheel
 #               installed into it, pytest tests/python -m tensorflow
 # Downloads for later tiers (the TensorFlow wheels and its venv, the control plane's Go modules)
