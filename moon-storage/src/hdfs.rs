@@ -59,6 +59,19 @@ static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);
 ///
 /// Unless `config` sets `dfs.client.failover.max.attempts`, the store sets it to 3 (over any
 /// site file), so that an unreachable namenode is [`Error::Unavailable`] after about 7 seconds.
+///
+/// ```
+/// use moon_storage::{HdfsOptions, HdfsStore, Server, Store};
+///
+/// let options = HdfsOptions::default()
+///     .with_config("hadoop.security.authentication", "kerberos")
+///     .with_config("dfs.namenode.kerberos.principal", "nn/_HOST@EXAMPLE.COM")
+///     .with_kerberos_keytab("ml-team@EXAMPLE.COM", "/run/secrets/ml-team.keytab");
+/// let server = Server { host: "namenode.example.com".into(), port: 8020, userinfo: None };
+/// // Nothing is contacted (nor the keytab read) until the first operation.
+/// let store = HdfsStore::new(server, "/teams/ml", options).unwrap();
+/// assert_eq!(store.url(), "hdfs://namenode.example.com:8020/teams/ml");
+/// ```
 #[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct HdfsOptions {
@@ -86,6 +99,30 @@ impl HdfsOptions {
     /// These options acting as `user` (simple authentication).
     pub fn with_user(mut self, user: impl Into<String>) -> Self {
         self.user = Some(user.into());
+        self
+    }
+
+    /// These options reading `core-site.xml` and `hdfs-site.xml` from `dir`.
+    pub fn with_config_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config_dir = Some(dir.into());
+        self
+    }
+
+    /// These options logging in to Kerberos as `principal` with the keys of `keytab` (a path;
+    /// the file is read by the Kerberos library, never by moon).
+    pub fn with_kerberos_keytab(
+        mut self,
+        principal: impl Into<String>,
+        keytab: impl Into<PathBuf>,
+    ) -> Self {
+        self.kerberos_principal = Some(principal.into());
+        self.kerberos_keytab = Some(keytab.into());
+        self
+    }
+
+    /// These options using the Kerberos credential cache `cache` (e.g. `FILE:/tmp/krb5cc_1000`).
+    pub fn with_kerberos_cache(mut self, cache: impl Into<String>) -> Self {
+        self.kerberos_cache = Some(cache.into());
         self
     }
 }
