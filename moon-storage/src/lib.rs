@@ -11,7 +11,8 @@
 //! | `memory://` or `memory://NAME` | [`MemoryStore`], in process memory |
 //! | `file:///abs/dir` | [`LocalStore`], a local directory |
 //! | `seaweedfs://filer:8888/path?master=host:9333` | [`SeaweedStore`], a SeaweedFS filer (and its blob API) |
-//! | `hdfs://namenode:8020/path`, `gluster://host/volume/path` | parsed; opening them answers [`Error::NotSupported`] for now |
+//! | `hdfs://namenode:8020/path` | [`HdfsStore`], a directory of an HDFS cluster |
+//! | `gluster://host/volume/path` | parsed; opening it answers [`Error::NotSupported`] for now |
 //!
 //! ```
 //! use bytes::Bytes;
@@ -40,6 +41,7 @@
 //! ```
 
 mod error;
+pub mod hdfs;
 pub mod local;
 pub mod memory;
 mod path;
@@ -48,6 +50,7 @@ mod store;
 mod url;
 
 pub use error::{Error, Result};
+pub use hdfs::{HdfsOptions, HdfsStore};
 pub use local::LocalStore;
 pub use memory::MemoryStore;
 pub use path::{MAX_PATH_BYTES, MAX_SEGMENT_BYTES, StorePath};

@@ -5,7 +5,7 @@
 //! | `memory` | `memory://` (fresh) or `memory://NAME` (shared in the process) | [`MemoryStore`] |
 //! | `file` | `file:///abs/dir` | [`LocalStore`] |
 //! | `seaweedfs` | `seaweedfs://filer-host[:port]/path[?master=host:port&collection=NAME]` (port 8888 by default) | [`SeaweedStore`] |
-//! | `hdfs` | `hdfs://namenode[:port]/path` (port 8020 by default) | not yet: [`Error::NotSupported`] |
+//! | `hdfs` | `hdfs://namenode[:port]/path` (port 8020 by default) | [`HdfsStore`] rooted at `/path`, with Hadoop's configuration from `$HADOOP_CONF_DIR` (see [`HdfsOptions`]) |
 //! | `gluster` | `gluster://host/volume[/path]` | not yet: [`Error::NotSupported`] |
 //!
 //! Only `seaweedfs` URLs take a query: `master` (the master server, needed for the blob API of
@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::hdfs::{HdfsOptions, HdfsStore};
 use crate::local::LocalStore;
 use crate::memory::MemoryStore;
 use crate::seaweedfs::{SeaweedOptions, SeaweedStore};
@@ -128,7 +129,11 @@ pub fn open(url: &str) -> Result<Arc<dyn Store>> {
             };
             Ok(Arc::new(SeaweedStore::new(server, &root, options)?))
         }
-        StoreUrl::Hdfs { .. } => Err(Error::not_supported("hdfs", "open")),
+        StoreUrl::Hdfs { server, root } => Ok(Arc::new(HdfsStore::new(
+            server,
+            &root,
+            HdfsOptions::default(),
+        )?)),
         StoreUrl::Gluster { .. } => Err(Error::not_supported("gluster", "open")),
     }
 }
@@ -486,14 +491,28 @@ mod tests {
 
     #[test]
     fn later_backends_are_not_supported_yet() {
-        for (url, backend) in [
-            ("hdfs://127.0.0.1:8020/x", "hdfs"),
-            ("gluster://127.0.0.1/vol/x", "gluster"),
-        ] {
+        for (url, backend) in [("gluster://127.0.0.1/vol/x", "gluster")] {
             match open(url) {
                 Err(Error::NotSupported { backend: b, .. }) => assert_eq!(b, backend),
                 other => panic!("{url}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn hdfs_urls_open_a_store_at_their_directory_without_contacting_it() {
+        // Nothing listens there: opening only configures the client.
+        let store = open("hdfs://127.0.0.1:9/data/my%20runs/").unwrap();
+        assert_eq!(store.name(), "hdfs");
+        assert_eq!(store.url(), "hdfs://127.0.0.1:9/data/my%20runs");
+        let root = open("hdfs://[::1]").unwrap();
+        assert_eq!(root.url(), "hdfs://[::1]:8020/");
+        match open("hdfs://alice:s3cret@127.0.0.1:9/x") {
+            Err(Error::InvalidUrl { url, reason }) => {
+                assert!(reason.contains("user"), "{reason}");
+                assert!(!url.contains("s3cret") && !reason.contains("s3cret"));
+            }
+            other => panic!("{other:?}"),
         }
     }
 

@@ -14,8 +14,11 @@ import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FSDataInputStream;
 import org.apache.hadoop.fs.FSDataOutputStream;
 import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.permission.FsPermission;
+import org.apache.hadoop.hdfs.DistributedFileSystem;
 import org.apache.hadoop.hdfs.HdfsConfiguration;
 import org.apache.hadoop.hdfs.MiniDFSCluster;
+import org.apache.hadoop.hdfs.protocol.HdfsConstants;
 import sun.misc.Signal;
 
 /**
@@ -26,7 +29,7 @@ import sun.misc.Signal;
  *
  * <p>Keeps its storage under DIR/data (formatted at every start: it starts empty), writes
  * DIR/core-site.xml for clients, checks that a file written through the
- * namenode reads back, then prints one line {@code READY hdfs://127.0.0.1:RPC
+ * namenode reads back, makes the quota directories of {@link #makeQuotaDirs}, then prints one line {@code READY hdfs://127.0.0.1:RPC
  * http://127.0.0.1:HTTP} and serves until its standard input reaches end of file (the script
  * that started it holds the other end) or it gets SIGTERM; either way it shuts the cluster down
  * cleanly and prints {@code STOPPED}.
@@ -83,6 +86,7 @@ public final class HdfsLauncher {
     String url = "hdfs://" + LOOPBACK + ":" + cluster.getNameNodePort();
     writeCoreSite(new File(dir, "core-site.xml").toPath(), url);
     selfCheck(conf, url);
+    makeQuotaDirs(cluster.getFileSystem());
     System.out.println("READY " + url + " http://" + LOOPBACK + ":" + httpPort);
     System.out.flush();
 
@@ -157,6 +161,24 @@ public final class HdfsLauncher {
     Path tmp = target.resolveSibling(target.getFileName() + ".tmp");
     Files.writeString(tmp, xml);
     Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+  }
+
+  /**
+   * Directories with quotas, for clients' tests of quota errors (setting a quota takes the
+   * superuser, which clients of the bed may not be): {@code /moon-quota/space} holds 1 MiB (any
+   * block, which reserves a whole block size, exceeds it) and {@code /moon-quota/names} holds 4
+   * names (itself included).
+   */
+  private static void makeQuotaDirs(DistributedFileSystem fs) throws IOException {
+    org.apache.hadoop.fs.Path space = new org.apache.hadoop.fs.Path("/moon-quota/space");
+    org.apache.hadoop.fs.Path names = new org.apache.hadoop.fs.Path("/moon-quota/names");
+    fs.mkdirs(space);
+    fs.mkdirs(names);
+    fs.setPermission(space.getParent(), new FsPermission((short) 0777));
+    fs.setPermission(space, new FsPermission((short) 0777));
+    fs.setPermission(names, new FsPermission((short) 0777));
+    fs.setQuota(space, HdfsConstants.QUOTA_DONT_SET, 1L << 20);
+    fs.setQuota(names, 4, HdfsConstants.QUOTA_DONT_SET);
   }
 
   /** A file written through the namenode and a datanode must read back before READY. */
