@@ -36,10 +36,10 @@ use hdfs_native::{Client, ClientBuilder, HdfsError, WriteOptions};
 
 use crate::error::{Error, Result};
 use crate::path::StorePath;
+use crate::server::Server;
 use crate::store::{
     ByteStream, Capabilities, GetResult, ListResult, ObjectMeta, Store, clamp_range,
 };
-use crate::url::Server;
 
 /// Name prefix of the temporary files that writes go through.
 pub const PARTIAL_PREFIX: &str = ".moon-partial-";

@@ -46,6 +46,7 @@ pub mod local;
 pub mod memory;
 mod path;
 pub mod seaweedfs;
+mod server;
 mod store;
 mod url;
 
@@ -55,5 +56,6 @@ pub use local::LocalStore;
 pub use memory::MemoryStore;
 pub use path::{MAX_PATH_BYTES, MAX_SEGMENT_BYTES, StorePath};
 pub use seaweedfs::SeaweedStore;
+pub use server::Server;
 pub use store::{ByteStream, Capabilities, GetResult, ListResult, ObjectMeta, Store};
-pub use url::{Server, StoreUrl, open, redact};
+pub use url::{StoreUrl, open, redact};

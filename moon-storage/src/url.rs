@@ -14,7 +14,6 @@
 //! Paths in URLs are percent-decoded (`%20` is a space). User information (`user:secret@host`)
 //! is accepted by the parser but never shown: errors and [`Store::url`] replace it with `***`.
 
-use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -23,6 +22,7 @@ use crate::hdfs::{HdfsOptions, HdfsStore};
 use crate::local::LocalStore;
 use crate::memory::MemoryStore;
 use crate::seaweedfs::{SeaweedOptions, SeaweedStore};
+use crate::server::Server;
 use crate::store::Store;
 
 /// A parsed store URL.
@@ -67,37 +67,6 @@ pub enum StoreUrl {
         /// The directory inside the volume the store is rooted at.
         root: String,
     },
-}
-
-/// A server named in a URL.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Server {
-    /// Host name or IP address (IPv6 without brackets).
-    pub host: String,
-    /// Port, the scheme's default when the URL names none.
-    pub port: u16,
-    /// User information from the URL, if any; never printed.
-    pub userinfo: Option<String>,
-}
-
-impl fmt::Debug for Server {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Server")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("userinfo", &self.userinfo.as_ref().map(|_| "***"))
-            .finish()
-    }
-}
-
-impl fmt::Display for Server {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
 }
 
 /// Opens the store `url` names (see the module docs for the schemes).

@@ -46,10 +46,10 @@ use self::listing::{Item, Walk, full_path, meta};
 use self::times::parse_http_date;
 use crate::error::{Error, Result};
 use crate::path::StorePath;
+use crate::server::Server;
 use crate::store::{
     ByteStream, Capabilities, GetResult, ListResult, ObjectMeta, Store, clamp_range,
 };
-use crate::url::Server;
 
 /// How a [`SeaweedStore`] is reached and where it writes.
 #[derive(Debug, Clone)]
