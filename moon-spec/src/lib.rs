@@ -26,6 +26,7 @@ pub mod rendezvous;
 pub mod secret;
 pub mod spec;
 pub mod status;
+pub mod storage;
 
 pub use error::{Error, FieldError, FieldErrors, Result};
 /// GPU selectors, health rules and placement (the `moon-gpu` crate, without NVML).

@@ -334,3 +334,43 @@ groups: [ml-vision]
     assert_eq!(open.quota.cpus, None);
     assert_eq!(open.quota.jobs, None);
 }
+
+#[test]
+fn tenant_with_storage_on_every_system() {
+    let tenant = tenant_from_yaml(
+        "
+name: vision
+storage:
+  seaweedfs:
+  hdfs:
+    spaceQuota: 1Ti
+    kerberos: {principal: vision/etl@EXAMPLE.COM, keytabSecret: vision-keytab}
+    cache: {memory: 2Gi, disk: 20Gi}
+  gluster: {size: 10Gi}
+",
+    )
+    .unwrap();
+    // A system named with no settings is there, with its defaults.
+    let seaweedfs = tenant.storage.seaweedfs.as_ref().expect("seaweedfs");
+    assert_eq!(seaweedfs.replication, None);
+    let hdfs = tenant.storage.hdfs.as_ref().expect("hdfs");
+    assert_eq!(hdfs.space_quota.as_ref().unwrap().bytes(), Ok(1024 * GI));
+    assert_eq!(
+        hdfs.kerberos.as_ref().unwrap().principal,
+        "vision/etl@EXAMPLE.COM"
+    );
+    let cache = hdfs.cache.as_ref().unwrap();
+    assert_eq!(cache.disk.as_ref().unwrap().bytes(), Ok(20 * GI));
+    assert_eq!(
+        tenant.storage.gluster.as_ref().unwrap().size.bytes(),
+        Ok(10 * GI)
+    );
+
+    // What is written reads back the same, so a tenant stored and read again keeps its storage.
+    let json = serde_json::to_string(&tenant).unwrap();
+    assert_eq!(tenant_from_yaml(&json).unwrap(), tenant);
+
+    let none = tenant_from_yaml("name: research").unwrap();
+    assert!(none.storage.is_empty());
+    assert!(!serde_json::to_string(&none).unwrap().contains("storage"));
+}

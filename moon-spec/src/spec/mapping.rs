@@ -28,6 +28,28 @@ where
     Mapped::<T>::deserialize(deserializer).map(|Mapped(value)| value)
 }
 
+/// For `#[serde(deserialize_with)]` on an optional struct whose mere presence means
+/// something: a key written with no value (`seaweedfs:` in YAML, `null` in JSON) is the
+/// struct's defaults, not its absence.
+pub(crate) fn some<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    let value = Option::<Mapped<T>>::deserialize(deserializer)?;
+    Ok(Some(value.map_or_else(T::default, |Mapped(value)| value)))
+}
+
+/// For `#[serde(deserialize_with)]` on an optional struct with required fields: present, it
+/// must be a mapping.
+pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    one(deserializer).map(Some)
+}
+
 /// For `#[serde(deserialize_with)]` on a field holding a list of structs.
 pub(crate) fn each<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
 where

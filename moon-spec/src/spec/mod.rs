@@ -10,6 +10,7 @@ mod job;
 mod kind;
 mod mapping;
 mod quantity;
+mod storage;
 mod tenant;
 mod validate;
 
@@ -19,6 +20,9 @@ pub use gpus::Gpus;
 pub use job::{DEFAULT_BACKOFF_LIMIT, EnvFrom, Job, RestartPolicy, Role};
 pub use kind::{JobKind, Kind, TenantKind};
 pub use quantity::{Quantity, format_bytes, format_cpus};
+pub use storage::{
+    CacheSize, GlusterStorage, HdfsStorage, Kerberos, SeaweedStorage, TenantStorage,
+};
 pub use tenant::{Tenant, TenantQuota};
 pub use validate::{
     Demand, is_env_name, label_problem, validate_job, validate_secret, validate_secret_name,

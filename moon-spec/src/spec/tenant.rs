@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Quantity, TenantKind};
+use super::{Quantity, TenantKind, TenantStorage};
 
 /// A tenant's spec. On Kubernetes it becomes a namespace with a quota and
 /// RBAC; on the local backend its quota is enforced by moon's admission.
@@ -19,6 +19,13 @@ pub struct Tenant {
     /// Limits on what the tenant's running jobs may hold at once.
     #[serde(default, deserialize_with = "super::mapping::one")]
     pub quota: TenantQuota,
+    /// The storage systems the tenant gets space on.
+    #[serde(
+        default,
+        deserialize_with = "super::mapping::one",
+        skip_serializing_if = "TenantStorage::is_empty"
+    )]
+    pub storage: TenantStorage,
     /// Users granted access to the tenant on clusters with access control.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<String>,

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::{Framework, Job, Quantity, Tenant};
+use super::{Framework, Job, Quantity, Tenant, TenantStorage};
 use crate::error::{Error, FieldError, FieldErrors, rule};
 use crate::secret::SecretData;
 
@@ -95,6 +95,7 @@ pub fn validate_tenant(tenant: &Tenant) -> Result<(), Error> {
             findings.add(rule::REQUIRED, format!("groups[{i}]"), "must not be empty");
         }
     }
+    check_storage(&mut findings, &tenant.storage);
     check_labels(&mut findings, &tenant.labels);
     findings.into_result("tenant")
 }
@@ -373,6 +374,114 @@ fn check_name(findings: &mut Findings, path: &str, name: &str, max: usize) {
             ),
         );
     }
+}
+
+/// Smallest Gluster volume: its directory quota is kept in whole blocks, and a volume smaller
+/// than a few of them is a mistake rather than a choice.
+const MIN_GLUSTER_BYTES: u64 = 1 << 20;
+/// SeaweedFS keeps a TTL's count in one byte.
+const MAX_SEAWEEDFS_TTL_COUNT: u32 = 255;
+
+fn check_storage(findings: &mut Findings, storage: &TenantStorage) {
+    if let Some(seaweedfs) = &storage.seaweedfs {
+        if let Some(replication) = &seaweedfs.replication
+            && (replication.len() != 3 || !replication.bytes().all(|b| b.is_ascii_digit()))
+        {
+            findings.add(
+                rule::FORMAT,
+                "storage.seaweedfs.replication",
+                format!("must be three digits (copies on other data centres, racks and servers), such as \"001\", got {replication:?}"),
+            );
+        }
+        if let Some(ttl) = &seaweedfs.ttl
+            && let Some(message) = seaweedfs_ttl_problem(ttl)
+        {
+            findings.add(rule::FORMAT, "storage.seaweedfs.ttl", message);
+        }
+    }
+    if let Some(hdfs) = &storage.hdfs {
+        if let Some(quota) = &hdfs.space_quota {
+            check_memory(findings, "storage.hdfs.spaceQuota", quota, false);
+        }
+        if let Some(kerberos) = &hdfs.kerberos {
+            if !is_principal(&kerberos.principal) {
+                findings.add(
+                    rule::FORMAT,
+                    "storage.hdfs.kerberos.principal",
+                    format!(
+                        "must be primary[/instance]@REALM, got {:?}",
+                        kerberos.principal
+                    ),
+                );
+            }
+            check_name(
+                findings,
+                "storage.hdfs.kerberos.keytabSecret",
+                &kerberos.keytab_secret,
+                MAX_SECRET_NAME_LEN,
+            );
+        }
+        if let Some(cache) = &hdfs.cache {
+            if cache.memory.is_none() && cache.disk.is_none() {
+                findings.add(
+                    rule::REQUIRED,
+                    "storage.hdfs.cache",
+                    "must give memory, disk or both",
+                );
+            }
+            if let Some(memory) = &cache.memory {
+                check_memory(findings, "storage.hdfs.cache.memory", memory, false);
+            }
+            if let Some(disk) = &cache.disk {
+                check_memory(findings, "storage.hdfs.cache.disk", disk, false);
+            }
+        }
+    }
+    if let Some(gluster) = &storage.gluster {
+        match gluster.size.bytes() {
+            Err(problem) => findings.add(rule::FORMAT, "storage.gluster.size", problem),
+            Ok(bytes) if bytes < MIN_GLUSTER_BYTES => findings.add(
+                rule::RANGE,
+                "storage.gluster.size",
+                format!("must be at least 1Mi, got {}", gluster.size.written()),
+            ),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// What is wrong with a SeaweedFS TTL (`30d`), if anything.
+fn seaweedfs_ttl_problem(ttl: &str) -> Option<String> {
+    let rule = "must be a count of 1-255 and a unit of m, h, d, w, M or y, such as \"30d\"";
+    let Some(unit) = ttl.chars().last() else {
+        return Some(format!("{rule}, got \"\""));
+    };
+    let count = &ttl[..ttl.len() - unit.len_utf8()];
+    let count_ok = !count.is_empty()
+        && count.bytes().all(|b| b.is_ascii_digit())
+        && count
+            .parse::<u32>()
+            .is_ok_and(|n| (1..=MAX_SEAWEEDFS_TTL_COUNT).contains(&n));
+    if count_ok && "mhdwMy".contains(unit) {
+        None
+    } else {
+        Some(format!("{rule}, got {ttl:?}"))
+    }
+}
+
+/// A Kerberos principal: `primary[/instance]@REALM`, no part empty, no spaces.
+fn is_principal(principal: &str) -> bool {
+    let Some((name, realm)) = principal.rsplit_once('@') else {
+        return false;
+    };
+    let well_formed =
+        |part: &str| !part.is_empty() && !part.chars().any(|c| c.is_whitespace() || c.is_control());
+    let (primary, instance) = name.split_once('/').unwrap_or((name, "x"));
+    well_formed(primary)
+        && well_formed(instance)
+        && well_formed(realm)
+        && !instance.contains('/')
+        && !realm.contains('@')
 }
 
 fn check_cpus(findings: &mut Findings, path: &str, cpus: &Quantity, zero_ok: bool) {
