@@ -8,11 +8,16 @@ use crate::config::{BackendName, Config};
 use crate::error::Result;
 use crate::kubernetes::{KubernetesBackend, KubernetesConfig};
 use crate::local::{LocalBackend, LocalConfig};
+use crate::spec::Tenant;
+use crate::status::ApplyOutcome;
+use crate::storage::{StorageServers, TenantStorage, provision};
 
-/// A handle on a backend; cheap to clone and share between threads.
+/// A handle on a backend, and on the platform's storage servers; cheap to clone and share
+/// between threads. Everything a [`Backend`] does is called on the client directly.
 #[derive(Clone)]
 pub struct Client {
     backend: Arc<dyn Backend>,
+    storage: StorageServers,
 }
 
 impl Client {
@@ -40,15 +45,53 @@ impl Client {
     /// local backend opens its state at once; Kubernetes connects on the
     /// first request.
     pub fn connect(config: &Config) -> Result<Client> {
-        match config.backend() {
-            BackendName::Local => Client::local_with(config.local()?),
-            BackendName::Kubernetes => Ok(Client::kubernetes(config.kubernetes().clone())),
+        let client = match config.backend() {
+            BackendName::Local => Client::local_with(config.local()?)?,
+            BackendName::Kubernetes => Client::kubernetes(config.kubernetes().clone()),
+        };
+        Ok(client.with_storage(config.storage().clone()))
+    }
+
+    /// Any backend, for embedding and tests; no storage servers until
+    /// [`with_storage`](Client::with_storage).
+    pub fn from_backend(backend: Arc<dyn Backend>) -> Client {
+        Client {
+            backend,
+            storage: StorageServers::default(),
         }
     }
 
-    /// Any backend, for embedding and tests.
-    pub fn from_backend(backend: Arc<dyn Backend>) -> Client {
-        Client { backend }
+    /// This client with the platform's storage servers `storage`.
+    pub fn with_storage(self, storage: StorageServers) -> Client {
+        Client { storage, ..self }
+    }
+
+    /// The platform's storage servers.
+    pub fn storage_servers(&self) -> &StorageServers {
+        &self.storage
+    }
+
+    /// Applies `tenant` on the backend, then provisions the storage its spec asks for (see
+    /// [`provision`]): the outcome is that of the spec, and storage already as the spec says is
+    /// left alone, so applying twice changes nothing. A storage system the platform has no
+    /// server for is refused before anything is applied.
+    pub async fn apply_tenant(&self, tenant: &Tenant) -> Result<ApplyOutcome> {
+        if !tenant.storage.is_empty() {
+            crate::spec::validate_tenant(tenant)?;
+            // Refuse what cannot be provisioned before the backend records the spec.
+            crate::storage::check_servers(tenant, &self.storage)?;
+        }
+        let outcome = self.backend.apply_tenant(tenant).await?;
+        if !tenant.storage.is_empty() {
+            provision(tenant, &self.storage).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// The stores of the tenant `name`, confined to its part of each storage system.
+    pub async fn storage(&self, name: &str) -> Result<TenantStorage> {
+        let tenant = self.backend.get_tenant(name).await?;
+        Ok(TenantStorage::new(&tenant.spec, &self.storage))
     }
 }
 

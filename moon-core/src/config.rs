@@ -22,6 +22,7 @@ use k8s_openapi::api::core::v1::Toleration;
 use crate::error::{Error, Result, rule};
 use crate::kubernetes::{KubernetesConfig, parse_node_selector, parse_tolerations};
 use crate::local::LocalConfig;
+use crate::storage::StorageServers;
 
 /// The backends moon offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -66,6 +67,7 @@ pub struct Config {
     home: Option<PathBuf>,
     agent_program: Option<PathBuf>,
     kubernetes: KubernetesConfig,
+    storage: StorageServers,
 }
 
 impl Config {
@@ -73,7 +75,8 @@ impl Config {
     /// or `kubernetes`); for the local backend `MOON_HOME` and
     /// `MOON_AGENT_PROGRAM` ([`LocalConfig::from_env`]); for Kubernetes
     /// `MOON_KUBECONFIG`, `MOON_KUBE_CONTEXT`, `MOON_IMAGE`, `MOON_TOLERATIONS`
-    /// and `MOON_NODE_SELECTOR` ([`KubernetesConfig::from_env`]).
+    /// and `MOON_NODE_SELECTOR` ([`KubernetesConfig::from_env`]); the storage
+    /// servers from `MOON_SEAWEEDFS` and `MOON_HDFS` ([`StorageServers::from_env`]).
     pub fn from_env() -> Result<Config> {
         let backend = match std::env::var("MOON_BACKEND") {
             Ok(name) if !name.is_empty() => BackendName::parse(&name)?,
@@ -82,6 +85,7 @@ impl Config {
         Ok(Config {
             backend,
             kubernetes: KubernetesConfig::from_env()?,
+            storage: StorageServers::from_env()?,
             ..Config::default()
         })
     }
@@ -141,6 +145,16 @@ impl Config {
     pub fn with_node_selector(mut self, labels: &[impl AsRef<str>]) -> Result<Config> {
         self.kubernetes.node_selector = parse_list(labels, parse_node_selector)?;
         Ok(self)
+    }
+
+    /// The platform's storage servers, instead of `MOON_SEAWEEDFS` and `MOON_HDFS`.
+    pub fn with_storage(self, storage: StorageServers) -> Config {
+        Config { storage, ..self }
+    }
+
+    /// The platform's storage servers.
+    pub fn storage(&self) -> &StorageServers {
+        &self.storage
     }
 
     /// Which backend.

@@ -135,6 +135,10 @@ pub enum Error {
     /// as moon-gpu words it (`no NVML on this machine: ...`).
     #[error(transparent)]
     Gpu(#[from] moon_gpu::Error),
+    /// A store failed: the object is missing, the path is malformed, the server refused or is
+    /// down (see [`moon_storage::Error`]), worded as moon-storage words it.
+    #[error(transparent)]
+    Storage(#[from] moon_storage::Error),
 }
 
 impl Error {

@@ -21,6 +21,7 @@ pub mod config;
 pub mod error;
 pub mod kubernetes;
 pub mod local;
+pub mod storage;
 
 /// Rendezvous settings per framework (the `moon-spec` crate's).
 pub use moon_spec::rendezvous;

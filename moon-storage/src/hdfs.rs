@@ -811,6 +811,66 @@ impl Store for HdfsStore {
     }
 }
 
+/// Preparing the store's directory for its owner: what provisioning a tenant's HDFS home does.
+impl HdfsStore {
+    /// Makes the root directory (and its parents) if missing and gives it `owner`, `group` and
+    /// `mode` (`0o770`: the owner and the group, nobody else). Changing the owner takes HDFS's
+    /// superuser. Answers whether anything changed, so that applying twice is seen to do
+    /// nothing.
+    pub async fn prepare_root(&self, owner: &str, group: &str, mode: u32) -> Result<bool> {
+        let root = self.root.as_str();
+        let mut changed = false;
+        let status = match self.client.get_file_info(root).await {
+            Ok(status) => status,
+            Err(HdfsError::FileNotFound(_)) => {
+                self.client
+                    .mkdirs(root, mode, true)
+                    .await
+                    .map_err(|e| hdfs_error(e, &root))?;
+                changed = true;
+                self.client
+                    .get_file_info(root)
+                    .await
+                    .map_err(|e| hdfs_error(e, &root))?
+            }
+            Err(e) => return Err(hdfs_error(e, &root)),
+        };
+        if !status.isdir {
+            return Err(Error::PreconditionFailed {
+                path: root.to_string(),
+                message: "a file is where the directory should be".to_string(),
+            });
+        }
+        if status.owner != owner || status.group != group {
+            self.client
+                .set_owner(root, Some(owner), Some(group))
+                .await
+                .map_err(|e| hdfs_error(e, &root))?;
+            changed = true;
+        }
+        // The mode asked for, whatever umask mkdirs applied.
+        if u32::from(status.permission) != mode {
+            self.client
+                .set_permission(root, mode)
+                .await
+                .map_err(|e| hdfs_error(e, &root))?;
+            changed = true;
+        }
+        Ok(changed)
+    }
+
+    /// The owner, group and mode of the root directory.
+    pub async fn root_owner(&self) -> Result<(String, String, u32)> {
+        let root = self.root.as_str();
+        let status = self
+            .client
+            .get_file_info(root)
+            .await
+            .map_err(|e| hdfs_error(e, &root))?;
+        Ok((status.owner, status.group, u32::from(status.permission)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,9 @@ use super::{Job, Kind, Tenant, from_yaml, struct_from_yaml, validate_job, valida
 use crate::error::{Error, rule};
 
 /// A spec of any kind, parsed and validated.
+// One is made per document read, so its size does not matter; boxing the tenant would only
+// make matching on it clumsier for every caller.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Spec {

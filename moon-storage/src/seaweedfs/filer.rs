@@ -221,6 +221,27 @@ impl Filer {
             .map_err(|e| transport_error(&e, &self.shown))
     }
 
+    /// Makes the directory `path` and its parents; an existing directory is no error.
+    pub async fn mkdir(&self, path: &str) -> Result<()> {
+        let dir = format!("{}/", path.trim_end_matches('/'));
+        let response = self.send_small(self.http.post(self.url(&dir, ""))).await?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(failure(response, path, &self.shown).await)
+        }
+    }
+
+    /// The whole content of the small file `path`, or `None` when there is none.
+    pub async fn read_small(&self, path: &str) -> Result<Option<Bytes>> {
+        let response = self.send_small(self.http.get(self.url(path, ""))).await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => body(response, &self.shown).await.map(Some),
+            _ => Err(failure(response, path, &self.shown).await),
+        }
+    }
+
     /// Deletes `path`; a directory only when it is empty. A missing path is no error.
     pub async fn delete(&self, path: &str) -> Result<()> {
         let response = self

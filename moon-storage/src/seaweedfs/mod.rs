@@ -20,6 +20,7 @@
 //! [`SeaweedStore::blobs`] gives the blob API (see [`blobs`](crate::seaweedfs::SeaweedBlobs)) on
 //! the master named by `?master=`, writing to the store's collection.
 
+mod admin;
 mod blobs;
 mod filer;
 mod http;
@@ -37,6 +38,7 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use reqwest::{Body, Client, StatusCode};
 
+pub use admin::LocationRule;
 pub use blobs::{BlobOptions, Fid, SeaweedBlobs};
 pub use lookup::VolumeLocations;
 

@@ -1,0 +1,197 @@
+//! A tenant's stores, confined to the tenant's part of each storage system.
+//!
+//! The confinement holds on two levels. Every store handed out is rooted at the tenant's own
+//! directory, and a [`StorePath`](moon_storage::StorePath) cannot climb out of its store's root;
+//! [`TenantStorage::open`] refuses a URL outside the tenant's part with
+//! [`Error::PermissionDenied`]. And where the server checks access, it is asked to: the tenant's
+//! HDFS stores act as the tenant's own user, and its home is closed to every other user, so
+//! the namenode itself refuses them another tenant's files. SeaweedFS's filer has no users:
+//! there the first level is the fence.
+
+use std::sync::Arc;
+
+use moon_spec::spec::Tenant;
+use moon_spec::storage::{hdfs_home, seaweedfs_collection, seaweedfs_dir};
+use moon_storage::{Server, Store, StoreUrl, redact};
+
+use super::servers::{HdfsServer, SeaweedServers, StorageServers};
+use crate::error::{Error, Result};
+
+/// The stores of one tenant (from the client's `storage(tenant)`).
+#[derive(Debug, Clone)]
+pub struct TenantStorage {
+    tenant: String,
+    seaweedfs: Option<SeaweedServers>,
+    hdfs: Option<HdfsServer>,
+}
+
+impl TenantStorage {
+    /// The stores `tenant`'s spec gives it on `servers`.
+    pub fn new(tenant: &Tenant, servers: &StorageServers) -> TenantStorage {
+        let storage = &tenant.storage;
+        TenantStorage {
+            tenant: tenant.name.clone(),
+            seaweedfs: storage.seaweedfs.as_ref().and(servers.seaweedfs.clone()),
+            hdfs: storage.hdfs.as_ref().and(servers.hdfs.clone()),
+        }
+    }
+
+    /// The tenant's name.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// The tenant's SeaweedFS directory, writing to its collection.
+    pub fn seaweedfs(&self) -> Result<Arc<dyn Store>> {
+        let servers = self
+            .seaweedfs
+            .as_ref()
+            .ok_or_else(|| self.none("seaweedfs"))?;
+        self.seaweedfs_at(servers, &seaweedfs_dir(&self.tenant))
+    }
+
+    /// The tenant's HDFS home, acting as the tenant's user.
+    pub fn hdfs(&self) -> Result<Arc<dyn Store>> {
+        let server = self.hdfs.as_ref().ok_or_else(|| self.none("hdfs"))?;
+        self.hdfs_at(server, &hdfs_home(&self.tenant))
+    }
+
+    /// The URLs of the tenant's stores, one per system it has space on.
+    pub fn urls(&self) -> Vec<String> {
+        let mut urls = Vec::new();
+        if let Some(servers) = &self.seaweedfs {
+            let mut url = format!(
+                "seaweedfs://{}{}?collection={}",
+                shown(&servers.filer),
+                seaweedfs_dir(&self.tenant),
+                seaweedfs_collection(&self.tenant)
+            );
+            if let Some(master) = &servers.master {
+                url.push_str(&format!("&master={}", shown(master)));
+            }
+            urls.push(url);
+        }
+        if let Some(server) = &self.hdfs {
+            urls.push(format!(
+                "hdfs://{}{}",
+                shown(&server.namenode),
+                hdfs_home(&self.tenant)
+            ));
+        }
+        urls
+    }
+
+    /// The store `url` names, which must lie in the tenant's part of one of its systems (its
+    /// directory or below, on the platform's server); anything else is
+    /// [`Error::PermissionDenied`].
+    pub fn open(&self, url: &str) -> Result<Arc<dyn Store>> {
+        let parsed = StoreUrl::parse(url)?;
+        let refuse = |why: String| {
+            Error::PermissionDenied(format!(
+                "tenant {:?} may not reach {}: {why}",
+                self.tenant,
+                redact(url)
+            ))
+        };
+        match parsed {
+            StoreUrl::SeaweedFs {
+                server,
+                root,
+                collection,
+                ..
+            } => {
+                let servers = self
+                    .seaweedfs
+                    .as_ref()
+                    .ok_or_else(|| self.none("seaweedfs"))?;
+                if !same_server(&server, &servers.filer) {
+                    return Err(refuse(format!(
+                        "the platform's filer is {}",
+                        shown(&servers.filer)
+                    )));
+                }
+                let dir = seaweedfs_dir(&self.tenant);
+                if !within(&root, &dir) {
+                    return Err(refuse(format!("outside its directory {dir}")));
+                }
+                let own = seaweedfs_collection(&self.tenant);
+                if collection.as_ref().is_some_and(|c| *c != own) {
+                    return Err(refuse(format!("its collection is {own}")));
+                }
+                self.seaweedfs_at(servers, &root)
+            }
+            StoreUrl::Hdfs { server, root } => {
+                let hdfs = self.hdfs.as_ref().ok_or_else(|| self.none("hdfs"))?;
+                if !same_server(&server, &hdfs.namenode) {
+                    return Err(refuse(format!(
+                        "the platform's namenode is {}",
+                        shown(&hdfs.namenode)
+                    )));
+                }
+                let home = hdfs_home(&self.tenant);
+                if !within(&root, &home) {
+                    return Err(refuse(format!("outside its home {home}")));
+                }
+                self.hdfs_at(hdfs, &root)
+            }
+            _ => Err(refuse(format!(
+                "not one of its stores ({})",
+                self.urls().join(", ")
+            ))),
+        }
+    }
+
+    fn seaweedfs_at(&self, servers: &SeaweedServers, root: &str) -> Result<Arc<dyn Store>> {
+        let collection = Some(seaweedfs_collection(&self.tenant));
+        Ok(Arc::new(servers.store(root, collection)?))
+    }
+
+    fn hdfs_at(&self, server: &HdfsServer, root: &str) -> Result<Arc<dyn Store>> {
+        Ok(Arc::new(server.store(root, Some(&self.tenant))?))
+    }
+
+    fn none(&self, system: &str) -> Error {
+        Error::NotFound {
+            kind: "storage",
+            name: format!("{system} of tenant {}", self.tenant),
+        }
+    }
+}
+
+/// `root` is `dir` or a directory below it, segment by segment (`/tenants/vision2` is not
+/// below `/tenants/vision`). Both are absolute paths the URL parser has checked for `..`.
+fn within(root: &str, dir: &str) -> bool {
+    let root = root.trim_end_matches('/');
+    root == dir
+        || root
+            .strip_prefix(dir)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+fn same_server(a: &Server, b: &Server) -> bool {
+    a.host.eq_ignore_ascii_case(&b.host) && a.port == b.port
+}
+
+/// A server as URLs show it, without user information.
+fn shown(server: &Server) -> String {
+    Server {
+        userinfo: None,
+        ..server.clone()
+    }
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn within_goes_by_whole_segments() {
+        assert!(within("/tenants/vision", "/tenants/vision"));
+        assert!(within("/tenants/vision/", "/tenants/vision"));
+        assert!(within("/tenants/vision/raw/2026", "/tenants/vision"));
+        assert!(!within("/tenants/vision2", "/tenants/vision"));
+        assert!(!within("/tenants", "/tenants/vision"));
+        assert!(!within("/", "/tenants/vision"));
+    }
+}
