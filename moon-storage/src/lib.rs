@@ -52,7 +52,7 @@ mod store;
 mod url;
 
 pub use error::{Error, Result};
-pub use gluster::{GlusterOptions, GlusterStore};
+pub use gluster::{GlusterOptions, GlusterStore, GlusterVolumes, VolumeInfo, VolumesOptions};
 pub use hdfs::{HdfsOptions, HdfsStore};
 pub use local::LocalStore;
 pub use memory::MemoryStore;

@@ -1,5 +1,5 @@
 //! A store in a directory of a GlusterFS volume (`gluster://host/volume/path`), through the
-//! volume's FUSE mount.
+//! volume's FUSE mount, and [`GlusterVolumes`], which makes volumes with the gluster CLI.
 //!
 //! The store is a [`LocalStore`] over the mounted directory, with its rules (atomic writes by a
 //! temporary file renamed into place, `a` and `a/b` not both objects, copy and rename, no
@@ -27,7 +27,9 @@
 //! [`DEFAULT_MOUNT_ROOT`] (on a tmpfs on most systems, so that mount points do not outlive a
 //! reboot).
 
+mod cli;
 mod mount;
+mod volumes;
 
 use std::fmt;
 use std::ops::Range;
@@ -47,6 +49,7 @@ use crate::server::Server;
 use crate::store::{ByteStream, Capabilities, GetResult, ListResult, ObjectMeta, Store};
 
 use mount::{BACKEND, Mount};
+pub use volumes::{GlusterVolumes, VolumeInfo, VolumesOptions};
 
 /// Where moon mounts volumes when neither the options nor `$MOON_GLUSTER_MOUNT_ROOT` say.
 pub const DEFAULT_MOUNT_ROOT: &str = "/run/moon/gluster";
