@@ -526,7 +526,7 @@ tier_build() {
 # (moon-core/tests/conformance_kubernetes.rs): the kubernetes tier runs them, with a cluster.
 CLUSTER_TESTS="on_the_test_cluster::"
 # Likewise the storage backends' tests on the storage test bed
-# (moon-storage/tests/conformance_{seaweedfs,hdfs}.rs): the storage tier runs them.
+# (moon-storage/tests/conformance_{seaweedfs,hdfs,gluster}.rs): the storage tier runs them.
 STORAGE_BED_TESTS="on_the_storage_bed::"
 
 tier_rust() {
@@ -648,6 +648,28 @@ run_conformance_hdfs() {
     return "$rc"
 }
 
+# The GlusterFS store's and volume provisioner's tests on the bed of tier_storage (its env.sh
+# sourced), like run_conformance_hdfs. Volumes the store mounts itself go under the bed's dir,
+# where down.sh unmounts whatever a failed test left.
+run_conformance_gluster() {
+    local log="$REPORTS/conformance-gluster.log" rc=0
+    step "cargo test --release --workspace --test conformance_gluster"
+    MOON_GLUSTER_MOUNT_ROOT="$MOON_TEST_STORAGE_DIR/gluster/mounts" \
+        cargo test --release --workspace --test conformance_gluster 2>&1 | tee "$log" || rc=$?
+    count_cargo "$log"
+    return "$rc"
+}
+
+# Tenants' storage through moon-core's client (moon-core/tests/tenant_storage.rs) on the
+# SeaweedFS and HDFS of tier_storage: provisioning at apply, and stores confined to a tenant.
+run_tenant_storage() {
+    local log="$REPORTS/tenant-storage.log" rc=0
+    step "cargo test --release --workspace --test tenant_storage"
+    cargo test --release --workspace --test tenant_storage 2>&1 | tee "$log" || rc=$?
+    count_cargo "$log"
+    return "$rc"
+}
+
 tier_storage() {
     local bed="$ROOT/target/test-storage" rc=0
     step "scripts/storage/up.sh --dir target/test-storage (SeaweedFS, HDFS, GlusterFS on loopback)"
@@ -669,6 +691,8 @@ tier_storage() {
         source "$bed/env.sh"
         run_conformance_seaweedfs || rc=$?
         run_conformance_hdfs || rc=$?
+        run_conformance_gluster || rc=$?
+        run_tenant_storage || rc=$?
     fi
     step "scripts/storage/down.sh --dir target/test-storage --purge"
     "$ROOT/scripts/storage/down.sh" --dir "$bed" --purge || rc=$?

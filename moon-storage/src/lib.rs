@@ -12,7 +12,7 @@
 //! | `file:///abs/dir` | [`LocalStore`], a local directory |
 //! | `seaweedfs://filer:8888/path?master=host:9333` | [`SeaweedStore`], a SeaweedFS filer (and its blob API) |
 //! | `hdfs://namenode:8020/path` | [`HdfsStore`], a directory of an HDFS cluster |
-//! | `gluster://host/volume/path` | parsed; opening it answers [`Error::NotSupported`] for now |
+//! | `gluster://host/volume/path` | [`GlusterStore`], a directory of a GlusterFS volume, through its FUSE mount (see [`gluster`] for the mount's lifecycle) |
 //!
 //! ```
 //! use bytes::Bytes;
@@ -41,6 +41,7 @@
 //! ```
 
 mod error;
+pub mod gluster;
 pub mod hdfs;
 pub mod local;
 pub mod memory;
@@ -51,6 +52,7 @@ mod store;
 mod url;
 
 pub use error::{Error, Result};
+pub use gluster::{GlusterOptions, GlusterStore, GlusterVolumes, VolumeInfo, VolumesOptions};
 pub use hdfs::{HdfsOptions, HdfsStore};
 pub use local::LocalStore;
 pub use memory::MemoryStore;

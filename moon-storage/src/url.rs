@@ -6,7 +6,7 @@
 //! | `file` | `file:///abs/dir` | [`LocalStore`] |
 //! | `seaweedfs` | `seaweedfs://filer-host[:port]/path[?master=host:port&collection=NAME]` (port 8888 by default) | [`SeaweedStore`] |
 //! | `hdfs` | `hdfs://namenode[:port]/path` (port 8020 by default) | [`HdfsStore`] rooted at `/path`, with Hadoop's configuration from `$HADOOP_CONF_DIR` (see [`HdfsOptions`]) |
-//! | `gluster` | `gluster://host/volume[/path]` | not yet: [`Error::NotSupported`] |
+//! | `gluster` | `gluster://host[:port]/volume[/path]` (port 24007 by default) | [`GlusterStore`] rooted at `/path` of the volume, mounted with FUSE unless it is mounted already (see [`crate::gluster`]) |
 //!
 //! Only `seaweedfs` URLs take a query: `master` (the master server, needed for the blob API of
 //! [`SeaweedStore::blobs`]) and `collection` (where the store's data goes).
@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::gluster::{GlusterOptions, GlusterStore};
 use crate::hdfs::{HdfsOptions, HdfsStore};
 use crate::local::LocalStore;
 use crate::memory::MemoryStore;
@@ -103,7 +104,16 @@ pub fn open(url: &str) -> Result<Arc<dyn Store>> {
             &root,
             HdfsOptions::default(),
         )?)),
-        StoreUrl::Gluster { .. } => Err(Error::not_supported("gluster", "open")),
+        StoreUrl::Gluster {
+            server,
+            volume,
+            root,
+        } => Ok(Arc::new(GlusterStore::new(
+            server,
+            &volume,
+            &root,
+            GlusterOptions::default(),
+        )?)),
     }
 }
 
@@ -459,12 +469,18 @@ mod tests {
     }
 
     #[test]
-    fn later_backends_are_not_supported_yet() {
-        for (url, backend) in [("gluster://127.0.0.1/vol/x", "gluster")] {
-            match open(url) {
-                Err(Error::NotSupported { backend: b, .. }) => assert_eq!(b, backend),
-                other => panic!("{url}: {other:?}"),
+    fn gluster_urls_are_checked_before_anything_is_mounted() {
+        // Both fail before the mount helper runs: nothing here needs a server or root.
+        match open("gluster://alice:s3cret@g1/vol/x") {
+            Err(Error::InvalidUrl { url, reason }) => {
+                assert!(reason.contains("user information"), "{reason}");
+                assert!(!url.contains("s3cret") && !reason.contains("s3cret"));
             }
+            other => panic!("{other:?}"),
+        }
+        match open("gluster://g1/vol.1/x") {
+            Err(Error::InvalidUrl { reason, .. }) => assert!(reason.contains("volume"), "{reason}"),
+            other => panic!("{other:?}"),
         }
     }
 

@@ -5,10 +5,11 @@
 #
 # Stops, by the PIDs recorded in DIR/pids (a PID is only signalled while its command line
 # still names DIR, so a reused PID is never hit; SIGTERM, then SIGKILL after the timeout):
-#   gluster    unmounts DIR/gluster/mnt, stops and deletes the volume (and its brick dir: gluster
-#              refuses to reuse a brick), stops glusterd, checks that the brick process ended,
-#              and removes the brick's log and socket that glusterd put under /var/log/glusterfs
-#              and /var/run/gluster
+#   gluster    unmounts every glusterfs mount in DIR (DIR/gluster/mnt, and those tests left in
+#              DIR/gluster/mounts), stops and deletes every volume of the bed's glusterd (and the
+#              brick dirs: gluster refuses to reuse a brick), stops glusterd, stops any brick or
+#              quotad it left, and removes the bricks' logs and sockets and the quota helpers'
+#              files that glusterd put under /var/log/glusterfs and /var/run/gluster
 #   hdfs       closes the launcher's standard input (stops hdfs-stdin), waits for the launcher
 #              to shut the cluster down, SIGTERM after 30 s (its data starts empty at the next up)
 #   seaweedfs  weed server (it can take over 10 s to stop); its data is kept
@@ -75,33 +76,76 @@ if ! flock -n 9; then
     [[ ${STORAGE_LOCK_HELD_BY_CALLER:-0} == 1 ]] || flock -w 120 9 || warn "$DIR/.lock still held after 120s; stopping anyway"
 fi
 
+# The glusterfs mounts in the bed's dir: the bed's own, and any that a test killed before its
+# cleanup left in gluster/mounts.
+gluster_mounts() {
+    awk -v dir="$DIR/" '/ - fuse\.glusterfs / && index($5, dir) == 1 { print $5 }' /proc/self/mountinfo
+}
+
+# The unix sockets of the bed's running bricks (glusterd puts them in /var/run/gluster).
+gluster_brick_sockets() {
+    local pidfile pid
+    for pidfile in "$GLUSTER_DIR"/run/vols/*/*.pid; do
+        [[ -s $pidfile ]] || continue
+        pid="$(cat "$pidfile")"
+        [[ -r /proc/$pid/cmdline ]] || continue
+        tr '\0' '\n' <"/proc/$pid/cmdline" | sed -n '/^-S$/{n;p;}'
+    done
+}
+
+# forget_gluster_volume NAME: what glusterd leaves outside the state dir for a volume it deleted
+# (the quota helpers' logs and pid files, empty per-volume log dirs).
+forget_gluster_volume() {
+    local name=$1
+    rm -f "/var/log/glusterfs/quota-mount-$name.log" \
+        "/var/run/gluster/${name}_quota_limit.pid" "/var/run/gluster/${name}_quota_list.pid"
+    rmdir "/var/log/glusterfs/gfproxy/$name" "/var/log/glusterfs/snaps/$name" 2>/dev/null || true
+}
+
 down_gluster() {
-    if mountpoint -q "$GLUSTER_MOUNT" 2>/dev/null; then
-        umount "$GLUSTER_MOUNT" || umount -l "$GLUSTER_MOUNT"
-        log "unmounted $GLUSTER_MOUNT"
-    fi
+    local mnt vol sock pidfile n=0 sockets=() volumes=()
+    for mnt in $(gluster_mounts); do
+        umount "$mnt" || umount -l "$mnt"
+        log "unmounted $mnt"
+    done
+    if [[ -s $GLUSTER_DIR/brick-socket ]]; then sockets+=("$(cat "$GLUSTER_DIR/brick-socket")"); fi
+    mapfile -t -O "${#sockets[@]}" sockets < <(gluster_brick_sockets)
     if alive glusterd; then
-        if gluster_cli volume info "$GLUSTER_VOLUME_NAME" >/dev/null 2>&1; then
-            gluster_cli volume stop "$GLUSTER_VOLUME_NAME" force >/dev/null 2>&1 || true
-            gluster_cli volume delete "$GLUSTER_VOLUME_NAME" >/dev/null ||
-                warn "could not delete gluster volume $GLUSTER_VOLUME_NAME"
-            log "stopped and deleted gluster volume $GLUSTER_VOLUME_NAME"
-        fi
+        # Every volume of the bed's glusterd: its own, and any that a killed test left.
+        mapfile -t volumes < <(gluster_cli volume list 2>/dev/null | grep -v '^No volumes present' || true)
+        for vol in "${volumes[@]}"; do
+            gluster_cli volume stop "$vol" force >/dev/null 2>&1 || true
+            gluster_cli volume delete "$vol" >/dev/null || warn "could not delete gluster volume $vol"
+            forget_gluster_volume "$vol"
+            log "stopped and deleted gluster volume $vol"
+        done
         stop_component glusterd "$TIMEOUT"
     else
         rm -f "$PIDS/glusterd.pid"
     fi
-    # The brick ends with `volume stop`; one left over (glusterd died first) is stopped here.
+    # Bricks end with `volume stop`; one left over (glusterd died first) is stopped here, and so
+    # are the other daemons glusterd started (test volumes' bricks, quotad), by their pid files.
     stop_component gluster-brick "$TIMEOUT"
-    rm -rf "$GLUSTER_BRICK" "$GLUSTER_DIR/lib/vols/$GLUSTER_VOLUME_NAME"
-    # What glusterd put outside the state dir for this brick (the names hold its path).
-    local brick_log sock
-    brick_log="/var/log/glusterfs/bricks/$(printf '%s' "${GLUSTER_BRICK#/}" | tr '/' '-').log"
-    rm -f "$brick_log"
-    if [[ -s $GLUSTER_DIR/brick-socket ]]; then
-        sock="$(cat "$GLUSTER_DIR/brick-socket")"
+    for pidfile in "$GLUSTER_DIR"/run/vols/*/*.pid "$GLUSTER_DIR/run/quotad/quotad.pid"; do
+        [[ -s $pidfile ]] || continue
+        n=$((n + 1))
+        cp "$pidfile" "$PIDS/gluster-daemon-$n.pid"
+        stop_component "gluster-daemon-$n" "$TIMEOUT"
+    done
+    rm -rf "$GLUSTER_BRICK" "$GLUSTER_DIR/provisioned" "$GLUSTER_DIR/lib/vols"
+    # What glusterd put outside the state dir for the bricks (the names hold their paths) and
+    # for quotad (started by the first volume with a quota).
+    local dashed
+    dashed="$(printf '%s' "${GLUSTER_DIR#/}" | tr '/' '-')"
+    rm -f /var/log/glusterfs/bricks/"$dashed"-*.log /var/log/glusterfs/quota_crawl/"$dashed"-*.log
+    for sock in "${sockets[@]}"; do
         [[ $sock == /var/run/gluster/*.socket || $sock == /run/gluster/*.socket ]] && rm -f "$sock"
-        rm -f "$GLUSTER_DIR/brick-socket"
+    done
+    rm -f "$GLUSTER_DIR/brick-socket"
+    if [[ -d $GLUSTER_DIR/run/quotad ]]; then
+        rm -f /var/run/gluster/quotad.socket /var/log/glusterfs/quotad.log
+        rmdir /var/run/gluster/tmp /var/log/glusterfs/quota_crawl 2>/dev/null || true
+        rm -rf "$GLUSTER_DIR/run/quotad"
     fi
 }
 
@@ -139,7 +183,7 @@ fi
 
 if [[ $PURGE == 1 ]]; then
     [[ $ALL == 1 ]] || die "--purge needs every server stopped (no --only)"
-    mountpoint -q "$GLUSTER_MOUNT" 2>/dev/null && die "$GLUSTER_MOUNT is still mounted: not removing $DIR"
+    [[ -z $(gluster_mounts) ]] || die "$(gluster_mounts | head -n1) is still mounted: not removing $DIR"
     rm -rf -- "$DIR"
     log "removed $DIR"
 fi

@@ -19,7 +19,7 @@
 # Writes DIR/env.sh with the exports of the servers that are up:
 #   MOON_TEST_STORAGE_DIR, MOON_TEST_SEAWEEDFS_{MASTER,VOLUME,FILER} (URLs),
 #   MOON_TEST_HDFS_URL, MOON_TEST_HDFS_HTTP, MOON_TEST_HDFS_CONF_DIR (its core-site.xml),
-#   MOON_TEST_GLUSTER_{HOST,VOLUME,MOUNT}
+#   MOON_TEST_GLUSTER_{HOST,VOLUME,MOUNT,SOCKET}
 # and prints `source DIR/env.sh` last.
 #
 # Idempotent: servers that are up are only checked; those that died are started again with
@@ -330,6 +330,7 @@ done
         echo "export MOON_TEST_GLUSTER_HOST=$GLUSTER_HOST"
         echo "export MOON_TEST_GLUSTER_VOLUME=$GLUSTER_VOLUME_NAME"
         echo "export MOON_TEST_GLUSTER_MOUNT=$GLUSTER_MOUNT"
+        echo "export MOON_TEST_GLUSTER_SOCKET=$GLUSTER_SOCKET"
     fi
 } >"$DIR/env.sh.tmp"
 mv "$DIR/env.sh.tmp" "$DIR/env.sh"
