@@ -40,6 +40,7 @@
 //! # }
 //! ```
 
+pub mod cached;
 mod error;
 pub mod hdfs;
 pub mod local;
@@ -49,6 +50,7 @@ pub mod seaweedfs;
 mod store;
 mod url;
 
+pub use cached::{CacheStats, Cached};
 pub use error::{Error, Result};
 pub use hdfs::{HdfsOptions, HdfsStore};
 pub use local::LocalStore;
