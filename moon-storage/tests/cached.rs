@@ -238,6 +238,40 @@ async fn a_second_read_is_served_from_memory() {
 }
 
 #[tokio::test]
+async fn an_object_read_whole_is_read_whole_again_without_a_copy() {
+    let inner = MemoryStore::new();
+    let cache = Cached::new(inner.clone()).page_size(64 * KIB);
+    let path = p("shard");
+    let content = noise(11, 1 << 20);
+    inner.put(&path, content.clone()).await.unwrap();
+    let cold = read(&cache, &path).await;
+    assert_same(&cold, &content, "cold");
+    let (first, second) = (read(&cache, &path).await, read(&cache, &path).await);
+    assert_same(&first, &content, "warm");
+    assert_eq!(first.as_ptr(), second.as_ptr(), "the same cached buffer");
+    assert_ne!(first.as_ptr(), cold.as_ptr());
+    // Its pages are there for ranged reads too.
+    assert_same(
+        &cache.get_range(&path, 100_000..300_000).await.unwrap(),
+        &content[100_000..300_000],
+        "a range of it",
+    );
+    let stats = cache.stats();
+    assert_eq!((stats.misses, stats.hits), (16, 2 * 16 + 4), "{stats:?}");
+    assert_eq!(stats.inner_bytes, 1 << 20);
+
+    // Larger than a quarter of the memory tier: held page by page instead, and still whole.
+    let small = Cached::new(inner.clone())
+        .page_size(64 * KIB)
+        .memory_bytes(2 << 20);
+    read(&small, &path).await;
+    let (first, second) = (read(&small, &path).await, read(&small, &path).await);
+    assert_same(&first, &content, "paged");
+    assert_ne!(first.as_ptr(), second.as_ptr());
+    assert_eq!(small.stats().memory_bytes, 1 << 20);
+}
+
+#[tokio::test]
 async fn content_replaced_behind_the_cache_is_seen_by_the_next_read() {
     for local in [false, true] {
         let dir = tempfile::tempdir().unwrap();

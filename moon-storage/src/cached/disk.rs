@@ -167,7 +167,7 @@ impl DiskTier {
         index: u64,
         len: u64,
     ) -> Option<Bytes> {
-        let number = self.index().get(path, version, index)?;
+        let number = self.index().get(path, version, index)?.payload;
         let file = self.file(number);
         let read = tokio::task::spawn_blocking(move || fs::read(file)).await;
         match read {
@@ -209,13 +209,13 @@ impl DiskTier {
             let number = tier.next_file.fetch_add(1, Ordering::Relaxed);
             match tier.write(number, &page) {
                 Ok(()) => {
-                    let dropped =
-                        tier.index()
-                            .insert(&path, &version, index, number, page.len() as u64);
+                    let len = page.len() as u64;
+                    let dropped = tier.index().insert(&path, &version, index, 1, number, len);
                     Counters::add(&counters.disk_evictions, dropped.evicted.len() as u64);
                     Counters::add(&counters.invalidations, dropped.invalidated.len() as u64);
                     let mut gone = dropped.evicted;
                     gone.extend(dropped.invalidated);
+                    gone.extend(dropped.replaced);
                     if !dropped.stored {
                         gone.push(number);
                     }

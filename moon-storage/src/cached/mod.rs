@@ -59,6 +59,7 @@ use self::stats::Counters;
 use self::version::Freshness;
 
 pub use self::disk::MARKER as DISK_MARKER;
+pub use self::read::WHOLE_OBJECT_MAX;
 pub use self::stats::CacheStats;
 
 /// The page size unless [`Cached::page_size`] says otherwise: 4 MiB.
@@ -84,6 +85,10 @@ pub const DEFAULT_MEMORY_BYTES: u64 = 256 << 20;
 ///   recently used pages. Every page fetched goes to both; a page found on disk is brought back
 ///   into memory. Disk writes happen in the background ([`settle`](Self::settle) waits for
 ///   them) and never hold a read up: when 32 are queued a page stays in memory only.
+/// - **Whole objects.** An object read whole with `get`, up to [`WHOLE_OBJECT_MAX`] and a
+///   quarter of the memory tier, is held in memory as one buffer (its pages evicted together),
+///   so that reading it whole again hands out that buffer: `get(..).bytes()` then costs no
+///   copy.
 /// - **Freshness.** Every `get` and `get_range` first asks the inner store for the object's
 ///   metadata (one `head`), and pages are filed under the object's version (etag, modification
 ///   time and size), so a read never returns bytes of a version older than the one the inner
@@ -228,7 +233,7 @@ impl<S: Store + ?Sized + 'static> Core<S> {
         Core {
             inner,
             page_size: settings.page_size,
-            memory: MemoryTier::new(settings.memory_bytes),
+            memory: MemoryTier::new(settings.memory_bytes, settings.page_size),
             disk: settings.disk.clone(),
             flights: Arc::new(Flights::default()),
             freshness: Freshness::new(settings.max_staleness),

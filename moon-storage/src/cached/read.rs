@@ -27,6 +27,9 @@ const ATTEMPTS: usize = 3;
 const FETCH_AHEAD: usize = 8;
 /// Pages a streamed read from the cache prepares ahead of its reader.
 const READ_AHEAD: usize = 4;
+/// The largest object held in memory as one buffer when it is read whole (64 MiB, Alluxio's
+/// default block size): see [`Cached`](super::Cached).
+pub const WHOLE_OBJECT_MAX: u64 = 64 << 20;
 
 /// Where a page came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -290,8 +293,8 @@ impl<S: Store + ?Sized + 'static> Core<S> {
         }
     }
 
-    /// A cold object: one read of the inner store, whose bytes are cut into pages as they pass,
-    /// filed in the cache and handed to the readers waiting on the pages this read claimed.
+    /// A cold object: one read of the inner store, whose bytes are filed in the cache as they
+    /// pass and handed to the readers waiting on the pages this read claimed.
     async fn stream_from_inner(
         self: &Arc<Self>,
         path: &StorePath,
@@ -307,18 +310,30 @@ impl<S: Store + ?Sized + 'static> Core<S> {
             drop(claims);
             return Ok(self.counted(result));
         }
+        Counters::add(&self.stats.misses, self.page_count(meta.size));
+        let whole_limit = WHOLE_OBJECT_MAX.min(self.memory.budget() / 4);
+        let mode = if meta.size <= whole_limit {
+            let capacity = usize::try_from(meta.size).expect("at most WHOLE_OBJECT_MAX");
+            Mode::Whole(BytesMut::with_capacity(capacity))
+        } else {
+            Mode::Pages {
+                next: 0,
+                leftover: Bytes::new(),
+            }
+        };
         let filling = Filling {
             core: Arc::clone(self),
             path: path.clone(),
+            version,
             size: meta.size,
-            next: 0,
+            received: 0,
             inner: result.stream,
-            leftover: Bytes::new(),
+            mode,
             claims,
         };
         let stream = stream::try_unfold(filling, |mut filling| async move {
-            let page = filling.next_page().await?;
-            Ok(page.map(|page| (page, filling)))
+            let chunk = filling.next_chunk().await?;
+            Ok(chunk.map(|chunk| (chunk, filling)))
         })
         .boxed();
         Ok(GetResult {
@@ -337,6 +352,14 @@ impl<S: Store + ?Sized + 'static> Core<S> {
         version: Version,
     ) -> Result<GetResult, Miss> {
         let count = self.page_count(meta.size);
+        if let Some(whole) = self.memory.whole(path, &version, count) {
+            Counters::add(&self.stats.hits, count);
+            self.count_served(Source::Memory, whole.len());
+            return Ok(GetResult {
+                meta,
+                stream: stream::once(future::ready(Ok(whole))).boxed(),
+            });
+        }
         let mut held: Vec<Option<Bytes>> = (0..count)
             .map(|index| self.memory.get(path, &version, index))
             .collect();
@@ -383,21 +406,126 @@ impl<S: Store + ?Sized + 'static> Core<S> {
     }
 }
 
-/// A streamed read of a cold object, cutting the inner store's bytes into pages.
+/// A streamed read of a cold object, filing the inner store's bytes in the cache as they pass.
 struct Filling<S: Store + ?Sized + 'static> {
     core: Arc<Core<S>>,
     path: StorePath,
+    version: Version,
     size: u64,
-    next: u64,
+    received: u64,
     inner: ByteStream,
-    leftover: Bytes,
+    mode: Mode,
     /// The pages this read fills for the cache and its waiters, in page order.
     claims: VecDeque<Claim>,
 }
 
+/// How a cold object is filed.
+enum Mode {
+    /// In one buffer, filed once complete: the reader gets the inner store's chunks as they
+    /// come, and waiters their pages at the end.
+    Whole(BytesMut),
+    /// Page by page, each filed (and handed to its waiters) as soon as it is complete; the
+    /// reader gets the pages.
+    Pages { next: u64, leftover: Bytes },
+}
+
 impl<S: Store + ?Sized + 'static> Filling<S> {
+    fn ended_early(&self) -> Error {
+        Error::Unavailable {
+            backend: self.core.inner.name().to_string(),
+            message: format!(
+                "'{}' ended after {} of its {} bytes",
+                self.path, self.received, self.size
+            ),
+        }
+    }
+
+    /// The next chunk from the inner store, counted.
+    async fn pull(&mut self) -> Result<Option<Bytes>> {
+        let Some(chunk) = self.inner.try_next().await? else {
+            return Ok(None);
+        };
+        Counters::add(&self.core.stats.inner_bytes, chunk.len() as u64);
+        self.received += chunk.len() as u64;
+        if self.received > self.size {
+            return Err(Error::Unavailable {
+                backend: self.core.inner.name().to_string(),
+                message: format!("'{}' is longer than its {} bytes", self.path, self.size),
+            });
+        }
+        Ok(Some(chunk))
+    }
+
+    /// Files page `index` (and hands it to its waiters, if this read claimed it).
+    fn file_page(&mut self, index: u64, page: &Bytes) {
+        let claimed = self
+            .claims
+            .front()
+            .is_some_and(|claim| claim.key().index == index);
+        if claimed {
+            let claim = self.claims.pop_front().expect("the front claim");
+            self.core.store_page(claim.key(), page);
+            claim.fill(page.clone());
+        }
+    }
+
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>> {
+        if matches!(self.mode, Mode::Whole(_)) {
+            return self.next_whole_chunk().await;
+        }
+        self.next_page().await
+    }
+
+    async fn next_whole_chunk(&mut self) -> Result<Option<Bytes>> {
+        if let Some(chunk) = self.pull().await? {
+            if let Mode::Whole(buffer) = &mut self.mode {
+                buffer.extend_from_slice(&chunk);
+            }
+            return Ok(Some(chunk));
+        }
+        if self.received < self.size {
+            return Err(self.ended_early());
+        }
+        let Mode::Whole(buffer) = std::mem::replace(&mut self.mode, Mode::Whole(BytesMut::new()))
+        else {
+            return Ok(None);
+        };
+        let whole = buffer.freeze();
+        if whole.is_empty() {
+            return Ok(None);
+        }
+        let core = Arc::clone(&self.core);
+        let pages = core.page_count(self.size);
+        core.memory.insert_run(
+            &self.path,
+            &self.version,
+            0,
+            pages,
+            whole.clone(),
+            &core.stats,
+        );
+        for index in 0..pages {
+            let range = core.page_range(self.size, index);
+            let page = whole.slice(range.start as usize..range.end as usize);
+            if let Some(disk) = &core.disk {
+                disk.store(&self.path, &self.version, index, page.clone(), &core.stats);
+            }
+            let claimed = self
+                .claims
+                .front()
+                .is_some_and(|claim| claim.key().index == index);
+            if claimed {
+                self.claims.pop_front().expect("the front claim").fill(page);
+            }
+        }
+        Ok(None)
+    }
+
     async fn next_page(&mut self) -> Result<Option<Bytes>> {
-        let range = self.core.page_range(self.size, self.next);
+        let Mode::Pages { next, .. } = self.mode else {
+            return Ok(None);
+        };
+        let range = self.core.page_range(self.size, next);
         if range.is_empty() {
             return Ok(None);
         }
@@ -406,42 +534,28 @@ impl<S: Store + ?Sized + 'static> Filling<S> {
         // inner store's alive behind the memory tier's accounting.
         let mut page = BytesMut::with_capacity(want);
         while page.len() < want {
-            if self.leftover.is_empty() {
-                match self.inner.next().await {
+            let Mode::Pages { leftover, .. } = &mut self.mode else {
+                return Ok(None);
+            };
+            if leftover.is_empty() {
+                match self.pull().await? {
                     Some(chunk) => {
-                        let chunk = chunk?;
-                        Counters::add(&self.core.stats.inner_bytes, chunk.len() as u64);
-                        self.leftover = chunk;
+                        if let Mode::Pages { leftover, .. } = &mut self.mode {
+                            *leftover = chunk;
+                        }
                         continue;
                     }
-                    None => {
-                        return Err(Error::Unavailable {
-                            backend: self.core.inner.name().to_string(),
-                            message: format!(
-                                "'{}' ended after {} of its {} bytes",
-                                self.path,
-                                range.start + page.len() as u64,
-                                self.size
-                            ),
-                        });
-                    }
+                    None => return Err(self.ended_early()),
                 }
             }
-            let take = (want - page.len()).min(self.leftover.len());
-            page.extend_from_slice(&self.leftover.split_to(take));
+            let take = (want - page.len()).min(leftover.len());
+            page.extend_from_slice(&leftover.split_to(take));
         }
         let page = page.freeze();
-        Counters::add(&self.core.stats.misses, 1);
-        if self
-            .claims
-            .front()
-            .is_some_and(|claim| claim.key().index == self.next)
-        {
-            let claim = self.claims.pop_front().expect("the front claim");
-            self.core.store_page(claim.key(), &page);
-            claim.fill(page.clone());
+        self.file_page(next, &page);
+        if let Mode::Pages { next, .. } = &mut self.mode {
+            *next += 1;
         }
-        self.next += 1;
         Ok(Some(page))
     }
 }
