@@ -14,6 +14,8 @@
 //! | `hdfs://namenode:8020/path` | [`HdfsStore`], a directory of an HDFS cluster |
 //! | `gluster://host/volume/path` | parsed; opening it answers [`Error::NotSupported`] for now |
 //!
+//! [`Cached`] puts a read-through cache (memory and disk tiers, in pages) in front of any store.
+//!
 //! ```
 //! use bytes::Bytes;
 //! use futures::TryStreamExt;
