@@ -272,6 +272,30 @@ async fn an_object_read_whole_is_read_whole_again_without_a_copy() {
 }
 
 #[tokio::test]
+async fn a_reader_that_stops_at_the_last_byte_still_fills_the_cache() {
+    let content = noise(12, 200_000);
+    // Held whole, and (in a memory tier too small for that) page by page.
+    for memory in [256 << 20, 4 * 64 * KIB] {
+        let inner = Arc::new(Counting::new(MemoryStore::new()));
+        let cache = Cached::from_arc(Arc::clone(&inner))
+            .page_size(64 * KIB)
+            .memory_bytes(memory);
+        let path = p("exact");
+        inner.put(&path, content.clone()).await.unwrap();
+        for _ in 0..2 {
+            let mut got = cache.get(&path).await.unwrap();
+            let mut body = Vec::new();
+            while body.len() < content.len() {
+                body.extend_from_slice(&got.stream.next().await.unwrap().unwrap());
+            }
+            drop(got);
+            assert_same(&body, &content, "read to the last byte");
+        }
+        assert_eq!(inner.reads(), (1, 0), "memory tier of {memory}");
+    }
+}
+
+#[tokio::test]
 async fn content_replaced_behind_the_cache_is_seen_by_the_next_read() {
     for local in [false, true] {
         let dir = tempfile::tempdir().unwrap();

@@ -477,23 +477,30 @@ impl<S: Store + ?Sized + 'static> Filling<S> {
     }
 
     async fn next_whole_chunk(&mut self) -> Result<Option<Bytes>> {
-        if let Some(chunk) = self.pull().await? {
-            if let Mode::Whole(buffer) = &mut self.mode {
-                buffer.extend_from_slice(&chunk);
+        let Some(chunk) = self.pull().await? else {
+            if self.received < self.size {
+                return Err(self.ended_early());
             }
-            return Ok(Some(chunk));
-        }
-        if self.received < self.size {
-            return Err(self.ended_early());
-        }
-        let Mode::Whole(buffer) = std::mem::replace(&mut self.mode, Mode::Whole(BytesMut::new()))
-        else {
             return Ok(None);
         };
-        let whole = buffer.freeze();
-        if whole.is_empty() {
-            return Ok(None);
+        if let Mode::Whole(buffer) = &mut self.mode {
+            buffer.extend_from_slice(&chunk);
         }
+        // Filed with the last byte, not at the end of the stream: a reader that stops once it
+        // has every byte never asks for the end.
+        if self.received == self.size {
+            self.file_whole();
+        }
+        Ok(Some(chunk))
+    }
+
+    /// Files the complete object, and hands its waiters their pages.
+    fn file_whole(&mut self) {
+        let Mode::Whole(buffer) = std::mem::replace(&mut self.mode, Mode::Whole(BytesMut::new()))
+        else {
+            return;
+        };
+        let whole = buffer.freeze();
         let core = Arc::clone(&self.core);
         let pages = core.page_count(self.size);
         core.memory.insert_run(
@@ -518,7 +525,6 @@ impl<S: Store + ?Sized + 'static> Filling<S> {
                 self.claims.pop_front().expect("the front claim").fill(page);
             }
         }
-        Ok(None)
     }
 
     async fn next_page(&mut self) -> Result<Option<Bytes>> {
