@@ -14,6 +14,8 @@
 //! | `hdfs://namenode:8020/path` | [`HdfsStore`], a directory of an HDFS cluster |
 //! | `gluster://host/volume/path` | [`GlusterStore`], a directory of a GlusterFS volume, through its FUSE mount (see [`gluster`] for the mount's lifecycle) |
 //!
+//! [`Cached`] puts a read-through cache (memory and disk tiers, in pages) in front of any store.
+//!
 //! ```
 //! use bytes::Bytes;
 //! use futures::TryStreamExt;
@@ -40,6 +42,7 @@
 //! # }
 //! ```
 
+pub mod cached;
 mod error;
 pub mod gluster;
 pub mod hdfs;
@@ -51,6 +54,7 @@ mod server;
 mod store;
 mod url;
 
+pub use cached::{CacheStats, Cached};
 pub use error::{Error, Result};
 pub use gluster::{GlusterOptions, GlusterStore, GlusterVolumes, VolumeInfo, VolumesOptions};
 pub use hdfs::{HdfsOptions, HdfsStore};

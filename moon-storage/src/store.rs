@@ -41,17 +41,25 @@ pub struct GetResult {
 
 impl GetResult {
     /// Reads the whole content into memory.
-    pub async fn bytes(self) -> Result<Bytes> {
+    ///
+    /// Content that arrives as one chunk is returned as it is, without a copy.
+    pub async fn bytes(mut self) -> Result<Bytes> {
+        let Some(first) = self.stream.try_next().await? else {
+            return Ok(Bytes::new());
+        };
+        let Some(second) = self.stream.try_next().await? else {
+            return Ok(first);
+        };
         let capacity = usize::try_from(self.meta.size).unwrap_or(usize::MAX);
+        let mut buf = BytesMut::with_capacity(capacity.max(first.len() + second.len()));
+        buf.extend_from_slice(&first);
+        buf.extend_from_slice(&second);
         let buf = self
             .stream
-            .try_fold(
-                BytesMut::with_capacity(capacity),
-                |mut buf, chunk| async move {
-                    buf.extend_from_slice(&chunk);
-                    Ok(buf)
-                },
-            )
+            .try_fold(buf, |mut buf, chunk| async move {
+                buf.extend_from_slice(&chunk);
+                Ok(buf)
+            })
             .await?;
         Ok(buf.freeze())
     }

@@ -95,6 +95,64 @@ mod on_the_storage_bed {
 
     conformance_tests!(fixture(), PROFILE);
 
+    /// The suite again through the read-through cache (both tiers small enough to evict), and
+    /// what the cache promises in front of HDFS.
+    mod cached {
+        use super::*;
+        use moon_storage::Cached;
+        use tempfile::TempDir;
+
+        fn cache_over(root: &str) -> (Cached<HdfsStore>, TempDir) {
+            let inner = HdfsStore::new(server(), root, HdfsOptions::default())
+                .expect("the test bed's HDFS");
+            let pages = tempfile::tempdir().unwrap();
+            let cache = Cached::new(inner)
+                .page_size(1 << 20)
+                .memory_bytes(8 << 20)
+                .disk(pages.path(), 32 << 20)
+                .unwrap();
+            (cache, pages)
+        }
+
+        fn fixture() -> (Arc<dyn Store>, (Cleanup, TempDir)) {
+            let root = fresh_root("cached");
+            let (cache, pages) = cache_over(&root);
+            (Arc::new(cache), (Cleanup(root), pages))
+        }
+
+        conformance_tests!(fixture(), PROFILE);
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_file_rewritten_by_another_hdfs_client_is_read_fresh() {
+            let root = fresh_root("cached-rewritten");
+            let _cleanup = Cleanup(root.clone());
+            let (cache, _pages) = cache_over(&root);
+            let client = hdfs_native::ClientBuilder::new()
+                .with_url(namenode())
+                .build()
+                .unwrap();
+            let file = format!("{root}/shards/0");
+            let path = p("shards/0");
+            // Same size each time, 3 pages: only the version tells the contents apart.
+            for round in 0..3u8 {
+                let content = bytes::Bytes::from(vec![round; 3 << 20]);
+                let mut writer = client
+                    .create(&file, hdfs_native::WriteOptions::default().overwrite(true))
+                    .await
+                    .unwrap();
+                writer.write_bytes(content.clone()).await.unwrap();
+                writer.close().await.unwrap();
+                let whole = cache.get(&path).await.unwrap().bytes().await.unwrap();
+                assert!(whole == content, "round {round}: stale or mixed content");
+                let range = cache.get_range(&path, (1 << 20) - 5..(1 << 20) + 5).await;
+                assert_eq!(range.unwrap(), vec![round; 10], "round {round}");
+            }
+            let stats = cache.stats();
+            assert_eq!(stats.inner_bytes, 3 * (3 << 20), "{stats:?}");
+            assert_eq!(stats.hits, 3 * 2, "{stats:?}");
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_store_is_a_directory_of_the_namenode_and_hides_uploads_in_progress() {
         let root = fresh_root("layout");

@@ -23,3 +23,24 @@ fn fixture() -> (Arc<dyn Store>, ()) {
 }
 
 conformance_tests!(fixture(), PROFILE);
+
+/// The suite again through a read-through cache: small budgets in both tiers, so that the
+/// larger tests evict and read back from disk.
+mod cached {
+    use super::*;
+    use moon_storage::Cached;
+    use tempfile::TempDir;
+
+    fn fixture() -> (Arc<dyn Store>, TempDir) {
+        let (inner, ()) = super::fixture();
+        let pages = tempfile::tempdir().unwrap();
+        let cache = Cached::from_arc(inner)
+            .page_size(1 << 20)
+            .memory_bytes(8 << 20)
+            .disk(pages.path(), 32 << 20)
+            .unwrap();
+        (Arc::new(cache), pages)
+    }
+
+    conformance_tests!(fixture(), PROFILE);
+}

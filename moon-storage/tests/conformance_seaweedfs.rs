@@ -165,6 +165,53 @@ mod on_the_storage_bed {
 
     conformance_tests!(fixture(), PROFILE);
 
+    /// The suite again through the read-through cache (both tiers small enough to evict), and
+    /// what the cache promises in front of a filer.
+    mod cached {
+        use super::*;
+        use moon_storage::Cached;
+        use tempfile::TempDir;
+
+        fn cache_over_a_fresh_root() -> (Cached<SeaweedStore>, (RemoveRoot, TempDir)) {
+            let (inner, guard) = store_with(None);
+            let pages = tempfile::tempdir().unwrap();
+            let cache = Cached::from_arc(inner)
+                .page_size(1 << 20)
+                .memory_bytes(8 << 20)
+                .disk(pages.path(), 32 << 20)
+                .unwrap();
+            (cache, (guard, pages))
+        }
+
+        fn fixture() -> (Arc<dyn Store>, (RemoveRoot, TempDir)) {
+            let (cache, guards) = cache_over_a_fresh_root();
+            (Arc::new(cache), guards)
+        }
+
+        conformance_tests!(fixture(), PROFILE);
+
+        #[tokio::test]
+        async fn a_file_rewritten_through_the_filer_itself_is_read_fresh() {
+            let (cache, _guards) = cache_over_a_fresh_root();
+            let filer = bed_address("MOON_TEST_SEAWEEDFS_FILER");
+            let url = format!("http://{filer}{}/shards/0", cache.inner().root());
+            let path = StorePath::parse("shards/0").unwrap();
+            let http = reqwest::Client::new();
+            for round in 0..3u8 {
+                let content = Bytes::from(vec![round; 3 << 20]);
+                let written = http.put(&url).body(content.clone()).send().await.unwrap();
+                assert!(written.status().is_success(), "{}", written.status());
+                let whole = cache.get(&path).await.unwrap().bytes().await.unwrap();
+                assert!(whole == content, "round {round}: stale or mixed content");
+                let range = cache.get_range(&path, (1 << 20) - 5..(1 << 20) + 5).await;
+                assert_eq!(range.unwrap(), vec![round; 10], "round {round}");
+            }
+            let stats = cache.stats();
+            assert_eq!(stats.inner_bytes, 3 * (3 << 20), "{stats:?}");
+            assert_eq!(stats.hits, 3 * 2, "{stats:?}");
+        }
+    }
+
     #[tokio::test]
     async fn blobs_round_trip_and_delete() {
         let (store, _guard) = store_with(Some(COLLECTION));
