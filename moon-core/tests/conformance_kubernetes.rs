@@ -96,3 +96,182 @@ cases! {
 fn every_case_runs_on_the_cluster() {
     assert_eq!(CASES, conformance::cases());
 }
+
+/// A tenant with every storage system becomes volumes, claims and a Fluid
+/// Dataset the API server (with Fluid's CRDs) accepts, as rendered; applying
+/// it again changes nothing; deleting the tenant removes its volumes too.
+mod storage_on_the_test_cluster {
+    use super::*;
+
+    use k8s_openapi::api::core::v1 as core;
+    use kube::api::{Api, DynamicObject};
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+    use kube::core::ApiResource;
+    use moon_core::backend::ApplyOutcome;
+    use moon_core::kubernetes::StorageEndpoints;
+    use moon_core::spec::tenant_from_yaml;
+    use serde_json::Value;
+
+    const TENANT: &str = "conf-storage";
+
+    async fn admin() -> kube::Client {
+        let path = std::env::var("MOON_TEST_KUBECONFIG_ADMIN").expect("test_cluster() checked it");
+        let file = Kubeconfig::read_from(path).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+            .await
+            .unwrap();
+        kube::Client::try_from(config).unwrap()
+    }
+
+    fn fluid(client: &kube::Client, kind: &str, plural: &str) -> Api<DynamicObject> {
+        let resource = ApiResource {
+            group: "data.fluid.io".into(),
+            version: "v1alpha1".into(),
+            api_version: "data.fluid.io/v1alpha1".into(),
+            kind: kind.into(),
+            plural: plural.into(),
+        };
+        Api::namespaced_with(client.clone(), TENANT, &resource)
+    }
+
+    #[tokio::test]
+    async fn kubernetes_tenant_storage_is_applied_once() {
+        let mut config = test_cluster().config().clone();
+        config.storage = StorageEndpoints {
+            hdfs_namenode: Some("namenode.storage:8020".into()),
+            gluster_servers: Some("gluster-0.storage".into()),
+        };
+        let backend = KubernetesBackend::new(config);
+        without(&backend, TENANT).await;
+        let tenant = tenant_from_yaml(&format!(
+            r#"
+name: {TENANT}
+storage:
+  seaweedfs: {{replication: "001"}}
+  hdfs:
+    kerberos: {{principal: {TENANT}@EXAMPLE.COM, keytabSecret: {TENANT}-keytab}}
+    cache: {{memory: 2Gi, disk: 50Gi}}
+  gluster: {{size: 10Gi}}
+"#
+        ))
+        .unwrap();
+        assert_eq!(
+            backend.apply_tenant(&tenant).await.unwrap(),
+            ApplyOutcome::Created
+        );
+
+        let client = admin().await;
+        let volumes = Api::<core::PersistentVolume>::all(client.clone());
+        let seaweedfs = volumes
+            .get(&format!("moon-{TENANT}-seaweedfs"))
+            .await
+            .unwrap();
+        let spec = seaweedfs.spec.unwrap();
+        let csi = spec.csi.unwrap();
+        assert_eq!(csi.driver, "seaweedfs-csi-driver");
+        let attributes = csi.volume_attributes.unwrap();
+        assert_eq!(attributes["collection"], format!("moon-{TENANT}"));
+        assert_eq!(attributes["path"], format!("/tenants/{TENANT}"));
+        assert_eq!(attributes["replication"], "001");
+        let claim_ref = spec.claim_ref.unwrap();
+        assert_eq!(claim_ref.namespace.as_deref(), Some(TENANT));
+        assert_eq!(claim_ref.name.as_deref(), Some("moon-seaweedfs"));
+
+        let gluster = volumes
+            .get(&format!("moon-{TENANT}-gluster"))
+            .await
+            .unwrap()
+            .spec
+            .unwrap();
+        assert_eq!(gluster.capacity.unwrap()["storage"].0, "10Gi");
+        let attributes = gluster.csi.unwrap().volume_attributes.unwrap();
+        assert_eq!(attributes["gluster_hosts"], "gluster-0.storage");
+        assert_eq!(attributes["gluster_volname"], format!("moon-{TENANT}"));
+
+        let claims = Api::<core::PersistentVolumeClaim>::namespaced(client.clone(), TENANT);
+        for (claim, system) in [("moon-seaweedfs", "seaweedfs"), ("moon-gluster", "gluster")] {
+            let spec = claims.get(claim).await.unwrap().spec.unwrap();
+            assert_eq!(
+                spec.volume_name,
+                Some(format!("moon-{TENANT}-{system}")),
+                "{claim}"
+            );
+        }
+
+        let dataset = fluid(&client, "Dataset", "datasets")
+            .get("moon-hdfs")
+            .await
+            .unwrap();
+        let mount = &dataset.data["spec"]["mounts"][0];
+        assert_eq!(
+            mount["mountPoint"],
+            format!("hdfs://namenode.storage:8020/tenants/{TENANT}")
+        );
+        assert_eq!(
+            mount["options"]["alluxio.security.underfs.hdfs.kerberos.client.principal"],
+            format!("{TENANT}@EXAMPLE.COM")
+        );
+        let runtime = fluid(&client, "AlluxioRuntime", "alluxioruntimes")
+            .get("moon-hdfs")
+            .await
+            .unwrap();
+        let levels = &runtime.data["spec"]["tieredstore"]["levels"];
+        assert_eq!(levels[0]["mediumtype"], "MEM");
+        assert_eq!(levels[0]["quota"], "2Gi");
+        assert_eq!(levels[1]["quota"], "50Gi");
+        assert_eq!(
+            runtime.data["spec"]["volumes"][0]["secret"]["secretName"],
+            Value::from(format!("{TENANT}-keytab"))
+        );
+
+        // The cluster's volume controller binds each claim to the volume
+        // named for it (which changes both); once it has, applying again
+        // must change nothing.
+        let bound = |phase: Option<String>| phase.as_deref() == Some("Bound");
+        let mut waited = 0;
+        loop {
+            let mut all_bound = true;
+            for claim in ["moon-seaweedfs", "moon-gluster"] {
+                let claim = claims.get(claim).await.unwrap();
+                all_bound &= bound(claim.status.and_then(|status| status.phase));
+            }
+            for system in ["seaweedfs", "gluster"] {
+                let volume = volumes
+                    .get(&format!("moon-{TENANT}-{system}"))
+                    .await
+                    .unwrap();
+                all_bound &= bound(volume.status.and_then(|status| status.phase));
+            }
+            if all_bound {
+                break;
+            }
+            waited += 1;
+            assert!(
+                waited < 120,
+                "the claims were not bound to their volumes in 60 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        assert_eq!(
+            backend.apply_tenant(&tenant).await.unwrap(),
+            ApplyOutcome::Unchanged
+        );
+
+        backend.delete_tenant(TENANT, true).await.unwrap();
+        let left = volumes
+            .list(&kube::api::ListParams::default().labels(&format!("moon.dev/tenant={TENANT}")))
+            .await
+            .unwrap();
+        // A volume still bound ends once its claim has gone; none is left alive.
+        assert!(
+            left.items
+                .iter()
+                .all(|volume| volume.metadata.deletion_timestamp.is_some()),
+            "{:?}",
+            left.items
+                .iter()
+                .map(|volume| volume.metadata.name.clone())
+                .collect::<Vec<_>>()
+        );
+    }
+}

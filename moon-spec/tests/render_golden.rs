@@ -9,7 +9,11 @@ use k8s_openapi::api::batch::v1 as batch;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::networking::v1 as networking;
 use k8s_openapi::api::rbac::v1 as rbac;
-use moon_spec::kubernetes::{Object, RenderOptions, render_job, render_tenant, to_yaml};
+use moon_spec::kubernetes::fluid::{AlluxioRuntime, Dataset};
+use moon_spec::kubernetes::{
+    Object, RenderOptions, StorageEndpoints, render_job, render_tenant, render_tenant_storage,
+    to_yaml,
+};
 use moon_spec::spec::{job_from_yaml, tenant_from_yaml};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -82,6 +86,10 @@ fn assert_documents_read_back(stream: &str, objects: &[Object]) {
             "ConfigMap" => read::<core::ConfigMap>(document),
             "Service" => read::<core::Service>(document),
             "Job" => read::<batch::Job>(document),
+            "PersistentVolume" => read::<core::PersistentVolume>(document),
+            "PersistentVolumeClaim" => read::<core::PersistentVolumeClaim>(document),
+            "Dataset" => read::<Dataset>(document),
+            "AlluxioRuntime" => read::<AlluxioRuntime>(document),
             other => panic!("unexpected kind {other}"),
         };
         assert_eq!(&read, object);
@@ -106,6 +114,42 @@ labels:
     )
     .unwrap();
     golden("tenant", &render_tenant(&tenant).unwrap());
+}
+
+/// Every storage system: SeaweedFS and Gluster volumes with their claims,
+/// HDFS cached in memory and on disk, read as a Kerberos principal.
+#[test]
+fn tenant_storage() {
+    let tenant = tenant_from_yaml(
+        r#"
+name: vision
+labels:
+  cost-center: cv-42
+storage:
+  seaweedfs:
+    replication: "001"
+    ttl: 30d
+  hdfs:
+    spaceQuota: 1Ti
+    kerberos:
+      principal: vision@EXAMPLE.COM
+      keytabSecret: vision-keytab
+    cache:
+      memory: 8Gi
+      disk: 100Gi
+  gluster:
+    size: 10Gi
+"#,
+    )
+    .unwrap();
+    let endpoints = StorageEndpoints {
+        hdfs_namenode: Some("namenode.storage:8020".into()),
+        gluster_servers: Some("gluster-0.storage,gluster-1.storage".into()),
+    };
+    golden(
+        "tenant-storage",
+        &render_tenant_storage(&tenant, &endpoints).unwrap(),
+    );
 }
 
 #[test]

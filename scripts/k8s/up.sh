@@ -12,7 +12,8 @@
 #                                   certificate of the cluster CA) the kubelet API of every fake node
 # and creates 7 fake nodes (cpu-0..2; gpu-h100-0..1 with 8 GPUs; gpu-a100-0..1 with 4 GPUs),
 # every one tainted kwok.x-k8s.io/node=fake:NoSchedule (the GPU ones also
-# nvidia.com/gpu=present:NoSchedule), and applies the Calico projectcalico.org/v3 policy CRDs.
+# nvidia.com/gpu=present:NoSchedule), and applies the Calico projectcalico.org/v3 policy CRDs and
+# Fluid's Dataset and AlluxioRuntime CRDs (what a tenant's cached HDFS storage becomes).
 # Pods that run to completion end 1-2 s after Running: Failed (exit code 1) with annotation
 # moon.test/fail="true" or env MOON_TEST_FAIL=1 in the first container, else Succeeded.
 # `kubectl logs` of any container on a fake node prints the same three lines
@@ -40,6 +41,8 @@
 #   MOON_CACHE_DIR           cache root of the binaries (default: ~/.cache/moon)
 #   MOON_TEST_CALICO_CRDS    Calico CRD file to apply
 #                            (default: <repo>/tests/data/crds/calico/crds-v3-policy.yaml)
+#   MOON_TEST_FLUID_CRDS     directory of the Fluid CRDs to apply
+#                            (default: <repo>/tests/data/crds/fluid)
 #   MOON_TEST_APISERVER_PORT, MOON_TEST_ETCD_PORT, MOON_TEST_ETCD_PEER_PORT,
 #   MOON_TEST_KCM_PORT, MOON_TEST_SCHEDULER_PORT, MOON_TEST_KWOK_PORT
 #                            ports, read when a state dir is first made (then kept in
@@ -97,6 +100,13 @@ flock -w 600 9 || die "another up.sh holds $DIR/.lock"
 CALICO_CRDS="${MOON_TEST_CALICO_CRDS:-$K8S_ROOT/tests/data/crds/calico/crds-v3-policy.yaml}"
 [[ -f $CALICO_CRDS ]] ||
     die "Calico CRDs not found at $CALICO_CRDS (part of the repository: tests/data/crds/calico/; or set MOON_TEST_CALICO_CRDS)"
+FLUID_CRDS_DIR="${MOON_TEST_FLUID_CRDS:-$K8S_ROOT/tests/data/crds/fluid}"
+# Only the kinds moon renders: DataLoad is not one of them.
+FLUID_CRDS=("$FLUID_CRDS_DIR/data.fluid.io_datasets.yaml" "$FLUID_CRDS_DIR/data.fluid.io_alluxioruntimes.yaml")
+for crd in "${FLUID_CRDS[@]}"; do
+    [[ -f $crd ]] ||
+        die "Fluid CRD not found at $crd (part of the repository: tests/data/crds/fluid/; or set MOON_TEST_FLUID_CRDS)"
+done
 
 if ! command -v etcd >/dev/null || ! command -v openssl >/dev/null || ! command -v curl >/dev/null; then
     log "etcd/openssl/curl missing: running scripts/k8s/install.sh"
@@ -729,10 +739,18 @@ wait_for "kwok healthy" 60 kwok curl -sf --max-time 2 "http://127.0.0.1:$KWOK_PO
 log "applying Calico CRDs from $CALICO_CRDS"
 k apply --server-side --force-conflicts -f "$CALICO_CRDS" >"$LOGS/calico-crds.log" 2>&1 ||
     { cat "$LOGS/calico-crds.log" >&2; die "applying $CALICO_CRDS failed"; }
+log "applying Fluid CRDs from $FLUID_CRDS_DIR"
+fluid_files=()
+for crd in "${FLUID_CRDS[@]}"; do fluid_files+=(-f "$crd"); done
+k apply --server-side --force-conflicts "${fluid_files[@]}" >"$LOGS/fluid-crds.log" 2>&1 ||
+    { cat "$LOGS/fluid-crds.log" >&2; die "applying the Fluid CRDs failed"; }
 make_nodes
 k wait --for=condition=Established --timeout=60s -f "$CALICO_CRDS" >>"$LOGS/calico-crds.log" 2>&1 ||
     { cat "$LOGS/calico-crds.log" >&2; die "the Calico CRDs did not become Established"; }
 log "Calico CRDs established ($(grep -c . "$LOGS/calico-crds.log" || true) lines in $LOGS/calico-crds.log)"
+k wait --for=condition=Established --timeout=60s "${fluid_files[@]}" >>"$LOGS/fluid-crds.log" 2>&1 ||
+    { cat "$LOGS/fluid-crds.log" >&2; die "the Fluid CRDs did not become Established"; }
+log "Fluid CRDs established"
 
 wait_for "7 nodes Ready and untainted by the node controller" 120 kwok nodes_ready
 wait_for "service account default/default" 60 kube-controller-manager \

@@ -43,7 +43,7 @@ use moon_spec::kubernetes::TENANT_SPEC_ANNOTATION;
 use moon_spec::kubernetes::status::{self, Conclusion, Derived, Observed};
 use moon_spec::kubernetes::{
     JOB_LABEL, MANAGED_BY_LABEL, MANAGER, Object, QUOTA, RenderOptions, SUBMITTED_ANNOTATION,
-    render_job, render_tenant,
+    TENANT_LABEL, render_job, render_tenant, render_tenant_storage,
 };
 
 /// The Kubernetes backend. Cheap to share; connects on first use.
@@ -278,7 +278,8 @@ impl Backend for KubernetesBackend {
     }
 
     async fn apply_tenant(&self, tenant: &Tenant) -> Result<ApplyOutcome> {
-        let objects = render_tenant(tenant)?;
+        let mut objects = render_tenant(tenant)?;
+        objects.extend(render_tenant_storage(tenant, &self.config.storage)?);
         let client = self.client().await?;
         let target = Target {
             kind: "tenant",
@@ -618,6 +619,19 @@ impl Backend for KubernetesBackend {
         // The namespace controller deletes everything in it, jobs included.
         let deleted =
             delete_and_wait(namespaces, name, &uid, &DeleteParams::background(), target).await;
+        // Volumes are cluster-wide, so the namespace's end leaves the tenant's
+        // behind; their data stays on the storage servers (`Retain`).
+        let deleted = match deleted {
+            Ok(()) => Api::<core::PersistentVolume>::all(client.clone())
+                .delete_collection(
+                    &DeleteParams::background(),
+                    &ListParams::default().labels(&format!("{TENANT_LABEL}={name}")),
+                )
+                .await
+                .map(drop)
+                .map_err(|error| api_error(error, target)),
+            Err(error) => Err(error),
+        };
         self.tenants
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

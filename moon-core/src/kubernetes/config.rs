@@ -6,7 +6,10 @@ use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::Toleration;
 
-use moon_spec::kubernetes::{DEFAULT_IMAGE, parse_node_selector, parse_tolerations};
+use moon_spec::error::rule;
+use moon_spec::kubernetes::{
+    DEFAULT_IMAGE, StorageEndpoints, parse_node_selector, parse_tolerations,
+};
 
 use crate::error::Result;
 
@@ -26,6 +29,9 @@ pub struct KubernetesConfig {
     pub tolerations: Vec<Toleration>,
     /// Node labels every replica's pod asks for (`nodeSelector`).
     pub node_selector: BTreeMap<String, String>,
+    /// Where the HDFS namenode and the Gluster servers that tenants' storage
+    /// points at are.
+    pub storage: StorageEndpoints,
 }
 
 impl Default for KubernetesConfig {
@@ -36,6 +42,7 @@ impl Default for KubernetesConfig {
             image: DEFAULT_IMAGE.to_string(),
             tolerations: Vec::new(),
             node_selector: BTreeMap::new(),
+            storage: StorageEndpoints::default(),
         }
     }
 }
@@ -44,7 +51,8 @@ impl KubernetesConfig {
     /// Settings from the environment: `MOON_KUBECONFIG` (else `KUBECONFIG`),
     /// `MOON_KUBE_CONTEXT`, `MOON_IMAGE`, `MOON_TOLERATIONS`
     /// (`key[=value]:Effect`, comma-separated, as `kubectl taint` writes taints)
-    /// and `MOON_NODE_SELECTOR` (`key=value`, comma-separated).
+    /// `MOON_NODE_SELECTOR` (`key=value`, comma-separated), `MOON_HDFS`
+    /// (`hdfs://namenode:port`) and `MOON_GLUSTER` (`gluster://host[,host...]`).
     pub fn from_env() -> Result<KubernetesConfig> {
         let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
         Ok(KubernetesConfig {
@@ -59,6 +67,56 @@ impl KubernetesConfig {
                 Some(text) => parse_node_selector(&text)?,
                 None => BTreeMap::new(),
             },
+            storage: StorageEndpoints {
+                hdfs_namenode: var("MOON_HDFS")
+                    .map(|url| authority(&url, "MOON_HDFS", "hdfs"))
+                    .transpose()?,
+                gluster_servers: var("MOON_GLUSTER")
+                    .map(|url| authority(&url, "MOON_GLUSTER", "gluster"))
+                    .transpose()?,
+            },
         })
+    }
+}
+
+/// The servers of a `scheme://servers[/]` setting: what the rendered
+/// volumes name. Anything more (a path, a query) is refused rather than
+/// dropped, so a setting never means less than it says.
+fn authority(url: &str, setting: &str, scheme: &str) -> Result<String> {
+    let problem = |message: String| -> crate::error::Error {
+        moon_spec::Error::invalid("config", setting, rule::FORMAT, message).into()
+    };
+    let Some(rest) = url.strip_prefix(&format!("{scheme}://")) else {
+        return Err(problem(format!("{url:?} does not start with {scheme}://")));
+    };
+    let servers = rest.strip_suffix('/').unwrap_or(rest);
+    if servers.is_empty() || servers.contains(['/', '?', '#', '@']) {
+        return Err(problem(format!(
+            "{url:?} is not {scheme}://host[:port]: only the servers are read"
+        )));
+    }
+    Ok(servers.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_settings_give_their_servers() {
+        assert_eq!(
+            authority("hdfs://namenode:8020", "MOON_HDFS", "hdfs").unwrap(),
+            "namenode:8020"
+        );
+        assert_eq!(
+            authority("gluster://g0,g1/", "MOON_GLUSTER", "gluster").unwrap(),
+            "g0,g1"
+        );
+        for wrong in ["namenode:8020", "hdfs://", "hdfs://nn:8020/tenants"] {
+            let error = authority(wrong, "MOON_HDFS", "hdfs")
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("MOON_HDFS"), "{error}");
+        }
     }
 }

@@ -23,6 +23,10 @@
 //! | NetworkPolicy | `moon-allow-egress-same-namespace`               | pods connect to this namespace only...               |
 //! | NetworkPolicy | `moon-allow-egress-dns`                          | ...and to DNS, on port 53                            |
 //!
+//! [`render_tenant_storage`] gives the objects of its `storage:`, applied
+//! after these: PersistentVolumes and their claims `moon-seaweedfs` and
+//! `moon-gluster`, and a Fluid Dataset and AlluxioRuntime `moon-hdfs`.
+//!
 //! The quota's `jobs` limit has no Kubernetes counterpart that means the same
 //! (a count of batch Jobs would count replicas here); moon's admission keeps it.
 //! Egress beyond the namespace and DNS (storage, package indexes) is refused
@@ -126,6 +130,7 @@
 
 use crate::spec::Spec;
 
+pub mod fluid;
 mod gpu;
 mod job;
 pub(crate) mod meta;
@@ -133,6 +138,7 @@ mod node_selector;
 mod object;
 mod secret;
 pub mod status;
+mod storage;
 mod tenant;
 mod toleration;
 
@@ -149,6 +155,10 @@ pub use node_selector::parse_node_selector;
 pub use object::{Object, to_json, to_yaml};
 pub use secret::render_secret;
 pub use status::{Conclusion, Derived, Observed, anchor_spec, derive};
+pub use storage::{
+    GLUSTER_CLAIM, GLUSTER_CSI_DRIVER, HDFS_DATASET, KEYTAB_DIR, KEYTAB_KEY, SEAWEEDFS_CLAIM,
+    SEAWEEDFS_CSI_DRIVER, StorageEndpoints, render_tenant_storage,
+};
 pub use tenant::{
     ALLOW_DNS_POLICY, ALLOW_SAME_NAMESPACE_POLICY, DENY_OTHER_NAMESPACES_POLICY, LIMIT_RANGE,
     QUOTA, TENANT_SPEC_ANNOTATION, USER_ROLE, WORKLOAD_SERVICE_ACCOUNT, render_tenant,

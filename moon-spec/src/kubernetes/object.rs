@@ -7,6 +7,8 @@ use k8s_openapi::api::networking::v1 as networking;
 use k8s_openapi::api::rbac::v1 as rbac;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::{Metadata, Resource};
+
+use super::fluid::{AlluxioRuntime, Dataset};
 use serde::{Serialize, Serializer};
 
 /// Declares [`Object`] and what it answers for every kind at once, so that a
@@ -103,6 +105,10 @@ objects! {
     ConfigMap(core::ConfigMap),
     Service(core::Service),
     Job(batch::Job),
+    PersistentVolume(core::PersistentVolume),
+    PersistentVolumeClaim(core::PersistentVolumeClaim),
+    Dataset(Dataset),
+    AlluxioRuntime(AlluxioRuntime),
 }
 
 impl Object {
