@@ -135,6 +135,11 @@ pub enum Error {
     /// as moon-gpu words it (`no NVML on this machine: ...`).
     #[error(transparent)]
     Gpu(#[from] moon_gpu::Error),
+    /// A store of [`crate::storage`] failed: the object is missing, the
+    /// URL or path is malformed, the server refused or could not be
+    /// reached. Worded as moon-storage words it (`no object at 'x'`).
+    #[error(transparent)]
+    Storage(#[from] moon_storage::Error),
 }
 
 impl Error {

@@ -21,6 +21,7 @@ pub mod config;
 pub mod error;
 pub mod kubernetes;
 pub mod local;
+pub mod object_url;
 
 /// Rendezvous settings per framework (the `moon-spec` crate's).
 pub use moon_spec::rendezvous;
@@ -44,4 +45,7 @@ pub use moon_gpu as gpu;
 /// The error of what moon-spec does alone (parsing, validating, rendering);
 /// converts into [`Error`].
 pub use moon_spec::Error as SpecError;
+/// One store interface over memory, local directories, SeaweedFS and HDFS
+/// (the `moon-storage` crate): the Python package and the CLI reach it here.
+pub use moon_storage as storage;
 pub use secret::{SecretData, SecretInfo};
