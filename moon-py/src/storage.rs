@@ -578,12 +578,14 @@ impl Upload {
         let Some(UploadState { chunks, task }) = state else {
             return Ok(());
         };
-        drop(chunks);
-        // A dropped put_stream leaves the previous state (the Store trait's rule); waiting for
-        // the task lets the backend clean up before the caller goes on.
+        // A dropped put_stream leaves the previous state (the Store trait's rule). The sender
+        // lives until the task is gone: dropped first, it would end the stream, and the store
+        // would take what it received as the whole object. Waiting lets the backend clean up
+        // before the caller goes on.
         task.abort();
         run(py, async move {
             let _ = task.await;
+            drop(chunks);
             Ok(())
         })
     }
@@ -591,10 +593,14 @@ impl Upload {
 
 impl Drop for Upload {
     fn drop(&mut self) {
-        // Never finished: abandoned, so nothing of it may appear.
+        // Never finished: abandoned, so nothing of it may appear (see `abort`).
         let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
-        if let Some(state) = state.take() {
-            state.task.abort();
+        if let Some(UploadState { chunks, task }) = state.take() {
+            task.abort();
+            let _ = spawn(async move {
+                let _ = task.await;
+                drop(chunks);
+            });
         }
     }
 }
