@@ -26,7 +26,7 @@
 #               and ~20 crates again; warm, moon-py alone (a cdylib's file name has no hash,
 #               so cargo's and maturin's moon-py replace each other)
 #   stubs       mypy.stubtest: moon-py/python/moon/_native.pyi against the installed moon._native
-#   python      pytest tests/python -m "not tensorflow and not kubernetes"
+#   python      pytest tests/python -m "not tensorflow and not kubernetes and not storage"
 #   kubernetes  the test cluster of scripts/k8s/up.sh (control plane built once and cached),
 #               scripts/k8s/smoke.sh, the Rust conformance suite on it (cargo test --release
 #               --workspace --test conformance_kubernetes, built by the build tier), pytest
@@ -36,8 +36,10 @@
 #               launcher built by Maven, Debian's glusterfs; cached by version) into
 #               target/test-storage on ports of its own, scripts/storage/smoke.sh, the Rust
 #               conformance suite on its SeaweedFS and HDFS (cargo test --release --workspace
-#               --test conformance_seaweedfs / conformance_hdfs, built by the build tier), then
-#               scripts/storage/down.sh --purge (also when a check fails). Cold, about 90 s
+#               --test conformance_seaweedfs / conformance_hdfs, built by the build tier),
+#               pytest tests/python -m storage (moon.storage, its fsspec filesystems with
+#               pandas and pyarrow, and `moon fs`, on the bed; needs the wheel tier's wheel),
+#               then scripts/storage/down.sh --purge (also when a check fails). Cold, about 90 s
 #               (plus about 30 s of apt for glusterfs); warm, about 50 s, most of it the
 #               HDFS launcher's JVM and weed's 15 s stop; the HDFS suite adds about 2 min
 #   tensorflow  a venv of its own (requirements-dev.txt + requirements-tf.txt), the new wheel
@@ -590,7 +592,7 @@ run_pytest() { # run_pytest NAME MARKEXPR [PYTHON]
 
 tier_python() {
     require_wheel
-    run_pytest python "not tensorflow and not kubernetes"
+    run_pytest python "not tensorflow and not kubernetes and not storage"
 }
 
 # The Rust conformance suite on the cluster of tier_kubernetes (its env.sh sourced): the test
@@ -671,6 +673,7 @@ run_tenant_storage() {
 }
 
 tier_storage() {
+    require_wheel
     local bed="$ROOT/target/test-storage" rc=0
     step "scripts/storage/up.sh --dir target/test-storage (SeaweedFS, HDFS, GlusterFS on loopback)"
     "$ROOT/scripts/storage/down.sh" --dir "$bed" --purge >/dev/null 2>&1 || true
@@ -693,6 +696,7 @@ tier_storage() {
         run_conformance_hdfs || rc=$?
         run_conformance_gluster || rc=$?
         run_tenant_storage || rc=$?
+        run_pytest storage "storage" || rc=$?
     fi
     step "scripts/storage/down.sh --dir target/test-storage --purge"
     "$ROOT/scripts/storage/down.sh" --dir "$bed" --purge || rc=$?
@@ -750,8 +754,8 @@ TARGET_DIR="${MOON_CARGO_TARGET_DIR:-$CACHE_DIR/cargo-target/$RUST_KEY}"
 CLIPPY_DRIVER="$(find_clippy_driver)"
 
 needs_rust=0 needs_dev=0
-for t in build rust wheel kubernetes; do wanted "$t" && needs_rust=1; done
-for t in lint wheel stubs python kubernetes tensorflow; do wanted "$t" && needs_dev=1; done
+for t in build rust wheel kubernetes storage; do wanted "$t" && needs_rust=1; done
+for t in lint wheel stubs python kubernetes storage tensorflow; do wanted "$t" && needs_dev=1; done
 
 run_tools=0
 if wanted tools || [[ $needs_dev == 1 ]]; then run_tools=1; fi

@@ -38,6 +38,11 @@ Commands:
   moon validate -f spec.yaml
   moon gpu ls
   moon gpu labels
+  moon fs ls URL [-r] [-l]
+  moon fs cat URL...
+  moon fs cp SRC DST [-r]
+  moon fs rm URL... [-r]
+  moon fs du URL...
 
 A job may also be named as NAME with --tenant T. `-f -` reads the spec from
 stdin; specs are YAML or JSON.
@@ -134,6 +139,80 @@ removes a rendered job.")]
     /// This machine's GPUs: inventory, health and node labels.
     #[command(subcommand)]
     Gpu(GpuCommand),
+    /// List, read, copy and remove objects in stores (local, SeaweedFS, HDFS, ...).
+    #[command(subcommand, long_about = FS_ABOUT)]
+    Fs(FsCommand),
+}
+
+const FS_ABOUT: &str = "\
+List, read, copy and remove objects in stores.
+
+Every argument is a store URL (docs/storage.md): file:///abs/dir/x,
+seaweedfs://filer:8888/dir/x[?master=host:9333], hdfs://namenode:8020/dir/x,
+memory://NAME/x; a plain path (./model.bin) is a local file. A URL names an
+object or a prefix: seaweedfs://filer:8888/runs names every object whose path
+starts with runs/. Copies stream between any two backends; a copy appears at
+its destination whole or not at all. Exit codes: 3 no such object or prefix,
+2 a malformed URL or path, 5 refused (permission, quota), 6 a server that
+cannot be reached.";
+
+/// `moon fs ...`: objects in stores, by URL.
+#[derive(Debug, Subcommand)]
+pub enum FsCommand {
+    /// List one level below a prefix: objects, and deeper prefixes ending in `/`.
+    #[command(visible_alias = "list")]
+    Ls {
+        /// The prefix (or object) to list.
+        url: String,
+        /// List every object below, recursively, rather than one level.
+        #[arg(short, long)]
+        recursive: bool,
+        /// Show sizes and modification times.
+        #[arg(short, long)]
+        long: bool,
+    },
+    /// Write objects' contents to stdout.
+    Cat {
+        /// The objects, in order.
+        #[arg(required = true)]
+        urls: Vec<String>,
+    },
+    /// Copy an object (or, with -r, every object below a prefix) to another store.
+    #[command(long_about = "\
+Copy an object (or, with -r, every object below a prefix) to another store.
+
+Without -r, SRC is an object and DST the object to write; a DST ending in `/`
+(or naming a store's root) receives SRC under its own name. With -r, every
+object below the prefix SRC is copied to the same path below the prefix DST.
+A progress bar is drawn on stderr for large copies when it is a terminal.")]
+    Cp {
+        /// What to copy.
+        src: String,
+        /// Where to.
+        dst: String,
+        /// Copy every object below the prefix SRC.
+        #[arg(short, long)]
+        recursive: bool,
+        /// How many objects of a recursive copy are in flight at once.
+        #[arg(long, default_value_t = 8, value_name = "N")]
+        concurrency: usize,
+    },
+    /// Remove objects (with -r, every object below a prefix).
+    #[command(visible_alias = "delete")]
+    Rm {
+        /// The objects (or prefixes, with -r).
+        #[arg(required = true)]
+        urls: Vec<String>,
+        /// Remove every object below each prefix (a store's whole root is refused).
+        #[arg(short, long)]
+        recursive: bool,
+    },
+    /// Count the objects and bytes below prefixes.
+    Du {
+        /// The prefixes (or objects).
+        #[arg(required = true)]
+        urls: Vec<String>,
+    },
 }
 
 /// `moon gpu ...`: this machine's GPUs, whatever --backend says.
@@ -491,6 +570,36 @@ mod tests {
         assert!(matches!(cli.command, Command::Gpu(GpuCommand::Ls)));
         let cli = Cli::try_parse_from(["moon", "gpu", "labels"]).unwrap();
         assert!(matches!(cli.command, Command::Gpu(GpuCommand::Labels)));
+    }
+
+    #[test]
+    fn fs_commands_parse() {
+        let cli =
+            Cli::try_parse_from(["moon", "fs", "ls", "-rl", "memory://x", "-o", "json"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Fs(FsCommand::Ls {
+                recursive: true,
+                long: true,
+                ..
+            })
+        ));
+        let cli = Cli::try_parse_from(["moon", "fs", "cp", "-r", "a", "b"]).unwrap();
+        let Command::Fs(FsCommand::Cp {
+            src,
+            dst,
+            recursive,
+            concurrency,
+        }) = cli.command
+        else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(
+            (src.as_str(), dst.as_str(), recursive, concurrency),
+            ("a", "b", true, 8)
+        );
+        let error = Cli::try_parse_from(["moon", "fs", "rm"]).unwrap_err();
+        assert_eq!(error.exit_code(), 2);
     }
 
     #[test]

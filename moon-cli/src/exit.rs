@@ -5,7 +5,7 @@
 //! | 0    | success                                                               |
 //! | 1    | the job ended Failed or Cancelled (`--wait`, `--follow`, `job wait`)  |
 //! | 2    | invalid input: a spec that breaks a rule, a bad flag, an unreadable file |
-//! | 3    | not found: no such tenant, job, replica or secret                    |
+//! | 3    | not found: no such tenant, job, replica, secret or stored object      |
 //! | 4    | timed out (`--timeout`)                                               |
 //! | 5    | refused: quota, permission, a name already taken, a conflicting state |
 //! | 6    | anything else: files, the state database, the agent                   |
@@ -16,7 +16,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use moon_core::Error;
-use moon_core::gpu;
+use moon_core::{gpu, storage};
 
 /// Success.
 pub const SUCCESS: u8 = 0;
@@ -51,10 +51,10 @@ Exit codes:
   0  success
   1  the job ended Failed or Cancelled (submit --wait/--follow, job wait)
   2  invalid input: a spec that breaks a rule, a bad flag, an unreadable file
-  3  not found: no such tenant, job, replica or secret
+  3  not found: no such tenant, job, replica, secret or stored object (moon fs)
   4  timed out (--timeout)
   5  refused: quota exceeded, permission denied, name already taken, conflicting state
-  6  anything else: file system, state database, agent
+  6  anything else: file system, state database, agent, a storage server unavailable
   7  no GPUs to read: no NVML on this machine, or NVML failed (moon gpu)
   8  not supported by this backend (ttlSecondsAfterFinished on kubernetes)";
 
@@ -77,6 +77,12 @@ impl From<Error> for CliError {
 
 impl From<moon_core::SpecError> for CliError {
     fn from(error: moon_core::SpecError) -> Self {
+        CliError::Core(error.into())
+    }
+}
+
+impl From<storage::Error> for CliError {
+    fn from(error: storage::Error) -> Self {
         CliError::Core(error.into())
     }
 }
@@ -111,6 +117,24 @@ pub fn code(error: &Error) -> u8 {
             | gpu::Error::InvalidInventory { .. }
             | gpu::Error::InvalidSelector { .. },
         ) => INVALID_INPUT,
+        Error::Storage(error) => storage_code(error),
+        _ => OTHER,
+    }
+}
+
+/// A store's error (`moon fs`) as the same codes: a missing object is not found, a bad URL or
+/// path invalid input, a refusal refused, a server that cannot be reached anything else.
+fn storage_code(error: &storage::Error) -> u8 {
+    use storage::Error as E;
+    match error {
+        E::NotFound { .. } => NOT_FOUND,
+        E::InvalidPath { .. } | E::InvalidRange { .. } | E::InvalidUrl { .. } => INVALID_INPUT,
+        E::PermissionDenied { .. }
+        | E::QuotaExceeded { .. }
+        | E::AlreadyExists { .. }
+        | E::PreconditionFailed { .. } => REFUSED,
+        E::NotSupported { .. } => NOT_SUPPORTED,
+        // Unavailable, and variants moon-storage adds later.
         _ => OTHER,
     }
 }
@@ -252,6 +276,54 @@ mod tests {
             (
                 Error::Gpu("H100:x".parse::<gpu::GpuSelector>().unwrap_err()),
                 2,
+            ),
+            (storage::Error::NotFound { path: "x".into() }.into(), 3),
+            (
+                storage::Error::InvalidUrl {
+                    url: "s3://b".into(),
+                    reason: "unknown scheme 's3'".into(),
+                }
+                .into(),
+                2,
+            ),
+            (
+                storage::Error::InvalidPath {
+                    path: "/x".into(),
+                    reason: "absolute".into(),
+                }
+                .into(),
+                2,
+            ),
+            (
+                storage::Error::QuotaExceeded {
+                    message: "space quota".into(),
+                }
+                .into(),
+                5,
+            ),
+            (
+                storage::Error::PermissionDenied {
+                    path: "x".into(),
+                    message: "mode 0700".into(),
+                }
+                .into(),
+                5,
+            ),
+            (
+                storage::Error::Unavailable {
+                    backend: "seaweedfs".into(),
+                    message: "connection refused".into(),
+                }
+                .into(),
+                6,
+            ),
+            (
+                storage::Error::NotSupported {
+                    backend: "local".into(),
+                    operation: "append".into(),
+                }
+                .into(),
+                8,
             ),
         ];
         for (error, expected) in cases {

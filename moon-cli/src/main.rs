@@ -16,6 +16,7 @@
 //! moon validate -f spec.yaml
 //! moon gpu ls                               this machine's GPUs and their health
 //! moon gpu labels                           their node labels, key=value
+//! moon fs ls|cat|cp|rm|du URL...            objects in stores (file, seaweedfs, hdfs, ...)
 //! ```
 //!
 //! Exit codes (see [`exit`]): 0 success; 1 the job ended Failed or Cancelled

@@ -21,6 +21,7 @@ pub mod config;
 pub mod error;
 pub mod kubernetes;
 pub mod local;
+pub mod object_url;
 pub mod storage;
 
 /// Rendezvous settings per framework (the `moon-spec` crate's).

@@ -8,7 +8,7 @@
 use std::any::Any;
 
 use moon_core::error::PathPart;
-use moon_core::{Error, FieldError, gpu};
+use moon_core::{Error, FieldError, gpu, storage};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt, PyList, PyString, PyTuple};
@@ -92,6 +92,7 @@ pub(crate) fn to_py_err(py: Python<'_>, error: impl Into<Error>) -> PyErr {
                 fields.set_item("kind", kind)?;
                 "GpuError"
             }
+            Error::Storage(error) => storage_class(error, &fields)?,
             // moon-core's enum is non-exhaustive: a new variant surfaces as
             // the base class until it gets one of its own here.
             _ => "MoonError",
@@ -104,6 +105,61 @@ pub(crate) fn to_py_err(py: Python<'_>, error: impl Into<Error>) -> PyErr {
         let error = PyRuntimeError::new_err(message);
         error.set_cause(py, Some(lookup));
         error
+    })
+}
+
+/// The class of `moon.errors` for a store's error, with its details set in `fields`. Each one
+/// is a `StorageError` and also the general class (`NotFound`, `PermissionDenied`, ...) and
+/// Python's own (`FileNotFoundError`, ...) that fit it.
+fn storage_class(error: storage::Error, fields: &Bound<'_, PyDict>) -> PyResult<&'static str> {
+    use storage::Error as E;
+    Ok(match error {
+        E::NotFound { path } => {
+            fields.set_item("path", path)?;
+            "ObjectNotFound"
+        }
+        E::AlreadyExists { path } => {
+            fields.set_item("path", path)?;
+            "ObjectExists"
+        }
+        E::PermissionDenied { path, .. } => {
+            fields.set_item("path", path)?;
+            "StoragePermissionDenied"
+        }
+        E::PreconditionFailed { path, .. } => {
+            fields.set_item("path", path)?;
+            "PreconditionFailed"
+        }
+        E::QuotaExceeded { .. } => "StorageQuotaExceeded",
+        E::InvalidPath { path, reason } => {
+            fields.set_item("path", path)?;
+            fields.set_item("reason", reason)?;
+            "InvalidStorePath"
+        }
+        E::InvalidRange { path, range, size } => {
+            fields.set_item("path", path)?;
+            fields.set_item("start", range.start)?;
+            fields.set_item("end", range.end)?;
+            fields.set_item("size", size)?;
+            "InvalidRange"
+        }
+        E::InvalidUrl { url, reason } => {
+            // Already redacted by moon-storage: no user information.
+            fields.set_item("url", url)?;
+            fields.set_item("reason", reason)?;
+            "InvalidStoreUrl"
+        }
+        E::Unavailable { backend, .. } => {
+            fields.set_item("backend", backend)?;
+            "StorageUnavailable"
+        }
+        E::NotSupported { backend, operation } => {
+            fields.set_item("backend", backend)?;
+            fields.set_item("operation", operation)?;
+            "StorageNotSupported"
+        }
+        // moon-storage's enum is non-exhaustive too.
+        _ => "StorageError",
     })
 }
 

@@ -5,6 +5,7 @@ mod client;
 mod errors;
 mod gpu;
 mod runtime;
+mod storage;
 
 use pyo3::prelude::*;
 
@@ -22,5 +23,8 @@ fn native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(client::render, module)?)?;
     module.add_function(wrap_pyfunction!(gpu::place_gpus, module)?)?;
     module.add_function(wrap_pyfunction!(gpu::gpu_inventory, module)?)?;
+    module.add_class::<storage::Store>()?;
+    module.add_class::<storage::Upload>()?;
+    module.add_function(wrap_pyfunction!(storage::split_object_url, module)?)?;
     Ok(())
 }

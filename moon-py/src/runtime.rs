@@ -50,6 +50,16 @@ fn runtime() -> std::io::Result<Arc<Runtime>> {
     Ok(runtime)
 }
 
+/// Starts `future` on the process's runtime, for work that outlives one call (an upload that
+/// Python feeds chunk by chunk).
+pub(crate) fn spawn<F>(future: F) -> std::io::Result<tokio::task::JoinHandle<F::Output>>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    Ok(runtime()?.spawn(future))
+}
+
 /// Runs `future` to completion for Python.
 ///
 /// The GIL is released while it runs, so other Python threads go on. It is

@@ -1,5 +1,6 @@
 //! The commands, one module per resource, and what they share.
 
+mod fs;
 mod gpu;
 mod job;
 mod render;
@@ -93,6 +94,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Validate(args) => validate::run(&context, &args.file),
         Command::Render(args) => render::run(&context, &args),
         Command::Gpu(command) => gpu::run(&context, command),
+        Command::Fs(command) => fs::run(&context, command).await,
     }
 }
 

@@ -18,7 +18,7 @@ Example::
     print(job.wait().phase)  # Succeeded
 """
 
-from . import errors, gpu, xgboost
+from . import errors, gpu, storage, xgboost
 from ._native import __version__
 from .client import Client, JobHandle, Stream
 from .errors import (
@@ -28,14 +28,25 @@ from .errors import (
     Conflict,
     ErrorDetails,
     GpuError,
+    InvalidRange,
     InvalidSpec,
+    InvalidStorePath,
+    InvalidStoreUrl,
     JobCancelled,
     JobFailed,
     MoonError,
     NotFound,
     NotSupported,
+    ObjectExists,
+    ObjectNotFound,
     PermissionDenied,
+    PreconditionFailed,
     QuotaExceeded,
+    StorageError,
+    StorageNotSupported,
+    StoragePermissionDenied,
+    StorageQuotaExceeded,
+    StorageUnavailable,
     Timeout,
 )
 from .gpu import GpuDevice, GpuInventory, gpus
@@ -64,7 +75,10 @@ __all__ = [
     "GpuDevice",
     "GpuError",
     "GpuInventory",
+    "InvalidRange",
     "InvalidSpec",
+    "InvalidStorePath",
+    "InvalidStoreUrl",
     "Job",
     "JobCancelled",
     "JobFailed",
@@ -74,7 +88,10 @@ __all__ = [
     "MoonError",
     "NotFound",
     "NotSupported",
+    "ObjectExists",
+    "ObjectNotFound",
     "PermissionDenied",
+    "PreconditionFailed",
     "Quantity",
     "Quota",
     "QuotaExceeded",
@@ -82,6 +99,11 @@ __all__ = [
     "RestartPolicy",
     "Role",
     "SecretInfo",
+    "StorageError",
+    "StorageNotSupported",
+    "StoragePermissionDenied",
+    "StorageQuotaExceeded",
+    "StorageUnavailable",
     "Stream",
     "Tenant",
     "TenantStatus",
@@ -92,5 +114,6 @@ __all__ = [
     "gpus",
     "load_spec",
     "render",
+    "storage",
     "xgboost",
 ]

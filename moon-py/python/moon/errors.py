@@ -18,14 +18,25 @@ __all__ = [
     "ClusterError",
     "Conflict",
     "GpuError",
+    "InvalidRange",
     "InvalidSpec",
+    "InvalidStorePath",
+    "InvalidStoreUrl",
     "JobCancelled",
     "JobFailed",
     "MoonError",
     "NotFound",
     "NotSupported",
+    "ObjectExists",
+    "ObjectNotFound",
     "PermissionDenied",
+    "PreconditionFailed",
     "QuotaExceeded",
+    "StorageError",
+    "StorageNotSupported",
+    "StoragePermissionDenied",
+    "StorageQuotaExceeded",
+    "StorageUnavailable",
     "Timeout",
 ]
 
@@ -237,3 +248,131 @@ class GpuError(MoonError):
     def __init__(self, message: str, *, kind: str = "") -> None:
         super().__init__(message)
         self.kind = kind
+
+
+# --------------------------------------------------------------------------- storage
+# The errors of moon.storage. Each is a StorageError, and also the general class above and
+# Python's own built-in that fits it, so that code written for files (``except
+# FileNotFoundError``, fsspec, pandas) handles a store's errors as it handles a disk's.
+
+
+class StorageError(MoonError):
+    """Base class of the errors of :mod:`moon.storage`.
+
+    Attributes:
+        path: The object the operation was on (``""`` when none applies).
+    """
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class ObjectNotFound(StorageError, NotFound, FileNotFoundError):
+    """No object at that path (a prefix that holds objects is not one either).
+
+    Attributes:
+        path: The path asked for.
+    """
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        NotFound.__init__(self, message, kind="object", name=path)
+        self.path = path
+
+
+class ObjectExists(StorageError, AlreadyExists, FileExistsError):
+    """An object is already there where the operation needed none."""
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        AlreadyExists.__init__(self, message, kind="object", name=path)
+        self.path = path
+
+
+class StoragePermissionDenied(StorageError, PermissionDenied):
+    """The store refused access to the path (a permission, or a link leading out of a local
+    store's root)."""
+
+
+class PreconditionFailed(StorageError, Conflict, OSError):
+    """The store's state does not allow the operation: a filesystem-like store cannot hold an
+    object at ``a`` and another at ``a/b``."""
+
+
+class StorageQuotaExceeded(StorageError, QuotaExceeded, OSError):
+    """The store is full or the caller's quota there is used up; a refused write leaves
+    nothing, or the object that was there."""
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        QuotaExceeded.__init__(self, message)
+        self.path = path
+
+
+class InvalidStorePath(StorageError, ValueError):
+    """A path was refused before any store saw it (absolute, ``..``, empty segments, control
+    characters, too long).
+
+    Attributes:
+        reason: The rule it broke.
+    """
+
+    def __init__(self, message: str, *, path: str = "", reason: str = "") -> None:
+        super().__init__(message, path=path)
+        self.reason = reason
+
+
+class InvalidRange(StorageError, ValueError):
+    """A byte range that starts past the end of the object, or ends before it starts.
+
+    Attributes:
+        start, end: The range asked for.
+        size: The object's size.
+    """
+
+    def __init__(
+        self, message: str, *, path: str = "", start: int = 0, end: int = 0, size: int = 0
+    ) -> None:
+        super().__init__(message, path=path)
+        self.start = start
+        self.end = end
+        self.size = size
+
+
+class InvalidStoreUrl(StorageError, ValueError):
+    """A store URL could not be understood; the message says what is wrong with it.
+
+    Attributes:
+        url: The URL, user information (``user:secret@``) replaced by ``***``.
+        reason: What is wrong.
+    """
+
+    def __init__(self, message: str, *, url: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.url = url
+        self.reason = reason
+
+
+class StorageUnavailable(StorageError, ConnectionError):
+    """The store's server could not be reached, or failed while serving the request.
+
+    Attributes:
+        backend: ``"seaweedfs"``, ``"hdfs"``, ``"local"``, ...
+    """
+
+    def __init__(self, message: str, *, backend: str = "") -> None:
+        super().__init__(message)
+        self.backend = backend
+
+
+class StorageNotSupported(StorageError, NotSupported):
+    """The backend does not offer this operation (``rename`` on SeaweedFS blobs, ``append``
+    on a local directory, ...).
+
+    Attributes:
+        backend: The backend.
+        operation: What was asked.
+    """
+
+    def __init__(self, message: str, *, backend: str = "", operation: str = "") -> None:
+        super().__init__(message)
+        self.backend = backend
+        self.operation = operation
