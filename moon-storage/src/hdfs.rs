@@ -811,6 +811,9 @@ impl Store for HdfsStore {
     }
 }
 
+/// The mode of the parents `prepare_root` makes: anyone may traverse them.
+const PARENT_MODE: u32 = 0o755;
+
 /// Preparing the store's directory for its owner: what provisioning a tenant's HDFS home does.
 impl HdfsStore {
     /// Makes the root directory (and its parents) if missing and gives it `owner`, `group` and
@@ -823,8 +826,19 @@ impl HdfsStore {
         let status = match self.client.get_file_info(root).await {
             Ok(status) => status,
             Err(HdfsError::FileNotFound(_)) => {
+                // Parents made here are open to traverse (0755): made with `mode`, as one
+                // `mkdirs` would make them, they would shut every owner out of their own
+                // directories below (`/tenants` 0770 owned by the superuser).
+                if let Some((parent, _)) = root.rsplit_once('/')
+                    && !parent.is_empty()
+                {
+                    self.client
+                        .mkdirs(parent, PARENT_MODE, true)
+                        .await
+                        .map_err(|e| hdfs_error(e, &parent))?;
+                }
                 self.client
-                    .mkdirs(root, mode, true)
+                    .mkdirs(root, mode, false)
                     .await
                     .map_err(|e| hdfs_error(e, &root))?;
                 changed = true;

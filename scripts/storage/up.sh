@@ -170,14 +170,16 @@ up_seaweedfs() {
             "$SEAWEEDFS_VOLUME_PORT" "$SEAWEEDFS_VOLUME_GRPC_PORT" "$SEAWEEDFS_FILER_PORT" "$SEAWEEDFS_FILER_GRPC_PORT"
         mkdir -p "$SEAWEEDFS_DIR/data"
         STARTED+=(seaweedfs)
-        # Small volumes (64 MB) so that a test bed never reserves gigabytes; telemetry off; no
-        # 10 s pause between the volume server's last heartbeat and its stop (nobody to drain).
+        # Small volumes (64 MB) so that a test bed never reserves gigabytes (they grow only as
+        # data is written); room for 128, as every collection gets 7 volumes when it is first
+        # written (the tests make one per tenant); telemetry off; no 10 s pause between the
+        # volume server's last heartbeat and its stop (nobody to drain).
         start_component seaweedfs -- "$WEED_BIN" server \
             -dir="$SEAWEEDFS_DIR/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
             -master.port="$SEAWEEDFS_MASTER_PORT" -master.port.grpc="$SEAWEEDFS_MASTER_GRPC_PORT" \
             -master.telemetry=false -master.volumeSizeLimitMB=64 \
             -volume.port="$SEAWEEDFS_VOLUME_PORT" -volume.port.grpc="$SEAWEEDFS_VOLUME_GRPC_PORT" \
-            -volume.max=16 -volume.preStopSeconds=0 \
+            -volume.max=128 -volume.preStopSeconds=0 \
             -filer -filer.port="$SEAWEEDFS_FILER_PORT" -filer.port.grpc="$SEAWEEDFS_FILER_GRPC_PORT" \
             -filer.localSocket="$SEAWEEDFS_DIR/filer.sock"
         wait_for "seaweedfs (master, filer, a volume to assign)" 60 seaweedfs seaweedfs_ready

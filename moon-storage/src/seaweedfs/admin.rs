@@ -128,18 +128,25 @@ impl SeaweedStore {
     }
 
     async fn filer_conf(&self) -> Result<Value> {
-        match self.filer.read_small(FILER_CONF).await? {
-            None => Ok(Value::Object(Map::new())),
-            Some(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => {
-                Ok(Value::Object(Map::new()))
-            }
-            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                unavailable(format!(
-                    "{} holds a {FILER_CONF} that is not JSON: {e}",
-                    self.filer.shown
-                ))
-            }),
+        // The filer keeps its own files inside their entries, and SeaweedFS 4.48 answers a plain
+        // read of such a file with an empty body (its entry says size 0): the content is read
+        // from the entry's metadata instead.
+        let bytes = match self.filer.entry(FILER_CONF).await? {
+            None => return Ok(Value::Object(Map::new())),
+            Some(entry) => match entry.inline_content() {
+                Some(content) => Bytes::from(content),
+                None => self.filer.read_small(FILER_CONF).await?.unwrap_or_default(),
+            },
+        };
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Object(Map::new()));
         }
+        serde_json::from_slice(&bytes).map_err(|e| {
+            unavailable(format!(
+                "{} holds a {FILER_CONF} that is not JSON: {e}",
+                self.filer.shown
+            ))
+        })
     }
 
     async fn write_filer_conf(&self, conf: &Value) -> Result<()> {

@@ -18,6 +18,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
 use reqwest::{Body, Client, Method, RequestBuilder, Response, StatusCode};
@@ -47,6 +49,9 @@ pub(crate) struct Entry {
     md5: Option<String>,
     #[serde(rename = "chunks", default)]
     chunks: Vec<Chunk>,
+    /// The content of a small file the filer keeps inside its own store (base64).
+    #[serde(rename = "Content", default)]
+    content: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -72,6 +77,12 @@ impl Entry {
 
     pub fn modified(&self) -> Option<SystemTime> {
         parse_rfc3339(&self.mtime)
+    }
+
+    /// The content the filer keeps inside the entry itself, as it does for its own files
+    /// under `/etc/`.
+    pub fn inline_content(&self) -> Option<Vec<u8>> {
+        self.content.as_deref().and_then(base64_decode)
     }
 
     /// The etag the filer sends in its `Etag` header for this entry: the content's MD5, which
@@ -226,9 +237,14 @@ impl Filer {
         let dir = format!("{}/", path.trim_end_matches('/'));
         let response = self.send_small(self.http.post(self.url(&dir, ""))).await?;
         if response.status().is_success() {
-            Ok(())
-        } else {
-            Err(failure(response, path, &self.shown).await)
+            return Ok(());
+        }
+        // The filer refuses to make a directory that exists (SeaweedFS 4.48: 409 "dir ...
+        // already exists"); that one is no error here.
+        let refused = failure(response, path, &self.shown).await;
+        match self.entry(path).await? {
+            Some(entry) if entry.is_dir() => Ok(()),
+            _ => Err(refused),
         }
     }
 
@@ -333,27 +349,9 @@ fn base64_to_hex(text: &str) -> Option<String> {
         .map(|b| hex(&b))
 }
 
-/// Standard base64 with padding, as Go encodes MD5s.
+/// Standard base64 with padding, as Go encodes byte slices in JSON.
 fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in text.trim_end_matches('=').bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Some(out)
+    BASE64.decode(text).ok()
 }
 
 #[cfg(test)]
@@ -383,5 +381,17 @@ mod tests {
         let dir = entry(r#"{"FullPath":"/probe/a b","Mode":2147484153,"Md5":null}"#);
         assert!(dir.is_dir() && !dir.is_object());
         assert_eq!(dir.etag(), None);
+    }
+
+    #[test]
+    fn a_file_kept_inside_its_entry_is_read_from_it() {
+        // `/etc/seaweedfs/filer.conf` as SeaweedFS 4.48 showed it: size 0, content inline.
+        let conf = entry(
+            r#"{"FullPath":"/etc/seaweedfs/filer.conf","Mode":432,"FileSize":0,
+            "Content":"eyJsb2NhdGlvbnMiOltdfQ=="}"#,
+        );
+        assert_eq!(conf.inline_content().unwrap(), br#"{"locations":[]}"#);
+        let plain = entry(r#"{"FullPath":"/a","Mode":432,"Content":null}"#);
+        assert_eq!(plain.inline_content(), None);
     }
 }
