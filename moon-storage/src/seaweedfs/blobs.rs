@@ -153,9 +153,18 @@ impl SeaweedBlobs {
             }
         }
         let query = query.join("&");
+        // The blob's size: the master reserves that much of the volume it picks until the volume
+        // server reports the write. Without it the master reserves a large default per file id,
+        // so a burst of small writes marks fresh volumes full within a second and further
+        // assignments fail with "no writable volumes".
+        let mut assign = format!("http://{}/dir/assign?dataSize={}", self.master, bytes.len());
+        if !query.is_empty() {
+            assign.push('&');
+            assign.push_str(&query);
+        }
         let response = self
             .http
-            .get(format!("http://{}/dir/assign?{query}", self.master))
+            .get(assign)
             .timeout(self.timeout)
             .send()
             .await
