@@ -239,6 +239,7 @@ mod on_the_storage_bed {
     /// server reports the write; a burst of small blobs must not make it think the volumes are
     /// full (it did when the assignment did not say how large the blob is: after about 64
     /// blobs per 64 MB volume of the bed, every write failed with "no writable volumes").
+    /// Most writes use spare ids of an earlier assignment.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_burst_of_small_blobs_all_land() {
         use futures::{StreamExt, TryStreamExt};
@@ -257,6 +258,12 @@ mod on_the_storage_bed {
             .try_collect()
             .await
             .expect("every blob of the burst is written");
+        // Ids come 16 to an assignment (more assignments only while 16 writers start at once).
+        assert!(
+            blobs.assignments() <= 2000 / 16 + 16,
+            "{} assignments for 2000 blobs",
+            blobs.assignments()
+        );
         for (i, fid) in fids.iter().step_by(97) {
             assert_eq!(blobs.get_blob(fid).await.unwrap(), content(*i));
         }
