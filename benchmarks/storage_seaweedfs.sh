@@ -16,7 +16,8 @@
 #
 # Prints each round, the medians with their spread, and on the last line the ratios of medians,
 # moon / weed, for writes and reads (target: at least 1.0 both ways). Exits 1 when a request
-# failed on either side.
+# failed on either side. Each side's client CPU per object is reported, and the servers' (the
+# `weed server` process's) while each side ran, when the bed runs on this machine.
 #
 # Uses the SeaweedFS named by MOON_TEST_SEAWEEDFS_MASTER and MOON_TEST_SEAWEEDFS_FILER (`source
 # DIR/env.sh` of scripts/storage/up.sh) or else starts a bed of its own (see
@@ -33,4 +34,10 @@ case "${1:-}" in
 esac
 bench_bed seaweedfs
 [[ -x $WEED_BIN ]] || die "no weed binary in $WEED_BIN (scripts/storage/install.sh --only seaweedfs)"
-bench_cargo_run storage-seaweedfs --weed "$WEED_BIN" --work-dir "${TMPDIR:-/tmp}" "$@"
+# The servers' CPU per object is reported when the bed runs here (its env.sh names its dir).
+server_pid=()
+pid_file="${MOON_TEST_STORAGE_DIR:-/nonexistent}/pids/seaweedfs.pid"
+if [[ -s $pid_file ]]; then
+    server_pid=(--server-pid "$(tr -dc 0-9 <"$pid_file")")
+fi
+bench_cargo_run storage-seaweedfs --weed "$WEED_BIN" --work-dir "${TMPDIR:-/tmp}" "${server_pid[@]}" "$@"

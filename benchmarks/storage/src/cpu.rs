@@ -26,6 +26,19 @@ pub fn children() -> Duration {
     usage(libc::RUSAGE_CHILDREN)
 }
 
+/// User and system time of the process `pid` so far (from `/proc/PID/stat`); `None` when it
+/// cannot be read.
+pub fn of_process(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name, in parentheses, may hold spaces: the fields start after its last `)`.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (per_second > 0).then(|| Duration::from_secs_f64(ticks as f64 / per_second as f64))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,6 +60,27 @@ mod tests {
             }
             std::hint::black_box(x);
         }
+    }
+
+    #[test]
+    fn another_process_time_is_read_from_proc() {
+        let mut child = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; sleep 5",
+            ])
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let mut seen = Duration::ZERO;
+        while seen < Duration::from_millis(50) && started.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(20));
+            seen = of_process(child.id()).expect("the child's /proc/PID/stat");
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(seen >= Duration::from_millis(50), "{seen:?}");
+        assert_eq!(of_process(u32::MAX), None);
     }
 
     #[test]

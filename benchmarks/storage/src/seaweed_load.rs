@@ -109,12 +109,12 @@ fn picks(count: usize, written: usize, seed: u64) -> Vec<usize> {
         .collect()
 }
 
-/// Writes and reads through the blob API; returns the write and the read phase.
-pub async fn blobs(
+/// Writes through the blob API: the file ids of the blobs written (with their objects' index),
+/// and the phase.
+pub async fn write_blobs(
     blobs: &SeaweedBlobs,
     load: Load,
-    seed: u64,
-) -> Result<(Outcome, Outcome), String> {
+) -> Result<(Vec<(usize, Fid)>, Outcome), String> {
     let options = BlobOptions::default();
     let writer = blobs.clone();
     let (written, elapsed) = drive(load.objects, load.concurrency, move |i| {
@@ -126,9 +126,17 @@ pub async fn blobs(
         }
     })
     .await;
-    let (fids, write) = tally(written, elapsed)?;
+    tally(written, elapsed)
+}
 
-    let fids: Arc<Vec<(usize, Fid)>> = Arc::new(fids);
+/// Reads `load.objects` blobs picked at random among `fids`, checking each.
+pub async fn read_blobs(
+    blobs: &SeaweedBlobs,
+    fids: Vec<(usize, Fid)>,
+    load: Load,
+    seed: u64,
+) -> Result<Outcome, String> {
+    let fids = Arc::new(fids);
     let order = Arc::new(picks(load.objects, fids.len(), seed));
     let reader = blobs.clone();
     let (read, elapsed) = drive(load.objects, load.concurrency, move |i| {
@@ -140,7 +148,7 @@ pub async fn blobs(
         }
     })
     .await;
-    Ok((write, checked(read, elapsed)?))
+    checked(read, elapsed)
 }
 
 /// Writes and reads through the filer's paths below `root`; returns the write and the read

@@ -54,6 +54,10 @@ struct Args {
     /// Where `weed benchmark` keeps its list of file ids.
     #[arg(long, default_value = "/tmp")]
     work_dir: PathBuf,
+    /// The `weed server` process of the servers, when it runs on this machine: its CPU time
+    /// per object is reported for each side (what each client's requests cost the servers).
+    #[arg(long)]
+    server_pid: Option<u32>,
     /// Run one side only (for profiling it): `moon` or `weed`; no ratio is printed.
     #[arg(long, value_parser = ["moon", "weed"])]
     only: Option<String>,
@@ -90,6 +94,9 @@ struct Figures {
     /// Client CPU time per request (write and read together), in microseconds.
     moon_cpu_us: Samples,
     weed_cpu_us: Samples,
+    /// The servers' CPU time per object while each side ran, in microseconds.
+    moon_server_us: Samples,
+    weed_server_us: Samples,
     moon_failed: u64,
     weed_failed: u64,
     filer_failed: u64,
@@ -114,6 +121,19 @@ impl Bench {
         SeaweedStore::new(self.filer.clone(), root, options).map_err(|e| e.to_string())
     }
 
+    /// The servers' CPU time so far, when their process was named.
+    fn server_cpu(&self) -> Option<Duration> {
+        self.args.server_pid.and_then(cpu::of_process)
+    }
+
+    /// Microseconds of the servers' CPU per object since `before`.
+    fn server_us_since(&self, before: Option<Duration>) -> Option<f64> {
+        Some(per_request_us(
+            self.server_cpu()? - before?,
+            self.load.objects,
+        ))
+    }
+
     async fn moon_side(&self, round: usize, figures: &mut Figures) -> Result<(), String> {
         let collection = format!("{}-r{round}-moon", self.run_id);
         self.master.prepare(&collection).await?;
@@ -122,14 +142,32 @@ impl Bench {
             .blobs()
             .map_err(|e| e.to_string())?;
         let cpu_before = cpu::own();
-        let outcome = seaweed_load::blobs(&blobs, self.load, round as u64).await;
+        let server_before = self.server_cpu();
+        let outcome = async {
+            let (fids, write) = seaweed_load::write_blobs(&blobs, self.load).await?;
+            let server_mid = self.server_cpu();
+            let read = seaweed_load::read_blobs(&blobs, fids, self.load, round as u64).await?;
+            Ok::<_, String>((write, read, server_mid))
+        }
+        .await;
         let cpu_us = per_request_us(cpu::own() - cpu_before, self.load.objects);
+        let server_us = self.server_us_since(server_before);
         self.master.delete_collection(&collection).await?;
-        let (write, read) = outcome?;
-        report("moon", write, read, cpu_us);
+        let (write, read, server_mid) = outcome?;
+        report("moon", write, read, cpu_us, server_us);
+        if let (Some(before), Some(mid), Some(total)) = (server_before, server_mid, server_us) {
+            let writing = per_request_us(mid - before, self.load.objects);
+            println!(
+                "         servers' CPU: {writing:.0} us/object writing, {:.0} reading",
+                total - writing
+            );
+        }
         figures.moon_write.push(write.per_second());
         figures.moon_read.push(read.per_second());
         figures.moon_cpu_us.push(cpu_us);
+        if let Some(us) = server_us {
+            figures.moon_server_us.push(us);
+        }
         figures.moon_failed += (write.failed + read.failed) as u64;
         Ok(())
     }
@@ -138,6 +176,7 @@ impl Bench {
         let collection = format!("{}-r{round}-weed", self.run_id);
         self.master.prepare(&collection).await?;
         let cpu_before = cpu::children();
+        let server_before = self.server_cpu();
         let outcome = self
             .weed
             .run(
@@ -150,18 +189,23 @@ impl Bench {
         // The whole `weed` process: its start, its gRPC connection to the master and its
         // reading of the list file count too, though they are outside its timed phases.
         let cpu_us = per_request_us(cpu::children() - cpu_before, self.load.objects);
+        let server_us = self.server_us_since(server_before);
         self.master.delete_collection(&collection).await?;
         let report = outcome?;
         println!(
-            "  weed   write {:>8.0} req/s ({} failed)   read {:>8.0} req/s ({} failed)   client CPU {cpu_us:.0} us/object",
+            "  weed   write {:>8.0} req/s ({} failed)   read {:>8.0} req/s ({} failed){}",
             report.write.per_second,
             report.write.failed,
             report.read.per_second,
-            report.read.failed
+            report.read.failed,
+            cpu_words(cpu_us, server_us)
         );
         figures.weed_write.push(report.write.per_second);
         figures.weed_read.push(report.read.per_second);
         figures.weed_cpu_us.push(cpu_us);
+        if let Some(us) = server_us {
+            figures.weed_server_us.push(us);
+        }
         figures.weed_failed += report.write.failed + report.read.failed;
         Ok(())
     }
@@ -179,7 +223,7 @@ impl Bench {
         remove_filer_dir(&address(&self.args.filer), &root).await?;
         self.master.delete_collection(&collection).await?;
         let (write, read) = outcome?;
-        report("filer", write, read, f64::NAN);
+        report("filer", write, read, f64::NAN, None);
         figures.filer_write.push(write.per_second());
         figures.filer_read.push(read.per_second());
         figures.filer_failed += (write.failed + read.failed) as u64;
@@ -192,18 +236,26 @@ fn per_request_us(cpu: Duration, objects: usize) -> f64 {
     cpu.as_secs_f64() * 1e6 / objects as f64
 }
 
-fn report(side: &str, write: Outcome, read: Outcome, cpu_us: f64) {
-    let cpu = if cpu_us.is_nan() {
-        String::new()
-    } else {
-        format!("   client CPU {cpu_us:.0} us/object")
-    };
+/// `   client CPU N us/object, servers M us/object`, the parts that were measured.
+fn cpu_words(client_us: f64, server_us: Option<f64>) -> String {
+    let mut words = String::new();
+    if !client_us.is_nan() {
+        words.push_str(&format!("   client CPU {client_us:.0} us/object"));
+    }
+    if let Some(us) = server_us {
+        words.push_str(&format!(", servers {us:.0} us/object"));
+    }
+    words
+}
+
+fn report(side: &str, write: Outcome, read: Outcome, cpu_us: f64, server_us: Option<f64>) {
     println!(
-        "  {side:<6} write {:>8.0} req/s ({} failed)   read {:>8.0} req/s ({} failed){cpu}",
+        "  {side:<6} write {:>8.0} req/s ({} failed)   read {:>8.0} req/s ({} failed){}",
         write.per_second(),
         write.failed,
         read.per_second(),
-        read.failed
+        read.failed,
+        cpu_words(cpu_us, server_us)
     );
 }
 
@@ -297,6 +349,16 @@ async fn run(mut args: Args) -> Result<Figures, String> {
         ("weed read ", &figures.weed_read, " req/s"),
         ("moon CPU  ", &figures.moon_cpu_us, " us/object"),
         ("weed CPU  ", &figures.weed_cpu_us, " us/object"),
+        (
+            "servers' CPU, moon's load",
+            &figures.moon_server_us,
+            " us/object",
+        ),
+        (
+            "servers' CPU, weed's load",
+            &figures.weed_server_us,
+            " us/object",
+        ),
     ];
     for (name, samples, unit) in lines {
         if !samples.is_empty() {
