@@ -37,7 +37,7 @@ BENCH_BED_DIR=""
 
 bench_bed_down() {
     [[ -n $BENCH_BED_DIR ]] || return 0
-    log "stopping the benchmark's bed in $BENCH_BED_DIR"
+    log "stopping the benchmark's bed in $BENCH_BED_DIR" >&2
     "$BENCH_ROOT/scripts/storage/down.sh" --dir "$BENCH_BED_DIR" --purge >&2 || true
     BENCH_BED_DIR=""
 }
@@ -50,14 +50,14 @@ bench_bed() {
         *) die "no bed for '$server'" ;;
     esac
     if [[ -n $given ]]; then
-        log "using the $server of the bed in the environment ($given)"
+        log "using the $server of the bed in the environment ($given)" >&2
         return 0
     fi
     BENCH_BED_DIR="${MOON_BENCH_STORAGE_DIR:-$BENCH_ROOT/target/bench-storage}"
     trap bench_bed_down EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
-    log "starting a bed of its own: $server in $BENCH_BED_DIR"
+    log "starting a bed of its own: $server in $BENCH_BED_DIR" >&2
     "$BENCH_ROOT/scripts/storage/up.sh" --only "$server" --dir "$BENCH_BED_DIR" --quiet >&2
     # shellcheck disable=SC1091
     source "$BENCH_BED_DIR/env.sh"
@@ -87,17 +87,17 @@ bench_hdfs_peer() {
         rm -rf "$build"
         mkdir -p "$build"
         cp -R "$src/pom.xml" "$src/src" "$build/"
-        log "building the Java peer with Maven (Hadoop $HADOOP_VERSION)"
+        log "building the Java peer with Maven (Hadoop $HADOOP_VERSION)" >&2
         # sed: Maven 3.8 prints colour resets even in batch mode.
         (cd "$build" && mvn -B -q compile dependency:build-classpath -Dhadoop.version="$HADOOP_VERSION" \
-            -Dmdep.outputFile="$build/classpath.txt" 2>&1 | sed 's/\x1b\[[0-9;]*m//g') || die "mvn failed (see above)"
+            -Dmdep.outputFile="$build/classpath.txt" 2>&1 | sed 's/\x1b\[[0-9;]*m//g' >&2) || die "mvn failed (see above)"
         [[ -s $build/classpath.txt && -d $build/target/classes ]] || die "mvn produced no classes or classpath"
         rm -rf "$dir"
         mkdir -p "$dir"
         mv "$build/target/classes" "$dir/classes"
         mv "$build/classpath.txt" "$dir/classpath.txt"
         rm -rf "$build"
-        prune_keys "$cache" "" 2
+        prune_keys "$cache" "" 2 >&2
     fi
     touch "$dir"
     exec 7>&-
