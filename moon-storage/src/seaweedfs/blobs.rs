@@ -2,24 +2,32 @@
 //! no filer entry. A write asks the master for a file id (`dir/assign`) and posts the bytes
 //! straight to the volume server it names; reads and deletes go to the volume server found by
 //! the volume id, whose location is cached ([`VolumeLocations`]). This is what makes SeaweedFS
-//! fast with small files: one metadata lookup per volume, not per file.
+//! fast with small files: one metadata lookup per volume, not per file. Assignments ask for
+//! several ids at once and keep the others for the next writes (see `spares.rs`), so most
+//! writes are a single request, to the volume server.
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Client, Response, StatusCode};
 use serde::Deserialize;
 
-use super::http::{encode, failure, transport_error, unavailable};
+use super::http::{encode, error_body, failure, status_error, transport_error, unavailable};
 use super::lookup::VolumeLocations;
+use super::spares::{ASSIGN_BATCH, Assigned, Spares};
 use crate::error::{Error, Result};
 
 static NEXT_BOUNDARY: AtomicU64 = AtomicU64::new(0);
+/// How long an assignment waits for the master to grow volumes for a collection (at most the
+/// store's timeout); the master's own wait for the Go client's assignments is 10 s.
+const GROWTH_WAIT: Duration = Duration::from_secs(10);
 
-/// A blob's file id: `VOLUME,KEYCOOKIE` (hex), as the master assigns it.
+/// A blob's file id: `VOLUME,KEYCOOKIE` (hex), as the master assigns it, or `VOLUME,KEYCOOKIE_N`
+/// for the N-th further id of an assignment of several.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Fid {
     raw: String,
@@ -27,7 +35,8 @@ pub struct Fid {
 }
 
 impl Fid {
-    /// Checks the form `VOLUME,HEX` (a decimal volume id, then the hex key and 8-digit cookie).
+    /// Checks the form `VOLUME,HEX[_N]` (a decimal volume id, then the hex key and 8-digit
+    /// cookie, then the optional decimal delta of the further ids of one assignment).
     pub fn parse(raw: &str) -> Result<Fid> {
         let bad = |reason: &str| Error::InvalidPath {
             path: raw
@@ -43,8 +52,19 @@ impl Fid {
         let volume = volume
             .parse::<u32>()
             .map_err(|_| bad("the volume id is not a number"))?;
+        let (key, delta) = match key.split_once('_') {
+            Some((key, delta)) => (key, Some(delta)),
+            None => (key, None),
+        };
         if key.len() <= 8 || key.len() > 24 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad("the key and cookie are 9 to 24 hex digits"));
+        }
+        if let Some(delta) = delta {
+            let valid = delta.bytes().all(|b| b.is_ascii_digit())
+                && delta.parse::<u32>().is_ok_and(|d| d > 0);
+            if !valid {
+                return Err(bad("the suffix after '_' is a positive decimal number"));
+            }
         }
         Ok(Fid {
             raw: raw.to_string(),
@@ -60,6 +80,19 @@ impl Fid {
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.raw
+    }
+
+    /// The `delta`-th further id of the assignment that gave this one (`FID_delta`).
+    pub(crate) fn with_delta(&self, delta: u32) -> Fid {
+        debug_assert!(
+            !self.raw.contains('_'),
+            "{} is already a further id",
+            self.raw
+        );
+        Fid {
+            raw: format!("{}_{delta}", self.raw),
+            volume: self.volume,
+        }
     }
 }
 
@@ -88,6 +121,8 @@ pub struct SeaweedBlobs {
     timeout: Duration,
     locations: VolumeLocations,
     defaults: BlobOptions,
+    spares: Spares,
+    assignments: Arc<AtomicU64>,
 }
 
 #[derive(Deserialize)]
@@ -96,6 +131,8 @@ struct Assignment {
     fid: String,
     #[serde(default)]
     url: String,
+    #[serde(default)]
+    count: Option<u32>,
     #[serde(default)]
     error: Option<String>,
 }
@@ -114,6 +151,8 @@ impl SeaweedBlobs {
             timeout,
             locations,
             defaults,
+            spares: Spares::default(),
+            assignments: Arc::default(),
         }
     }
 
@@ -127,9 +166,30 @@ impl SeaweedBlobs {
         &self.locations
     }
 
+    /// How many assignments of file ids this blob API made (one repeated while the master
+    /// grows volumes counts once).
+    pub fn assignments(&self) -> u64 {
+        self.assignments.load(Ordering::Relaxed)
+    }
+
     /// Stores `bytes` as a new blob; options left unset fall back to [`Self::defaults`].
     pub async fn put_blob(&self, bytes: Bytes, options: &BlobOptions) -> Result<Fid> {
-        let shown = format!("master {}", self.master);
+        let query = self.query(options);
+        if let Some(spare) = self.spares.take(&query) {
+            match self.upload(&spare, &query, &bytes).await {
+                Ok(()) => return Ok(spare.fid),
+                // The volume of a spare id may have filled up, turned read-only or moved since
+                // it was assigned: its other spares go, and the blob gets a fresh id.
+                Err(_) => self.spares.drop_volume(&query, &spare),
+            }
+        }
+        let assigned = self.assign(&query, bytes.len()).await?;
+        self.upload(&assigned, &query, &bytes).await?;
+        Ok(assigned.fid)
+    }
+
+    /// The query naming where blobs with `options` go: `collection=..&replication=..&ttl=..`.
+    fn query(&self, options: &BlobOptions) -> String {
         let mut query = Vec::new();
         for (key, value) in [
             (
@@ -152,38 +212,83 @@ impl SeaweedBlobs {
                 query.push(format!("{key}={}", encode(value, false)));
             }
         }
-        let query = query.join("&");
-        let response = self
-            .http
-            .get(format!("http://{}/dir/assign?{query}", self.master))
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|e| transport_error(&e, &shown))?;
-        if !response.status().is_success() {
-            return Err(failure(response, "a new blob", &shown).await);
+        query.join("&")
+    }
+
+    /// Asks the master for [`ASSIGN_BATCH`] file ids; returns the first and keeps the others as
+    /// spares.
+    async fn assign(&self, query: &str, size: usize) -> Result<Assigned> {
+        let shown = format!("master {}", self.master);
+        // `dataSize`: the master reserves that much of the volume it picks for each id until the
+        // volume server reports the writes. Without it the master reserves a large default per
+        // id, so a burst of small writes marks fresh volumes full within a second and further
+        // assignments fail with "no writable volumes".
+        let mut url = format!(
+            "http://{}/dir/assign?count={ASSIGN_BATCH}&dataSize={size}",
+            self.master
+        );
+        if !query.is_empty() {
+            url.push('&');
+            url.push_str(query);
         }
+        self.assignments.fetch_add(1, Ordering::Relaxed);
+        // A collection's first writes find no volume until the master has grown some; it says
+        // so at once (the Go client's gRPC assignment waits on the master's side instead), so
+        // the request is repeated for a while.
+        let deadline = Instant::now() + self.timeout.min(GROWTH_WAIT);
+        let mut pause = Duration::from_millis(50);
+        let response = loop {
+            let response = self
+                .http
+                .get(&url)
+                .timeout(self.timeout)
+                .send()
+                .await
+                .map_err(|e| transport_error(&e, &shown))?;
+            let status = response.status();
+            if status.is_success() {
+                break response;
+            }
+            let body = error_body(response).await;
+            let growing = matches!(status.as_u16(), 406 | 503) && body.contains("writable volumes");
+            if !growing || Instant::now() + pause > deadline {
+                return Err(status_error(status, &body, "a new blob", &shown));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+        };
         let body = response
             .bytes()
             .await
             .map_err(|e| transport_error(&e, &shown))?;
-        let assigned: Assignment = serde_json::from_slice(&body).map_err(|e| {
+        let assignment: Assignment = serde_json::from_slice(&body).map_err(|e| {
             unavailable(format!("{shown} sent an assignment that is not JSON: {e}"))
         })?;
-        if let Some(error) = assigned.error.filter(|e| !e.is_empty()) {
+        if let Some(error) = assignment.error.filter(|e| !e.is_empty()) {
             return Err(unavailable(format!("{shown} assigned no file id: {error}")));
         }
-        let fid = Fid::parse(&assigned.fid)
-            .map_err(|e| unavailable(format!("{shown} assigned '{}': {e}", assigned.fid)))?;
+        let fid = Fid::parse(&assignment.fid)
+            .map_err(|e| unavailable(format!("{shown} assigned '{}': {e}", assignment.fid)))?;
         self.locations
-            .remember(fid.volume(), vec![assigned.url.clone()]);
+            .remember(fid.volume(), vec![assignment.url.clone()]);
+        let assigned = Assigned {
+            fid,
+            url: assignment.url,
+        };
+        // An older master that ignores `count` answers without it: one id.
+        let count = assignment.count.unwrap_or(1).min(ASSIGN_BATCH);
+        self.spares.keep_rest(query, &assigned, count);
+        Ok(assigned)
+    }
 
-        let (content_type, body) = multipart(&bytes);
+    /// Posts `bytes` as the blob `assigned.fid` to its volume server.
+    async fn upload(&self, assigned: &Assigned, query: &str, bytes: &Bytes) -> Result<()> {
+        let (content_type, body) = multipart(bytes);
         let server = format!("volume server {}", assigned.url);
-        let mut url = format!("http://{}/{fid}", assigned.url);
+        let mut url = format!("http://{}/{}", assigned.url, assigned.fid);
         if !query.is_empty() {
             url.push('?');
-            url.push_str(&query);
+            url.push_str(query);
         }
         let response = self
             .http
@@ -193,13 +298,13 @@ impl SeaweedBlobs {
             .send()
             .await
             .map_err(|e| {
-                self.locations.forget(fid.volume());
+                self.locations.forget(assigned.fid.volume());
                 transport_error(&e, &server)
             })?;
         if !response.status().is_success() {
-            return Err(failure(response, fid.as_str(), &server).await);
+            return Err(failure(response, assigned.fid.as_str(), &server).await);
         }
-        Ok(fid)
+        Ok(())
     }
 
     /// Reads the blob `fid`.
@@ -298,6 +403,9 @@ mod tests {
         let fid = Fid::parse("3,01637037d6").unwrap();
         assert_eq!(fid.volume(), 3);
         assert_eq!(fid.to_string(), "3,01637037d6");
+        let further = fid.with_delta(15);
+        assert_eq!(further.as_str(), "3,01637037d6_15");
+        assert_eq!(Fid::parse("3,01637037d6_15").unwrap(), further);
         for bad in [
             "",
             "3",
@@ -305,6 +413,12 @@ mod tests {
             "3,0163703",
             "3,0163703zz6",
             "3,01637037d6/x",
+            "3,01637037d6_",
+            "3,01637037d6_0",
+            "3,01637037d6_x",
+            "3,01637037d6_+1",
+            "3,01637037d6_1_2",
+            "3,_1",
         ] {
             assert!(
                 matches!(Fid::parse(bad), Err(Error::InvalidPath { .. })),

@@ -64,15 +64,20 @@ pub(crate) fn unavailable(message: impl Into<String>) -> Error {
 /// Turns an answer that is not a success into the error it means, with the server's words.
 pub(crate) async fn failure(response: Response, path: &str, server: &str) -> Error {
     let status = response.status();
+    let body = error_body(response).await;
+    status_error(status, &body, path, server)
+}
+
+/// The start of an error answer's body, as text.
+pub(crate) async fn error_body(mut response: Response) -> String {
     let mut body = Vec::new();
-    let mut response = response;
     while body.len() < ERROR_BODY_LIMIT {
         match response.chunk().await {
             Ok(Some(chunk)) => body.extend_from_slice(&chunk),
             _ => break,
         }
     }
-    status_error(status, &String::from_utf8_lossy(&body), path, server)
+    String::from_utf8_lossy(&body).into_owned()
 }
 
 /// The error an HTTP status means; `body` is the answer's body (SeaweedFS writes

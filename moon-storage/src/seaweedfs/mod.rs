@@ -26,6 +26,7 @@ mod filer;
 mod http;
 mod listing;
 mod lookup;
+mod spares;
 mod times;
 
 use std::ops::Range;
