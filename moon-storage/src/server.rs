@@ -13,6 +13,14 @@ pub struct Server {
     pub userinfo: Option<String>,
 }
 
+impl Server {
+    /// The server of a URL's authority (`host`, `host:port`, `[::1]:port`), with
+    /// `default_port` when it names none; a malformed one answers why.
+    pub fn parse(authority: &str, default_port: u16) -> Result<Server, String> {
+        crate::url::parse_server(authority, default_port)
+    }
+}
+
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")

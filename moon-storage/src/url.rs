@@ -267,7 +267,7 @@ fn decoded_root(path: &str) -> Result<String, String> {
     Ok(decoded)
 }
 
-fn parse_server(authority: &str, default_port: u16) -> Result<Server, String> {
+pub(crate) fn parse_server(authority: &str, default_port: u16) -> Result<Server, String> {
     let (userinfo, hostport) = match authority.rsplit_once('@') {
         Some((user, hostport)) => (Some(user.to_string()), hostport),
         None => (None, authority),

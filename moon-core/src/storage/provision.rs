@@ -4,7 +4,8 @@
 //! the spec says, and a failed apply is finished by applying again.
 
 use moon_spec::spec::Tenant;
-use moon_spec::storage::{hdfs_home, seaweedfs_collection, seaweedfs_dir};
+use moon_spec::storage::{gluster_volume, hdfs_home, seaweedfs_collection, seaweedfs_dir};
+use moon_storage::GlusterVolumes;
 use moon_storage::seaweedfs::LocationRule;
 
 use super::servers::StorageServers;
@@ -20,19 +21,23 @@ pub struct Provisioned {
     pub seaweedfs: bool,
     /// The HDFS home, its owner or its mode.
     pub hdfs: bool,
+    /// The gluster volume or its size.
+    pub gluster: bool,
 }
 
 impl Provisioned {
     /// Whether anything changed.
     pub fn changed(&self) -> bool {
-        self.seaweedfs || self.hdfs
+        self.seaweedfs || self.hdfs || self.gluster
     }
 }
 
 /// Makes the storage `tenant` asks for on `servers`: on SeaweedFS its directory and the
 /// filer's rule that sends everything written below it to the tenant's collection (with its
 /// replication and TTL); on HDFS its home directory, owned by the tenant's user and closed to
-/// others. Refuses, before changing anything, a system the platform has no server for.
+/// others; on GlusterFS a volume of its own, started, whose quota is the spec's size (raising
+/// the size expands it; lowering it is refused, as the data may not fit). Refuses, before
+/// changing anything, a system the platform has no server for.
 pub async fn provision(tenant: &Tenant, servers: &StorageServers) -> Result<Provisioned> {
     check_servers(tenant, servers)?;
     let name = tenant.name.as_str();
@@ -53,7 +58,36 @@ pub async fn provision(tenant: &Tenant, servers: &StorageServers) -> Result<Prov
         let store = hdfs.store(&hdfs_home(name), None)?;
         done.hdfs = store.prepare_root(name, name, HDFS_HOME_MODE).await?;
     }
+    if let (Some(spec), Some(volumes)) = (
+        &tenant.storage.gluster,
+        servers.gluster.as_ref().and_then(|g| g.volumes.as_ref()),
+    ) {
+        let size = spec.size.bytes().map_err(|message| {
+            Error::invalid("tenant", "storage.gluster.size", "quantity", message)
+        })?;
+        done.gluster = provision_gluster(volumes, &gluster_volume(name), size).await?;
+    }
     Ok(done)
+}
+
+/// Makes or grows volume `volume` to `size` bytes; answers whether anything changed.
+async fn provision_gluster(volumes: &GlusterVolumes, volume: &str, size: u64) -> Result<bool> {
+    match volumes.info(volume).await {
+        Err(moon_storage::Error::NotFound { .. }) => {}
+        Err(e) => return Err(e.into()),
+        Ok(info) if info.started && info.quota_enabled && info.size_limit == Some(size) => {
+            return Ok(false);
+        }
+        // A larger size expands; a smaller one is refused there, with both numbers.
+        Ok(info) if info.size_limit.is_some() => {
+            volumes.expand(volume, size).await?;
+            return Ok(true);
+        }
+        // Left half made by an interrupted apply: `create` finishes it.
+        Ok(_) => {}
+    }
+    volumes.create(volume, size).await?;
+    Ok(true)
 }
 
 /// Refuses what cannot be provisioned on `servers`, naming the field and what would make it
@@ -91,9 +125,23 @@ pub fn check_servers(tenant: &Tenant, servers: &StorageServers) -> Result<()> {
         }
     }
     if storage.gluster.is_some() {
-        return Err(Error::NotSupported(format!(
-            "tenant {name:?}: storage.gluster is not provisioned on this backend yet"
-        )));
+        match &servers.gluster {
+            None => {
+                return Err(Error::NotSupported(format!(
+                    "tenant {name:?}: storage.gluster needs the platform's GlusterFS: set \
+                     MOON_GLUSTER (gluster://host) and MOON_GLUSTER_BRICKS (where this machine \
+                     keeps bricks)"
+                )));
+            }
+            Some(gluster) if gluster.volumes.is_none() => {
+                return Err(Error::NotSupported(format!(
+                    "tenant {name:?}: storage.gluster needs a place for the volume's brick on \
+                     {}: set MOON_GLUSTER_BRICKS",
+                    gluster.server.host
+                )));
+            }
+            Some(_) => {}
+        }
     }
     Ok(())
 }

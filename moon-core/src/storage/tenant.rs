@@ -6,15 +6,16 @@
 //! [`Error::PermissionDenied`]. And where the server checks access, it is asked to: the tenant's
 //! HDFS stores act as the tenant's own user, and its home is closed to every other user, so
 //! the namenode itself refuses them another tenant's files. SeaweedFS's filer has no users:
-//! there the first level is the fence.
+//! there the first level is the fence. A tenant's GlusterFS is a volume of its own, so a
+//! store of it cannot reach another tenant's volume at all.
 
 use std::sync::Arc;
 
 use moon_spec::spec::Tenant;
-use moon_spec::storage::{hdfs_home, seaweedfs_collection, seaweedfs_dir};
+use moon_spec::storage::{gluster_volume, hdfs_home, seaweedfs_collection, seaweedfs_dir};
 use moon_storage::{Server, Store, StoreUrl, redact};
 
-use super::servers::{HdfsServer, SeaweedServers, StorageServers};
+use super::servers::{GlusterServers, HdfsServer, SeaweedServers, StorageServers};
 use crate::error::{Error, Result};
 
 /// The stores of one tenant (from the client's `storage(tenant)`).
@@ -23,6 +24,7 @@ pub struct TenantStorage {
     tenant: String,
     seaweedfs: Option<SeaweedServers>,
     hdfs: Option<HdfsServer>,
+    gluster: Option<GlusterServers>,
 }
 
 impl TenantStorage {
@@ -33,6 +35,7 @@ impl TenantStorage {
             tenant: tenant.name.clone(),
             seaweedfs: storage.seaweedfs.as_ref().and(servers.seaweedfs.clone()),
             hdfs: storage.hdfs.as_ref().and(servers.hdfs.clone()),
+            gluster: storage.gluster.as_ref().and(servers.gluster.clone()),
         }
     }
 
@@ -56,6 +59,12 @@ impl TenantStorage {
         self.hdfs_at(server, &hdfs_home(&self.tenant))
     }
 
+    /// The tenant's GlusterFS volume, mounted (with FUSE) when first used.
+    pub fn gluster(&self) -> Result<Arc<dyn Store>> {
+        let gluster = self.gluster.as_ref().ok_or_else(|| self.none("gluster"))?;
+        Ok(Arc::new(gluster.store(&gluster_volume(&self.tenant), "/")?))
+    }
+
     /// The URLs of the tenant's stores, one per system it has space on.
     pub fn urls(&self) -> Vec<String> {
         let mut urls = Vec::new();
@@ -76,6 +85,13 @@ impl TenantStorage {
                 "hdfs://{}{}",
                 shown(&server.namenode),
                 hdfs_home(&self.tenant)
+            ));
+        }
+        if let Some(gluster) = &self.gluster {
+            urls.push(format!(
+                "gluster://{}/{}",
+                shown(&gluster.server),
+                gluster_volume(&self.tenant)
             ));
         }
         urls
@@ -133,6 +149,24 @@ impl TenantStorage {
                     return Err(refuse(format!("outside its home {home}")));
                 }
                 self.hdfs_at(hdfs, &root)
+            }
+            StoreUrl::Gluster {
+                server,
+                volume,
+                root,
+            } => {
+                let gluster = self.gluster.as_ref().ok_or_else(|| self.none("gluster"))?;
+                if !same_server(&server, &gluster.server) {
+                    return Err(refuse(format!(
+                        "the platform's gluster server is {}",
+                        shown(&gluster.server)
+                    )));
+                }
+                let own = gluster_volume(&self.tenant);
+                if volume != own {
+                    return Err(refuse(format!("its volume is {own}")));
+                }
+                Ok(Arc::new(gluster.store(&volume, &root)?))
             }
             _ => Err(refuse(format!(
                 "not one of its stores ({})",
