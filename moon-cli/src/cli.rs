@@ -140,8 +140,8 @@ removes a rendered job.")]
     #[command(subcommand)]
     Gpu(GpuCommand),
     /// List, read, copy and remove objects in stores (local, SeaweedFS, HDFS, ...).
-    #[command(subcommand, long_about = FS_ABOUT)]
-    Fs(FsCommand),
+    #[command(long_about = FS_ABOUT)]
+    Fs(FsArgs),
 }
 
 const FS_ABOUT: &str = "\
@@ -154,7 +154,22 @@ object or a prefix: seaweedfs://filer:8888/runs names every object whose path
 starts with runs/. Copies stream between any two backends; a copy appears at
 its destination whole or not at all. Exit codes: 3 no such object or prefix,
 2 a malformed URL or path, 5 refused (permission, quota), 6 a server that
-cannot be reached.";
+cannot be reached.
+
+With --tenant T, URLs of the platform's SeaweedFS, HDFS and GlusterFS are
+opened through tenant T's storage: anything outside its directory, home or
+volume is refused (exit 5) before a server is contacted. Local files stay
+reachable, to copy data in and out.";
+
+/// `moon fs [--tenant T] ...`.
+#[derive(Debug, clap::Args)]
+pub struct FsArgs {
+    /// Open the platform's stores as this tenant's: outside its part, refused.
+    #[arg(long, global = true, value_name = "TENANT")]
+    pub tenant: Option<String>,
+    #[command(subcommand)]
+    pub command: FsCommand,
+}
 
 /// `moon fs ...`: objects in stores, by URL.
 #[derive(Debug, Subcommand)]
@@ -578,18 +593,26 @@ mod tests {
             Cli::try_parse_from(["moon", "fs", "ls", "-rl", "memory://x", "-o", "json"]).unwrap();
         assert!(matches!(
             cli.command,
-            Command::Fs(FsCommand::Ls {
-                recursive: true,
-                long: true,
-                ..
+            Command::Fs(FsArgs {
+                tenant: None,
+                command: FsCommand::Ls {
+                    recursive: true,
+                    long: true,
+                    ..
+                }
             })
         ));
-        let cli = Cli::try_parse_from(["moon", "fs", "cp", "-r", "a", "b"]).unwrap();
-        let Command::Fs(FsCommand::Cp {
-            src,
-            dst,
-            recursive,
-            concurrency,
+        let cli = Cli::try_parse_from(["moon", "fs", "cp", "-r", "a", "b", "--tenant", "vision"])
+            .unwrap();
+        let Command::Fs(FsArgs {
+            tenant: Some(tenant),
+            command:
+                FsCommand::Cp {
+                    src,
+                    dst,
+                    recursive,
+                    concurrency,
+                },
         }) = cli.command
         else {
             panic!("parsed as {:?}", cli.command);
@@ -598,6 +621,7 @@ mod tests {
             (src.as_str(), dst.as_str(), recursive, concurrency),
             ("a", "b", true, 8)
         );
+        assert_eq!(tenant, "vision");
         let error = Cli::try_parse_from(["moon", "fs", "rm"]).unwrap_err();
         assert_eq!(error.exit_code(), 2);
     }

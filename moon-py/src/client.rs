@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use crate::errors::to_py_err;
 use crate::runtime::run;
+use crate::storage::Store;
 
 /// A handle on one backend. Safe to share between threads; after `os.fork()`
 /// the child opens its own connection on first use.
@@ -250,6 +251,20 @@ impl Client {
     fn get_tenant(&self, py: Python<'_>, name: String) -> PyResult<String> {
         let client = self.connection(py)?;
         run(py, async move { to_json(&client.get_tenant(&name).await?) })
+    }
+
+    /// The URLs of a tenant's stores, one per storage system it has space on.
+    fn tenant_storage_urls(&self, py: Python<'_>, name: String) -> PyResult<Vec<String>> {
+        let client = self.connection(py)?;
+        run(py, async move { Ok(client.storage(&name).await?.urls()) })
+    }
+
+    /// The store at `url`, which must lie in the tenant's part of one of its storage systems
+    /// (`PermissionDenied` otherwise).
+    fn tenant_store(&self, py: Python<'_>, name: String, url: String) -> PyResult<Store> {
+        let client = self.connection(py)?;
+        let storage = run(py, async move { client.storage(&name).await })?;
+        Store::of_tenant(py, storage, &url)
     }
 
     /// Every tenant and its usage, as a JSON list.

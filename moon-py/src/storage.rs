@@ -11,7 +11,9 @@ use std::time::UNIX_EPOCH;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
 use moon_core::storage::seaweedfs::{BlobOptions, Fid, SeaweedBlobs, SeaweedOptions};
-use moon_core::storage::{ObjectMeta, SeaweedStore, Store as StoreTrait, StorePath, StoreUrl};
+use moon_core::storage::{
+    ObjectMeta, SeaweedStore, Store as StoreTrait, StorePath, StoreUrl, TenantStorage,
+};
 use moon_core::{Error, object_url};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -61,14 +63,52 @@ struct Opened {
     blobs: Option<SeaweedBlobs>,
 }
 
-/// A store opened from a URL (`memory://`, `file://`, `seaweedfs://`, `hdfs://`, ...).
+/// Where a store comes from, so that a child process can open it again.
+enum Source {
+    /// A URL, opened as it is.
+    Url,
+    /// A tenant's storage, which confines the URL to the tenant's part and, on HDFS, acts as
+    /// the tenant's user.
+    Tenant(Box<TenantStorage>),
+}
+
+/// A store opened from a URL (`memory://`, `file://`, `seaweedfs://`, `hdfs://`, ...), or one
+/// of a tenant's stores (`Client.storage(tenant)`).
 #[pyclass(module = "moon._native", frozen)]
 pub(crate) struct Store {
     url: String,
+    source: Source,
     opened: Mutex<Opened>,
 }
 
 impl Store {
+    /// `url` opened through `tenant`'s storage: anything outside it is `PermissionDenied`.
+    pub(crate) fn of_tenant(py: Python<'_>, tenant: TenantStorage, url: &str) -> PyResult<Self> {
+        let source = Source::Tenant(Box::new(tenant));
+        let opened = Store::open_in(py, &source, url)?;
+        Ok(Store {
+            url: url.to_string(),
+            source,
+            opened: Mutex::new(opened),
+        })
+    }
+
+    fn open_in(py: Python<'_>, source: &Source, url: &str) -> PyResult<Opened> {
+        match source {
+            Source::Url => Store::open(py, url),
+            Source::Tenant(tenant) => {
+                let (tenant, url) = (tenant.as_ref().clone(), url.to_string());
+                run(py, async move {
+                    Ok(Opened {
+                        pid: std::process::id(),
+                        store: tenant.open(&url)?,
+                        blobs: None,
+                    })
+                })
+            }
+        }
+    }
+
     /// Opens `url` inside moon's runtime, whose connections the store then uses.
     fn open(py: Python<'_>, url: &str) -> PyResult<Opened> {
         let url = url.to_string();
@@ -119,7 +159,7 @@ impl Store {
                 return Ok((guard.store.clone(), guard.blobs.clone()));
             }
         }
-        let fresh = Store::open(py, &self.url)?;
+        let fresh = Store::open_in(py, &self.source, &self.url)?;
         let mut guard = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
         let inherited = std::mem::replace(&mut *guard, fresh);
         // Dropping the parent's clients could close sockets the parent still uses.
@@ -147,6 +187,7 @@ impl Store {
         let url = opened.store.url();
         Ok(Store {
             url,
+            source: Source::Url,
             opened: Mutex::new(opened),
         })
     }

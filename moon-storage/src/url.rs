@@ -180,18 +180,18 @@ impl StoreUrl {
                 let (master, collection) =
                     seaweedfs_query(query.unwrap_or_default()).map_err(|r| bad(&r))?;
                 Ok(StoreUrl::SeaweedFs {
-                    server: parse_server(authority, 8888).map_err(|r| bad(&r))?,
+                    server: Server::parse(authority, 8888).map_err(|r| bad(&r))?,
                     root: decoded_root(path).map_err(|r| bad(&r))?,
                     master,
                     collection,
                 })
             }
             "hdfs" => Ok(StoreUrl::Hdfs {
-                server: parse_server(authority, 8020).map_err(|r| bad(&r))?,
+                server: Server::parse(authority, 8020).map_err(|r| bad(&r))?,
                 root: decoded_root(path).map_err(|r| bad(&r))?,
             }),
             "gluster" => {
-                let server = parse_server(authority, 24007).map_err(|r| bad(&r))?;
+                let server = Server::parse(authority, 24007).map_err(|r| bad(&r))?;
                 let decoded = decoded_root(path).map_err(|r| bad(&r))?;
                 let mut parts = decoded.trim_start_matches('/').splitn(2, '/');
                 let volume = parts.next().unwrap_or_default().to_string();
@@ -223,7 +223,7 @@ fn seaweedfs_query(query: &str) -> Result<(Option<Server>, Option<String>), Stri
         let value = percent_decode(value)?;
         match key {
             "master" if master.is_none() => {
-                let server = parse_server(&value, 9333)?;
+                let server = Server::parse(&value, 9333)?;
                 if server.userinfo.is_some() {
                     return Err("the master's address takes no user information".to_string());
                 }
@@ -265,55 +265,6 @@ fn decoded_root(path: &str) -> Result<String, String> {
         return Ok("/".to_string());
     }
     Ok(decoded)
-}
-
-pub(crate) fn parse_server(authority: &str, default_port: u16) -> Result<Server, String> {
-    let (userinfo, hostport) = match authority.rsplit_once('@') {
-        Some((user, hostport)) => (Some(user.to_string()), hostport),
-        None => (None, authority),
-    };
-    let (host, port) = if let Some(bracketed) = hostport.strip_prefix('[') {
-        let (host, after) = bracketed
-            .split_once(']')
-            .ok_or("an IPv6 address lacks its closing ']'")?;
-        match after {
-            "" => (host, None),
-            _ => (
-                host,
-                Some(
-                    after
-                        .strip_prefix(':')
-                        .ok_or("expected ':PORT' after the IPv6 address")?,
-                ),
-            ),
-        }
-    } else {
-        match hostport.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (hostport, None),
-        }
-    };
-    if host.is_empty() {
-        return Err("the server's host is missing".to_string());
-    }
-    if !host
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-._:".contains(c))
-    {
-        return Err(format!("'{host}' is not a host name or IP address"));
-    }
-    let port = match port {
-        None => default_port,
-        Some(p) => match p.parse::<u16>() {
-            Ok(0) | Err(_) => return Err(format!("'{p}' is not a port (1-65535)")),
-            Ok(port) => port,
-        },
-    };
-    Ok(Server {
-        host: host.to_string(),
-        port,
-        userinfo,
-    })
 }
 
 /// `url` with any user information (`user:secret@`) replaced by `***`, so it can be shown.

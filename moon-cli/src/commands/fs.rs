@@ -10,11 +10,11 @@ use std::time::{Duration, UNIX_EPOCH};
 use futures::{StreamExt, TryStreamExt, stream};
 use indicatif::{ProgressBar, ProgressStyle};
 use moon_core::object_url::{self, Location};
-use moon_core::storage::{self, ObjectMeta, Store, StorePath, StoreUrl, redact};
+use moon_core::storage::{self, ObjectMeta, Store, StorePath, StoreUrl, TenantStorage, redact};
 use serde::Serialize;
 
 use super::Context;
-use crate::cli::FsCommand;
+use crate::cli::{FsArgs, FsCommand};
 use crate::exit::CliError;
 use crate::output::{Table, format_utc};
 
@@ -25,16 +25,23 @@ const PROGRESS_FROM_BYTES: u64 = 16 * 1024 * 1024;
 const DELETE_CONCURRENCY: usize = 16;
 
 /// Runs one `moon fs` command.
-pub async fn run(context: &Context, command: FsCommand) -> Result<(), CliError> {
-    match command {
+pub async fn run(context: &Context, args: FsArgs) -> Result<(), CliError> {
+    let stores = Stores {
+        tenant: match &args.tenant {
+            None => None,
+            Some(tenant) => Some(context.client()?.storage(tenant).await?),
+        },
+    };
+    let stores = &stores;
+    match args.command {
         FsCommand::Ls {
             url,
             recursive,
             long,
-        } => ls(context, &url, recursive, long).await,
+        } => ls(context, stores, &url, recursive, long).await,
         FsCommand::Cat { urls } => {
             for url in &urls {
-                cat(url).await?;
+                cat(stores, url).await?;
             }
             Ok(())
         }
@@ -43,9 +50,32 @@ pub async fn run(context: &Context, command: FsCommand) -> Result<(), CliError> 
             dst,
             recursive,
             concurrency,
-        } => cp(context, &src, &dst, recursive, concurrency).await,
-        FsCommand::Rm { urls, recursive } => rm(context, &urls, recursive).await,
-        FsCommand::Du { urls } => du(context, &urls).await,
+        } => cp(context, stores, &src, &dst, recursive, concurrency).await,
+        FsCommand::Rm { urls, recursive } => rm(context, stores, &urls, recursive).await,
+        FsCommand::Du { urls } => du(context, stores, &urls).await,
+    }
+}
+
+/// How stores are opened: any URL as it is, or (`--tenant`) the platform's storage systems
+/// only through a tenant's storage, which refuses what lies outside the tenant's part.
+struct Stores {
+    tenant: Option<TenantStorage>,
+}
+
+impl Stores {
+    fn open(&self, store_url: &str) -> Result<Arc<dyn Store>, CliError> {
+        match &self.tenant {
+            // Local files and memory stores are the user's own, not the platform's.
+            Some(tenant)
+                if matches!(
+                    StoreUrl::parse(store_url)?,
+                    StoreUrl::SeaweedFs { .. } | StoreUrl::Hdfs { .. } | StoreUrl::Gluster { .. }
+                ) =>
+            {
+                Ok(tenant.open(store_url)?)
+            }
+            _ => Ok(storage::open(store_url)?),
+        }
     }
 }
 
@@ -68,7 +98,7 @@ struct Located {
 impl Located {
     /// Where `argument` points. For reading, a local directory that does not exist is not
     /// found (opening a `file://` store would create it).
-    fn open(argument: &str, for_reading: bool) -> Result<Located, CliError> {
+    fn open(stores: &Stores, argument: &str, for_reading: bool) -> Result<Located, CliError> {
         let url = url_of(argument)?;
         let Location { store, path } = object_url::locate(&url)?;
         if for_reading
@@ -78,7 +108,7 @@ impl Located {
             return Err(not_found(&url));
         }
         Ok(Located {
-            store: storage::open(&store)?,
+            store: stores.open(&store)?,
             path,
             shown: redact(&url),
         })
@@ -177,8 +207,14 @@ impl Entry {
     }
 }
 
-async fn ls(context: &Context, url: &str, recursive: bool, long: bool) -> Result<(), CliError> {
-    let located = Located::open(url, true)?;
+async fn ls(
+    context: &Context,
+    stores: &Stores,
+    url: &str,
+    recursive: bool,
+    long: bool,
+) -> Result<(), CliError> {
+    let located = Located::open(stores, url, true)?;
     let mut entries = Vec::new();
     if recursive {
         for (name, meta) in located.objects().await? {
@@ -237,14 +273,14 @@ async fn ls(context: &Context, url: &str, recursive: bool, long: bool) -> Result
     Ok(())
 }
 
-async fn cat(url: &str) -> Result<(), CliError> {
+async fn cat(stores: &Stores, url: &str) -> Result<(), CliError> {
     let object = object_url::split(&url_of(url)?)?;
     if let StoreUrl::Local { root } = StoreUrl::parse(&object.store)?
         && !root.is_dir()
     {
         return Err(not_found(url));
     }
-    let store = storage::open(&object.store)?;
+    let store = stores.open(&object.store)?;
     let mut content = store.get(&object.path).await?.stream;
     let mut stdout = std::io::stdout().lock();
     while let Some(chunk) = content.try_next().await? {
@@ -263,6 +299,7 @@ struct Copied {
 
 async fn cp(
     context: &Context,
+    stores: &Stores,
     src: &str,
     dst: &str,
     recursive: bool,
@@ -271,8 +308,8 @@ async fn cp(
     if concurrency == 0 {
         return Err(CliError::Input("--concurrency must be at least 1".into()));
     }
-    let source = Located::open(src, true)?;
-    let target = Located::open(dst, false)?;
+    let source = Located::open(stores, src, true)?;
+    let target = Located::open(stores, dst, false)?;
     // (source path, target path, size) of every copy.
     let mut plan: Vec<(StorePath, StorePath, u64)> = Vec::new();
     if recursive {
@@ -366,10 +403,15 @@ struct Removed {
     objects: u64,
 }
 
-async fn rm(context: &Context, urls: &[String], recursive: bool) -> Result<(), CliError> {
+async fn rm(
+    context: &Context,
+    stores: &Stores,
+    urls: &[String],
+    recursive: bool,
+) -> Result<(), CliError> {
     let mut removed = Vec::new();
     for url in urls {
-        let located = Located::open(url, true)?;
+        let located = Located::open(stores, url, true)?;
         let count = if recursive {
             if located.path.is_none() {
                 return Err(CliError::Input(format!(
@@ -435,10 +477,10 @@ struct Usage {
     bytes: u64,
 }
 
-async fn du(context: &Context, urls: &[String]) -> Result<(), CliError> {
+async fn du(context: &Context, stores: &Stores, urls: &[String]) -> Result<(), CliError> {
     let mut usages = Vec::new();
     for url in urls {
-        let located = Located::open(url, true)?;
+        let located = Located::open(stores, url, true)?;
         let mut usage = Usage {
             url: located.shown.clone(),
             objects: 0,

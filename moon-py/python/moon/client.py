@@ -16,6 +16,7 @@ from typing import Any, Callable, Generic, Literal, TypeVar
 from . import _native
 from .spec import Job, Quota, Tenant, render, spec_json
 from .status import Event, JobStatus, LogLine, SecretInfo, TenantStatus, _time
+from .storage._tenant import TenantStorage
 
 __all__ = ["Client", "JobHandle", "Stream"]
 
@@ -158,22 +159,37 @@ class Client:
         users: Sequence[str] = (),
         groups: Sequence[str] = (),
         labels: Mapping[str, str] | None = None,
+        storage: Mapping[str, Any] | None = None,
     ) -> str:
         """Creates (or brings up to date) a tenant; see :meth:`apply_tenant`."""
         if isinstance(quota, Mapping):
             quota = Quota.from_dict(quota)
-        return self.apply_tenant(Tenant(name, quota, users, groups, labels))
+        return self.apply_tenant(Tenant(name, quota, users, groups, labels, storage))
 
     def apply_tenant(self, tenant: Tenant | Mapping[str, Any]) -> str:
-        """Creates or updates a tenant.
+        """Creates or updates a tenant, and makes the storage its spec asks for (its SeaweedFS
+        directory and collection, HDFS home, GlusterFS volume); storage already as the spec
+        says is left alone.
 
         Returns:
             ``"created"``, ``"updated"`` or ``"unchanged"``.
 
         Raises:
             InvalidSpec: The spec breaks a rule.
+            NotSupported: The spec asks for storage on a system the platform has no server
+                for (``MOON_SEAWEEDFS``, ``MOON_HDFS``, ``MOON_GLUSTER``); nothing is applied.
         """
         return self._native.apply_tenant(spec_json(tenant))
+
+    def storage(self, tenant: str) -> TenantStorage:
+        """The stores of ``tenant``, confined to its part of each storage system its spec
+        gives it (``storage:``); the platform's servers come from ``MOON_SEAWEEDFS``,
+        ``MOON_HDFS`` and ``MOON_GLUSTER``.
+
+        Raises:
+            NotFound: No such tenant.
+        """
+        return TenantStorage(self._native, tenant)
 
     def tenants(self) -> list[TenantStatus]:
         """Every tenant, by name."""

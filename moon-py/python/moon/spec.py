@@ -281,6 +281,9 @@ class Tenant:
     users: Sequence[str] = field(default_factory=list)
     groups: Sequence[str] = field(default_factory=list)
     labels: Mapping[str, str] | None = None
+    #: Storage of its own, as the spec's camelCase ``storage`` mapping:
+    #: ``{"seaweedfs": {}, "hdfs": {}, "gluster": {"size": "10Gi"}}`` (see docs/storage.md).
+    storage: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.quota, Mapping):
@@ -288,6 +291,8 @@ class Tenant:
         self.users = _strings(self.users, "users")
         self.groups = _strings(self.groups, "groups")
         self.labels = _mapping(self.labels)
+        if self.storage is not None and not isinstance(self.storage, Mapping):
+            raise TypeError(f"storage must be a mapping, not {type(self.storage).__name__}")
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"name": self.name}
@@ -299,6 +304,8 @@ class Tenant:
             data["groups"] = list(self.groups)
         if self.labels:
             data["labels"] = dict(self.labels)
+        if self.storage:
+            data["storage"] = dict(self.storage)
         return data
 
     def validate(self) -> Tenant:
@@ -328,6 +335,7 @@ class Tenant:
             users=data.get("users", ()),
             groups=data.get("groups", ()),
             labels=data.get("labels") or None,
+            storage=data.get("storage") or None,
         )
 
 

@@ -22,6 +22,7 @@
 
 mod admin;
 mod blobs;
+mod fid;
 mod filer;
 mod http;
 mod listing;
@@ -40,7 +41,8 @@ use futures::{StreamExt, TryStreamExt};
 use reqwest::{Body, Client, StatusCode};
 
 pub use admin::LocationRule;
-pub use blobs::{BlobOptions, Fid, SeaweedBlobs};
+pub use blobs::{BlobOptions, SeaweedBlobs};
+pub use fid::Fid;
 pub use lookup::VolumeLocations;
 
 use self::filer::{Entry, Filer, etag_header};

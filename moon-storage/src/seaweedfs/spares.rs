@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::blobs::Fid;
+use super::fid::Fid;
 
 /// How many ids one assignment asks for.
 pub(crate) const ASSIGN_BATCH: u32 = 16;

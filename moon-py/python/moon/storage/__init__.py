@@ -49,6 +49,7 @@ from ..errors import (
 )
 from ._files import DEFAULT_READ_BLOCK, DEFAULT_WRITE_BLOCK, StoreReader, StoreWriter
 from ._store import Capabilities, Listing, ObjectMeta, Store, open, open_file
+from ._tenant import TenantStorage
 
 __all__ = [
     "DEFAULT_READ_BLOCK",
@@ -70,6 +71,7 @@ __all__ = [
     "Store",
     "StoreReader",
     "StoreWriter",
+    "TenantStorage",
     "open",
     "open_file",
 ]
