@@ -328,165 +328,169 @@ mod on_the_storage_bed {
 
 /// A tenant's GlusterFS volume, made through the gluster CLI of the storage test bed's glusterd
 /// (`scripts/storage/up.sh --only gluster`, whose `env.sh` sets `MOON_TEST_GLUSTER_*`).
-mod on_the_storage_bed_with_gluster {
-    use std::path::PathBuf;
-    use std::time::Duration;
+mod gluster {
+    mod on_the_storage_bed {
+        use std::path::PathBuf;
+        use std::time::Duration;
 
-    use moon_core::spec::GlusterStorage;
-    use moon_core::status::ApplyOutcome;
-    use moon_core::storage::{
-        GlusterOptions, GlusterStore, GlusterVolumes, Server, StorePath, VolumesOptions, provision,
-    };
+        use moon_core::spec::GlusterStorage;
+        use moon_core::status::ApplyOutcome;
+        use moon_core::storage::{
+            GlusterOptions, GlusterStore, GlusterVolumes, Server, StorePath, VolumesOptions,
+            provision,
+        };
 
-    use super::*;
+        use super::super::*;
 
-    fn bed(variable: &str) -> String {
-        std::env::var(variable).unwrap_or_else(|_| {
-            panic!(
-                "{variable} is not set: start the storage test bed with gluster \
-                 (scripts/storage/up.sh --only gluster --dir DIR, then `source DIR/env.sh`) \
-                 or run scripts/test.sh --only storage"
-            )
-        })
-    }
+        fn bed(variable: &str) -> String {
+            std::env::var(variable).unwrap_or_else(|_| {
+                panic!(
+                    "{variable} is not set: start the storage test bed with gluster \
+                     (scripts/storage/up.sh --only gluster --dir DIR, then `source DIR/env.sh`) \
+                     or run scripts/test.sh --only storage"
+                )
+            })
+        }
 
-    fn bed_dir() -> PathBuf {
-        PathBuf::from(bed("MOON_TEST_STORAGE_DIR"))
-    }
+        fn bed_dir() -> PathBuf {
+            PathBuf::from(bed("MOON_TEST_STORAGE_DIR"))
+        }
 
-    fn mount_options() -> GlusterOptions {
-        GlusterOptions::default().with_mount_root(bed_dir().join("tenant-mounts"))
-    }
+        fn mount_options() -> GlusterOptions {
+            GlusterOptions::default().with_mount_root(bed_dir().join("tenant-mounts"))
+        }
 
-    fn volumes() -> GlusterVolumes {
-        let options = VolumesOptions::default()
-            .with_glusterd_socket(bed("MOON_TEST_GLUSTER_SOCKET"))
-            .with_quota_recheck(Duration::ZERO);
-        GlusterVolumes::new(
-            bed("MOON_TEST_GLUSTER_HOST"),
-            bed_dir().join("tenant-bricks"),
-            options,
-        )
-        .unwrap()
-    }
-
-    fn servers() -> StorageServers {
-        let options = VolumesOptions::default()
-            .with_glusterd_socket(bed("MOON_TEST_GLUSTER_SOCKET"))
-            .with_quota_recheck(Duration::ZERO);
-        StorageServers::default()
-            .with_gluster(
-                &format!("gluster://{}", bed("MOON_TEST_GLUSTER_HOST")),
-                mount_options(),
+        fn volumes() -> GlusterVolumes {
+            let options = VolumesOptions::default()
+                .with_glusterd_socket(bed("MOON_TEST_GLUSTER_SOCKET"))
+                .with_quota_recheck(Duration::ZERO);
+            GlusterVolumes::new(
+                bed("MOON_TEST_GLUSTER_HOST"),
+                bed_dir().join("tenant-bricks"),
+                options,
             )
             .unwrap()
-            .with_gluster_volumes(bed_dir().join("tenant-bricks"), options)
-            .unwrap()
-    }
-
-    fn gluster(size: &str) -> StorageSpec {
-        StorageSpec {
-            gluster: Some(GlusterStorage { size: size.into() }),
-            ..StorageSpec::default()
         }
-    }
 
-    /// Unmounts what moon mounted of `volume` and deletes it, brick and all.
-    async fn remove(volume: &str) {
-        let server = Server::parse(&bed("MOON_TEST_GLUSTER_HOST"), 24007).unwrap();
-        if let Ok(store) = GlusterStore::new(server, volume, "/", mount_options()) {
-            store.unmount().await.unwrap();
+        fn servers() -> StorageServers {
+            let options = VolumesOptions::default()
+                .with_glusterd_socket(bed("MOON_TEST_GLUSTER_SOCKET"))
+                .with_quota_recheck(Duration::ZERO);
+            StorageServers::default()
+                .with_gluster(
+                    &format!("gluster://{}", bed("MOON_TEST_GLUSTER_HOST")),
+                    mount_options(),
+                )
+                .unwrap()
+                .with_gluster_volumes(bed_dir().join("tenant-bricks"), options)
+                .unwrap()
         }
-        volumes().delete(volume).await.unwrap();
-    }
 
-    #[tokio::test]
-    async fn a_tenants_volume_is_made_once_grown_never_shrunk_and_its_own() {
-        const MIB: u64 = 1 << 20;
-        let volume = "moon-bed-shared";
-        // What an earlier run on this bed may have left.
-        remove(volume).await;
-        let home = Home::new();
-        let servers = servers();
-        let client = home.client.clone().with_storage(servers.clone());
+        fn gluster(size: &str) -> StorageSpec {
+            StorageSpec {
+                gluster: Some(GlusterStorage { size: size.into() }),
+                ..StorageSpec::default()
+            }
+        }
 
-        let mut spec = tenant("bed-shared", gluster("32Mi"));
-        assert_eq!(
-            client.apply_tenant(&spec).await.unwrap(),
-            ApplyOutcome::Created
-        );
-        let info = volumes().info(volume).await.unwrap();
-        assert!(info.started && info.quota_enabled, "{info:?}");
-        assert_eq!(info.size_limit, Some(32 * MIB));
-        // Applied again, nothing changes.
-        assert_eq!(
-            client.apply_tenant(&spec).await.unwrap(),
-            ApplyOutcome::Unchanged
-        );
-        assert!(!provision(&spec, &servers).await.unwrap().changed());
+        /// Unmounts what moon mounted of `volume` and deletes it, brick and all.
+        async fn remove(volume: &str) {
+            let server = Server::parse(&bed("MOON_TEST_GLUSTER_HOST"), 24007).unwrap();
+            if let Ok(store) = GlusterStore::new(server, volume, "/", mount_options()) {
+                store.unmount().await.unwrap();
+            }
+            volumes().delete(volume).await.unwrap();
+        }
 
-        // The tenant's store is its volume, mounted by moon.
-        let storage = client.storage("bed-shared").await.unwrap();
-        assert_eq!(
-            storage.urls(),
-            [format!(
-                "gluster://{}:24007/{volume}",
-                bed("MOON_TEST_GLUSTER_HOST")
-            )]
-        );
-        let store = storage.gluster().unwrap();
-        let path = StorePath::parse("features/part-0").unwrap();
-        store
-            .put(&path, Bytes::from_static(b"shared"))
-            .await
-            .unwrap();
-        assert_eq!(
-            store.get(&path).await.unwrap().bytes().await.unwrap(),
-            "shared"
-        );
-        // Another tenant's volume, or another server, is refused before any mount.
-        for url in [
-            format!("gluster://{}/moon-bed-other", bed("MOON_TEST_GLUSTER_HOST")),
-            format!("gluster://{}/moon-test", bed("MOON_TEST_GLUSTER_HOST")),
-            format!("gluster://127.0.0.1:1/{volume}"),
-        ] {
-            match storage.open(&url) {
-                Err(Error::PermissionDenied(message)) => {
-                    assert!(message.contains("\"bed-shared\""), "{message}");
+        #[tokio::test]
+        async fn a_tenants_volume_is_made_once_grown_never_shrunk_and_its_own() {
+            const MIB: u64 = 1 << 20;
+            let volume = "moon-bed-shared";
+            // What an earlier run on this bed may have left.
+            remove(volume).await;
+            let home = Home::new();
+            let servers = servers();
+            let client = home.client.clone().with_storage(servers.clone());
+
+            let mut spec = tenant("bed-shared", gluster("32Mi"));
+            assert_eq!(
+                client.apply_tenant(&spec).await.unwrap(),
+                ApplyOutcome::Created
+            );
+            let info = volumes().info(volume).await.unwrap();
+            assert!(info.started && info.quota_enabled, "{info:?}");
+            assert_eq!(info.size_limit, Some(32 * MIB));
+            // Applied again, nothing changes.
+            assert_eq!(
+                client.apply_tenant(&spec).await.unwrap(),
+                ApplyOutcome::Unchanged
+            );
+            assert!(!provision(&spec, &servers).await.unwrap().changed());
+
+            // The tenant's store is its volume, mounted by moon.
+            let storage = client.storage("bed-shared").await.unwrap();
+            assert_eq!(
+                storage.urls(),
+                [format!(
+                    "gluster://{}:24007/{volume}",
+                    bed("MOON_TEST_GLUSTER_HOST")
+                )]
+            );
+            let store = storage.gluster().unwrap();
+            let path = StorePath::parse("features/part-0").unwrap();
+            store
+                .put(&path, Bytes::from_static(b"shared"))
+                .await
+                .unwrap();
+            assert_eq!(
+                store.get(&path).await.unwrap().bytes().await.unwrap(),
+                "shared"
+            );
+            // Another tenant's volume, or another server, is refused before any mount.
+            for url in [
+                format!("gluster://{}/moon-bed-other", bed("MOON_TEST_GLUSTER_HOST")),
+                format!("gluster://{}/moon-test", bed("MOON_TEST_GLUSTER_HOST")),
+                format!("gluster://127.0.0.1:1/{volume}"),
+            ] {
+                match storage.open(&url) {
+                    Err(Error::PermissionDenied(message)) => {
+                        assert!(message.contains("\"bed-shared\""), "{message}");
+                    }
+                    other => panic!("{url}: not refused: {other:?}"),
                 }
-                other => panic!("{url}: not refused: {other:?}"),
             }
-        }
 
-        // A larger size expands the volume; a smaller one is refused with both numbers, and
-        // the volume keeps its size and data.
-        spec.storage = gluster("64Mi");
-        client.apply_tenant(&spec).await.unwrap();
-        assert_eq!(
-            volumes().info(volume).await.unwrap().size_limit,
-            Some(64 * MIB)
-        );
-        spec.storage = gluster("16Mi");
-        match client.apply_tenant(&spec).await {
-            Err(Error::Storage(moon_core::storage::Error::PreconditionFailed {
-                message, ..
-            })) => {
-                assert!(message.contains(&(64 * MIB).to_string()), "{message}");
-                assert!(message.contains(&(16 * MIB).to_string()), "{message}");
+            // A larger size expands the volume; a smaller one is refused with both numbers, and
+            // the volume keeps its size and data.
+            spec.storage = gluster("64Mi");
+            client.apply_tenant(&spec).await.unwrap();
+            assert_eq!(
+                volumes().info(volume).await.unwrap().size_limit,
+                Some(64 * MIB)
+            );
+            spec.storage = gluster("16Mi");
+            match client.apply_tenant(&spec).await {
+                Err(Error::Storage(moon_core::storage::Error::PreconditionFailed {
+                    message,
+                    ..
+                })) => {
+                    assert!(message.contains(&(64 * MIB).to_string()), "{message}");
+                    assert!(message.contains(&(16 * MIB).to_string()), "{message}");
+                }
+                other => panic!("shrinking was not refused: {other:?}"),
             }
-            other => panic!("shrinking was not refused: {other:?}"),
-        }
-        assert_eq!(
-            volumes().info(volume).await.unwrap().size_limit,
-            Some(64 * MIB)
-        );
-        assert_eq!(
-            store.get(&path).await.unwrap().bytes().await.unwrap(),
-            "shared"
-        );
+            assert_eq!(
+                volumes().info(volume).await.unwrap().size_limit,
+                Some(64 * MIB)
+            );
+            assert_eq!(
+                store.get(&path).await.unwrap().bytes().await.unwrap(),
+                "shared"
+            );
 
-        drop(store);
-        remove(volume).await;
+            drop(store);
+            remove(volume).await;
+        }
     }
 }
 
