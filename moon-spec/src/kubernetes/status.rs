@@ -583,8 +583,13 @@ fn history(observed: &Observed, status: &JobStatus, replicas: &[Replica]) -> Vec
     // (time, rank within a second, replica, kind, phase, message)
     let mut items: Vec<(i64, u8, String, &'static str, Phase, String)> = Vec::new();
     let namespace = status.tenant.as_str();
+    // The cluster's own second, not the status's `created_ms`, which the
+    // submitter's clock refines within it: every other event here is
+    // counted in the cluster's whole seconds, and a refined time would put
+    // the submission after what followed it in the same second.
+    let submitted_ms = millis(observed.anchor.metadata.creation_timestamp.as_ref()).unwrap_or(0);
     items.push((
-        status.created_ms,
+        submitted_ms,
         0,
         String::new(),
         "Submitted",
@@ -883,6 +888,35 @@ mod tests {
         let mut seen = observed(&job, all_jobs(|_, _| None), Vec::new());
         seen.anchor = anchor(&job, &[(SUBMITTED_ANNOTATION, "soon")]);
         assert_eq!(derive(&seen).unwrap().status.created_ms, second);
+    }
+
+    #[test]
+    fn the_submission_comes_first_among_the_events_of_its_second() {
+        let job = spec(RestartPolicy::Never);
+        let pods = vec![
+            pod("master", 0, 0, Some(0), None),
+            pod("worker", 0, 0, Some(0), None),
+            pod("worker", 1, 0, Some(0), None),
+        ];
+        let mut seen = observed(&job, all_jobs(|_, _| None), pods);
+        let second = time(T0).0.as_millisecond();
+        let submitted = (second + 700).to_string();
+        seen.anchor = anchor(&job, &[(SUBMITTED_ANNOTATION, submitted.as_str())]);
+        let derived = derive(&seen).unwrap();
+        assert_eq!(derived.status.created_ms, second + 700);
+        let kinds: Vec<&str> = derived.events.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "Submitted",
+                "ReplicaStarted",
+                "ReplicaStarted",
+                "ReplicaStarted",
+                "Running"
+            ]
+        );
+        // In the cluster's clock, as every other event is.
+        assert_eq!(derived.events[0].time_ms, second);
     }
 
     #[test]
