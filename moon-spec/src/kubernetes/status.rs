@@ -687,17 +687,11 @@ fn history(observed: &Observed, status: &JobStatus, replicas: &[Replica]) -> Vec
             format!("all {} replicas started", replicas.len()),
         ));
     }
-    // Nothing of a job happens before it is submitted. The cluster reports starts and exits
-    // to the second while the submission carries the submitter's milliseconds, so a replica
-    // that started within the submission's second would otherwise seem to start before it.
-    for item in &mut items {
-        item.0 = item.0.max(status.created_ms);
-    }
     items.sort_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
 
     if status.phase.is_terminal() {
         items.push((
-            status.finished_ms.unwrap_or(0).max(status.created_ms),
+            status.finished_ms.unwrap_or(0),
             5,
             String::new(),
             status.phase.as_str(),
@@ -1024,33 +1018,6 @@ mod tests {
         );
         let seqs: Vec<u64> = derived.events.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, (1..=9).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn submitted_comes_first_when_replicas_start_within_its_second() {
-        let job = spec(RestartPolicy::Never);
-        let second = time(T0).0.as_millisecond();
-        let submitted = (second + 800).to_string();
-        let pods = vec![
-            pod("master", 0, 0, Some(0), None),
-            pod("worker", 0, 0, Some(0), None),
-        ];
-        let mut seen = observed(&job, all_jobs(|_, _| None), pods);
-        seen.anchor = anchor(&job, &[(SUBMITTED_ANNOTATION, submitted.as_str())]);
-        let derived = derive(&seen).unwrap();
-        let events: Vec<(&str, i64)> = derived
-            .events
-            .iter()
-            .map(|e| (e.kind.as_str(), e.time_ms))
-            .collect();
-        assert_eq!(
-            events,
-            [
-                ("Submitted", second + 800),
-                ("ReplicaStarted", second + 800),
-                ("ReplicaStarted", second + 800),
-            ]
-        );
     }
 
     #[test]
