@@ -84,6 +84,7 @@ impl KubernetesBackend {
             anchor_uid: None,
             tolerations: self.config.tolerations.clone(),
             node_selector: self.config.node_selector.clone(),
+            volumes: Vec::new(),
         }
     }
 

@@ -355,6 +355,14 @@ fn check_volumes(findings: &mut Findings, volumes: &[Volume]) {
                 format!("only HDFS volumes can be cached, this one is on {system}"),
             );
         }
+        if volume.cached && !volume.read_only {
+            // The cache serves reads; Fluid's dataset is mounted read-only.
+            findings.add(
+                rule::UNSUPPORTED,
+                format!("{at}.readOnly"),
+                "must be true for a cached volume: the cache serves reads only",
+            );
+        }
     }
 }
 

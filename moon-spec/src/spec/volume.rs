@@ -27,7 +27,7 @@ pub struct Volume {
     /// Whether replicas may only read it.
     #[serde(default, skip_serializing_if = "is_false")]
     pub read_only: bool,
-    /// Whether reads go through a cache (HDFS only: Fluid's Alluxio on Kubernetes).
+    /// Whether reads go through a cache (HDFS only, read-only: Fluid's Alluxio on Kubernetes).
     #[serde(default, skip_serializing_if = "is_false")]
     pub cached: bool,
 }
@@ -125,7 +125,7 @@ mod tests {
         roles: [{name: worker, command: [python, train.py]}]\n\
         volumes:\n\
         - {name: train-data, store: seaweedfs, path: datasets/mnist, mountPath: /data, readOnly: true}\n\
-        - {name: raw, url: 'hdfs://namenode:8020/tenants/vision/raw', mountPath: /raw, cached: true}\n";
+        - {name: raw, url: 'hdfs://namenode:8020/tenants/vision/raw', mountPath: /raw, readOnly: true, cached: true}\n";
 
     #[test]
     fn a_job_reads_its_volumes_in_both_forms() {
@@ -138,6 +138,7 @@ mod tests {
         );
         data.read_only = true;
         let mut raw = Volume::of_url("raw", "hdfs://namenode:8020/tenants/vision/raw", "/raw");
+        raw.read_only = true;
         raw.cached = true;
         assert_eq!(job.volumes, [data, raw]);
         assert_eq!(job.volumes[1].system(), Some(StorageSystem::Hdfs));
