@@ -17,7 +17,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::StorageSystem;
+use crate::error::{Error, Result};
+use crate::spec::{Job, StorageSystem};
 
 /// The prefix of every volume's variables.
 pub const VARIABLE_PREFIX: &str = "MOON_VOLUME_";
@@ -42,6 +43,25 @@ pub struct ResolvedVolume {
     pub read_only: bool,
     /// Whether reads go through a cache.
     pub cached: bool,
+}
+
+/// Checks that `volumes` are `job`'s own, resolved: one for each volume of the spec, in order.
+pub fn check_resolved(job: &Job, volumes: &[ResolvedVolume]) -> Result<()> {
+    let same = job.volumes.len() == volumes.len()
+        && job
+            .volumes
+            .iter()
+            .zip(volumes)
+            .all(|(spec, resolved)| spec.name == resolved.name);
+    if same {
+        Ok(())
+    } else {
+        Err(Error::NotSupported(format!(
+            "job {}/{}: its volumes are resolved against the platform's storage servers when \
+             it is submitted through moon's client, which was not done here",
+            job.tenant, job.name
+        )))
+    }
 }
 
 /// `MOON_VOLUME_<NAME>`: upper case, `-` as `_`.

@@ -144,7 +144,7 @@ pub fn render_job(job: &Job, options: &RenderOptions) -> Result<Vec<Object>> {
     validate_job(job)?;
     check_names(job)?;
     refuse_ttl(job)?;
-    volumes::check_resolved(job, &options.volumes)?;
+    job_volumes::check_resolved(job, &options.volumes)?;
     let endpoints = endpoints(job);
     let job_labels = labels(
         &job.labels,

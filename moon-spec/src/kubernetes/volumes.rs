@@ -11,8 +11,7 @@
 use k8s_openapi::api::core::v1 as core;
 
 use super::storage::{GLUSTER_CLAIM, HDFS_DATASET, HDFS_DATASET_MOUNT, SEAWEEDFS_CLAIM};
-use crate::error::{Error, Result};
-use crate::spec::{Job, StorageSystem};
+use crate::spec::StorageSystem;
 use crate::volumes::ResolvedVolume;
 
 /// The prefix of a volume's name in the pod, which keeps it apart from moon's own (`dshm`).
@@ -35,25 +34,6 @@ pub fn claim_of(volume: &ResolvedVolume) -> Option<(&'static str, String)> {
         (StorageSystem::Hdfs, false) => return None,
     };
     Some((claim, sub_path))
-}
-
-/// Checks that `volumes` are `job`'s own, resolved: one for each volume of the spec, in order.
-pub fn check_resolved(job: &Job, volumes: &[ResolvedVolume]) -> Result<()> {
-    let same = job.volumes.len() == volumes.len()
-        && job
-            .volumes
-            .iter()
-            .zip(volumes)
-            .all(|(spec, resolved)| spec.name == resolved.name);
-    if same {
-        Ok(())
-    } else {
-        Err(Error::NotSupported(format!(
-            "job {}/{}: its volumes are resolved against the platform's storage servers when \
-             it is submitted through moon's client, which was not done here",
-            job.tenant, job.name
-        )))
-    }
 }
 
 /// The pod's volumes and the container's mounts for `volumes`.
