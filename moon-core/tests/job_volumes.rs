@@ -307,6 +307,68 @@ printf '%s\n%s\n' "$MOON_VOLUME_INPUT" "$MOON_VOLUME_OUTPUT_PATH" > "$MOON_VOLUM
         .await;
     }
 
+    /// A mount's client outlives an agent killed while the job runs; the agent that comes
+    /// back leaves no mount once the job ends.
+    #[tokio::test]
+    async fn mounts_outlive_a_killed_agent_and_are_gone_when_the_job_ends() {
+        let home = Home::new();
+        let client = home.client.clone().with_storage(seaweedfs_servers());
+        client
+            .apply_tenant(&tenant("bed-volumes", seaweedfs_only()))
+            .await
+            .unwrap();
+        let store = client
+            .storage("bed-volumes")
+            .await
+            .unwrap()
+            .seaweedfs()
+            .unwrap();
+        let dir = unique("crash");
+        let name = unique("crash");
+        let spec = job(
+            &name,
+            "bed-volumes",
+            r#"echo up > "$MOON_VOLUME_OUTPUT_PATH/started.txt"; exec sleep 300"#,
+            vec![Volume::of_store(
+                "output",
+                StorageSystem::Seaweedfs,
+                &dir,
+                "/output",
+            )],
+        );
+        client.submit(&spec).await.unwrap();
+        let started = StorePath::parse(&format!("{dir}/started.txt")).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while store.head(&started).await.is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the replica never wrote"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+
+        let agent = home.agent_pid().expect("an agent runs");
+        // SAFETY: the pid is our own agent's, from its pid file.
+        unsafe {
+            libc::kill(agent, libc::SIGKILL);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            mounts_below(home.path()).len(),
+            1,
+            "the mount went with the agent"
+        );
+
+        // Cancelling starts an agent again, which ends the job.
+        client.cancel("bed-volumes", &name).await.unwrap();
+        let done = client
+            .wait("bed-volumes", &name, Some(Duration::from_secs(60)))
+            .await
+            .unwrap();
+        assert_eq!(done.phase, Phase::Cancelled, "{done:?}");
+        assert_eq!(mounts_below(home.path()), Vec::<String>::new());
+    }
+
     /// The bed's host, as gluster wants bricks named.
     fn gluster_host() -> String {
         bed("MOON_TEST_GLUSTER_HOST")
