@@ -211,7 +211,7 @@ impl TenantStorage {
         let tail = if below.is_empty() {
             String::new()
         } else {
-            format!("/{below}")
+            format!("/{}", encoded(below))
         };
         match system {
             StorageSystem::Seaweedfs => {
@@ -279,6 +279,20 @@ fn below(root: &str, dir: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// A path as a URL's path: every byte but letters, digits, `-._~` and `/` percent-encoded,
+/// so that a space, `%`, `?` or `#` in a directory's name reads back as itself.
+fn encoded(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 fn same_server(a: &Server, b: &Server) -> bool {
     a.host.eq_ignore_ascii_case(&b.host) && a.port == b.port
 }
@@ -295,6 +309,19 @@ fn shown(server: &Server) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_directory_with_odd_characters_reads_back_from_its_url() {
+        let tenant =
+            moon_spec::spec::tenant_from_yaml("name: vision\nstorage: {seaweedfs: {}}").unwrap();
+        let servers = StorageServers::default()
+            .with_seaweedfs("seaweedfs://filer:8888")
+            .unwrap();
+        let storage = TenantStorage::new(&tenant, &servers);
+        let below = "runs/a b%c?d#e/é";
+        let url = storage.url_of(StorageSystem::Seaweedfs, below).unwrap();
+        assert_eq!(storage.locate(&url).unwrap().below, below, "{url}");
+    }
 
     #[test]
     fn below_goes_by_whole_segments() {
