@@ -536,8 +536,9 @@ tier_rust() {
     local log="$REPORTS/rust.log" rc=0
     cargo test --workspace --all-targets --release -- --skip "$CLUSTER_TESTS" --skip "$STORAGE_BED_TESTS" 2>&1 | tee "$log" || rc=$?
     if [[ $rc -eq 0 ]]; then
-        step "cargo test -p moon-crash-agent --features crash-points --all-targets --release"
-        cargo test -p moon-crash-agent --features crash-points --all-targets --release 2>&1 | tee -a "$log" || rc=$?
+        step "cargo test -p moon-crash-agent --features crash-points --all-targets --release -- --skip $STORAGE_BED_TESTS"
+        cargo test -p moon-crash-agent --features crash-points --all-targets --release -- \
+            --skip "$STORAGE_BED_TESTS" 2>&1 | tee -a "$log" || rc=$?
     fi
     if [[ $rc -eq 0 ]]; then
         step "cargo test --workspace --doc --release"
@@ -679,6 +680,11 @@ run_job_volumes() {
     MOON_WEED_BIN="$MOON_TEST_SEAWEEDFS_WEED" \
         MOON_SEAWEEDFS_FILER_GRPC_PORT="$MOON_TEST_SEAWEEDFS_FILER_GRPC_PORT" \
         cargo test --release -p moon-core --test job_volumes 2>&1 | tee "$log" || rc=$?
+    step "cargo test --release -p moon-crash-agent --features crash-points --test volume_recovery"
+    MOON_WEED_BIN="$MOON_TEST_SEAWEEDFS_WEED" \
+        MOON_SEAWEEDFS_FILER_GRPC_PORT="$MOON_TEST_SEAWEEDFS_FILER_GRPC_PORT" \
+        cargo test --release -p moon-crash-agent --features crash-points --test volume_recovery \
+        2>&1 | tee -a "$log" || rc=$?
     count_cargo "$log"
     return "$rc"
 }

@@ -20,6 +20,7 @@ use super::admission::Limits;
 use super::admit;
 use super::agent_server::Message;
 use super::capacity::machine_capacity_with;
+use super::crash_points::{self, CrashPoint};
 use super::ending;
 use super::event_hub::EventHub;
 use super::exits;
@@ -403,6 +404,7 @@ impl Agent {
     fn finish(&mut self, job: &JobRecord, phase: Phase, reason: &str, message: &str) -> Result<()> {
         ending::finish(&self.db, job, phase, reason, message)?;
         if !job.volumes.is_empty() {
+            crash_points::reached(self.layout.home(), CrashPoint::BeforeUnmount);
             for failure in volumes::unmount_below(&self.layout.volumes_dir(job.id)) {
                 eprintln!("moon agent: job {}: {failure}", job.key());
             }
