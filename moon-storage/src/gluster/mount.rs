@@ -250,7 +250,30 @@ pub(super) fn mount_at(
     let _serial = MOUNTING
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    run_mount(host, &source, dir, &log, port, &options)
+    let log_start = fs::metadata(&log).map(|md| md.len()).unwrap_or(0);
+    run_mount(host, &source, dir, &log, port, &options)?;
+    // `mount.glusterfs` may succeed before the server has accepted the client (a directory
+    // the volume lacks is refused then, and the client unmounts at once). A stat of the mount
+    // point waits for the client's start, so a mount still there is a live one.
+    let live = match (fs::metadata(dir), dir.parent().map(fs::metadata)) {
+        (Ok(md), Some(Ok(parent))) => md.dev() != parent.dev(),
+        _ => false,
+    };
+    if live {
+        return Ok(());
+    }
+    let _ = Command::new("umount")
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    Err(unavailable(format!(
+        "cannot mount {host}:/{source} on {}: {} (log: {})",
+        dir.display(),
+        log_errors(&log, log_start).join("; "),
+        log.display()
+    )))
 }
 
 /// `volume` is the volume's name, or `name/subdir` for a mount of one of its directories.
