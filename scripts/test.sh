@@ -536,8 +536,9 @@ tier_rust() {
     local log="$REPORTS/rust.log" rc=0
     cargo test --workspace --all-targets --release -- --skip "$CLUSTER_TESTS" --skip "$STORAGE_BED_TESTS" 2>&1 | tee "$log" || rc=$?
     if [[ $rc -eq 0 ]]; then
-        step "cargo test -p moon-crash-agent --features crash-points --all-targets --release"
-        cargo test -p moon-crash-agent --features crash-points --all-targets --release 2>&1 | tee -a "$log" || rc=$?
+        step "cargo test -p moon-crash-agent --features crash-points --all-targets --release -- --skip $STORAGE_BED_TESTS"
+        cargo test -p moon-crash-agent --features crash-points --all-targets --release -- \
+            --skip "$STORAGE_BED_TESTS" 2>&1 | tee -a "$log" || rc=$?
     fi
     if [[ $rc -eq 0 ]]; then
         step "cargo test --workspace --doc --release"
@@ -672,6 +673,22 @@ run_tenant_storage() {
     return "$rc"
 }
 
+run_job_volumes() {
+    local log="$REPORTS/job-volumes.log" rc=0
+    step "cargo test --release -p moon-core --test job_volumes (SeaweedFS and Gluster FUSE mounts)"
+    # The agent mounts SeaweedFS volumes with the bed's weed program and filer gRPC port.
+    MOON_WEED_BIN="$MOON_TEST_SEAWEEDFS_WEED" \
+        MOON_SEAWEEDFS_FILER_GRPC_PORT="$MOON_TEST_SEAWEEDFS_FILER_GRPC_PORT" \
+        cargo test --release -p moon-core --test job_volumes 2>&1 | tee "$log" || rc=$?
+    step "cargo test --release -p moon-crash-agent --features crash-points --test volume_recovery"
+    MOON_WEED_BIN="$MOON_TEST_SEAWEEDFS_WEED" \
+        MOON_SEAWEEDFS_FILER_GRPC_PORT="$MOON_TEST_SEAWEEDFS_FILER_GRPC_PORT" \
+        cargo test --release -p moon-crash-agent --features crash-points --test volume_recovery \
+        2>&1 | tee -a "$log" || rc=$?
+    count_cargo "$log"
+    return "$rc"
+}
+
 tier_storage() {
     require_wheel
     local bed="$ROOT/target/test-storage" rc=0
@@ -696,6 +713,7 @@ tier_storage() {
         run_conformance_hdfs || rc=$?
         run_conformance_gluster || rc=$?
         run_tenant_storage || rc=$?
+        run_job_volumes || rc=$?
         run_pytest storage "storage" || rc=$?
     fi
     step "scripts/storage/down.sh --dir target/test-storage --purge"

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use crate::error::{Error, Result};
 use crate::secret::{SecretData, SecretInfo};
 use crate::spec::{Job, Spec, Tenant};
+use crate::volumes::ResolvedVolume;
 pub use moon_spec::status::{
     ApplyOutcome, Event, JobStatus, LogLine, LogOptions, Phase, ReplicaPhase, ReplicaStatus,
     TenantStatus,
@@ -72,8 +73,24 @@ pub trait Backend: Send + Sync {
     async fn get_tenant(&self, name: &str) -> Result<TenantStatus>;
     /// Every tenant, by name.
     async fn list_tenants(&self) -> Result<Vec<TenantStatus>>;
-    /// Validates and records a job; it runs once admitted. Returns at once.
+    /// Validates and records a job; it runs once admitted. Returns at once. A job with
+    /// volumes is refused here (`NotSupported`): its volumes are resolved against the
+    /// platform's storage servers first, which the client's `submit` does before it calls
+    /// [`submit_with_volumes`](Backend::submit_with_volumes).
     async fn submit(&self, job: &Job) -> Result<JobStatus>;
+    /// [`submit`](Backend::submit) with the job's volumes resolved: one for each of the
+    /// spec's, in order. A backend without volumes refuses a job that has any.
+    async fn submit_with_volumes(
+        &self,
+        job: &Job,
+        volumes: &[ResolvedVolume],
+    ) -> Result<JobStatus> {
+        if job.volumes.is_empty() && volumes.is_empty() {
+            self.submit(job).await
+        } else {
+            Err(not_supported(self.name(), "job volumes"))
+        }
+    }
     /// One job's status.
     async fn get_job(&self, tenant: &str, name: &str) -> Result<JobStatus>;
     /// Jobs, of one tenant or all, oldest first.

@@ -8,9 +8,9 @@ use crate::config::{BackendName, Config};
 use crate::error::Result;
 use crate::kubernetes::{KubernetesBackend, KubernetesConfig};
 use crate::local::{LocalBackend, LocalConfig};
-use crate::spec::Tenant;
-use crate::status::ApplyOutcome;
-use crate::storage::{StorageServers, TenantStorage, provision};
+use crate::spec::{Job, Spec, Tenant};
+use crate::status::{ApplyOutcome, JobStatus};
+use crate::storage::{StorageServers, TenantStorage, provision, resolve_volumes};
 
 /// A handle on a backend, and on the platform's storage servers; cheap to clone and share
 /// between threads. Everything a [`Backend`] does is called on the client directly.
@@ -86,6 +86,29 @@ impl Client {
             provision(tenant, &self.storage).await?;
         }
         Ok(outcome)
+    }
+
+    /// Submits `job` (see [`Backend::submit`]), its volumes first resolved against the
+    /// platform's storage servers for its tenant (see [`resolve_volumes`]).
+    pub async fn submit(&self, job: &Job) -> Result<JobStatus> {
+        if job.volumes.is_empty() {
+            return self.backend.submit(job).await;
+        }
+        crate::spec::validate_job(job)?;
+        let tenant = self.backend.get_tenant(&job.tenant).await?;
+        let volumes = resolve_volumes(job, &tenant.spec, &self.storage)?;
+        self.backend.submit_with_volumes(job, &volumes).await
+    }
+
+    /// Applies a spec of any kind (see [`Backend::apply`]): a tenant with its storage, as
+    /// [`apply_tenant`](Client::apply_tenant) does, a job with its volumes, as
+    /// [`submit`](Client::submit) does.
+    pub async fn apply(&self, spec: &Spec) -> Result<ApplyOutcome> {
+        match spec {
+            Spec::Tenant(tenant) => self.apply_tenant(tenant).await,
+            Spec::Job(job) => self.submit(job).await.map(|_| ApplyOutcome::Created),
+            other => self.backend.apply(other).await,
+        }
     }
 
     /// The stores of the tenant `name`, confined to its part of each storage system.

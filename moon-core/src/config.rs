@@ -76,7 +76,7 @@ impl Config {
     /// `MOON_AGENT_PROGRAM` ([`LocalConfig::from_env`]); for Kubernetes
     /// `MOON_KUBECONFIG`, `MOON_KUBE_CONTEXT`, `MOON_IMAGE`, `MOON_TOLERATIONS`
     /// and `MOON_NODE_SELECTOR` ([`KubernetesConfig::from_env`]); the storage
-    /// servers from `MOON_SEAWEEDFS` and `MOON_HDFS` ([`StorageServers::from_env`]).
+    /// servers from `MOON_SEAWEEDFS`, `MOON_HDFS` and `MOON_GLUSTER` ([`StorageServers::from_env`]).
     pub fn from_env() -> Result<Config> {
         let backend = match std::env::var("MOON_BACKEND") {
             Ok(name) if !name.is_empty() => BackendName::parse(&name)?,

@@ -32,6 +32,8 @@ pub use moon_spec::secret;
 pub use moon_spec::spec;
 /// What backends report (the `moon-spec` crate's).
 pub use moon_spec::status;
+/// A job's volumes once resolved, and the variables that say where they are.
+pub use moon_spec::volumes;
 
 pub use backend::{
     Backend, Event, JobStatus, LogLine, LogOptions, Phase, ReplicaPhase, ReplicaStatus,

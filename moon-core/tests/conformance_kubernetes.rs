@@ -107,9 +107,11 @@ mod storage_on_the_test_cluster {
     use kube::api::{Api, DynamicObject};
     use kube::config::{KubeConfigOptions, Kubeconfig};
     use kube::core::ApiResource;
+    use moon_core::Client;
     use moon_core::backend::ApplyOutcome;
     use moon_core::kubernetes::StorageEndpoints;
-    use moon_core::spec::tenant_from_yaml;
+    use moon_core::spec::{job_from_yaml, tenant_from_yaml};
+    use moon_core::storage::StorageServers;
     use serde_json::Value;
 
     const TENANT: &str = "conf-storage";
@@ -273,5 +275,122 @@ storage:
                 .map(|volume| volume.metadata.name.clone())
                 .collect::<Vec<_>>()
         );
+    }
+    const JOB_TENANT: &str = "conf-volumes";
+
+    /// A job with a volume on each system, submitted through the client (which resolves
+    /// them): the API server accepts its replicas' Jobs, and the Job controller makes pods
+    /// that mount the tenant's claims at the volumes' directories.
+    #[tokio::test]
+    async fn kubernetes_job_volumes_become_pods_the_cluster_accepts() {
+        let mut config = test_cluster().config().clone();
+        config.storage = StorageEndpoints {
+            hdfs_namenode: Some("namenode.storage:8020".into()),
+            gluster_servers: Some("gluster-0.storage".into()),
+        };
+        let backend = KubernetesBackend::new(config);
+        without(&backend, JOB_TENANT).await;
+        let tenant = tenant_from_yaml(&format!(
+            "name: {JOB_TENANT}\nstorage:\n  seaweedfs: {{}}\n  hdfs: {{cache: {{memory: 1Gi}}}}\n  \
+             gluster: {{size: 1Gi}}\n"
+        ))
+        .unwrap();
+        backend.apply_tenant(&tenant).await.unwrap();
+        let servers = StorageServers::default()
+            .with_seaweedfs("seaweedfs://filer.storage:8888")
+            .unwrap()
+            .with_hdfs("hdfs://namenode.storage:8020", Default::default())
+            .unwrap()
+            .with_gluster("gluster://gluster-0.storage", Default::default())
+            .unwrap();
+        let client = Client::from_backend(std::sync::Arc::new(backend)).with_storage(servers);
+        let job = job_from_yaml(&format!(
+            r#"
+name: train
+tenant: {JOB_TENANT}
+framework: custom
+roles: [{{name: main, command: [python3, train.py], cpus: 100m, memory: 64Mi}}]
+volumes:
+  - {{name: train-data, store: seaweedfs, path: datasets/mnist, mountPath: /data, readOnly: true}}
+  - {{name: shared, url: "gluster://gluster-0.storage/moon-{JOB_TENANT}/shared", mountPath: /shared}}
+  - {{name: features, store: hdfs, path: features, mountPath: /features, readOnly: true, cached: true}}
+  - {{name: raw, store: hdfs, path: raw, mountPath: /raw}}
+"#
+        ))
+        .unwrap();
+        client.submit(&job).await.unwrap();
+
+        let pods = Api::<core::Pod>::namespaced(admin().await, JOB_TENANT);
+        let mut waited = 0;
+        let pod = loop {
+            let listed = pods
+                .list(&kube::api::ListParams::default().labels("moon.dev/job=train"))
+                .await
+                .unwrap();
+            if let Some(pod) = listed.items.into_iter().next() {
+                break pod;
+            }
+            waited += 1;
+            assert!(waited < 120, "the Job controller made no pod in 60 s");
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        };
+        let spec = pod.spec.unwrap();
+        let claims: Vec<(String, String, Option<bool>)> = spec
+            .volumes
+            .unwrap()
+            .into_iter()
+            .filter_map(|volume| {
+                let claim = volume.persistent_volume_claim?;
+                Some((volume.name, claim.claim_name, claim.read_only))
+            })
+            .collect();
+        assert_eq!(
+            claims,
+            [
+                (
+                    "volume-train-data".into(),
+                    "moon-seaweedfs".into(),
+                    Some(true)
+                ),
+                ("volume-shared".into(), "moon-gluster".into(), None),
+                ("volume-features".into(), "moon-hdfs".into(), Some(true)),
+            ]
+        );
+        let container = &spec.containers[0];
+        let mounts: Vec<(String, Option<String>)> = container
+            .volume_mounts
+            .clone()
+            .unwrap()
+            .into_iter()
+            .filter(|mount| mount.name.starts_with("volume-"))
+            .map(|mount| (mount.mount_path, mount.sub_path))
+            .collect();
+        assert_eq!(
+            mounts,
+            [
+                ("/data".into(), Some("datasets/mnist".into())),
+                ("/shared".into(), Some("shared".into())),
+                ("/features".into(), Some("hdfs/features".into())),
+            ]
+        );
+        let env: std::collections::BTreeMap<String, String> = container
+            .env
+            .clone()
+            .unwrap()
+            .into_iter()
+            .filter(|var| var.name.starts_with("MOON_VOLUME_"))
+            .map(|var| (var.name, var.value.unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            env["MOON_VOLUME_RAW"],
+            format!("hdfs://namenode.storage:8020/tenants/{JOB_TENANT}/raw")
+        );
+        assert!(!env.contains_key("MOON_VOLUME_RAW_PATH"), "{env:?}");
+        assert_eq!(env["MOON_VOLUME_TRAIN_DATA_PATH"], "/data");
+        assert_eq!(
+            env["MOON_VOLUME_SHARED"],
+            format!("gluster://gluster-0.storage:24007/moon-{JOB_TENANT}/shared")
+        );
+        client.delete_tenant(JOB_TENANT, true).await.unwrap();
     }
 }

@@ -585,6 +585,7 @@ pub(crate) fn render(
             }
             None => Default::default(),
         },
+        volumes: Vec::new(),
     };
     spec_from_yaml(spec_json, kind)
         .and_then(|spec| render_spec(&spec, &options))

@@ -27,6 +27,7 @@ pub mod secret;
 pub mod spec;
 pub mod status;
 pub mod storage;
+pub mod volumes;
 
 pub use error::{Error, FieldError, FieldErrors, Result};
 /// GPU selectors, health rules and placement (the `moon-gpu` crate, without NVML).

@@ -14,7 +14,8 @@ use moon_spec::kubernetes::{
     Object, RenderOptions, StorageEndpoints, render_job, render_tenant, render_tenant_storage,
     to_yaml,
 };
-use moon_spec::spec::{job_from_yaml, tenant_from_yaml};
+use moon_spec::spec::{StorageSystem, job_from_yaml, tenant_from_yaml};
+use moon_spec::volumes::ResolvedVolume;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -299,8 +300,93 @@ roles:
         tolerations: moon_spec::kubernetes::parse_tolerations("dedicated=ml:NoSchedule").unwrap(),
         // ...and a label that sets them apart.
         node_selector: moon_spec::kubernetes::parse_node_selector("pool=ml").unwrap(),
+        volumes: Vec::new(),
     };
     golden("gpu", &render_job(&job, &options).unwrap());
+}
+
+/// A job with a volume on each of its tenant's systems: SeaweedFS and Gluster from the
+/// tenant's claims (see `tenant-storage.yaml`) at the volume's sub-path, cached HDFS from
+/// Fluid's claim of the tenant's Dataset, plain HDFS as variables only.
+#[test]
+fn volumes_from_the_tenants_claims() {
+    let job = job_from_yaml(
+        r#"
+name: train
+tenant: vision
+framework: pytorch
+roles:
+  - {name: master, command: [python3, train.py]}
+  - {name: worker, replicas: 1, command: [python3, train.py]}
+volumes:
+  - {name: train-data, store: seaweedfs, path: datasets/mnist, mountPath: /data, readOnly: true}
+  - {name: shared, url: "gluster://gluster-0.storage/moon-vision/shared", mountPath: /shared}
+  - {name: features, store: hdfs, path: features, mountPath: /features, readOnly: true, cached: true}
+  - {name: raw, store: hdfs, path: raw/2026, mountPath: /raw}
+"#,
+    )
+    .unwrap();
+    let resolved = |name: &str, system, url: &str, path: &str, mount_path: &str| {
+        let spec = job.volumes.iter().find(|v| v.name == name).unwrap();
+        ResolvedVolume {
+            name: name.into(),
+            system,
+            url: url.into(),
+            path: path.into(),
+            mount_path: mount_path.into(),
+            read_only: spec.read_only,
+            cached: spec.cached,
+        }
+    };
+    let options = RenderOptions {
+        volumes: vec![
+            resolved(
+                "train-data",
+                StorageSystem::Seaweedfs,
+                "seaweedfs://filer.storage:8888/tenants/vision/datasets/mnist?collection=moon-vision",
+                "datasets/mnist",
+                "/data",
+            ),
+            resolved(
+                "shared",
+                StorageSystem::Gluster,
+                "gluster://gluster-0.storage/moon-vision/shared",
+                "shared",
+                "/shared",
+            ),
+            resolved(
+                "features",
+                StorageSystem::Hdfs,
+                "hdfs://namenode.storage:8020/tenants/vision/features",
+                "features",
+                "/features",
+            ),
+            resolved(
+                "raw",
+                StorageSystem::Hdfs,
+                "hdfs://namenode.storage:8020/tenants/vision/raw/2026",
+                "raw/2026",
+                "/raw",
+            ),
+        ],
+        ..RenderOptions::default()
+    };
+    golden("volumes", &render_job(&job, &options).unwrap());
+}
+
+#[test]
+fn volumes_not_resolved_are_refused() {
+    let job = job_from_yaml(
+        "name: train\ntenant: vision\nframework: custom\n\
+         roles: [{name: main, command: [python3]}]\n\
+         volumes: [{name: data, store: seaweedfs, mountPath: /data}]\n",
+    )
+    .unwrap();
+    let error = render_job(&job, &RenderOptions::default()).unwrap_err();
+    assert!(
+        error.to_string().contains("its volumes are resolved"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -18,6 +18,7 @@
 #
 # Writes DIR/env.sh with the exports of the servers that are up:
 #   MOON_TEST_STORAGE_DIR, MOON_TEST_SEAWEEDFS_{MASTER,VOLUME,FILER} (URLs),
+#   MOON_TEST_SEAWEEDFS_FILER_GRPC_PORT, MOON_TEST_SEAWEEDFS_WEED (the weed program),
 #   MOON_TEST_HDFS_URL, MOON_TEST_HDFS_HTTP, MOON_TEST_HDFS_CONF_DIR (its core-site.xml),
 #   MOON_TEST_GLUSTER_{HOST,VOLUME,MOUNT,SOCKET}
 # and prints `source DIR/env.sh` last.
@@ -322,6 +323,8 @@ done
         echo "export MOON_TEST_SEAWEEDFS_MASTER=$SEAWEEDFS_MASTER_URL"
         echo "export MOON_TEST_SEAWEEDFS_VOLUME=$SEAWEEDFS_VOLUME_URL"
         echo "export MOON_TEST_SEAWEEDFS_FILER=$SEAWEEDFS_FILER_URL"
+        echo "export MOON_TEST_SEAWEEDFS_FILER_GRPC_PORT=$SEAWEEDFS_FILER_GRPC_PORT"
+        echo "export MOON_TEST_SEAWEEDFS_WEED=$WEED_BIN"
     fi
     if alive hdfs; then
         echo "export MOON_TEST_HDFS_URL=$HDFS_URL"

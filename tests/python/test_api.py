@@ -462,3 +462,16 @@ def test_moon_console_script_runs_the_bundled_program() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("moon ")
+
+
+def test_a_job_with_volumes_round_trips_through_its_dict() -> None:
+    job = moon.Job(
+        name="train",
+        tenant="vision",
+        roles=[moon.Role("main", command=["python"])],
+        volumes=[moon.Volume("data", "/data", url="hdfs://nn:8020/tenants/vision/raw")],
+    )
+    assert job.validate().to_dict()["volumes"] == [
+        {"name": "data", "url": "hdfs://nn:8020/tenants/vision/raw", "mountPath": "/data"}
+    ]
+    assert moon.Job.from_dict(job.to_dict()) == job

@@ -18,6 +18,7 @@ pub fn run(context: &Context, args: &RenderArgs) -> Result<(), CliError> {
         anchor_uid: None,
         tolerations: kubernetes.tolerations.clone(),
         node_selector: kubernetes.node_selector.clone(),
+        volumes: Vec::new(),
     };
     let yaml = render_spec_yaml(&text, &options)?;
     context.out.text(yaml.trim_end())?;

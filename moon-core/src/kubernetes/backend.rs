@@ -39,6 +39,7 @@ use crate::backend::{
 use crate::error::{Error, QuotaRefusal, Result};
 use crate::secret::{SecretData, SecretInfo};
 use crate::spec::{Job, Quantity, Tenant, validate_job, validate_secret, validate_secret_name};
+use crate::volumes::ResolvedVolume;
 use moon_spec::kubernetes::TENANT_SPEC_ANNOTATION;
 use moon_spec::kubernetes::status::{self, Conclusion, Derived, Observed};
 use moon_spec::kubernetes::{
@@ -84,6 +85,7 @@ impl KubernetesBackend {
             anchor_uid: None,
             tolerations: self.config.tolerations.clone(),
             node_selector: self.config.node_selector.clone(),
+            volumes: Vec::new(),
         }
     }
 
@@ -338,6 +340,14 @@ impl Backend for KubernetesBackend {
     }
 
     async fn submit(&self, job: &Job) -> Result<JobStatus> {
+        self.submit_with_volumes(job, &[]).await
+    }
+
+    async fn submit_with_volumes(
+        &self,
+        job: &Job,
+        volumes: &[ResolvedVolume],
+    ) -> Result<JobStatus> {
         validate_job(job)?;
         let key = format!("{}/{}", job.tenant, job.name);
         let target = Target {
@@ -345,6 +355,7 @@ impl Backend for KubernetesBackend {
             name: &key,
         };
         let mut options = self.render_options();
+        options.volumes = volumes.to_vec();
         let rendered = render_job(job, &options)?;
         let client = self.client().await?;
         self.admit(&client, job).await?;

@@ -23,6 +23,9 @@ const AGENT_SETTINGS: &[&str] = &[
     "MOON_AGENT_IDLE_SECONDS",
     moon_gpu::provider::INVENTORY_ENV,
     "HOSTNAME",
+    // Mounting jobs' SeaweedFS volumes (see `volumes`).
+    super::volumes::WEED_BIN_ENV,
+    super::volumes::FILER_GRPC_PORT_ENV,
 ];
 
 /// How long a client waits for a newly started agent to listen.

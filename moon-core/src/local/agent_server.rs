@@ -27,6 +27,8 @@ pub enum Message {
     AttemptEnded(AttemptKey),
     /// The job's startup ports listen (or waiting for them timed out).
     StartupDone(i64),
+    /// The job's volumes are mounted, or why one could not be.
+    VolumesMounted(i64, std::result::Result<(), String>),
 }
 
 /// The longest pause of the accept loop after an error such as EMFILE.

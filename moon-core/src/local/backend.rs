@@ -36,6 +36,7 @@ use crate::secret::{SecretData, SecretInfo};
 use crate::spec::{
     Demand, Job, Tenant, validate_job, validate_secret, validate_secret_name, validate_tenant,
 };
+use crate::volumes::{ResolvedVolume, check_resolved};
 use moon_gpu::placement;
 
 /// The local backend, as a client of one `MOON_HOME`.
@@ -231,7 +232,16 @@ impl Backend for LocalBackend {
     }
 
     async fn submit(&self, job: &Job) -> Result<JobStatus> {
+        self.submit_with_volumes(job, &[]).await
+    }
+
+    async fn submit_with_volumes(
+        &self,
+        job: &Job,
+        volumes: &[ResolvedVolume],
+    ) -> Result<JobStatus> {
         validate_job(job)?;
+        check_resolved(job, volumes)?;
         {
             let db = self.db();
             let tenant = store::tenant(&db, &job.tenant)?.ok_or_else(|| Error::NotFound {
@@ -290,7 +300,7 @@ impl Backend for LocalBackend {
                 .map_err(|error| Error::io("reading the working directory", ".", error))?;
             let submit_env = environment::submitted(job, std::env::vars_os());
             let tx = db.transaction()?;
-            store::insert_job(&tx, job, &demand, &submit_dir, &submit_env)?;
+            store::insert_job(&tx, job, &demand, &submit_dir, &submit_env, volumes)?;
             let record = store::find_job(&tx, &job.tenant, &job.name)?;
             store::add_event(&tx, &record, "Submitted", Phase::Pending, None, "submitted")?;
             tx.commit()?;

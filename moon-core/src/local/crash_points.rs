@@ -16,6 +16,8 @@ pub enum CrashPoint {
     BeforeSpawn,
     /// A supervisor exited, and what follows is not recorded yet.
     ExitObserved,
+    /// A job with volumes is recorded as ended, and its volumes are still mounted.
+    BeforeUnmount,
 }
 
 /// Kills the agent here if a crash test armed `point` in `home`.
@@ -28,6 +30,7 @@ pub fn reached(home: &Path, point: CrashPoint) {
     let file = match point {
         CrashPoint::BeforeSpawn => "before-spawn",
         CrashPoint::ExitObserved => "exit-observed",
+        CrashPoint::BeforeUnmount => "before-unmount",
     };
     if std::fs::remove_file(home.join("faults").join(file)).is_ok() {
         let _ = signal_process(std::process::id() as i32, Signal::SIGKILL);

@@ -97,7 +97,8 @@ mod tests {
             Framework::Custom,
             vec![Role::new("main", 1, &["true"])],
         );
-        store::insert_job(&db, &spec, &Demand::of(&spec), home, &BTreeMap::new()).expect("job");
+        store::insert_job(&db, &spec, &Demand::of(&spec), home, &BTreeMap::new(), &[])
+            .expect("job");
         let job = store::find_job(&db, "t", "j").expect("job");
         let key = AttemptKey {
             job_id: job.id,

@@ -18,9 +18,11 @@ use super::private;
 use super::secrets;
 use super::store::{self, AttemptKey, Connection, JobRecord, ReplicaRecord, now_ms};
 use super::supervisor::{self, AttemptPlan, ExitRecord};
+use super::volumes;
 use crate::backend::Phase;
 use crate::error::{Error, Result};
 use crate::rendezvous;
+use crate::volumes::replica_env as volume_env;
 
 /// Seconds a stopped replica gets between SIGTERM and SIGKILL.
 const GRACE_SECONDS: u64 = 5;
@@ -133,6 +135,9 @@ fn plan(
     env.extend(rendezvous::replica_env(
         &job.spec, role_name, index, &endpoints,
     ));
+    env.extend(volume_env(&job.volumes, |volume| {
+        volumes::mount_point(layout, job.id, volume).map(|dir| dir.display().to_string())
+    }));
     env.insert("MOON_ATTEMPT".into(), attempt.to_string());
     gpus.expose(&mut env, job, &replica);
     let submit_dir = PathBuf::from(&job.submit_dir);

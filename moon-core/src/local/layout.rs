@@ -82,6 +82,16 @@ impl Layout {
             .join(format!("{replica}.log"))
     }
 
+    /// Where the job's volumes are mounted, one directory each.
+    pub fn volumes_dir(&self, job_id: i64) -> PathBuf {
+        self.job_dir(job_id).join("volumes")
+    }
+
+    /// Where one volume of the job is mounted.
+    pub fn volume_dir(&self, job_id: i64, name: &str) -> PathBuf {
+        self.volumes_dir(job_id).join(name)
+    }
+
     /// The directory of the job's logs.
     pub fn log_dir(&self, job_id: i64) -> PathBuf {
         self.job_dir(job_id).join("logs")

@@ -81,6 +81,7 @@ mod secrets;
 mod socket;
 mod store;
 mod supervisor;
+mod volumes;
 
 pub use backend::LocalBackend;
 pub use capacity::machine_capacity;

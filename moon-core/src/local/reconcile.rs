@@ -20,6 +20,7 @@ use super::admission::Limits;
 use super::admit;
 use super::agent_server::Message;
 use super::capacity::machine_capacity_with;
+use super::crash_points::{self, CrashPoint};
 use super::ending;
 use super::event_hub::EventHub;
 use super::exits;
@@ -30,6 +31,7 @@ use super::ports;
 use super::recovery::{self, Found};
 use super::retention;
 use super::store::{self, AttemptKey, Connection, JobRecord, now_ms};
+use super::volumes;
 use crate::backend::{Phase, ReplicaPhase};
 use crate::error::{Error, Result};
 use crate::rendezvous;
@@ -55,6 +57,9 @@ pub struct Agent {
     /// Jobs whose startup ports are being waited for, and those that listen.
     starting: HashSet<i64>,
     started: HashSet<i64>,
+    /// Jobs whose volumes are being mounted, and those whose volumes are.
+    mounting: HashSet<i64>,
+    mounted: HashSet<i64>,
     /// Jobs to look at in the next pass.
     dirty: BTreeSet<i64>,
     /// Whether admission should run: a job arrived or capacity came free.
@@ -96,6 +101,8 @@ impl Agent {
             stopping: HashSet::new(),
             starting: HashSet::new(),
             started: HashSet::new(),
+            mounting: HashSet::new(),
+            mounted: HashSet::new(),
             dirty: BTreeSet::new(),
             admission_due: true,
             nudged: true,
@@ -120,6 +127,34 @@ impl Agent {
                 self.started.insert(job);
                 self.dirty.insert(job);
             }
+            Message::VolumesMounted(id, outcome) => self.volumes_mounted(id, outcome)?,
+        }
+        Ok(())
+    }
+
+    /// Starts the job's replicas once its volumes are mounted, or fails it, naming the
+    /// volume, when one could not be. A job that ended meanwhile loses its mounts at once.
+    fn volumes_mounted(&mut self, id: i64, outcome: std::result::Result<(), String>) -> Result<()> {
+        if !self.mounting.remove(&id) {
+            return Ok(());
+        }
+        self.dirty.insert(id);
+        let running = match store::job_by_id(&self.db, id) {
+            Ok(job) => job.phase == Phase::Running && job.ending.is_none(),
+            Err(Error::NotFound { .. }) => false,
+            Err(error) => return Err(error),
+        };
+        match outcome {
+            Ok(()) if running => {
+                self.mounted.insert(id);
+            }
+            Ok(()) => {
+                volumes::unmount_below(&self.layout.volumes_dir(id));
+            }
+            Err(message) if running => {
+                store::begin_ending(&self.db, id, Phase::Failed, "VolumeMountFailed", &message)?;
+            }
+            Err(_) => {}
         }
         Ok(())
     }
@@ -179,7 +214,12 @@ impl Agent {
             }
         }
         // Every running job is looked at once, and its deadline noted.
-        for job in store::jobs(&self.db, None, &[Phase::Running])? {
+        let running = store::jobs(&self.db, None, &[Phase::Running])?;
+        let ids: HashSet<i64> = running.iter().map(|job| job.id).collect();
+        for failure in volumes::unmount_stale(&self.layout, |id| ids.contains(&id)) {
+            eprintln!("moon agent: {failure}");
+        }
+        for job in running {
             if let Some(at) = job.started_ms.and_then(|started| deadline(&job, started)) {
                 self.deadlines.insert(job.id, at);
             }
@@ -312,6 +352,16 @@ impl Agent {
             }
             return Ok(());
         }
+        if !job.volumes.is_empty() && !self.mounted.contains(&job.id) {
+            if self.mounting.insert(job.id) {
+                let (layout, messages, job) = (self.layout.clone(), self.messages.clone(), job);
+                self.runtime.spawn(async move {
+                    let outcome = volumes::mount_all(&layout, &job).await;
+                    let _ = messages.send(Message::VolumesMounted(job.id, outcome));
+                });
+            }
+            return Ok(());
+        }
         let startup_ports = rendezvous::startup_ports(&job.spec);
         let ready = startup_ports.is_empty() || self.started.contains(&job.id);
         for replica in store::replicas(&self.db, job.id)? {
@@ -353,6 +403,13 @@ impl Agent {
     /// its capacity is free, so waiting jobs may start.
     fn finish(&mut self, job: &JobRecord, phase: Phase, reason: &str, message: &str) -> Result<()> {
         ending::finish(&self.db, job, phase, reason, message)?;
+        if !job.volumes.is_empty() {
+            crash_points::reached(self.layout.home(), CrashPoint::BeforeUnmount);
+            for failure in volumes::unmount_below(&self.layout.volumes_dir(job.id)) {
+                eprintln!("moon agent: job {}: {failure}", job.key());
+            }
+            self.mounted.remove(&job.id);
+        }
         self.admission_due = true;
         self.deadlines.remove(&job.id);
         self.starting.remove(&job.id);

@@ -5,6 +5,7 @@
 
 use super::layout::Layout;
 use super::store::{self, Connection, JobRecord};
+use super::volumes;
 use crate::error::{Error, Result};
 
 /// Whether an ended job's time to live has run out by `now`.
@@ -90,6 +91,15 @@ pub fn next_expiry_ms(db: &Connection) -> Result<Option<i64>> {
 
 fn remove_job_dir(layout: &Layout, job_id: i64) -> Result<()> {
     let dir = layout.job_dir(job_id);
+    // Removing files through a volume still mounted would delete the tenant's data.
+    let left = volumes::unmount_below(&dir);
+    if !left.is_empty() {
+        return Err(Error::Agent(format!(
+            "job directory {} keeps its files while volumes are mounted in it: {}",
+            dir.display(),
+            left.join("; ")
+        )));
+    }
     match std::fs::remove_dir_all(&dir) {
         Ok(()) => Ok(()),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -9,8 +9,10 @@
 mod provision;
 mod servers;
 mod tenant;
+mod volumes;
 
 pub use moon_storage::*;
 pub use provision::{HDFS_HOME_MODE, Provisioned, check_servers, provision};
 pub use servers::{GlusterServers, HdfsServer, SeaweedServers, StorageServers};
-pub use tenant::TenantStorage;
+pub use tenant::{Located, TenantStorage};
+pub use volumes::resolve as resolve_volumes;

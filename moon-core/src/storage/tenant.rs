@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use moon_spec::spec::StorageSystem;
 use moon_spec::spec::Tenant;
 use moon_spec::storage::{gluster_volume, hdfs_home, seaweedfs_collection, seaweedfs_dir};
 use moon_storage::{Server, Store, StoreUrl, redact};
@@ -25,6 +26,30 @@ pub struct TenantStorage {
     seaweedfs: Option<SeaweedServers>,
     hdfs: Option<HdfsServer>,
     gluster: Option<GlusterServers>,
+}
+
+/// A place in a tenant's part of one of its systems (from [`TenantStorage::locate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// The system.
+    pub system: StorageSystem,
+    /// The directory below the tenant's own, `""` for its own (`datasets/mnist`).
+    pub below: String,
+}
+
+impl Located {
+    fn new(system: StorageSystem, below: String) -> Located {
+        Located { system, below }
+    }
+
+    /// The absolute directory, below `dir`.
+    fn root(&self, dir: &str) -> String {
+        match self.below.as_str() {
+            "" if dir.is_empty() => "/".to_string(),
+            "" => dir.to_string(),
+            below => format!("{dir}/{below}"),
+        }
+    }
 }
 
 impl TenantStorage {
@@ -67,40 +92,45 @@ impl TenantStorage {
 
     /// The URLs of the tenant's stores, one per system it has space on.
     pub fn urls(&self) -> Vec<String> {
-        let mut urls = Vec::new();
-        if let Some(servers) = &self.seaweedfs {
-            let mut url = format!(
-                "seaweedfs://{}{}?collection={}",
-                shown(&servers.filer),
-                seaweedfs_dir(&self.tenant),
-                seaweedfs_collection(&self.tenant)
-            );
-            if let Some(master) = &servers.master {
-                url.push_str(&format!("&master={}", shown(master)));
-            }
-            urls.push(url);
-        }
-        if let Some(server) = &self.hdfs {
-            urls.push(format!(
-                "hdfs://{}{}",
-                shown(&server.namenode),
-                hdfs_home(&self.tenant)
-            ));
-        }
-        if let Some(gluster) = &self.gluster {
-            urls.push(format!(
-                "gluster://{}/{}",
-                shown(&gluster.server),
-                gluster_volume(&self.tenant)
-            ));
-        }
-        urls
+        [
+            StorageSystem::Seaweedfs,
+            StorageSystem::Hdfs,
+            StorageSystem::Gluster,
+        ]
+        .into_iter()
+        .filter_map(|system| self.url_of(system, "").ok())
+        .collect()
     }
 
     /// The store `url` names, which must lie in the tenant's part of one of its systems (its
     /// directory or below, on the platform's server); anything else is
     /// [`Error::PermissionDenied`].
     pub fn open(&self, url: &str) -> Result<Arc<dyn Store>> {
+        let located = self.locate(url)?;
+        match located.system {
+            StorageSystem::Seaweedfs => {
+                let servers = self
+                    .seaweedfs
+                    .as_ref()
+                    .ok_or_else(|| self.none("seaweedfs"))?;
+                self.seaweedfs_at(servers, &located.root(&seaweedfs_dir(&self.tenant)))
+            }
+            StorageSystem::Hdfs => {
+                let server = self.hdfs.as_ref().ok_or_else(|| self.none("hdfs"))?;
+                self.hdfs_at(server, &located.root(&hdfs_home(&self.tenant)))
+            }
+            StorageSystem::Gluster => {
+                let gluster = self.gluster.as_ref().ok_or_else(|| self.none("gluster"))?;
+                Ok(Arc::new(
+                    gluster.store(&gluster_volume(&self.tenant), &located.root(""))?,
+                ))
+            }
+        }
+    }
+
+    /// Where `url` lies in the tenant's part of one of its systems, checked as
+    /// [`open`](Self::open) checks it, without opening anything.
+    pub fn locate(&self, url: &str) -> Result<Located> {
         let parsed = StoreUrl::parse(url)?;
         let refuse = |why: String| {
             Error::PermissionDenied(format!(
@@ -127,14 +157,14 @@ impl TenantStorage {
                     )));
                 }
                 let dir = seaweedfs_dir(&self.tenant);
-                if !within(&root, &dir) {
+                let Some(below) = below(&root, &dir) else {
                     return Err(refuse(format!("outside its directory {dir}")));
-                }
+                };
                 let own = seaweedfs_collection(&self.tenant);
                 if collection.as_ref().is_some_and(|c| *c != own) {
                     return Err(refuse(format!("its collection is {own}")));
                 }
-                self.seaweedfs_at(servers, &root)
+                Ok(Located::new(StorageSystem::Seaweedfs, below))
             }
             StoreUrl::Hdfs { server, root } => {
                 let hdfs = self.hdfs.as_ref().ok_or_else(|| self.none("hdfs"))?;
@@ -145,10 +175,10 @@ impl TenantStorage {
                     )));
                 }
                 let home = hdfs_home(&self.tenant);
-                if !within(&root, &home) {
+                let Some(below) = below(&root, &home) else {
                     return Err(refuse(format!("outside its home {home}")));
-                }
-                self.hdfs_at(hdfs, &root)
+                };
+                Ok(Located::new(StorageSystem::Hdfs, below))
             }
             StoreUrl::Gluster {
                 server,
@@ -166,12 +196,56 @@ impl TenantStorage {
                 if volume != own {
                     return Err(refuse(format!("its volume is {own}")));
                 }
-                Ok(Arc::new(gluster.store(&volume, &root)?))
+                let below = below(&root, "").unwrap_or_default();
+                Ok(Located::new(StorageSystem::Gluster, below))
             }
             _ => Err(refuse(format!(
                 "not one of its stores ({})",
                 self.urls().join(", ")
             ))),
+        }
+    }
+
+    /// The URL of the directory `below` (`""` for its own) in the tenant's part of `system`.
+    pub fn url_of(&self, system: StorageSystem, below: &str) -> Result<String> {
+        let tail = if below.is_empty() {
+            String::new()
+        } else {
+            format!("/{}", encoded(below))
+        };
+        match system {
+            StorageSystem::Seaweedfs => {
+                let servers = self
+                    .seaweedfs
+                    .as_ref()
+                    .ok_or_else(|| self.none("seaweedfs"))?;
+                let mut url = format!(
+                    "seaweedfs://{}{}{tail}?collection={}",
+                    shown(&servers.filer),
+                    seaweedfs_dir(&self.tenant),
+                    seaweedfs_collection(&self.tenant)
+                );
+                if let Some(master) = &servers.master {
+                    url.push_str(&format!("&master={}", shown(master)));
+                }
+                Ok(url)
+            }
+            StorageSystem::Hdfs => {
+                let server = self.hdfs.as_ref().ok_or_else(|| self.none("hdfs"))?;
+                Ok(format!(
+                    "hdfs://{}{}{tail}",
+                    shown(&server.namenode),
+                    hdfs_home(&self.tenant)
+                ))
+            }
+            StorageSystem::Gluster => {
+                let gluster = self.gluster.as_ref().ok_or_else(|| self.none("gluster"))?;
+                let volume = gluster_volume(&self.tenant);
+                Ok(format!(
+                    "gluster://{}/{volume}{tail}",
+                    shown(&gluster.server)
+                ))
+            }
         }
     }
 
@@ -192,14 +266,31 @@ impl TenantStorage {
     }
 }
 
-/// `root` is `dir` or a directory below it, segment by segment (`/tenants/vision2` is not
-/// below `/tenants/vision`). Both are absolute paths the URL parser has checked for `..`.
-fn within(root: &str, dir: &str) -> bool {
+/// The part of `root` below `dir` (`""` for `dir` itself) when `root` is `dir` or a directory
+/// below it, segment by segment (`/tenants/vision2` is not below `/tenants/vision`). Both are
+/// absolute paths the URL parser has checked for `..`; `dir` is `""` for the root.
+fn below(root: &str, dir: &str) -> Option<String> {
     let root = root.trim_end_matches('/');
-    root == dir
-        || root
-            .strip_prefix(dir)
-            .is_some_and(|rest| rest.starts_with('/'))
+    if root == dir {
+        return Some(String::new());
+    }
+    root.strip_prefix(dir)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .map(str::to_string)
+}
+
+/// A path as a URL's path: every byte but letters, digits, `-._~` and `/` percent-encoded,
+/// so that a space, `%`, `?` or `#` in a directory's name reads back as itself.
+fn encoded(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 fn same_server(a: &Server, b: &Server) -> bool {
@@ -220,12 +311,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn within_goes_by_whole_segments() {
-        assert!(within("/tenants/vision", "/tenants/vision"));
-        assert!(within("/tenants/vision/", "/tenants/vision"));
-        assert!(within("/tenants/vision/raw/2026", "/tenants/vision"));
-        assert!(!within("/tenants/vision2", "/tenants/vision"));
-        assert!(!within("/tenants", "/tenants/vision"));
-        assert!(!within("/", "/tenants/vision"));
+    fn a_directory_with_odd_characters_reads_back_from_its_url() {
+        let tenant =
+            moon_spec::spec::tenant_from_yaml("name: vision\nstorage: {seaweedfs: {}}").unwrap();
+        let servers = StorageServers::default()
+            .with_seaweedfs("seaweedfs://filer:8888")
+            .unwrap();
+        let storage = TenantStorage::new(&tenant, &servers);
+        let below = "runs/a b%c?d#e/é";
+        let url = storage.url_of(StorageSystem::Seaweedfs, below).unwrap();
+        assert_eq!(storage.locate(&url).unwrap().below, below, "{url}");
+    }
+
+    #[test]
+    fn below_goes_by_whole_segments() {
+        let below = |root, dir| below(root, dir);
+        assert_eq!(
+            below("/tenants/vision", "/tenants/vision"),
+            Some(String::new())
+        );
+        assert_eq!(
+            below("/tenants/vision/", "/tenants/vision"),
+            Some(String::new())
+        );
+        assert_eq!(
+            below("/tenants/vision/raw/2026", "/tenants/vision"),
+            Some("raw/2026".to_string())
+        );
+        assert_eq!(below("/tenants/vision2", "/tenants/vision"), None);
+        assert_eq!(below("/tenants", "/tenants/vision"), None);
+        assert_eq!(below("/", "/tenants/vision"), None);
+        assert_eq!(below("/", ""), Some(String::new()));
+        assert_eq!(below("/shared/a", ""), Some("shared/a".to_string()));
     }
 }

@@ -45,6 +45,18 @@ impl Drop for Home {
                 libc::kill(pid, libc::SIGKILL);
             }
         }
+        // A job's volume left mounted (a test that failed before its job ended) must not be
+        // emptied by the removal of the temporary home: unmount it first.
+        if let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") {
+            let home = std::fs::canonicalize(self.dir.path()).unwrap_or_default();
+            for point in table.lines().filter_map(|line| line.split(' ').nth(4)) {
+                if Path::new(point).starts_with(&home) {
+                    let _ = std::process::Command::new("umount")
+                        .args(["-l", point])
+                        .status();
+                }
+            }
+        }
     }
 }
 

@@ -58,6 +58,7 @@ from .spec import (
     RestartPolicy,
     Role,
     Tenant,
+    Volume,
     load_spec,
     render,
 )
@@ -108,6 +109,7 @@ __all__ = [
     "Tenant",
     "TenantStatus",
     "Timeout",
+    "Volume",
     "__version__",
     "errors",
     "gpu",

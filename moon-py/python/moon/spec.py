@@ -188,6 +188,56 @@ class Role:
         )
 
 
+_VOLUME_KEYS = ("name", "store", "path", "url", "mountPath", "readOnly", "cached")
+
+
+@dataclass
+class Volume:
+    """A directory of the job's tenant's storage that every replica sees.
+
+    Either ``store`` (``seaweedfs``, ``hdfs`` or ``gluster``: the tenant's own) with an
+    optional ``path`` in it, or a ``url`` in the tenant's part of one of those systems.
+    Replicas find the volume's URL in ``MOON_VOLUME_<NAME>`` and, where it is mounted, its
+    place in ``MOON_VOLUME_<NAME>_PATH`` (``mount_path`` on Kubernetes; a directory of the
+    job's on the local backend). ``cached`` is for HDFS volumes, which must be read-only.
+    """
+
+    name: str
+    mount_path: str
+    store: str | None = None
+    path: str | None = None
+    url: str | None = None
+    read_only: bool = False
+    cached: bool = False
+    _others: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name}
+        for key, value in (("store", self.store), ("path", self.path), ("url", self.url)):
+            if value is not None:
+                data[key] = value
+        data["mountPath"] = self.mount_path
+        if self.read_only:
+            data["readOnly"] = True
+        if self.cached:
+            data["cached"] = True
+        return {**data, **self._others}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Volume:
+        """A volume from its mapping; keys it does not know are refused on submit."""
+        return cls(
+            name=data.get("name", ""),
+            mount_path=data.get("mountPath", ""),
+            store=data.get("store"),
+            path=data.get("path"),
+            url=data.get("url"),
+            read_only=bool(data.get("readOnly", False)),
+            cached=bool(data.get("cached", False)),
+            _others=_others(data, _VOLUME_KEYS),
+        )
+
+
 @dataclass
 class Job:
     """A training job: roles of replicas run under one framework's rendezvous.
@@ -199,7 +249,8 @@ class Job:
     none (the local backend runs commands on this machine and ignores it).
     ``ttl_seconds_after_finished`` deletes the job (logs and records included)
     that many seconds after it ends, on the local backend; Kubernetes refuses
-    it with :class:`NotSupported`.
+    it with :class:`NotSupported`. ``volumes`` (:class:`Volume` or mappings) put
+    directories of the tenant's storage in every replica.
     """
 
     name: str
@@ -212,10 +263,15 @@ class Job:
     labels: Mapping[str, str] | None = None
     image: str | None = None
     ttl_seconds_after_finished: int | None = None
+    volumes: Sequence[Volume] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.roles = [
             role if isinstance(role, Role) else Role.from_dict(role) for role in self.roles
+        ]
+        self.volumes = [
+            volume if isinstance(volume, Volume) else Volume.from_dict(volume)
+            for volume in self.volumes
         ]
         self.labels = _mapping(self.labels)
 
@@ -234,6 +290,8 @@ class Job:
             data["activeDeadlineSeconds"] = self.active_deadline_seconds
         if self.ttl_seconds_after_finished is not None:
             data["ttlSecondsAfterFinished"] = self.ttl_seconds_after_finished
+        if self.volumes:
+            data["volumes"] = [volume.to_dict() for volume in self.volumes]
         if self.labels:
             data["labels"] = dict(self.labels)
         return data
@@ -269,6 +327,7 @@ class Job:
             labels=data.get("labels") or None,
             image=data.get("image"),
             ttl_seconds_after_finished=data.get("ttlSecondsAfterFinished"),
+            volumes=[Volume.from_dict(volume) for volume in data.get("volumes", ())],
         )
 
 

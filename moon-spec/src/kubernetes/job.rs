@@ -15,9 +15,11 @@ use super::meta::{
 };
 use super::object::Object;
 use super::tenant::WORKLOAD_SERVICE_ACCOUNT;
+use super::volumes;
 use crate::error::{Error, FieldError, FieldErrors, Result, rule};
 use crate::rendezvous::{self, Endpoints, TRACKER};
 use crate::spec::{Framework, Job, RestartPolicy, Role, validate_job};
+use crate::volumes::{self as job_volumes, ResolvedVolume};
 
 /// The image replicas run while specs have no image of their own. Every
 /// framework moon wires up is driven from Python, so a plain Python image
@@ -58,6 +60,9 @@ pub struct RenderOptions {
     /// Node labels every replica's pod asks for (`nodeSelector`), for
     /// clusters that set nodes aside for this work.
     pub node_selector: BTreeMap<String, String>,
+    /// The job's volumes, resolved against the platform's storage servers when it was
+    /// submitted: one for each of the spec's, in order.
+    pub volumes: Vec<ResolvedVolume>,
 }
 
 impl Default for RenderOptions {
@@ -67,6 +72,7 @@ impl Default for RenderOptions {
             anchor_uid: None,
             tolerations: Vec::new(),
             node_selector: BTreeMap::new(),
+            volumes: Vec::new(),
         }
     }
 }
@@ -138,6 +144,7 @@ pub fn render_job(job: &Job, options: &RenderOptions) -> Result<Vec<Object>> {
     validate_job(job)?;
     check_names(job)?;
     refuse_ttl(job)?;
+    job_volumes::check_resolved(job, &options.volumes)?;
     let endpoints = endpoints(job);
     let job_labels = labels(
         &job.labels,
@@ -194,6 +201,7 @@ pub fn render_job(job: &Job, options: &RenderOptions) -> Result<Vec<Object>> {
                 image: image_of(job, role, position < hidden.len(), &options.image),
                 tolerations: &options.tolerations,
                 node_selector: &options.node_selector,
+                volumes: &options.volumes,
                 tracker,
             };
             objects.push(replica.render(&job_labels)?.into());
@@ -349,6 +357,7 @@ struct Replica<'a> {
     image: &'a str,
     tolerations: &'a [core::Toleration],
     node_selector: &'a BTreeMap<String, String>,
+    volumes: &'a [ResolvedVolume],
     /// The XGBoost tracker's role, when the job has one.
     tracker: Option<&'a Role>,
 }
@@ -371,11 +380,14 @@ impl Replica<'_> {
         container.env = Some(self.env());
         container.env_from = self.env_from();
         container.ports = self.ports();
-        container.volume_mounts = Some(vec![core::VolumeMount {
+        let (job_volumes, job_mounts) = volumes::pod_volumes(self.volumes);
+        let mut mounts = vec![core::VolumeMount {
             name: SHM_VOLUME.to_string(),
             mount_path: "/dev/shm".to_string(),
             ..core::VolumeMount::default()
-        }]);
+        }];
+        mounts.extend(job_mounts);
+        container.volume_mounts = Some(mounts);
         if self.is_tracker() {
             container.readiness_probe = Some(listening_probe(&role.command[0]));
         }
@@ -421,14 +433,19 @@ impl Replica<'_> {
             tolerations,
             affinity,
             node_selector: (!self.node_selector.is_empty()).then(|| self.node_selector.clone()),
-            volumes: Some(vec![core::Volume {
-                name: SHM_VOLUME.to_string(),
-                empty_dir: Some(core::EmptyDirVolumeSource {
-                    medium: Some("Memory".to_string()),
-                    ..core::EmptyDirVolumeSource::default()
-                }),
-                ..core::Volume::default()
-            }]),
+            volumes: Some(
+                [core::Volume {
+                    name: SHM_VOLUME.to_string(),
+                    empty_dir: Some(core::EmptyDirVolumeSource {
+                        medium: Some("Memory".to_string()),
+                        ..core::EmptyDirVolumeSource::default()
+                    }),
+                    ..core::Volume::default()
+                }]
+                .into_iter()
+                .chain(job_volumes)
+                .collect(),
+            ),
             ..core::PodSpec::default()
         };
         let backoff_limit = match job.restart_policy {
@@ -495,9 +512,13 @@ impl Replica<'_> {
         })
     }
 
-    /// The role's variables, then moon's, which win, as on the local backend.
+    /// The role's variables, then moon's, which win, as on the local backend: the
+    /// rendezvous', and each volume's URL and, where it is mounted, its mount path.
     fn env(&self) -> Vec<core::EnvVar> {
         let mut env = self.role.env.clone();
+        env.extend(job_volumes::replica_env(self.volumes, |volume| {
+            volumes::claim_of(volume).map(|_| volume.mount_path.clone())
+        }));
         env.extend(rendezvous::replica_env(
             self.job,
             &self.role.name,

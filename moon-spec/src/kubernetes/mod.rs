@@ -141,6 +141,7 @@ pub mod status;
 mod storage;
 mod tenant;
 mod toleration;
+pub mod volumes;
 
 pub use gpu::{KNOWN_GPU_PRODUCTS, node_affinity};
 pub use job::{
@@ -156,8 +157,8 @@ pub use object::{Object, to_json, to_yaml};
 pub use secret::render_secret;
 pub use status::{Conclusion, Derived, Observed, anchor_spec, derive};
 pub use storage::{
-    GLUSTER_CLAIM, GLUSTER_CSI_DRIVER, HDFS_DATASET, KEYTAB_DIR, KEYTAB_KEY, SEAWEEDFS_CLAIM,
-    SEAWEEDFS_CSI_DRIVER, StorageEndpoints, render_tenant_storage,
+    GLUSTER_CLAIM, GLUSTER_CSI_DRIVER, HDFS_DATASET, HDFS_DATASET_MOUNT, KEYTAB_DIR, KEYTAB_KEY,
+    SEAWEEDFS_CLAIM, SEAWEEDFS_CSI_DRIVER, StorageEndpoints, render_tenant_storage,
 };
 pub use tenant::{
     ALLOW_DNS_POLICY, ALLOW_SAME_NAMESPACE_POLICY, DENY_OTHER_NAMESPACES_POLICY, LIMIT_RANGE,

@@ -26,6 +26,9 @@ pub const GLUSTER_CLAIM: &str = "moon-gluster";
 /// The Fluid Dataset (and its AlluxioRuntime) of the tenant's HDFS home;
 /// Fluid makes a claim of the same name once the runtime is ready.
 pub const HDFS_DATASET: &str = "moon-hdfs";
+/// The name of the Dataset's one mount, the tenant's HDFS home: Fluid serves it in a
+/// directory of this name at the root of the Dataset's claim.
+pub const HDFS_DATASET_MOUNT: &str = "hdfs";
 /// SeaweedFS's CSI driver, as it registers itself.
 pub const SEAWEEDFS_CSI_DRIVER: &str = "seaweedfs-csi-driver";
 /// Kadalu's CSI driver, which mounts Gluster volumes it did not create
@@ -236,7 +239,7 @@ fn fluid(
 ) -> Result<(Dataset, AlluxioRuntime)> {
     let cache = hdfs.cache.as_ref().expect("called for a cache");
     let mut mount = json!({
-        "name": "hdfs",
+        "name": HDFS_DATASET_MOUNT,
         "mountPoint": format!("hdfs://{namenode}{}", storage::hdfs_home(tenant)),
     });
     let mut runtime_spec = json!({"replicas": 1});

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Framework, Gpus, JobKind, Quantity};
+use super::{Framework, Gpus, JobKind, Quantity, Volume};
 
 /// A job's spec, as written in YAML or JSON or built in code.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +41,13 @@ pub struct Job {
     /// submitting is refused (`NotSupported`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_seconds_after_finished: Option<u64>,
+    /// Directories of the tenant's storage that every replica sees (see `docs/storage.md`).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "super::mapping::each"
+    )]
+    pub volumes: Vec<Volume>,
     /// Free-form labels.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
@@ -172,6 +179,7 @@ impl Job {
             image: None,
             active_deadline_seconds: None,
             ttl_seconds_after_finished: None,
+            volumes: Vec::new(),
             labels: BTreeMap::new(),
         }
     }

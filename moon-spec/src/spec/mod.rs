@@ -13,6 +13,7 @@ mod quantity;
 mod storage;
 mod tenant;
 mod validate;
+mod volume;
 
 pub use document::{Spec, spec_from_yaml, spec_kind};
 pub use framework::{Framework, RoleRule};
@@ -25,9 +26,10 @@ pub use storage::{
 };
 pub use tenant::{Tenant, TenantQuota};
 pub use validate::{
-    Demand, is_env_name, label_problem, validate_job, validate_secret, validate_secret_name,
-    validate_tenant,
+    Demand, check_volumes_of_tenant, is_env_name, label_problem, validate_job, validate_secret,
+    validate_secret_name, validate_tenant,
 };
+pub use volume::{StorageSystem, Volume};
 
 use serde::de::DeserializeOwned;
 

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::{Framework, Job, Quantity, Tenant, TenantStorage};
+use super::{Framework, Job, Quantity, StorageSystem, Tenant, TenantStorage, Volume};
 use crate::error::{Error, FieldError, FieldErrors, rule};
 use crate::secret::SecretData;
 
@@ -220,8 +220,183 @@ pub fn validate_job(job: &Job) -> Result<(), Error> {
             format!("must be at most {MAX_TTL_SECONDS} (as in Kubernetes), got {ttl}"),
         );
     }
+    check_volumes(&mut findings, &job.volumes);
     check_labels(&mut findings, &job.labels);
     findings.into_result("job")
+}
+
+/// Checks that every volume of `job` is on a system `tenant` has storage on: what a job's own
+/// spec cannot tell, checked when it is submitted.
+pub fn check_volumes_of_tenant(job: &Job, tenant: &Tenant) -> Result<(), Error> {
+    let mut findings = Findings::default();
+    let storage = &tenant.storage;
+    let has = |system: StorageSystem| match system {
+        StorageSystem::Seaweedfs => storage.seaweedfs.is_some(),
+        StorageSystem::Hdfs => storage.hdfs.is_some(),
+        StorageSystem::Gluster => storage.gluster.is_some(),
+    };
+    let own: Vec<&str> = [
+        StorageSystem::Seaweedfs,
+        StorageSystem::Hdfs,
+        StorageSystem::Gluster,
+    ]
+    .into_iter()
+    .filter(|system| has(*system))
+    .map(StorageSystem::as_str)
+    .collect();
+    for (i, volume) in job.volumes.iter().enumerate() {
+        let Some(system) = volume.system() else {
+            continue;
+        };
+        if !has(system) {
+            let field = if volume.store.is_some() {
+                "store"
+            } else {
+                "url"
+            };
+            let owns = if own.is_empty() {
+                "none".to_string()
+            } else {
+                own.join(", ")
+            };
+            findings.add(
+                rule::UNSUPPORTED,
+                format!("volumes[{i}].{field}"),
+                format!(
+                    "tenant {:?} has no {system} storage (its spec's storage gives {owns})",
+                    tenant.name
+                ),
+            );
+        }
+    }
+    findings.into_result("job")
+}
+
+/// The URL schemes a volume may name.
+const VOLUME_SCHEMES: &str = "seaweedfs://, hdfs:// or gluster://";
+
+fn check_volumes(findings: &mut Findings, volumes: &[Volume]) {
+    let mut names = HashSet::new();
+    let mut mount_paths = HashSet::new();
+    for (i, volume) in volumes.iter().enumerate() {
+        let at = format!("volumes[{i}]");
+        let before = findings.0.len();
+        check_name(findings, &format!("{at}.name"), &volume.name, MAX_NAME_LEN);
+        if findings.0.len() == before && !names.insert(volume.name.as_str()) {
+            findings.add(
+                rule::UNIQUE,
+                format!("{at}.name"),
+                format!("volume {:?} appears more than once", volume.name),
+            );
+        }
+        match (&volume.store, &volume.url) {
+            (None, None) => findings.add(
+                rule::REQUIRED,
+                at.clone(),
+                "must give a store (and a path in it) or a url",
+            ),
+            (Some(_), Some(_)) => findings.add(
+                rule::FORMAT,
+                format!("{at}.url"),
+                "give either store (and path) or url, not both",
+            ),
+            (None, Some(url)) => {
+                if volume.path.is_some() {
+                    findings.add(
+                        rule::FORMAT,
+                        format!("{at}.path"),
+                        "goes with store only; a url holds its own path",
+                    );
+                }
+                let readable = !url.chars().any(|c| c.is_whitespace() || c.is_control());
+                if !readable || StorageSystem::of_url(url).is_none() {
+                    findings.add(
+                        rule::FORMAT,
+                        format!("{at}.url"),
+                        format!("must be a {VOLUME_SCHEMES} URL, got {url:?}"),
+                    );
+                }
+            }
+            (Some(_), None) => {}
+        }
+        if let Some(path) = &volume.path
+            && let Some(problem) = store_path_problem(path)
+        {
+            findings.add(
+                rule::FORMAT,
+                format!("{at}.path"),
+                format!("{problem}, got {path:?}"),
+            );
+        }
+        match mount_path_problem(&volume.mount_path) {
+            Some(problem) => findings.add(
+                rule::FORMAT,
+                format!("{at}.mountPath"),
+                format!("{problem}, got {:?}", volume.mount_path),
+            ),
+            None => {
+                let normal = volume.mount_path.trim_end_matches('/');
+                if !mount_paths.insert(normal) {
+                    findings.add(
+                        rule::UNIQUE,
+                        format!("{at}.mountPath"),
+                        format!("{normal:?} is the mount path of another volume"),
+                    );
+                }
+            }
+        }
+        if volume.cached
+            && let Some(system) = volume.system()
+            && system != StorageSystem::Hdfs
+        {
+            findings.add(
+                rule::UNSUPPORTED,
+                format!("{at}.cached"),
+                format!("only HDFS volumes can be cached, this one is on {system}"),
+            );
+        }
+        if volume.cached && !volume.read_only {
+            // The cache serves reads; Fluid's dataset is mounted read-only.
+            findings.add(
+                rule::UNSUPPORTED,
+                format!("{at}.readOnly"),
+                "must be true for a cached volume: the cache serves reads only",
+            );
+        }
+    }
+}
+
+/// What is wrong with a directory inside a store, if anything: the rules of moon-storage's
+/// `StorePath` (relative, no empty, `.` or `..` segments, no control characters).
+fn store_path_problem(path: &str) -> Option<&'static str> {
+    if path.starts_with('/') {
+        return Some("must be relative to the store, not absolute");
+    }
+    if path.chars().any(char::is_control) {
+        return Some("must not contain control characters");
+    }
+    let segments_ok = path
+        .split('/')
+        .all(|segment| !matches!(segment, "" | "." | ".."));
+    (!segments_ok).then_some("must be '/'-separated names without empty, '.' or '..' segments")
+}
+
+/// What is wrong with a mount path, if anything.
+fn mount_path_problem(path: &str) -> Option<&'static str> {
+    let Some(rest) = path.strip_prefix('/') else {
+        return Some("must be an absolute path");
+    };
+    if path.chars().any(char::is_control) {
+        return Some("must not contain control characters");
+    }
+    let rest = rest.trim_end_matches('/');
+    if rest.is_empty() {
+        return Some("must not be the root directory");
+    }
+    let segments_ok = rest
+        .split('/')
+        .all(|segment| !matches!(segment, "" | "." | ".."));
+    (!segments_ok).then_some("must not have empty, '.' or '..' segments")
 }
 
 /// Checks a secret before it is stored: its name is a DNS label and each

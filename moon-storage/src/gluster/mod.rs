@@ -221,6 +221,45 @@ impl GlusterStore {
     }
 }
 
+/// Mounts the directory `root` (absolute, `/` for the whole volume) of `volume` at `dir`, an
+/// existing empty directory, read-only when asked: a mount of its own for one user (a job's
+/// volume), not shared with stores and not in the mount root, which that user unmounts
+/// (`umount dir`). The directory must exist in the volume. Root and `/dev/fuse` are needed, as
+/// for every gluster mount; the client logs to `dir` with `.log` appended unless
+/// [`GlusterOptions::log_file`] names a log.
+pub fn mount_directory(
+    server: &Server,
+    volume: &str,
+    root: &str,
+    dir: &Path,
+    read_only: bool,
+    options: &GlusterOptions,
+) -> Result<()> {
+    let shown = format!("gluster://{server}/{volume}{root}");
+    let bad = |reason: &str| Error::InvalidUrl {
+        url: shown.clone(),
+        reason: reason.to_string(),
+    };
+    check_host(&server.host).map_err(|r| bad(&r))?;
+    check_volume_name(volume).map_err(|r| bad(&r))?;
+    let subdir = match root.strip_prefix('/') {
+        None => return Err(bad("the directory in the volume must be absolute")),
+        Some(rest) => match rest.trim_end_matches('/') {
+            "" => None,
+            rest => Some(StorePath::parse(rest).map_err(|e| bad(&e.to_string()))?),
+        },
+    };
+    mount::mount_at(
+        &server.host,
+        server.port,
+        volume,
+        subdir.as_ref().map(StorePath::as_str),
+        dir,
+        read_only,
+        options,
+    )
+}
+
 /// The URL of a volume (`gluster://host/volume`, with the port where it is not glusterd's).
 pub(crate) fn volume_url(host: &str, port: u16, volume: &str) -> String {
     let host = if host.contains(':') {

@@ -221,6 +221,62 @@ fn check_can_mount(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Mounts `host:/volume[/subdir]` at `dir` (which must exist), read-only when asked: a mount
+/// for one user of its own, which that user unmounts. The client logs to `dir` with `.log`
+/// appended unless the options name a log.
+pub(super) fn mount_at(
+    host: &str,
+    port: u16,
+    volume: &str,
+    subdir: Option<&str>,
+    dir: &Path,
+    read_only: bool,
+    options: &GlusterOptions,
+) -> Result<()> {
+    check_can_mount(dir)?;
+    let log = options.log_file.clone().unwrap_or_else(|| {
+        let mut name = dir.as_os_str().to_owned();
+        name.push(".log");
+        PathBuf::from(name)
+    });
+    let mut options = options.clone();
+    if read_only {
+        options.mount_options.push("ro".to_string());
+    }
+    let source = match subdir {
+        Some(subdir) => format!("{volume}/{subdir}"),
+        None => volume.to_string(),
+    };
+    let _serial = MOUNTING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let log_start = fs::metadata(&log).map(|md| md.len()).unwrap_or(0);
+    run_mount(host, &source, dir, &log, port, &options)?;
+    // `mount.glusterfs` may succeed before the server has accepted the client (a directory
+    // the volume lacks is refused then, and the client unmounts at once). A stat of the mount
+    // point waits for the client's start, so a mount still there is a live one.
+    let live = match (fs::metadata(dir), dir.parent().map(fs::metadata)) {
+        (Ok(md), Some(Ok(parent))) => md.dev() != parent.dev(),
+        _ => false,
+    };
+    if live {
+        return Ok(());
+    }
+    let _ = Command::new("umount")
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    Err(unavailable(format!(
+        "cannot mount {host}:/{source} on {}: {} (log: {})",
+        dir.display(),
+        log_errors(&log, log_start).join("; "),
+        log.display()
+    )))
+}
+
+/// `volume` is the volume's name, or `name/subdir` for a mount of one of its directories.
 fn run_mount(
     host: &str,
     volume: &str,

@@ -12,6 +12,7 @@ use super::connection::{Connection, database};
 use crate::backend::Phase;
 use crate::error::{Error, Result};
 use crate::spec::{Demand, Job};
+use crate::volumes::ResolvedVolume;
 
 /// A job row, as the agent and clients use it.
 #[derive(Debug, Clone)]
@@ -47,6 +48,8 @@ pub struct JobRecord {
     /// What replicas inherit of the submitter's environment: the variables
     /// every replica gets and those a role names in `inheritEnv`, nothing else.
     pub submit_env: BTreeMap<String, String>,
+    /// The job's volumes, resolved when it was submitted.
+    pub volumes: Vec<ResolvedVolume>,
 }
 
 impl JobRecord {
@@ -57,7 +60,7 @@ impl JobRecord {
 }
 
 const JOB_COLUMNS: &str = "id, spec, phase, reason, message, created_ms, started_ms, finished_ms, \
-     cancel_requested, ending_phase, ending_reason, ending_message, restarts, ports, submit_dir, submit_env, gpu_devices";
+     cancel_requested, ending_phase, ending_reason, ending_message, restarts, ports, submit_dir, submit_env, gpu_devices, volumes";
 
 /// A JSON column that does not decode, as rusqlite reports a bad column.
 pub(super) fn undecodable(error: serde_json::Error) -> rusqlite::Error {
@@ -71,6 +74,7 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<JobRecord> {
     let ports: String = row.get(13)?;
     let env: String = row.get(15)?;
     let gpu_devices: String = row.get(16)?;
+    let volumes: String = row.get(17)?;
     Ok(JobRecord {
         id: row.get(0)?,
         spec: serde_json::from_str(&spec).map_err(undecodable)?,
@@ -94,6 +98,7 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<JobRecord> {
         submit_dir: row.get(14)?,
         submit_env: serde_json::from_str(&env).map_err(undecodable)?,
         gpu_devices: serde_json::from_str(&gpu_devices).map_err(undecodable)?,
+        volumes: serde_json::from_str(&volumes).map_err(undecodable)?,
     })
 }
 
@@ -180,12 +185,15 @@ pub fn insert_job(
     demand: &Demand,
     submit_dir: &Path,
     submit_env: &BTreeMap<String, String>,
+    volumes: &[ResolvedVolume],
 ) -> Result<()> {
     let spec = serde_json::to_string(job).map_err(|error| Error::Agent(error.to_string()))?;
+    let volumes =
+        serde_json::to_string(volumes).map_err(|error| Error::Agent(error.to_string()))?;
     let inserted = db.raw().execute(
         "INSERT INTO jobs (tenant, name, spec, framework, phase, reason, message, created_ms, \
-         millicores, bytes, gpus, submit_dir, submit_env) \
-         VALUES (?1, ?2, ?3, ?4, 'Pending', 'Queued', 'waiting for admission', ?5, ?6, ?7, ?8, ?9, ?10)",
+         millicores, bytes, gpus, submit_dir, submit_env, volumes) \
+         VALUES (?1, ?2, ?3, ?4, 'Pending', 'Queued', 'waiting for admission', ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             job.tenant,
             job.name,
@@ -197,6 +205,7 @@ pub fn insert_job(
             demand.gpus as i64,
             submit_dir.to_string_lossy(),
             serde_json::to_string(submit_env).unwrap_or_default(),
+            volumes,
         ],
     );
     match inserted {

@@ -85,6 +85,7 @@ CREATE TABLE IF NOT EXISTS settings (
 const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("jobs", "gpu_devices", "TEXT NOT NULL DEFAULT '{}'"),
     ("jobs", "expires_ms", "INTEGER"),
+    ("jobs", "volumes", "TEXT NOT NULL DEFAULT '[]'"),
 ];
 
 /// Indexes over columns of `ADDED_COLUMNS`, made once the columns exist.
