@@ -149,7 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"models ({len(listed)}) in {out}/ of {store.url}:")
         for meta in listed:
             print(f"  {meta.path}  {meta.size} bytes")
-        print(f"see them with `moon fs ls --tenant {TENANT} -l '{store.url.split('?')[0]}/{out}/'`")
+        platform = os.environ["MOON_SEAWEEDFS"]
+        where = f"{store.url.split('?')[0]}/{out}/"
+        command = f"MOON_SEAWEEDFS='{platform}' moon fs ls --tenant {TENANT} -l {where}"
+        print(f"see them with `{command}`")
         models = [meta.path for meta in listed if meta.path.endswith(".json")]
     else:
         found = sorted(out_dir.glob("model-*.json"))
