@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Callable, Union
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -223,6 +224,21 @@ def run_cli(moon_bin: Path) -> RunCli:
         return run_moon(moon_bin, *args, home=home, input=input, timeout=timeout, env=env, cwd=cwd)
 
     return run
+
+
+# --------------------------------------------------------------------------- storage bed
+
+
+def bed_address(variable: str) -> str:
+    """``host:port`` of one of the storage test bed's servers, from the variable its env.sh sets."""
+    value = os.environ.get(variable)
+    if not value:
+        pytest.fail(
+            f"{variable} is not set: start the storage test bed with scripts/storage/up.sh "
+            "and source its env.sh (the storage tier of scripts/test.sh does both)",
+            pytrace=False,
+        )
+    return urlsplit(value).netloc
 
 
 # --------------------------------------------------------------------------- invalid specs

@@ -12,10 +12,9 @@ import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-from conftest import RunCli
+from conftest import RunCli, bed_address
 
 # Exit codes, as documented by `moon --help` (moon-cli/src/exit.rs).
 OK = 0
@@ -206,17 +205,6 @@ def test_memory_stores_live_for_one_command(fs: Fs, tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- the bed
-
-
-def bed_address(variable: str) -> str:
-    value = os.environ.get(variable)
-    if not value:
-        pytest.fail(
-            f"{variable} is not set: start the storage test bed with scripts/storage/up.sh "
-            "and source its env.sh (the storage tier of scripts/test.sh does both)",
-            pytrace=False,
-        )
-    return urlsplit(value).netloc
 
 
 def sha256(path: Path) -> str:

@@ -5,31 +5,19 @@ scripts/test.sh runs it after starting the bed."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 import xgboost as xgb
+from conftest import bed_address
 
 import moon
 
 pytestmark = pytest.mark.storage
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def bed_address(variable: str) -> str:
-    value = os.environ.get(variable)
-    if not value:
-        pytest.fail(
-            f"{variable} is not set: start the storage test bed with scripts/storage/up.sh "
-            "and source its env.sh (the storage tier of scripts/test.sh does both)",
-            pytrace=False,
-        )
-    return urlsplit(value).netloc
 
 
 def test_the_quickstart_trains_from_and_into_the_tenants_seaweedfs(

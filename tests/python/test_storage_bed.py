@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import fsspec
 import pandas as pd
@@ -19,6 +18,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from conftest import bed_address
 
 import moon.storage
 from moon.errors import (
@@ -31,18 +31,6 @@ from moon.errors import (
 from moon.storage.fsspec import HdfsFileSystem, SeaweedFileSystem
 
 pytestmark = pytest.mark.storage
-
-
-def bed_address(variable: str) -> str:
-    """``host:port`` of one of the bed's servers."""
-    value = os.environ.get(variable)
-    if not value:
-        pytest.fail(
-            f"{variable} is not set: start the storage test bed with scripts/storage/up.sh "
-            "and source its env.sh (the storage tier of scripts/test.sh does both)",
-            pytrace=False,
-        )
-    return urlsplit(value).netloc
 
 
 @pytest.fixture(scope="module")

@@ -5,14 +5,13 @@ tier of scripts/test.sh runs them after starting the bed."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import RunCli
+from conftest import RunCli, bed_address
 
 import moon
 from moon.errors import NotFound, PermissionDenied
@@ -21,17 +20,6 @@ pytestmark = pytest.mark.storage
 
 REFUSED = 5
 STORAGE = {"seaweedfs": {}, "hdfs": {}}
-
-
-def bed_address(variable: str) -> str:
-    value = os.environ.get(variable)
-    if not value:
-        pytest.fail(
-            f"{variable} is not set: start the storage test bed with scripts/storage/up.sh "
-            "and source its env.sh (the storage tier of scripts/test.sh does both)",
-            pytrace=False,
-        )
-    return urlsplit(value).netloc
 
 
 @pytest.fixture
