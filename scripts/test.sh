@@ -641,12 +641,13 @@ run_conformance_seaweedfs() {
     return "$rc"
 }
 
-# The Rust conformance suite on the HDFS of tier_storage (its env.sh sourced), like
-# run_conformance_kubernetes: the build tier's test binary, --workspace for the same features.
+# The Rust conformance suite on the HDFS of tier_storage (its env.sh sourced), and the store
+# on its secure HDFS (Kerberos), like run_conformance_kubernetes: the build tier's test
+# binaries, --workspace for the same features.
 run_conformance_hdfs() {
     local log="$REPORTS/conformance-hdfs.log" rc=0
-    step "cargo test --release --workspace --test conformance_hdfs"
-    cargo test --release --workspace --test conformance_hdfs 2>&1 | tee "$log" || rc=$?
+    step "cargo test --release --workspace --test conformance_hdfs --test kerberos_hdfs"
+    cargo test --release --workspace --test conformance_hdfs --test kerberos_hdfs 2>&1 | tee "$log" || rc=$?
     count_cargo "$log"
     return "$rc"
 }
@@ -692,7 +693,7 @@ run_job_volumes() {
 tier_storage() {
     require_wheel
     local bed="$ROOT/target/test-storage" rc=0
-    step "scripts/storage/up.sh --dir target/test-storage (SeaweedFS, HDFS, GlusterFS on loopback)"
+    step "scripts/storage/up.sh --dir target/test-storage (SeaweedFS, HDFS, HDFS with Kerberos, GlusterFS on loopback)"
     "$ROOT/scripts/storage/down.sh" --dir "$bed" --purge >/dev/null 2>&1 || true
     # Ports of their own, so that a developer's bed on the default ports can keep running (but
     # glusterd's port is fixed: a developer's bed with gluster up makes this tier fail).
@@ -700,10 +701,11 @@ tier_storage() {
         MOON_TEST_SEAWEEDFS_VOLUME_PORT=29480 MOON_TEST_SEAWEEDFS_VOLUME_GRPC_PORT=29481 \
         MOON_TEST_SEAWEEDFS_FILER_PORT=29488 MOON_TEST_SEAWEEDFS_FILER_GRPC_PORT=29489 \
         MOON_TEST_HDFS_PORT=29901 MOON_TEST_HDFS_HTTP_PORT=29971 \
+        MOON_TEST_KERBEROS_HDFS_PORT=29911 MOON_TEST_KERBEROS_HDFS_HTTP_PORT=29981 \
         MOON_TEST_GLUSTER_BRICK_PORT_MIN=29162 MOON_TEST_GLUSTER_BRICK_PORT_MAX=29169 \
         "$ROOT/scripts/storage/up.sh" --dir "$bed" || rc=$?
     if [[ $rc -eq 0 ]]; then
-        step "scripts/storage/smoke.sh: SeaweedFS volume and filer, HDFS datanode, Gluster mount, loopback only"
+        step "scripts/storage/smoke.sh: SeaweedFS volume and filer, HDFS datanodes, Kerberos keytabs, Gluster mount, loopback only"
         "$ROOT/scripts/storage/smoke.sh" --dir "$bed" || rc=$?
     fi
     if [[ $rc -eq 0 ]]; then

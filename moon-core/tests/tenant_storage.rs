@@ -530,3 +530,136 @@ fn gluster_without_a_place_for_bricks_is_refused_saying_what_to_set() {
         );
     }
 }
+
+/// Tenants' HDFS on the storage test bed's secure cluster (`scripts/storage/up.sh --only
+/// kerberos`, whose `env.sh` sets `MOON_TEST_HDFS_KERBEROS_URL` and `MOON_TEST_KERBEROS_DIR`):
+/// moon logs in as the cluster's superuser `hdfs/localhost`, as a platform would with
+/// `MOON_HDFS_PRINCIPAL` and `MOON_HDFS_KEYTAB`.
+mod kerberos {
+    mod on_the_storage_bed {
+        use std::sync::Once;
+        use std::time::{SystemTime, UNIX_EPOCH};
+
+        use moon_core::spec::{HdfsStorage, Kerberos};
+        use moon_core::status::ApplyOutcome;
+        use moon_core::storage::{HDFS_HOME_MODE, HdfsOptions, HdfsStore, Store, StorePath};
+
+        use super::super::*;
+
+        fn bed(variable: &str) -> String {
+            std::env::var(variable).unwrap_or_else(|_| {
+                panic!(
+                    "{variable} is not set: start the storage test bed (scripts/storage/up.sh \
+                     --only kerberos --dir DIR, then `source DIR/env.sh`) or run \
+                     scripts/test.sh --only storage"
+                )
+            })
+        }
+
+        fn unique() -> u128 {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        }
+
+        /// The bed's client settings (its `hdfs-site.xml` would say SASL on data transfer),
+        /// logged in as `principal` with the keytab of `keytab_of`, tickets kept in memory.
+        fn login(principal: &str, keytab_of: &str) -> HdfsOptions {
+            static ONCE: Once = Once::new();
+            let realm = bed("MOON_TEST_KERBEROS_DIR");
+            ONCE.call_once(|| {
+                // SAFETY: set once, before this binary's first Kerberos login.
+                unsafe { std::env::set_var("KRB5_CONFIG", format!("{realm}/krb5.conf")) };
+            });
+            HdfsOptions::default()
+                .with_config("dfs.data.transfer.protection", "authentication")
+                .with_kerberos_keytab(principal, format!("{realm}/{keytab_of}.keytab"))
+                .with_kerberos_cache(format!("MEMORY:moon-test-{keytab_of}-{}", unique()))
+        }
+
+        fn secure_servers() -> StorageServers {
+            StorageServers::default()
+                .with_hdfs(
+                    &bed("MOON_TEST_HDFS_KERBEROS_URL"),
+                    login("hdfs/localhost", "hdfs"),
+                )
+                .unwrap()
+        }
+
+        #[tokio::test]
+        async fn a_tenant_with_a_principal_owns_its_home_and_its_stores_act_as_that_user() {
+            let home = Home::new();
+            let servers = secure_servers();
+            let client = home.client.clone().with_storage(servers.clone());
+            let spec = tenant(
+                "krb-vision",
+                StorageSpec {
+                    hdfs: Some(HdfsStorage {
+                        kerberos: Some(Kerberos {
+                            principal: "alice/etl@EXAMPLE.COM".into(),
+                            keytab_secret: "alice-keytab".into(),
+                        }),
+                        ..HdfsStorage::default()
+                    }),
+                    ..StorageSpec::default()
+                },
+            );
+            assert_eq!(
+                client.apply_tenant(&spec).await.unwrap(),
+                ApplyOutcome::Created
+            );
+            assert_eq!(
+                client.apply_tenant(&spec).await.unwrap(),
+                ApplyOutcome::Unchanged
+            );
+
+            // The home belongs to the principal's short name, closed to others.
+            let namenode = servers.hdfs.as_ref().unwrap().namenode.clone();
+            let as_platform = HdfsStore::new(
+                namenode.clone(),
+                "/tenants/krb-vision",
+                login("hdfs/localhost", "hdfs"),
+            )
+            .unwrap();
+            assert_eq!(
+                as_platform.root_owner().await.unwrap(),
+                ("alice".into(), "krb-vision".into(), HDFS_HOME_MODE)
+            );
+
+            // The tenant's store writes as alice (the file is hers, not the superuser's):
+            // alice's own login reads it, bob's is refused by the namenode.
+            let path = StorePath::parse(&format!("runs/model-{}", unique())).unwrap();
+            let store = client.storage("krb-vision").await.unwrap().hdfs().unwrap();
+            store
+                .put(&path, Bytes::from_static(b"weights"))
+                .await
+                .unwrap();
+            let file = HdfsStore::new(
+                namenode.clone(),
+                &format!("/tenants/krb-vision/{path}"),
+                login("hdfs/localhost", "hdfs"),
+            )
+            .unwrap();
+            assert_eq!(file.root_owner().await.unwrap().0, "alice");
+            let as_alice = HdfsStore::new(
+                namenode.clone(),
+                "/tenants/krb-vision",
+                login("alice", "alice"),
+            )
+            .unwrap();
+            assert_eq!(
+                as_alice.get(&path).await.unwrap().bytes().await.unwrap(),
+                "weights"
+            );
+            let as_bob =
+                HdfsStore::new(namenode, "/tenants/krb-vision", login("bob", "bob")).unwrap();
+            let refused = as_bob.head(&path).await.unwrap_err();
+            assert!(
+                matches!(refused, moon_core::storage::Error::PermissionDenied { .. }),
+                "{refused:?}"
+            );
+            store.delete(&path).await.unwrap();
+        }
+    }
+}

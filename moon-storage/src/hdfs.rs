@@ -44,6 +44,8 @@ use crate::store::{
 /// Name prefix of the temporary files that writes go through.
 pub const PARTIAL_PREFIX: &str = ".moon-partial-";
 const BACKEND: &str = "hdfs";
+/// Hadoop's key for how clients authenticate (`simple` or `kerberos`).
+const AUTHENTICATION: &str = "hadoop.security.authentication";
 const FAILOVER_ATTEMPTS: &str = "dfs.client.failover.max.attempts";
 
 static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);
@@ -120,9 +122,17 @@ impl HdfsOptions {
         self
     }
 
-    /// These options using the Kerberos credential cache `cache` (e.g. `FILE:/tmp/krb5cc_1000`).
+    /// These options using the Kerberos credential cache `cache` (e.g. `FILE:/tmp/krb5cc_1000`,
+    /// or `MEMORY:name` to keep the tickets a keytab gets in this process only). With a cache
+    /// and no keytab, name the principal with [`with_kerberos_principal`](Self::with_kerberos_principal).
     pub fn with_kerberos_cache(mut self, cache: impl Into<String>) -> Self {
         self.kerberos_cache = Some(cache.into());
+        self
+    }
+
+    /// These options logging in as `principal`, with the tickets of the credential cache.
+    pub fn with_kerberos_principal(mut self, principal: impl Into<String>) -> Self {
+        self.kerberos_principal = Some(principal.into());
         self
     }
 }
@@ -192,6 +202,16 @@ impl HdfsStore {
         config
             .entry(FAILOVER_ATTEMPTS.to_string())
             .or_insert_with(|| "3".to_string());
+        // Kerberos credentials mean a Kerberos cluster: without this key the client would not
+        // negotiate SASL at all, and the namenode would drop the connection.
+        if options.kerberos_principal.is_some()
+            || options.kerberos_keytab.is_some()
+            || options.kerberos_cache.is_some()
+        {
+            config
+                .entry(AUTHENTICATION.to_string())
+                .or_insert_with(|| "kerberos".to_string());
+        }
         let mut builder = ClientBuilder::new()
             .with_url(format!("hdfs://{server}"))
             .with_config(config);
@@ -557,6 +577,13 @@ fn hdfs_error(e: HdfsError, path: &dyn fmt::Display) -> Error {
                     backend: BACKEND.to_string(),
                     message: format!("'{path}': {short}: {message}"),
                 },
+            }
+        }
+        // The KDC or the server refused the login: no credentials, or not the principal's.
+        HdfsError::GSSAPIError(..) | HdfsError::SASLError(_) | HdfsError::NoSASLMechanism => {
+            Error::PermissionDenied {
+                path,
+                message: format!("Kerberos login failed: {e}"),
             }
         }
         HdfsError::IOError(io) => Error::Unavailable {

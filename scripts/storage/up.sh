@@ -10,6 +10,11 @@
 #              web UI/JMX http://127.0.0.1:29970, one datanode on ephemeral loopback ports;
 #              data (empty at every start) and core-site.xml in DIR/hdfs; it stops when its
 #              standard input (a fifo held open by the process hdfs-stdin) closes
+#   kerberos   a second MiniDFSCluster, secure: a KDC (MiniKdc, realm EXAMPLE.COM, 127.0.0.1 and
+#              an ephemeral TCP port) with the principals hdfs/localhost (the superuser), alice
+#              and bob, their keytabs and a krb5.conf for MIT clients in DIR/kerberos/realm;
+#              Kerberos on the namenode hdfs://127.0.0.1:29910 (web :29980), SASL with block
+#              tokens on the datanode; stopped like hdfs
 #   gluster    glusterd (management 127.0.0.1:24007, fixed: see docs/storage-test-bed.md; CLI
 #              socket, working dir and volfile in DIR/gluster), volume `moon-test` with one
 #              brick HOSTNAME:DIR/gluster/brick (brick port in 29152-29159), FUSE-mounted on
@@ -20,6 +25,7 @@
 #   MOON_TEST_STORAGE_DIR, MOON_TEST_SEAWEEDFS_{MASTER,VOLUME,FILER} (URLs),
 #   MOON_TEST_SEAWEEDFS_FILER_GRPC_PORT, MOON_TEST_SEAWEEDFS_WEED (the weed program),
 #   MOON_TEST_HDFS_URL, MOON_TEST_HDFS_HTTP, MOON_TEST_HDFS_CONF_DIR (its core-site.xml),
+#   MOON_TEST_HDFS_KERBEROS_URL, MOON_TEST_KERBEROS_DIR (krb5.conf, NAME.keytab),
 #   MOON_TEST_GLUSTER_{HOST,VOLUME,MOUNT,SOCKET}
 # and prints `source DIR/env.sh` last.
 #
@@ -28,7 +34,7 @@
 #
 # Options:
 #   --dir DIR    state dir (default: $MOON_TEST_STORAGE_DIR or ~/.cache/moon/storage-bed)
-#   --only LIST  start only these servers (comma-separated: seaweedfs, hdfs, gluster;
+#   --only LIST  start only these servers (comma-separated: seaweedfs, hdfs, kerberos, gluster;
 #                default all)
 #   --quiet      print only the last line
 #   -h, --help   show this help
@@ -40,6 +46,7 @@
 #   MOON_TEST_SEAWEEDFS_VOLUME_PORT, MOON_TEST_SEAWEEDFS_VOLUME_GRPC_PORT,
 #   MOON_TEST_SEAWEEDFS_FILER_PORT, MOON_TEST_SEAWEEDFS_FILER_GRPC_PORT,
 #   MOON_TEST_HDFS_PORT, MOON_TEST_HDFS_HTTP_PORT,
+#   MOON_TEST_KERBEROS_HDFS_PORT, MOON_TEST_KERBEROS_HDFS_HTTP_PORT (default: HDFS's + 10),
 #   MOON_TEST_GLUSTER_BRICK_PORT_MIN, MOON_TEST_GLUSTER_BRICK_PORT_MAX
 #                           ports, read when a state dir is first made (then kept in
 #                           DIR/storage.env)
@@ -141,7 +148,7 @@ install_args=()
 for s in "${ONLY_SERVERS[@]}"; do
     case "$s" in
         seaweedfs) [[ -x $WEED_BIN ]] || install_args+=(seaweedfs) ;;
-        hdfs) { command -v java >/dev/null && hdfs_launcher_ready; } || install_args+=(hdfs) ;;
+        hdfs | kerberos) { command -v java >/dev/null && hdfs_launcher_ready; } || install_args+=(hdfs) ;;
         gluster) { command -v glusterd >/dev/null && command -v mount.glusterfs >/dev/null; } || install_args+=(gluster) ;;
     esac
 done
@@ -189,40 +196,59 @@ up_seaweedfs() {
 }
 
 # --------------------------------------------------------------------------- HDFS
+# hdfs_live_datanodes HTTP_URL: how many datanodes the namenode of HTTP_URL counts as live.
 hdfs_live_datanodes() {
-    curl -sf --max-time 3 "$HDFS_HTTP_URL/jmx?qry=Hadoop:service=NameNode,name=FSNamesystemState" |
+    curl -sf --max-time 3 "$1/jmx?qry=Hadoop:service=NameNode,name=FSNamesystemState" |
         sed -n 's/.*"NumLiveDataNodes" *: *\([0-9]*\).*/\1/p'
 }
-hdfs_ready() { [[ $(hdfs_live_datanodes) -ge 1 ]] && port_in_use "$HDFS_PORT"; }
+# hdfs_ready HTTP_URL RPC_PORT
+hdfs_ready() { [[ $(hdfs_live_datanodes "$1") -ge 1 ]] && port_in_use "$2"; }
+
+# start_hdfs NAME DIR PORT HTTP_PORT [LAUNCHER_FLAG...]: the launcher as component NAME, its
+# standard input a fifo held by the component NAME-stdin (down.sh closes it to stop NAME).
+start_hdfs() {
+    local name=$1 dir=$2 port=$3 http_port=$4 fifo mark classpath
+    shift 4
+    fifo="$dir/stdin"
+    if alive "$name" && alive "$name-stdin" && hdfs_ready "http://127.0.0.1:$http_port" "$port"; then
+        log "$name is already up"
+        return 0
+    fi
+    stop_component "$name-stdin" 5
+    alive "$name" && stop_component "$name" 30
+    require_free_ports "$name" "$port" "$http_port"
+    mkdir -p "$dir"
+    rm -f "$fifo"
+    mkfifo -m 0600 "$fifo"
+    STARTED+=("$name-stdin" "$name")
+    # The launcher serves until its standard input ends: this process holds the fifo's
+    # writing end, and down.sh stops it first.
+    start_component "$name-stdin" -- python3 -c \
+        'import signal, sys; f = open(sys.argv[1], "w"); signal.pause()' "$fifo"
+    classpath="$HDFS_LAUNCHER_DIR/classes:$(cat "$HDFS_LAUNCHER_DIR/classpath.txt")"
+    mark=0
+    [[ -f $LOGS/$name.log ]] && mark=$(wc -l <"$LOGS/$name.log")
+    COMPONENT_STDIN="$fifo" start_component "$name" -- java -Xmx768m -cp "$classpath" \
+        moon.testbed.HdfsLauncher --dir "$dir" --port "$port" --http-port "$http_port" "$@"
+    # shellcheck disable=SC2016
+    wait_for "$name (READY line)" 180 "$name" \
+        bash -c 'tail -n +"$(($2 + 1))" "$1" | grep -q "^READY hdfs://"' _ "$LOGS/$name.log" "$mark"
+    wait_for "$name (a live datanode)" 60 "$name" hdfs_ready "http://127.0.0.1:$http_port" "$port"
+}
 
 up_hdfs() {
-    local t0 fifo="$HDFS_DIR/stdin" mark classpath
+    local t0
     t0=$(now_ms)
-    if alive hdfs && alive hdfs-stdin && hdfs_ready; then
-        log "hdfs is already up"
-    else
-        stop_component hdfs-stdin 5
-        alive hdfs && stop_component hdfs 30
-        require_free_ports hdfs "$HDFS_PORT" "$HDFS_HTTP_PORT"
-        mkdir -p "$HDFS_DIR"
-        rm -f "$fifo"
-        mkfifo -m 0600 "$fifo"
-        STARTED+=(hdfs-stdin hdfs)
-        # The launcher serves until its standard input ends: this process holds the fifo's
-        # writing end, and down.sh stops it first.
-        start_component hdfs-stdin -- python3 -c \
-            'import signal, sys; f = open(sys.argv[1], "w"); signal.pause()' "$fifo"
-        classpath="$HDFS_LAUNCHER_DIR/classes:$(cat "$HDFS_LAUNCHER_DIR/classpath.txt")"
-        mark=0
-        [[ -f $LOGS/hdfs.log ]] && mark=$(wc -l <"$LOGS/hdfs.log")
-        COMPONENT_STDIN="$fifo" start_component hdfs -- java -Xmx768m -cp "$classpath" \
-            moon.testbed.HdfsLauncher --dir "$HDFS_DIR" --port "$HDFS_PORT" --http-port "$HDFS_HTTP_PORT"
-        # shellcheck disable=SC2016
-        wait_for "hdfs (READY line)" 180 hdfs \
-            bash -c 'tail -n +"$(($2 + 1))" "$1" | grep -q "^READY hdfs://"' _ "$LOGS/hdfs.log" "$mark"
-        wait_for "hdfs (a live datanode)" 60 hdfs hdfs_ready
-    fi
+    start_hdfs hdfs "$HDFS_DIR" "$HDFS_PORT" "$HDFS_HTTP_PORT"
     UP_TIME[hdfs]=$(($(now_ms) - t0))
+}
+
+# The secure cluster: its KDC, principals and keytabs are made anew at every start.
+up_kerberos() {
+    local t0
+    t0=$(now_ms)
+    start_hdfs kerberos "$KERBEROS_DIR" "$KERBEROS_HDFS_PORT" "$KERBEROS_HDFS_HTTP_PORT" --kerberos
+    UP_TIME[kerberos]=$(($(now_ms) - t0))
 }
 
 # --------------------------------------------------------------------------- GlusterFS
@@ -331,6 +357,10 @@ done
         echo "export MOON_TEST_HDFS_HTTP=$HDFS_HTTP_URL"
         echo "export MOON_TEST_HDFS_CONF_DIR=$HDFS_DIR"
     fi
+    if alive kerberos; then
+        echo "export MOON_TEST_HDFS_KERBEROS_URL=$KERBEROS_HDFS_URL"
+        echo "export MOON_TEST_KERBEROS_DIR=$KERBEROS_DIR/realm"
+    fi
     if alive glusterd && mountpoint -q "$GLUSTER_MOUNT"; then
         echo "export MOON_TEST_GLUSTER_HOST=$GLUSTER_HOST"
         echo "export MOON_TEST_GLUSTER_VOLUME=$GLUSTER_VOLUME_NAME"
@@ -351,6 +381,8 @@ if [[ $QUIET == 0 ]]; then
                 "$SEAWEEDFS_MASTER_URL" "$SEAWEEDFS_FILER_URL" "$SEAWEEDFS_VOLUME_URL" ;;
             hdfs) printf '  %-10s %-8s %s  web %s  (Hadoop %s)\n' "$s" "$(fmt_ms "${UP_TIME[$s]}")" \
                 "$HDFS_URL" "$HDFS_HTTP_URL" "$HADOOP_VERSION" ;;
+            kerberos) printf '  %-10s %-8s %s  web %s  (realm and keytabs in %s)\n' "$s" "$(fmt_ms "${UP_TIME[$s]}")" \
+                "$KERBEROS_HDFS_URL" "$KERBEROS_HDFS_HTTP_URL" "$KERBEROS_DIR/realm" ;;
             gluster) printf '  %-10s %-8s %s:/%s on %s\n' "$s" "$(fmt_ms "${UP_TIME[$s]}")" \
                 "$GLUSTER_HOST" "$GLUSTER_VOLUME_NAME" "$GLUSTER_MOUNT" ;;
         esac

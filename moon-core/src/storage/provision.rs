@@ -2,9 +2,15 @@
 //!
 //! Every step is idempotent, so applying a tenant again changes nothing that is already as
 //! the spec says, and a failed apply is finished by applying again.
+//!
+//! On HDFS the home belongs to the tenant's user ([`hdfs_user`]): its name, or the short name
+//! of its Kerberos principal. moon's own client makes it; on a Kerberos cluster that client
+//! logs in as the platform's principal (`MOON_HDFS_PRINCIPAL`), the cluster's superuser.
 
 use moon_spec::spec::Tenant;
-use moon_spec::storage::{gluster_volume, hdfs_home, seaweedfs_collection, seaweedfs_dir};
+use moon_spec::storage::{
+    gluster_volume, hdfs_home, hdfs_user, seaweedfs_collection, seaweedfs_dir,
+};
 use moon_storage::GlusterVolumes;
 use moon_storage::seaweedfs::LocationRule;
 
@@ -35,7 +41,7 @@ impl Provisioned {
 /// Makes the storage `tenant` asks for on `servers`: on SeaweedFS its directory and the
 /// filer's rule that sends everything written below it to the tenant's collection (with its
 /// replication and TTL); on HDFS its home directory, owned by the tenant's user and closed to
-/// others; on GlusterFS a volume of its own, started, whose quota is the spec's size (raising
+/// others (its user: [`hdfs_user`]); on GlusterFS a volume of its own, started, whose quota is the spec's size (raising
 /// the size expands it; lowering it is refused, as the data may not fit). Refuses, before
 /// changing anything, a system the platform has no server for.
 pub async fn provision(tenant: &Tenant, servers: &StorageServers) -> Result<Provisioned> {
@@ -56,7 +62,9 @@ pub async fn provision(tenant: &Tenant, servers: &StorageServers) -> Result<Prov
     }
     if let (Some(_), Some(hdfs)) = (&tenant.storage.hdfs, &servers.hdfs) {
         let store = hdfs.store(&hdfs_home(name), None)?;
-        done.hdfs = store.prepare_root(name, name, HDFS_HOME_MODE).await?;
+        done.hdfs = store
+            .prepare_root(hdfs_user(tenant), name, HDFS_HOME_MODE)
+            .await?;
     }
     if let (Some(spec), Some(volumes)) = (
         &tenant.storage.gluster,
@@ -115,12 +123,6 @@ pub fn check_servers(tenant: &Tenant, servers: &StorageServers) -> Result<()> {
                 "tenant {name:?}: storage.hdfs.spaceQuota cannot be set by moon yet; leave it out \
                  and set it with `hdfs dfsadmin -setSpaceQuota {quota} {}`",
                 hdfs_home(name)
-            )));
-        }
-        if hdfs.kerberos.is_some() {
-            return Err(Error::NotSupported(format!(
-                "tenant {name:?}: storage.hdfs.kerberos is rendered on Kubernetes only; the local \
-                 backend reaches HDFS with simple authentication"
             )));
         }
     }

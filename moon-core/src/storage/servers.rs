@@ -56,7 +56,8 @@ pub struct StorageServers {
 impl StorageServers {
     /// The servers named by `MOON_SEAWEEDFS` (`seaweedfs://filer:8888?master=host:9333`),
     /// `MOON_HDFS` (`hdfs://namenode:8020`, with Hadoop's configuration from
-    /// `HADOOP_CONF_DIR`) and `MOON_GLUSTER` (`gluster://host[,host...]`), whose volumes moon
+    /// `HADOOP_CONF_DIR`; on a Kerberos cluster moon logs in as `MOON_HDFS_PRINCIPAL` with the
+    /// keytab file `MOON_HDFS_KEYTAB`, both or neither, and MIT Kerberos reads `KRB5_CONFIG`) and `MOON_GLUSTER` (`gluster://host[,host...]`), whose volumes moon
     /// makes with bricks in `MOON_GLUSTER_BRICKS` (a directory of this machine; glusterd's CLI
     /// socket in `MOON_GLUSTER_SOCKET` where it is not the default); unset or empty variables
     /// name none.
@@ -67,7 +68,20 @@ impl StorageServers {
             servers = servers.with_seaweedfs(&url)?;
         }
         if let Some(url) = var("MOON_HDFS") {
-            servers = servers.with_hdfs(&url, HdfsOptions::default())?;
+            let options = match (var("MOON_HDFS_PRINCIPAL"), var("MOON_HDFS_KEYTAB")) {
+                (Some(principal), Some(keytab)) => {
+                    HdfsOptions::default().with_kerberos_keytab(principal, keytab)
+                }
+                (None, None) => HdfsOptions::default(),
+                (Some(_), None) | (None, Some(_)) => {
+                    return Err(Error::NotSupported(
+                        "MOON_HDFS_PRINCIPAL and MOON_HDFS_KEYTAB go together: set both for a \
+                         Kerberos cluster, or neither"
+                            .into(),
+                    ));
+                }
+            };
+            servers = servers.with_hdfs(&url, options)?;
         }
         if let Some(url) = var("MOON_GLUSTER") {
             servers = servers.with_gluster(&url, GlusterOptions::default())?;

@@ -5,7 +5,9 @@
 //! [`TenantStorage::open`] refuses a URL outside the tenant's part with
 //! [`Error::PermissionDenied`]. And where the server checks access, it is asked to: the tenant's
 //! HDFS stores act as the tenant's own user, and its home is closed to every other user, so
-//! the namenode itself refuses them another tenant's files. SeaweedFS's filer has no users:
+//! the namenode itself refuses them another tenant's files. On a Kerberos cluster they log in
+//! as the platform's principal acting for the tenant's user (a Hadoop proxy user), so the
+//! tenant's keytab stays in its secret, for its pods on Kubernetes. SeaweedFS's filer has no users:
 //! there the first level is the fence. A tenant's GlusterFS is a volume of its own, so a
 //! store of it cannot reach another tenant's volume at all.
 
@@ -13,7 +15,9 @@ use std::sync::Arc;
 
 use moon_spec::spec::StorageSystem;
 use moon_spec::spec::Tenant;
-use moon_spec::storage::{gluster_volume, hdfs_home, seaweedfs_collection, seaweedfs_dir};
+use moon_spec::storage::{
+    gluster_volume, hdfs_home, hdfs_user, seaweedfs_collection, seaweedfs_dir,
+};
 use moon_storage::{Server, Store, StoreUrl, redact};
 
 use super::servers::{GlusterServers, HdfsServer, SeaweedServers, StorageServers};
@@ -25,6 +29,8 @@ pub struct TenantStorage {
     tenant: String,
     seaweedfs: Option<SeaweedServers>,
     hdfs: Option<HdfsServer>,
+    /// The HDFS user its stores act as ([`hdfs_user`]).
+    hdfs_user: String,
     gluster: Option<GlusterServers>,
 }
 
@@ -60,6 +66,7 @@ impl TenantStorage {
             tenant: tenant.name.clone(),
             seaweedfs: storage.seaweedfs.as_ref().and(servers.seaweedfs.clone()),
             hdfs: storage.hdfs.as_ref().and(servers.hdfs.clone()),
+            hdfs_user: hdfs_user(tenant).to_string(),
             gluster: storage.gluster.as_ref().and(servers.gluster.clone()),
         }
     }
@@ -255,7 +262,7 @@ impl TenantStorage {
     }
 
     fn hdfs_at(&self, server: &HdfsServer, root: &str) -> Result<Arc<dyn Store>> {
-        Ok(Arc::new(server.store(root, Some(&self.tenant))?))
+        Ok(Arc::new(server.store(root, Some(&self.hdfs_user))?))
     }
 
     fn none(&self, system: &str) -> Error {

@@ -19,13 +19,21 @@ import org.apache.hadoop.hdfs.DistributedFileSystem;
 import org.apache.hadoop.hdfs.HdfsConfiguration;
 import org.apache.hadoop.hdfs.MiniDFSCluster;
 import org.apache.hadoop.hdfs.protocol.HdfsConstants;
+import org.apache.hadoop.security.UserGroupInformation;
 import sun.misc.Signal;
 
 /**
  * The HDFS of the storage test bed: a MiniDFSCluster whose namenode and datanodes listen on
  * 127.0.0.1 only.
  *
- * <p>Usage: {@code HdfsLauncher --dir DIR --port RPC --http-port HTTP [--datanodes N]}.
+ * <p>Usage: {@code HdfsLauncher --dir DIR --port RPC --http-port HTTP [--datanodes N]
+ * [--kerberos]}.
+ *
+ * <p>With {@code --kerberos} the cluster is secure: a {@link KerberosRealm} in DIR/realm,
+ * Kerberos authentication on the namenode's RPC and SASL with block access tokens on the
+ * datanodes' data transfer (on unprivileged ports, which Hadoop allows only with
+ * {@code ignore.secure.ports.for.testing}). Its superuser is {@code hdfs}, the service
+ * principal's short name, which may act for any user (a proxy user).
  *
  * <p>Keeps its storage under DIR/data (formatted at every start: it starts empty), writes
  * DIR/core-site.xml for clients, checks that a file written through the
@@ -44,6 +52,7 @@ public final class HdfsLauncher {
     int port = -1;
     int httpPort = -1;
     int datanodes = 1;
+    boolean kerberos = false;
     for (int i = 0; i < args.length; i++) {
       String value = i + 1 < args.length ? args[i + 1] : null;
       switch (args[i]) {
@@ -51,19 +60,29 @@ public final class HdfsLauncher {
         case "--port" -> port = Integer.parseInt(required(args[i], value));
         case "--http-port" -> httpPort = Integer.parseInt(required(args[i], value));
         case "--datanodes" -> datanodes = Integer.parseInt(required(args[i], value));
+        case "--kerberos" -> {
+          kerberos = true;
+          continue;
+        }
         default -> throw new IllegalArgumentException("unknown argument: " + args[i]);
       }
       i++;
     }
     if (dir == null || port <= 0 || httpPort <= 0 || datanodes < 1) {
       throw new IllegalArgumentException(
-          "usage: HdfsLauncher --dir DIR --port RPC --http-port HTTP [--datanodes N]; got "
+          "usage: HdfsLauncher --dir DIR --port RPC --http-port HTTP [--datanodes N] [--kerberos];"
+              + " got "
               + Arrays.toString(args));
     }
     dir = dir.getAbsoluteFile();
     File data = new File(dir, "data");
 
     Configuration conf = loopbackConfiguration(data, httpPort);
+    KerberosRealm realm = null;
+    if (kerberos) {
+      realm = KerberosRealm.start(new File(dir, "realm"));
+      secure(conf, realm);
+    }
     MiniDFSCluster cluster =
         new MiniDFSCluster.Builder(conf)
             .nameNodePort(port)
@@ -84,7 +103,7 @@ public final class HdfsLauncher {
     cluster.waitClusterUp();
 
     String url = "hdfs://" + LOOPBACK + ":" + cluster.getNameNodePort();
-    writeCoreSite(new File(dir, "core-site.xml").toPath(), url);
+    writeCoreSite(new File(dir, "core-site.xml").toPath(), url, realm);
     selfCheck(conf, url);
     makeQuotaDirs(cluster.getFileSystem());
     System.out.println("READY " + url + " http://" + LOOPBACK + ":" + httpPort);
@@ -101,6 +120,9 @@ public final class HdfsLauncher {
     stdinWatch.start();
     stopRequested.await();
     cluster.shutdown();
+    if (realm != null) {
+      realm.close();
+    }
     System.out.println("STOPPED");
     System.out.flush();
     System.exit(0);
@@ -148,7 +170,40 @@ public final class HdfsLauncher {
     return conf;
   }
 
-  private static void writeCoreSite(Path target, String url) throws IOException {
+  /**
+   * Kerberos on the namenode's RPC, SASL (authentication only) with block tokens on data
+   * transfer; the namenode and datanodes log in with the service principal's keytab.
+   */
+  private static void secure(Configuration conf, KerberosRealm realm) {
+    String keytab = realm.keytab("hdfs").getPath();
+    conf.set("hadoop.security.authentication", "kerberos");
+    conf.set("hadoop.rpc.protection", "authentication");
+    conf.set("dfs.data.transfer.protection", "authentication");
+    conf.setBoolean("dfs.block.access.token.enable", true);
+    conf.setBoolean("ignore.secure.ports.for.testing", true);
+    conf.set("dfs.namenode.kerberos.principal", realm.servicePrincipal());
+    conf.set("dfs.namenode.keytab.file", keytab);
+    conf.set("dfs.datanode.kerberos.principal", realm.servicePrincipal());
+    conf.set("dfs.datanode.keytab.file", keytab);
+    // The superuser may act for any user (a Hadoop proxy user), as moon's own client does for
+    // tenants' users; the bed listens on loopback only.
+    conf.set("hadoop.proxyuser.hdfs.hosts", "*");
+    conf.set("hadoop.proxyuser.hdfs.users", "*");
+    UserGroupInformation.setConfiguration(conf);
+  }
+
+  private static void writeCoreSite(Path target, String url, KerberosRealm realm)
+      throws IOException {
+    String security =
+        realm == null
+            ? ""
+            : "  <property><name>hadoop.security.authentication</name><value>kerberos</value>"
+                + "</property>\n"
+                + "  <property><name>dfs.namenode.kerberos.principal</name><value>"
+                + realm.servicePrincipal()
+                + "</value></property>\n"
+                + "  <property><name>dfs.data.transfer.protection</name><value>authentication"
+                + "</value></property>\n";
     String xml =
         "<?xml version=\"1.0\"?>\n"
             + "<!-- written by the HDFS launcher of the storage test bed -->\n"
@@ -157,6 +212,7 @@ public final class HdfsLauncher {
             + url
             + "</value></property>\n"
             + "  <property><name>dfs.replication</name><value>1</value></property>\n"
+            + security
             + "</configuration>\n";
     Path tmp = target.resolveSibling(target.getFileName() + ".tmp");
     Files.writeString(tmp, xml);
