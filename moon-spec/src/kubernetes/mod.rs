@@ -171,6 +171,10 @@ pub fn render_spec(spec: &Spec, options: &RenderOptions) -> crate::Result<Vec<Ob
     match spec {
         Spec::Job(job) => render_job(job, options),
         Spec::Tenant(tenant) => render_tenant(tenant),
+        Spec::Service(service) => Err(crate::Error::NotSupported(format!(
+            "service {:?}: services are not rendered to Kubernetes objects yet",
+            service.name
+        ))),
     }
 }
 

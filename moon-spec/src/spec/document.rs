@@ -3,7 +3,10 @@
 //! keys, as the [`kind`](super::Kind) module says) and [`spec_from_yaml`]
 //! parses and validates it as that kind.
 
-use super::{Job, Kind, Tenant, from_yaml, struct_from_yaml, validate_job, validate_tenant};
+use super::{
+    Job, Kind, Service, Tenant, from_yaml, struct_from_yaml, validate_job, validate_service,
+    validate_tenant,
+};
 use crate::error::{Error, rule};
 
 /// A spec of any kind, parsed and validated.
@@ -17,6 +20,8 @@ pub enum Spec {
     Tenant(Tenant),
     /// A job.
     Job(Job),
+    /// A service.
+    Service(Service),
 }
 
 impl Spec {
@@ -25,6 +30,7 @@ impl Spec {
         match self {
             Spec::Tenant(_) => Kind::Tenant,
             Spec::Job(_) => Kind::Job,
+            Spec::Service(_) => Kind::Service,
         }
     }
 
@@ -33,6 +39,7 @@ impl Spec {
         match self {
             Spec::Tenant(tenant) => &tenant.name,
             Spec::Job(job) => &job.name,
+            Spec::Service(service) => &service.name,
         }
     }
 
@@ -41,6 +48,7 @@ impl Spec {
         let json = match self {
             Spec::Tenant(tenant) => serde_json::to_string(tenant),
             Spec::Job(job) => serde_json::to_string(job),
+            Spec::Service(service) => serde_json::to_string(service),
         };
         json.expect("a spec serialises to JSON")
     }
@@ -98,6 +106,11 @@ pub fn spec_from_yaml(text: &str, kind: Option<Kind>) -> Result<Spec, Error> {
             validate_job(&job)?;
             Spec::Job(job)
         }
+        Kind::Service => {
+            let service: Service = struct_from_yaml("service", text)?;
+            validate_service(&service)?;
+            Spec::Service(service)
+        }
     })
 }
 
@@ -128,10 +141,10 @@ mod tests {
 
     #[test]
     fn an_unknown_kind_or_broken_text_is_an_invalid_spec() {
-        let error = spec_kind("kind: Service\nname: web\n").unwrap_err();
+        let error = spec_kind("kind: Notebook\nname: web\n").unwrap_err();
         assert_eq!(
             error.to_string(),
-            "invalid spec: kind: unknown kind \"Service\"; moon reads Tenant, Job"
+            "invalid spec: kind: unknown kind \"Notebook\"; moon reads Tenant, Job, Service"
         );
         assert!(matches!(
             spec_kind("name: [unclosed\n"),

@@ -21,17 +21,20 @@ pub enum Kind {
     Tenant,
     /// A [`Job`](super::Job).
     Job,
+    /// A [`Service`](super::Service).
+    Service,
 }
 
 impl Kind {
     /// Every kind, in the order the docs list them.
-    pub const ALL: [Kind; 2] = [Kind::Tenant, Kind::Job];
+    pub const ALL: [Kind; 3] = [Kind::Tenant, Kind::Job, Kind::Service];
 
     /// As the `kind` key writes it: `Job`.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Tenant => "Tenant",
             Kind::Job => "Job",
+            Kind::Service => "Service",
         }
     }
 
@@ -40,6 +43,7 @@ impl Kind {
         match self {
             Kind::Tenant => "tenant",
             Kind::Job => "job",
+            Kind::Service => "service",
         }
     }
 
@@ -75,3 +79,4 @@ macro_rules! kind_field {
 
 kind_field!(JobKind, Job);
 kind_field!(TenantKind, Tenant);
+kind_field!(ServiceKind, Service);

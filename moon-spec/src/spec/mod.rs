@@ -10,6 +10,7 @@ mod job;
 mod kind;
 mod mapping;
 mod quantity;
+mod service;
 mod storage;
 mod tenant;
 mod validate;
@@ -19,15 +20,19 @@ pub use document::{Spec, spec_from_yaml, spec_kind};
 pub use framework::{Framework, RoleRule};
 pub use gpus::Gpus;
 pub use job::{DEFAULT_BACKOFF_LIMIT, EnvFrom, Job, RestartPolicy, Role};
-pub use kind::{JobKind, Kind, TenantKind};
+pub use kind::{JobKind, Kind, ServiceKind, TenantKind};
 pub use quantity::{Quantity, format_bytes, format_cpus};
+pub use service::{
+    Autoscale, DEFAULT_SCALE_DOWN_WINDOW, DEFAULT_SERVICE_PORT, Expose, REPLICA_ROLE, Readiness,
+    Service,
+};
 pub use storage::{
     CacheSize, GlusterStorage, HdfsStorage, Kerberos, SeaweedStorage, TenantStorage,
 };
 pub use tenant::{Tenant, TenantQuota};
 pub use validate::{
     Demand, check_volumes_of_tenant, is_env_name, label_problem, validate_job, validate_secret,
-    validate_secret_name, validate_tenant,
+    validate_secret_name, validate_service, validate_tenant,
 };
 pub use volume::{StorageSystem, Volume};
 
@@ -83,6 +88,13 @@ pub fn job_from_yaml(text: &str) -> Result<Job, Error> {
     let job: Job = struct_from_yaml("job", text)?;
     validate_job(&job)?;
     Ok(job)
+}
+
+/// Parses and validates a service spec.
+pub fn service_from_yaml(text: &str) -> Result<Service, Error> {
+    let service: Service = struct_from_yaml("service", text)?;
+    validate_service(&service)?;
+    Ok(service)
 }
 
 /// Parses and validates a tenant spec.

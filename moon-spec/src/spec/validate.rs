@@ -3,7 +3,10 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::{Framework, Job, Quantity, StorageSystem, Tenant, TenantStorage, Volume};
+use super::{
+    Autoscale, Expose, Framework, Job, Quantity, Readiness, Role, Service, StorageSystem, Tenant,
+    TenantStorage, Volume,
+};
 use crate::error::{Error, FieldError, FieldErrors, rule};
 use crate::secret::SecretData;
 
@@ -137,68 +140,7 @@ pub fn validate_job(job: &Job) -> Result<(), Error> {
                 format!("must be at most {MAX_REPLICAS}, got {}", role.replicas),
             );
         }
-        if role.command.is_empty() {
-            findings.add(
-                rule::REQUIRED,
-                format!("{at}.command"),
-                "must name a program",
-            );
-        } else if role.command[0].trim().is_empty() {
-            findings.add(
-                rule::REQUIRED,
-                format!("{at}.command[0]"),
-                "must not be empty",
-            );
-        }
-        for key in role.env.keys() {
-            if !is_env_name(key) {
-                findings.add(
-                    rule::FORMAT,
-                    format!("{at}.env.{key}"),
-                    format!("{ENV_NAME_RULE}, got {key:?}"),
-                );
-            }
-        }
-        let mut inherited = HashSet::new();
-        for (j, name) in role.inherit_env.iter().enumerate() {
-            let path = format!("{at}.inheritEnv[{j}]");
-            if !is_env_name(name) {
-                findings.add(rule::FORMAT, path, format!("{ENV_NAME_RULE}, got {name:?}"));
-            } else if !inherited.insert(name.as_str()) {
-                findings.add(
-                    rule::UNIQUE,
-                    path,
-                    format!("{name:?} appears more than once"),
-                );
-            }
-        }
-        let mut secrets = HashSet::new();
-        for (j, source) in role.env_from.iter().enumerate() {
-            let path = format!("{at}.envFrom[{j}].secret");
-            let before = findings.0.len();
-            check_name(&mut findings, &path, &source.secret, MAX_SECRET_NAME_LEN);
-            if findings.0.len() == before && !secrets.insert(source.secret.as_str()) {
-                findings.add(
-                    rule::UNIQUE,
-                    path,
-                    format!("secret {:?} appears more than once", source.secret),
-                );
-            }
-        }
-        if let Some(dir) = &role.working_dir
-            && dir.trim().is_empty()
-        {
-            findings.add(
-                rule::REQUIRED,
-                format!("{at}.workingDir"),
-                "must not be empty when given",
-            );
-        }
-        if let Some(image) = &role.image {
-            check_image(&mut findings, &format!("{at}.image"), image);
-        }
-        check_cpus(&mut findings, &format!("{at}.cpus"), &role.cpus, false);
-        check_memory(&mut findings, &format!("{at}.memory"), &role.memory, false);
+        check_process(&mut findings, &format!("{at}."), role, true);
     }
     check_framework_roles(&mut findings, job);
     if let Some(image) = &job.image {
@@ -223,6 +165,260 @@ pub fn validate_job(job: &Job) -> Result<(), Error> {
     check_volumes(&mut findings, &job.volumes);
     check_labels(&mut findings, &job.labels);
     findings.into_result("job")
+}
+
+/// Checks a service's spec, naming every field that breaks a rule.
+pub fn validate_service(service: &Service) -> Result<(), Error> {
+    let mut findings = Findings::default();
+    check_name(&mut findings, "name", &service.name, MAX_NAME_LEN);
+    check_name(&mut findings, "tenant", &service.tenant, MAX_NAME_LEN);
+    // On Kubernetes the image's entrypoint may run instead; the local backend refuses a
+    // service without a command when it is served.
+    let command_required = service.image.is_none();
+    check_process(&mut findings, "", &service.replica_role(), command_required);
+    if service.port == 0 {
+        findings.add(rule::RANGE, "port", "must be between 1 and 65535, got 0");
+    }
+    if service.replicas > MAX_REPLICAS {
+        findings.add(
+            rule::RANGE,
+            "replicas",
+            format!("must be at most {MAX_REPLICAS}, got {}", service.replicas),
+        );
+    }
+    if let Some(readiness) = &service.readiness {
+        check_readiness(&mut findings, readiness);
+    }
+    if let Some(autoscale) = &service.autoscale {
+        check_autoscale(&mut findings, autoscale);
+    }
+    if let Some(expose) = &service.expose {
+        check_expose(&mut findings, expose);
+    }
+    check_volumes(&mut findings, &service.volumes);
+    check_labels(&mut findings, &service.labels);
+    findings.into_result("service")
+}
+
+/// The longest stabilization window, as the HorizontalPodAutoscaler allows (one hour).
+const MAX_STABILIZATION_SECONDS: u32 = 3600;
+
+fn check_readiness(findings: &mut Findings, readiness: &Readiness) {
+    match (&readiness.http_path, readiness.tcp) {
+        (Some(_), true) => findings.add(
+            rule::FORMAT,
+            "readiness",
+            "give httpPath or tcp: true, not both",
+        ),
+        (None, false) => findings.add(
+            rule::REQUIRED,
+            "readiness",
+            "must give httpPath (an HTTP GET) or tcp: true (a TCP connect)",
+        ),
+        (Some(path), false) => {
+            if let Some(problem) = url_path_problem(path) {
+                findings.add(rule::FORMAT, "readiness.httpPath", problem);
+            }
+        }
+        (None, true) => {}
+    }
+    for (field, value) in [
+        ("periodSeconds", readiness.period_seconds),
+        ("timeoutSeconds", readiness.timeout_seconds),
+        ("failureThreshold", readiness.failure_threshold),
+    ] {
+        if value == 0 {
+            findings.add(
+                rule::RANGE,
+                format!("readiness.{field}"),
+                "must be at least 1, got 0",
+            );
+        }
+    }
+}
+
+fn check_autoscale(findings: &mut Findings, autoscale: &Autoscale) {
+    if autoscale.max_replicas < 1 || autoscale.max_replicas > MAX_REPLICAS {
+        findings.add(
+            rule::RANGE,
+            "autoscale.maxReplicas",
+            format!(
+                "must be between 1 and {MAX_REPLICAS}, got {}",
+                autoscale.max_replicas
+            ),
+        );
+    } else if autoscale.min_replicas > autoscale.max_replicas {
+        findings.add(
+            rule::RANGE,
+            "autoscale.minReplicas",
+            format!(
+                "must be at most maxReplicas ({}), got {}",
+                autoscale.max_replicas, autoscale.min_replicas
+            ),
+        );
+    }
+    let targets = [
+        (
+            "targetRequestsPerSecond",
+            autoscale.target_requests_per_second,
+        ),
+        ("targetInFlight", autoscale.target_in_flight),
+    ];
+    let given: Vec<&str> = targets
+        .iter()
+        .filter(|(_, value)| value.is_some())
+        .map(|(field, _)| *field)
+        .collect();
+    if given.len() != 1 {
+        findings.add(
+            if given.is_empty() {
+                rule::REQUIRED
+            } else {
+                rule::FORMAT
+            },
+            "autoscale",
+            format!(
+                "must give exactly one target, targetRequestsPerSecond or targetInFlight; got {}",
+                if given.is_empty() {
+                    "none".to_string()
+                } else {
+                    given.join(" and ")
+                }
+            ),
+        );
+    }
+    for (field, value) in targets {
+        if let Some(value) = value
+            && !(value.is_finite() && value > 0.0)
+        {
+            findings.add(
+                rule::RANGE,
+                format!("autoscale.{field}"),
+                format!("must be a number above 0, got {value}"),
+            );
+        }
+    }
+    for (field, value) in [
+        (
+            "scaleUpStabilizationSeconds",
+            autoscale.scale_up_stabilization_seconds,
+        ),
+        (
+            "scaleDownStabilizationSeconds",
+            autoscale.scale_down_stabilization_seconds,
+        ),
+    ] {
+        if value > MAX_STABILIZATION_SECONDS {
+            findings.add(
+                rule::RANGE,
+                format!("autoscale.{field}"),
+                format!(
+                    "must be at most {MAX_STABILIZATION_SECONDS} (as in Kubernetes), got {value}"
+                ),
+            );
+        }
+    }
+}
+
+fn check_expose(findings: &mut Findings, expose: &Expose) {
+    if let Some(host) = &expose.host
+        && !is_dns_subdomain(host)
+    {
+        findings.add(
+            rule::FORMAT,
+            "expose.host",
+            format!("must be a DNS name (lowercase letters, digits, '-' and '.'), got {host:?}"),
+        );
+    }
+    if let Some(problem) = url_path_problem(&expose.path) {
+        findings.add(rule::FORMAT, "expose.path", problem);
+    }
+    if let Some(rpc) = &expose.rpc {
+        check_name(findings, "expose.rpc", rpc, MAX_NAME_LEN);
+    }
+}
+
+/// What is wrong with `path` as the path of an HTTP URL, if anything.
+fn url_path_problem(path: &str) -> Option<String> {
+    if !path.starts_with('/') {
+        Some(format!("must start with '/', got {path:?}"))
+    } else if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some(format!(
+            "must not hold spaces or control characters, got {path:?}"
+        ))
+    } else {
+        None
+    }
+}
+
+/// The checks of one kind of replica, a job's role or a service's: its program, environment,
+/// secrets, directory, image and resources. `at` prefixes every path (`roles[0].`, or `` for a
+/// service's own fields).
+fn check_process(findings: &mut Findings, at: &str, role: &Role, command_required: bool) {
+    if role.command.is_empty() {
+        if command_required {
+            findings.add(
+                rule::REQUIRED,
+                format!("{at}command"),
+                "must name a program",
+            );
+        }
+    } else if role.command[0].trim().is_empty() {
+        findings.add(
+            rule::REQUIRED,
+            format!("{at}command[0]"),
+            "must not be empty",
+        );
+    }
+    for key in role.env.keys() {
+        if !is_env_name(key) {
+            findings.add(
+                rule::FORMAT,
+                format!("{at}env.{key}"),
+                format!("{ENV_NAME_RULE}, got {key:?}"),
+            );
+        }
+    }
+    let mut inherited = HashSet::new();
+    for (j, name) in role.inherit_env.iter().enumerate() {
+        let path = format!("{at}inheritEnv[{j}]");
+        if !is_env_name(name) {
+            findings.add(rule::FORMAT, path, format!("{ENV_NAME_RULE}, got {name:?}"));
+        } else if !inherited.insert(name.as_str()) {
+            findings.add(
+                rule::UNIQUE,
+                path,
+                format!("{name:?} appears more than once"),
+            );
+        }
+    }
+    let mut secrets = HashSet::new();
+    for (j, source) in role.env_from.iter().enumerate() {
+        let path = format!("{at}envFrom[{j}].secret");
+        let before = findings.0.len();
+        check_name(findings, &path, &source.secret, MAX_SECRET_NAME_LEN);
+        if findings.0.len() == before && !secrets.insert(source.secret.as_str()) {
+            findings.add(
+                rule::UNIQUE,
+                path,
+                format!("secret {:?} appears more than once", source.secret),
+            );
+        }
+    }
+    if let Some(dir) = &role.working_dir
+        && dir.trim().is_empty()
+    {
+        findings.add(
+            rule::REQUIRED,
+            format!("{at}workingDir"),
+            "must not be empty when given",
+        );
+    }
+    if let Some(image) = &role.image {
+        check_image(findings, &format!("{at}image"), image);
+    }
+    check_cpus(findings, &format!("{at}cpus"), &role.cpus, false);
+    check_memory(findings, &format!("{at}memory"), &role.memory, false);
 }
 
 /// Checks that every volume of `job` is on a system `tenant` has storage on: what a job's own
