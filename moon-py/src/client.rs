@@ -612,7 +612,14 @@ pub(crate) fn parse_spec_yaml(
 /// A kind as Python names it.
 fn kind_named(name: &str) -> PyResult<Kind> {
     Kind::parse(name).ok_or_else(|| {
-        PyValueError::new_err(format!("kind must be \"job\" or \"tenant\", got {name:?}"))
+        let known: Vec<String> = Kind::ALL
+            .iter()
+            .map(|kind| format!("{:?}", kind.noun()))
+            .collect();
+        PyValueError::new_err(format!(
+            "kind must be one of {}, got {name:?}",
+            known.join(", ")
+        ))
     })
 }
 

@@ -239,9 +239,9 @@ def test_a_spec_names_its_kind_or_is_told_apart_by_its_keys() -> None:
     assert isinstance(moon.load_spec(json.dumps(legacy)), moon.Job)
     assert isinstance(moon.load_spec('{"kind": "Tenant", "name": "t"}'), moon.Tenant)
     with pytest.raises(moon.InvalidSpec) as caught:
-        moon.load_spec('{"kind": "Service", "name": "web"}')
+        moon.load_spec('{"kind": "Notebook", "name": "web"}')
     assert caught.value.details[0]["loc"] == ("kind",)
-    assert "moon reads Tenant, Job" in caught.value.errors[0]
+    assert "moon reads Tenant, Job, Service" in caught.value.errors[0]
     # render() asks the same parser: a mapping's kind key decides.
     assert "kind: Namespace" in moon.render({"kind": "Tenant", "name": "t"})
 

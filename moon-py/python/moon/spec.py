@@ -398,15 +398,159 @@ class Tenant:
         )
 
 
-def load_spec(source: str | os.PathLike[str], kind: str | None = None) -> Job | Tenant:
-    """Reads and validates a job or tenant spec.
+_SERVICE_KEYS = (
+    "kind",
+    "name",
+    "tenant",
+    "command",
+    "args",
+    "env",
+    "envFrom",
+    "workingDir",
+    "image",
+    "port",
+    "replicas",
+    "cpus",
+    "memory",
+    "gpus",
+    "readiness",
+    "autoscale",
+    "expose",
+    "volumes",
+    "labels",
+)
+
+
+@dataclass
+class Service:
+    """An inference service: identical replicas of one program serving on a port.
+
+    ``port`` is given to replicas as ``PORT``. ``readiness``, ``autoscale`` and ``expose``
+    take the spec's camelCase mappings: ``{"httpPath": "/healthz"}`` or ``{"tcp": True}``;
+    ``{"minReplicas": 0, "maxReplicas": 8, "targetInFlight": 4}``;
+    ``{"host": "models.example.com", "path": "/v1/models/mnist", "rpc": "mnist"}``
+    (see docs/services.md). Specs are parsed and validated; no backend serves them yet.
+    """
+
+    name: str
+    tenant: str
+    command: Sequence[str] = field(default_factory=list)
+    args: Sequence[str] = field(default_factory=list)
+    env: Mapping[str, str] | None = None
+    env_from: Sequence[str] = field(default_factory=list)
+    working_dir: str | None = None
+    image: str | None = None
+    port: int = 8080
+    replicas: int = 1
+    cpus: Quantity = 1
+    memory: Quantity = "512Mi"
+    gpus: int | str = 0
+    readiness: Mapping[str, Any] | None = None
+    autoscale: Mapping[str, Any] | None = None
+    expose: Mapping[str, Any] | None = None
+    volumes: Sequence[Volume] = field(default_factory=list)
+    labels: Mapping[str, str] | None = None
+    _others: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.command = _strings(self.command, "command")
+        self.args = _strings(self.args, "args")
+        self.env_from = _strings(self.env_from, "env_from")
+        self.env = _mapping(self.env)
+        self.labels = _mapping(self.labels)
+        if self.working_dir is not None:
+            self.working_dir = os.fspath(self.working_dir)
+        self.volumes = [
+            volume if isinstance(volume, Volume) else Volume.from_dict(volume)
+            for volume in self.volumes
+        ]
+        for name in ("readiness", "autoscale", "expose"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Mapping):
+                raise TypeError(f"{name} must be a mapping, not {type(value).__name__}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": "Service", "name": self.name, "tenant": self.tenant}
+        if self.command:
+            data["command"] = list(self.command)
+        if self.args:
+            data["args"] = list(self.args)
+        if self.env:
+            data["env"] = dict(self.env)
+        if self.env_from:
+            data["envFrom"] = [{"secret": secret} for secret in self.env_from]
+        if self.working_dir is not None:
+            data["workingDir"] = self.working_dir
+        if self.image is not None:
+            data["image"] = self.image
+        data["port"] = self.port
+        data["replicas"] = self.replicas
+        data["cpus"] = self.cpus
+        data["memory"] = self.memory
+        data["gpus"] = self.gpus
+        for key in ("readiness", "autoscale", "expose"):
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = dict(value)
+        if self.volumes:
+            data["volumes"] = [volume.to_dict() for volume in self.volumes]
+        if self.labels:
+            data["labels"] = dict(self.labels)
+        return {**data, **self._others}
+
+    def validate(self) -> Service:
+        """Checks the service as serving would, without a backend; returns it.
+
+        Raises:
+            InvalidSpec: The service breaks a rule; ``details`` says where and which.
+        """
+        _native.parse_spec_yaml(spec_json(self), "service")
+        return self
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Service:
+        """A service from its camelCase mapping, validated by moon's parser.
+
+        Raises:
+            InvalidSpec: The mapping is not a valid service spec.
+        """
+        _, canonical = _native.parse_spec_yaml(json.dumps(dict(data)), "service")
+        return cls._from_canonical(json.loads(canonical))
+
+    @classmethod
+    def _from_canonical(cls, data: Mapping[str, Any]) -> Service:
+        return cls(
+            name=data["name"],
+            tenant=data["tenant"],
+            command=data.get("command", ()),
+            args=data.get("args", ()),
+            env=data.get("env") or None,
+            env_from=[source["secret"] for source in data.get("envFrom", ())],
+            working_dir=data.get("workingDir"),
+            image=data.get("image"),
+            port=data["port"],
+            replicas=data["replicas"],
+            cpus=data["cpus"],
+            memory=data["memory"],
+            gpus=data["gpus"],
+            readiness=data.get("readiness"),
+            autoscale=data.get("autoscale"),
+            expose=data.get("expose"),
+            volumes=[Volume.from_dict(volume) for volume in data.get("volumes", ())],
+            labels=data.get("labels") or None,
+            _others=_others(data, _SERVICE_KEYS),
+        )
+
+
+def load_spec(source: str | os.PathLike[str], kind: str | None = None) -> Job | Tenant | Service:
+    """Reads and validates a job, tenant or service spec.
 
     Args:
         source: A path to a YAML or JSON file, or the spec's text itself.
-        kind: ``"job"`` or ``"tenant"``; when left out, the spec's ``kind``
+        kind: ``"job"``, ``"tenant"`` or ``"service"``; when left out, the spec's ``kind``
             key says (``kind: Job``), or for files without one, a spec with a
             ``tenant``, ``framework`` or ``roles`` key is a job and any other a
-            tenant.
+            tenant (a service always names its kind).
 
     Raises:
         InvalidSpec: The spec breaks a rule; ``errors`` lists every one.
@@ -414,7 +558,11 @@ def load_spec(source: str | os.PathLike[str], kind: str | None = None) -> Job | 
     """
     found_kind, canonical = _native.parse_spec_yaml(_read(source), kind)
     data = json.loads(canonical)
-    return Job._from_canonical(data) if found_kind == "job" else Tenant._from_canonical(data)
+    if found_kind == "job":
+        return Job._from_canonical(data)
+    if found_kind == "service":
+        return Service._from_canonical(data)
+    return Tenant._from_canonical(data)
 
 
 def _read(source: str | os.PathLike[str]) -> str:
@@ -429,13 +577,13 @@ def _read(source: str | os.PathLike[str]) -> str:
     return source
 
 
-def spec_json(spec: Job | Tenant | Mapping[str, Any]) -> str:
+def spec_json(spec: Job | Tenant | Service | Mapping[str, Any]) -> str:
     """The JSON text the native layer parses, from a dataclass or a mapping."""
-    return json.dumps(spec.to_dict() if isinstance(spec, (Job, Tenant)) else dict(spec))
+    return json.dumps(spec.to_dict() if isinstance(spec, (Job, Tenant, Service)) else dict(spec))
 
 
 def render(
-    spec: Job | Tenant | Mapping[str, Any],
+    spec: Job | Tenant | Service | Mapping[str, Any],
     *,
     image: str | None = None,
     tolerations: Sequence[str] | None = None,
@@ -458,7 +606,7 @@ def render(
     Raises:
         InvalidSpec: The spec breaks a rule.
     """
-    kind = "job" if isinstance(spec, Job) else "tenant" if isinstance(spec, Tenant) else None
+    kind = {Job: "job", Tenant: "tenant", Service: "service"}.get(type(spec))
     return _native.render(
         spec_json(spec),
         kind,
