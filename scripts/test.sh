@@ -647,7 +647,10 @@ run_conformance_seaweedfs() {
 run_conformance_hdfs() {
     local log="$REPORTS/conformance-hdfs.log" rc=0
     step "cargo test --release --workspace --test conformance_hdfs --test kerberos_hdfs"
-    cargo test --release --workspace --test conformance_hdfs --test kerberos_hdfs 2>&1 | tee "$log" || rc=$?
+    # KRB5_CONFIG for the whole binary, so that no test has to set it while others run.
+    KRB5_CONFIG="$MOON_TEST_KERBEROS_DIR/krb5.conf" \
+        cargo test --release --workspace --test conformance_hdfs --test kerberos_hdfs 2>&1 |
+        tee "$log" || rc=$?
     count_cargo "$log"
     return "$rc"
 }
@@ -665,11 +668,13 @@ run_conformance_gluster() {
 }
 
 # Tenants' storage through moon-core's client (moon-core/tests/tenant_storage.rs) on the
-# SeaweedFS and HDFS of tier_storage: provisioning at apply, and stores confined to a tenant.
+# SeaweedFS, HDFS (simple and Kerberos) and GlusterFS of tier_storage: provisioning at apply,
+# and stores confined to a tenant.
 run_tenant_storage() {
     local log="$REPORTS/tenant-storage.log" rc=0
     step "cargo test --release --workspace --test tenant_storage"
-    cargo test --release --workspace --test tenant_storage 2>&1 | tee "$log" || rc=$?
+    KRB5_CONFIG="$MOON_TEST_KERBEROS_DIR/krb5.conf" \
+        cargo test --release --workspace --test tenant_storage 2>&1 | tee "$log" || rc=$?
     count_cargo "$log"
     return "$rc"
 }

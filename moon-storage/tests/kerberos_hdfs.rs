@@ -40,14 +40,18 @@ fn env(name: &str) -> String {
         })
 }
 
-/// MIT Kerberos reads its configuration from `KRB5_CONFIG` when a context is made, so it is set
-/// once, before the first test logs in.
+/// MIT Kerberos reads its configuration from `KRB5_CONFIG` when a context is made. The storage
+/// tier sets it for the whole test binary; run by hand, it is set once here, before the first
+/// test logs in.
 fn use_test_realm() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let conf = realm_dir().join("krb5.conf");
-        // SAFETY: set once, before any test of this binary has started a Kerberos context.
-        unsafe { std::env::set_var("KRB5_CONFIG", conf) };
+        if std::env::var_os("KRB5_CONFIG").as_deref() != Some(conf.as_os_str()) {
+            // SAFETY: every test calls this before any Kerberos or other C code reads the
+            // environment, and the Once makes the others wait until it is set.
+            unsafe { std::env::set_var("KRB5_CONFIG", conf) };
+        }
     });
 }
 
