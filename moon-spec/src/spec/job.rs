@@ -116,15 +116,15 @@ pub struct EnvFrom {
     pub secret: String,
 }
 
-fn one() -> u32 {
+pub(super) fn one() -> u32 {
     1
 }
 
-fn one_cpu() -> Quantity {
+pub(super) fn one_cpu() -> Quantity {
     Quantity::Int(1)
 }
 
-fn default_memory() -> Quantity {
+pub(super) fn default_memory() -> Quantity {
     Quantity::Text("512Mi".into())
 }
 

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+// A replica's defaults are a job role's.
+use super::job::{default_memory, one, one_cpu};
 use super::{EnvFrom, Gpus, Quantity, Role, ServiceKind, Volume};
 
 /// A service's spec, as written in YAML or JSON or built in code.
@@ -160,18 +162,6 @@ pub const DEFAULT_SCALE_DOWN_WINDOW: u32 = 300;
 
 fn default_port() -> u16 {
     DEFAULT_SERVICE_PORT
-}
-
-fn one() -> u32 {
-    1
-}
-
-fn one_cpu() -> Quantity {
-    Quantity::Int(1)
-}
-
-fn default_memory() -> Quantity {
-    Quantity::Text("512Mi".into())
 }
 
 fn default_period() -> u32 {
