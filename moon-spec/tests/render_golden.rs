@@ -5,16 +5,20 @@
 
 use std::path::PathBuf;
 
+use k8s_openapi::api::apps::v1 as apps;
+use k8s_openapi::api::autoscaling::v2 as autoscaling;
 use k8s_openapi::api::batch::v1 as batch;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::networking::v1 as networking;
+use k8s_openapi::api::policy::v1 as policy;
 use k8s_openapi::api::rbac::v1 as rbac;
 use moon_spec::kubernetes::fluid::{AlluxioRuntime, Dataset};
+use moon_spec::kubernetes::keda::ScaledObject;
 use moon_spec::kubernetes::{
-    Object, RenderOptions, StorageEndpoints, render_job, render_tenant, render_tenant_storage,
-    to_yaml,
+    Object, RenderOptions, StorageEndpoints, render_job, render_service, render_tenant,
+    render_tenant_storage, to_yaml,
 };
-use moon_spec::spec::{StorageSystem, job_from_yaml, tenant_from_yaml};
+use moon_spec::spec::{StorageSystem, job_from_yaml, service_from_yaml, tenant_from_yaml};
 use moon_spec::volumes::ResolvedVolume;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -91,6 +95,11 @@ fn assert_documents_read_back(stream: &str, objects: &[Object]) {
             "PersistentVolumeClaim" => read::<core::PersistentVolumeClaim>(document),
             "Dataset" => read::<Dataset>(document),
             "AlluxioRuntime" => read::<AlluxioRuntime>(document),
+            "Deployment" => read::<apps::Deployment>(document),
+            "PodDisruptionBudget" => read::<policy::PodDisruptionBudget>(document),
+            "HorizontalPodAutoscaler" => read::<autoscaling::HorizontalPodAutoscaler>(document),
+            "ScaledObject" => read::<ScaledObject>(document),
+            "Ingress" => read::<networking::Ingress>(document),
             other => panic!("unexpected kind {other}"),
         };
         assert_eq!(&read, object);
@@ -432,4 +441,75 @@ roles:
             first
         );
     }
+}
+
+/// Renders the service spec `yaml` and compares it with the golden file `name`.
+fn golden_service(name: &str, yaml: &str) {
+    let service = service_from_yaml(yaml).unwrap();
+    golden(
+        name,
+        &render_service(&service, &RenderOptions::default()).unwrap(),
+    );
+}
+
+/// A fixed number of replicas on GPUs, ready on an HTTP path, exposed on a host: a
+/// Deployment, its Service, a PodDisruptionBudget and an Ingress.
+#[test]
+fn service() {
+    golden_service(
+        "service",
+        r#"
+kind: Service
+name: mnist
+tenant: vision
+image: registry.example/mnist:3
+command: [python, serve.py]
+args: [--model, /models/mnist.json, --log, $HOME/serve.log]
+env: {LOG_LEVEL: info}
+envFrom: [{secret: registry}]
+port: 9000
+replicas: 2
+cpus: 2
+memory: 4Gi
+gpus: H100:1
+readiness: {httpPath: /healthz, periodSeconds: 2}
+expose: {host: models.example.com, path: /v1/models/mnist}
+labels: {team: cv}
+"#,
+    );
+}
+
+/// Scaled between 1 and 8 on requests per second: a HorizontalPodAutoscaler, and the
+/// Deployment leaves its replica count to it.
+#[test]
+fn service_autoscaled() {
+    golden_service(
+        "service-autoscaled",
+        r#"
+kind: Service
+name: ranker
+tenant: search
+command: [python, -m, ranker]
+autoscale:
+  maxReplicas: 8
+  targetRequestsPerSecond: 50.5
+  scaleUpStabilizationSeconds: 15
+"#,
+    );
+}
+
+/// Scaled down to zero when idle: a KEDA ScaledObject instead of the autoscaler, ready on a
+/// TCP connect (the default).
+#[test]
+fn service_scaled_to_zero() {
+    golden_service(
+        "service-scale-to-zero",
+        r#"
+kind: Service
+name: summarizer
+tenant: nlp
+command: [python, serve.py]
+autoscale: {minReplicas: 0, maxReplicas: 4, targetInFlight: 2}
+"#,
+    );
 }

@@ -1,11 +1,13 @@
-"""Service specs from Python: the dataclass, its round trip through moon's parser, and
-refusals that name the field (no backend serves services yet, so nothing here needs one)."""
+"""Service specs from Python: the dataclass, its round trip through moon's parser, refusals
+that name the field, and the Kubernetes objects it renders to (no backend serves services
+yet, so nothing here needs one)."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+import yaml
 
 import moon
 
@@ -82,6 +84,20 @@ def test_nested_settings_must_be_mappings() -> None:
         moon.Service(name="mnist", tenant="vision", readiness="/healthz")  # type: ignore[arg-type]
 
 
-def test_rendering_a_service_is_not_supported_yet() -> None:
-    with pytest.raises(moon.NotSupported, match="services are not rendered"):
-        moon.render(MNIST)
+def test_a_service_renders_to_a_deployment_and_what_its_spec_asks_for() -> None:
+    stream = moon.render(MNIST, image="registry.example/mnist:3")
+    docs = [doc for doc in yaml.safe_load_all(stream) if doc]
+    assert [(doc["kind"], doc["metadata"]["name"]) for doc in docs] == [
+        ("Deployment", "mnist"),
+        ("Service", "mnist"),
+        ("PodDisruptionBudget", "mnist"),
+        ("ScaledObject", "mnist"),
+        ("Ingress", "mnist"),
+    ]
+    container = docs[0]["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "registry.example/mnist:3"
+    assert {"name": "PORT", "value": "9000"} in container["env"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    # Scaled from zero by KEDA: the Deployment leaves its replica count to it.
+    assert "replicas" not in docs[0]["spec"]
+    assert docs[3]["spec"]["minReplicaCount"] == 0

@@ -429,7 +429,8 @@ class Service:
     take the spec's camelCase mappings: ``{"httpPath": "/healthz"}`` or ``{"tcp": True}``;
     ``{"minReplicas": 0, "maxReplicas": 8, "targetInFlight": 4}``;
     ``{"host": "models.example.com", "path": "/v1/models/mnist", "rpc": "mnist"}``
-    (see docs/services.md). Specs are parsed and validated; no backend serves them yet.
+    (see docs/services.md). Specs are parsed, validated and rendered (:func:`render`); no
+    backend serves them yet.
     """
 
     name: str

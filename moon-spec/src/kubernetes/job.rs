@@ -6,19 +6,18 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1 as batch;
 use k8s_openapi::api::core::v1 as core;
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity as KubeQuantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 use super::meta::{
-    JOB_LABEL, MAX_NAME_LEN, REPLICA_INDEX_LABEL, ROLE_LABEL, TENANT_LABEL, cpu_quantity, labels,
-    memory_quantity, meta,
+    JOB_LABEL, MAX_NAME_LEN, REPLICA_INDEX_LABEL, ROLE_LABEL, TENANT_LABEL, container_resources,
+    labels, meta, pod_tolerations,
 };
 use super::object::Object;
 use super::tenant::WORKLOAD_SERVICE_ACCOUNT;
 use super::volumes;
 use crate::error::{Error, FieldError, FieldErrors, Result, rule};
 use crate::rendezvous::{self, Endpoints, TRACKER};
-use crate::spec::{Framework, Job, RestartPolicy, Role, validate_job};
+use crate::spec::{EnvFrom, Framework, Job, RestartPolicy, Role, validate_job};
 use crate::volumes::{self as job_volumes, ResolvedVolume};
 
 /// The image replicas run while specs have no image of their own. Every
@@ -37,7 +36,6 @@ pub const MXNET_SCHEDULER_PORT: u16 = 9091;
 /// The driver port Spark uses on Kubernetes.
 pub const SPARK_DRIVER_PORT: u16 = 7078;
 
-const GPU: &str = "nvidia.com/gpu";
 /// A container runtime's `/dev/shm` is 64 MiB, which PyTorch's data loader
 /// workers and NCCL outgrow at once; on the local backend replicas share the
 /// machine's. A memory-backed volume there is sized and charged within the
@@ -407,17 +405,7 @@ impl Replica<'_> {
             _ => None,
         };
         let affinity = role.gpus.selector().and_then(super::gpu::node_affinity);
-        let mut tolerations = Vec::new();
-        if role.gpus.count() > 0 {
-            tolerations.push(core::Toleration {
-                key: Some(GPU.to_string()),
-                operator: Some("Exists".to_string()),
-                effect: Some("NoSchedule".to_string()),
-                ..core::Toleration::default()
-            });
-        }
-        tolerations.extend(self.tolerations.iter().cloned());
-        let tolerations = (!tolerations.is_empty()).then_some(tolerations);
+        let tolerations = pod_tolerations(role.gpus.count(), self.tolerations);
 
         let pod = core::PodSpec {
             hostname: Some(name.clone()),
@@ -480,34 +468,21 @@ impl Replica<'_> {
         self.tracker.is_some() && self.role.name == TRACKER
     }
 
-    /// A container of the replica's image with the role's CPUs and memory,
-    /// requested and limited alike so that replicas are not throttled or
-    /// evicted for using what they asked for, and `gpus` GPUs.
+    /// A container of the replica's image with the role's CPUs and memory and `gpus` GPUs
+    /// ([`container_resources`]).
     fn container(&self, name: &str, gpus: u64) -> Result<core::Container> {
         let role = self.role;
-        let mut resources = BTreeMap::from([
-            (
-                "cpu".to_string(),
-                cpu_quantity(&role.cpus, "job", &format!("{}.cpus", self.path))?,
-            ),
-            (
-                "memory".to_string(),
-                memory_quantity(&role.memory, "job", &format!("{}.memory", self.path))?,
-            ),
-        ]);
-        let requests = resources.clone();
-        if gpus > 0 {
-            // Extended resources are requested through their limit.
-            resources.insert(GPU.to_string(), KubeQuantity(gpus.to_string()));
-        }
+        let at = format!("{}.", self.path);
         Ok(core::Container {
             name: name.to_string(),
             image: Some(self.image.to_string()),
-            resources: Some(core::ResourceRequirements {
-                requests: Some(requests),
-                limits: Some(resources),
-                ..core::ResourceRequirements::default()
-            }),
+            resources: Some(container_resources(
+                &role.cpus,
+                &role.memory,
+                gpus,
+                "job",
+                &at,
+            )?),
             ..core::Container::default()
         })
     }
@@ -534,23 +509,9 @@ impl Replica<'_> {
             .collect()
     }
 
-    /// The role's secrets, whose keys become variables under `env`, as on
-    /// the local backend. Not optional: a replica whose secret is missing
-    /// waits with the kubelet's `CreateContainerConfigError` naming it.
+    /// The role's secrets ([`secret_env_sources`]).
     fn env_from(&self) -> Option<Vec<core::EnvFromSource>> {
-        let sources: Vec<core::EnvFromSource> = self
-            .role
-            .env_from
-            .iter()
-            .map(|source| core::EnvFromSource {
-                secret_ref: Some(core::SecretEnvSource {
-                    name: source.secret.clone(),
-                    optional: None,
-                }),
-                ..core::EnvFromSource::default()
-            })
-            .collect();
-        (!sources.is_empty()).then_some(sources)
+        secret_env_sources(&self.role.env_from)
     }
 
     /// The ports this replica listens on: its own (`<role>-<index>`) or the
@@ -573,8 +534,25 @@ impl Replica<'_> {
     }
 }
 
+/// Secrets whose keys become a container's variables under its `env`, as on the local
+/// backend. Not optional: a replica whose secret is missing waits with the kubelet's
+/// `CreateContainerConfigError` naming it.
+pub(super) fn secret_env_sources(env_from: &[EnvFrom]) -> Option<Vec<core::EnvFromSource>> {
+    let sources: Vec<core::EnvFromSource> = env_from
+        .iter()
+        .map(|source| core::EnvFromSource {
+            secret_ref: Some(core::SecretEnvSource {
+                name: source.secret.clone(),
+                optional: None,
+            }),
+            ..core::EnvFromSource::default()
+        })
+        .collect();
+    (!sources.is_empty()).then_some(sources)
+}
+
 /// A pod template's metadata: labels only, the Job controller names the pods.
-fn template_meta(labels: &BTreeMap<String, String>) -> ObjectMeta {
+pub(super) fn template_meta(labels: &BTreeMap<String, String>) -> ObjectMeta {
     ObjectMeta {
         labels: Some(labels.clone()),
         ..ObjectMeta::default()
@@ -584,7 +562,7 @@ fn template_meta(labels: &BTreeMap<String, String>) -> ObjectMeta {
 /// A value Kubernetes passes on as written: it expands `$(NAME)` in a
 /// container's command, arguments and environment and reads `$$` as `$`, so
 /// doubling every `$` leaves the text exactly as the spec has it.
-fn literal(text: &str) -> String {
+pub(super) fn literal(text: &str) -> String {
     text.replace('$', "$$")
 }
 

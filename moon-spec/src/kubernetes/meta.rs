@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as KubeQuantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -56,6 +57,55 @@ pub(crate) fn labels(
         labels.insert(key.to_string(), value.to_string());
     }
     labels
+}
+
+/// The extended resource of NVIDIA's device plugin: a container's GPUs.
+pub(crate) const GPU_RESOURCE: &str = "nvidia.com/gpu";
+
+/// A container's CPUs and memory, requested and limited alike so that it is not throttled or
+/// evicted for using what it asked for, and `gpus` GPUs (extended resources are requested
+/// through their limit). `at` prefixes the spec paths errors name (`roles[0].`, or ``).
+pub(crate) fn container_resources(
+    cpus: &Quantity,
+    memory: &Quantity,
+    gpus: u64,
+    kind: &'static str,
+    at: &str,
+) -> Result<ResourceRequirements> {
+    let mut limits = BTreeMap::from([
+        (
+            "cpu".to_string(),
+            cpu_quantity(cpus, kind, &format!("{at}cpus"))?,
+        ),
+        (
+            "memory".to_string(),
+            memory_quantity(memory, kind, &format!("{at}memory"))?,
+        ),
+    ]);
+    let requests = limits.clone();
+    if gpus > 0 {
+        limits.insert(GPU_RESOURCE.to_string(), KubeQuantity(gpus.to_string()));
+    }
+    Ok(ResourceRequirements {
+        requests: Some(requests),
+        limits: Some(limits),
+        ..ResourceRequirements::default()
+    })
+}
+
+/// The tolerations of a pod: the GPU nodes' taint when it asks for GPUs, then `extra`.
+pub(crate) fn pod_tolerations(gpus: u64, extra: &[Toleration]) -> Option<Vec<Toleration>> {
+    let mut tolerations = Vec::new();
+    if gpus > 0 {
+        tolerations.push(Toleration {
+            key: Some(GPU_RESOURCE.to_string()),
+            operator: Some("Exists".to_string()),
+            effect: Some("NoSchedule".to_string()),
+            ..Toleration::default()
+        });
+    }
+    tolerations.extend(extra.iter().cloned());
+    (!tolerations.is_empty()).then_some(tolerations)
 }
 
 /// CPUs as Kubernetes writes them: `2`, `500m`.

@@ -1,4 +1,4 @@
-//! Kubernetes: the objects a tenant and a job become on a cluster. Rendering
+//! Kubernetes: the objects a tenant, a job and a service become on a cluster. Rendering
 //! is pure (a spec in, typed `k8s-openapi` objects out) so that it is tested
 //! with golden files and printed by `moon render` for `kubectl apply`; the
 //! Kubernetes backend applies what these functions return.
@@ -32,6 +32,13 @@
 //! Egress beyond the namespace and DNS (storage, package indexes) is refused
 //! until another policy allows it: NetworkPolicies add up, so the storage and
 //! network crates render their allow-lists as policies of their own.
+//!
+//! # A service
+//!
+//! [`render_service`] gives a Deployment of the replicas and a Service in front of them, then
+//! as the spec asks a PodDisruptionBudget (when more than one replica is possible), a
+//! HorizontalPodAutoscaler (autoscaling from one) or a KEDA ScaledObject (from zero), and an
+//! Ingress of class `nginx` (`expose`); `docs/services.md` has the table.
 //!
 //! # A job
 //!
@@ -130,13 +137,16 @@
 
 use crate::spec::Spec;
 
+mod custom;
 pub mod fluid;
 mod gpu;
 mod job;
+pub mod keda;
 pub(crate) mod meta;
 mod node_selector;
 mod object;
 mod secret;
+mod service;
 pub mod status;
 mod storage;
 mod tenant;
@@ -155,6 +165,10 @@ pub use meta::{
 pub use node_selector::parse_node_selector;
 pub use object::{Object, to_json, to_yaml};
 pub use secret::render_secret;
+pub use service::{
+    HTTP_PORT, IN_FLIGHT_METRIC, INGRESS_CLASS, PROMETHEUS_ADDRESS, REQUESTS_PER_SECOND_METRIC,
+    SERVER, SERVICE_LABEL, render_service,
+};
 pub use status::{Conclusion, Derived, Observed, anchor_spec, derive};
 pub use storage::{
     GLUSTER_CLAIM, GLUSTER_CSI_DRIVER, HDFS_DATASET, HDFS_DATASET_MOUNT, KEYTAB_DIR, KEYTAB_KEY,
@@ -171,10 +185,7 @@ pub fn render_spec(spec: &Spec, options: &RenderOptions) -> crate::Result<Vec<Ob
     match spec {
         Spec::Job(job) => render_job(job, options),
         Spec::Tenant(tenant) => render_tenant(tenant),
-        Spec::Service(service) => Err(crate::Error::NotSupported(format!(
-            "service {:?}: services are not rendered to Kubernetes objects yet",
-            service.name
-        ))),
+        Spec::Service(service) => render_service(service, options),
     }
 }
 

@@ -1,14 +1,18 @@
 //! The objects rendering returns, one enum over the kinds moon makes, and the
 //! YAML stream they print as.
 
+use k8s_openapi::api::apps::v1 as apps;
+use k8s_openapi::api::autoscaling::v2 as autoscaling;
 use k8s_openapi::api::batch::v1 as batch;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::networking::v1 as networking;
+use k8s_openapi::api::policy::v1 as policy;
 use k8s_openapi::api::rbac::v1 as rbac;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::{Metadata, Resource};
 
 use super::fluid::{AlluxioRuntime, Dataset};
+use super::keda::ScaledObject;
 use serde::{Serialize, Serializer};
 
 /// Declares [`Object`] and what it answers for every kind at once, so that a
@@ -109,6 +113,11 @@ objects! {
     PersistentVolumeClaim(core::PersistentVolumeClaim),
     Dataset(Dataset),
     AlluxioRuntime(AlluxioRuntime),
+    Deployment(apps::Deployment),
+    PodDisruptionBudget(policy::PodDisruptionBudget),
+    HorizontalPodAutoscaler(autoscaling::HorizontalPodAutoscaler),
+    ScaledObject(ScaledObject),
+    Ingress(networking::Ingress),
 }
 
 impl Object {
