@@ -229,8 +229,8 @@ def run_cli(moon_bin: Path) -> RunCli:
 # --------------------------------------------------------------------------- storage bed
 
 
-def bed_address(variable: str) -> str:
-    """``host:port`` of one of the storage test bed's servers, from the variable its env.sh sets."""
+def bed_value(variable: str) -> str:
+    """A variable the storage test bed's env.sh sets; the test fails, saying how, without it."""
     value = os.environ.get(variable)
     if not value:
         pytest.fail(
@@ -238,7 +238,12 @@ def bed_address(variable: str) -> str:
             "and source its env.sh (the storage tier of scripts/test.sh does both)",
             pytrace=False,
         )
-    return urlsplit(value).netloc
+    return value
+
+
+def bed_address(variable: str) -> str:
+    """``host:port`` of one of the storage test bed's servers, from the variable its env.sh sets."""
+    return urlsplit(bed_value(variable)).netloc
 
 
 # --------------------------------------------------------------------------- invalid specs

@@ -6,12 +6,11 @@ scripts/storage/up.sh. The mounts need root, as FUSE does.
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
+from conftest import bed_address, bed_value
 
 import moon
 import moon.storage
@@ -28,26 +27,17 @@ printf '%s\\n' "$MOON_VOLUME_INPUT" > "$MOON_VOLUME_OUTPUT_PATH/url.txt"
 """
 
 
-def bed(variable: str) -> str:
-    value = os.environ.get(variable)
-    if not value:
-        pytest.fail(
-            f"{variable} is not set: start the storage test bed with scripts/storage/up.sh "
-            "and source its env.sh (the storage tier of scripts/test.sh does both)",
-            pytrace=False,
-        )
-    return value
-
-
 def test_a_job_reads_and_writes_through_seaweedfs_volumes(
     moon_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    filer = urlsplit(bed("MOON_TEST_SEAWEEDFS_FILER")).netloc
-    master = urlsplit(bed("MOON_TEST_SEAWEEDFS_MASTER")).netloc
+    filer = bed_address("MOON_TEST_SEAWEEDFS_FILER")
+    master = bed_address("MOON_TEST_SEAWEEDFS_MASTER")
     monkeypatch.setenv("MOON_SEAWEEDFS", f"seaweedfs://{filer}?master={master}")
     # What the agent mounts SeaweedFS volumes with; it reads them when it starts.
-    monkeypatch.setenv("MOON_WEED_BIN", bed("MOON_TEST_SEAWEEDFS_WEED"))
-    monkeypatch.setenv("MOON_SEAWEEDFS_FILER_GRPC_PORT", bed("MOON_TEST_SEAWEEDFS_FILER_GRPC_PORT"))
+    monkeypatch.setenv("MOON_WEED_BIN", bed_value("MOON_TEST_SEAWEEDFS_WEED"))
+    monkeypatch.setenv(
+        "MOON_SEAWEEDFS_FILER_GRPC_PORT", bed_value("MOON_TEST_SEAWEEDFS_FILER_GRPC_PORT")
+    )
     client = moon.Client(home=moon_home)
     client.apply_tenant({"name": TENANT, "storage": {"seaweedfs": {}}})
     run = f"py-{uuid.uuid4().hex[:12]}"
