@@ -9,7 +9,8 @@
 #              (`mvn compile dependency:build-classpath`, Maven's repository under
 #              $MOON_CACHE_DIR/maven/repository) -> $MOON_CACHE_DIR/hdfs-launcher/HADOOP-KEY/
 #              {classes,classpath.txt}, KEY a hash of the launcher's sources; needs Debian
-#              `default-jdk-headless` and `maven` (installed when java/mvn are missing)
+#              `default-jdk-headless` and `maven` (installed when java/mvn are missing);
+#              kerberos also Debian's `libgssapi-krb5-2`, which moon's HDFS client loads
 #   gluster    Debian `glusterfs-server` and `glusterfs-client` (their own glusterd service is
 #              kept from starting during the install; scripts/storage/up.sh runs glusterd itself)
 # and `curl` for everything. Runs `apt-get update` first only when a package has to be
@@ -47,6 +48,9 @@ command -v curl >/dev/null || missing+=(curl)
 if wanted hdfs || wanted kerberos; then
     command -v java >/dev/null || missing+=(default-jdk-headless)
     command -v mvn >/dev/null || missing+=(maven)
+fi
+if wanted kerberos; then
+    gssapi_present || missing+=(libgssapi-krb5-2)
 fi
 if wanted gluster; then
     command -v glusterd >/dev/null || missing+=(glusterfs-server)

@@ -36,6 +36,10 @@ hdfs_launcher_key() {
 }
 HDFS_LAUNCHER_CACHE="$MOON_CACHE/hdfs-launcher"
 HDFS_LAUNCHER_DIR="$HDFS_LAUNCHER_CACHE/$HADOOP_VERSION-$(hdfs_launcher_key)"
+# gssapi_present: MIT's GSSAPI library, which moon's HDFS client loads at run time for
+# Kerberos (Debian's libgssapi-krb5-2), is installed.
+gssapi_present() { ldconfig -p 2>/dev/null | grep -q 'libgssapi_krb5\.so\.2 '; }
+
 # hdfs_launcher_ready: the cached launcher is complete (classes, and every jar of its classpath
 # still in Maven's repository).
 hdfs_launcher_ready() {

@@ -148,7 +148,8 @@ install_args=()
 for s in "${ONLY_SERVERS[@]}"; do
     case "$s" in
         seaweedfs) [[ -x $WEED_BIN ]] || install_args+=(seaweedfs) ;;
-        hdfs | kerberos) { command -v java >/dev/null && hdfs_launcher_ready; } || install_args+=(hdfs) ;;
+        hdfs) { command -v java >/dev/null && hdfs_launcher_ready; } || install_args+=(hdfs) ;;
+        kerberos) { command -v java >/dev/null && hdfs_launcher_ready && gssapi_present; } || install_args+=(kerberos) ;;
         gluster) { command -v glusterd >/dev/null && command -v mount.glusterfs >/dev/null; } || install_args+=(gluster) ;;
     esac
 done
