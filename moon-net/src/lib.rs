@@ -1,41 +1,35 @@
-//! moon-net: networking for moon's workloads. For now, the loopback ports
-//! that distributed jobs on one machine rendezvous on.
+//! moon-net: networking for moon's workloads, free of any Kubernetes client.
+//!
+//! - [`free_loopback_port`]: ports that jobs on one machine rendezvous on.
+//! - [`Balancer`]: a service's replicas, picked by power of two choices over
+//!   peak-EWMA latency, with readiness gating, outlier ejection and draining.
+//! - [`Registry`]: where a balancer learns its replicas (a static list here;
+//!   the local agent's table and Kubernetes EndpointSlices live above, in moon-core).
+//! - [`BalancedClient`]: the balancer as a tower `Service`, for RPC clients.
+//! - [`proxy`]: the HTTP proxy in front of services (the `moon-proxy` binary).
 
-use std::collections::HashSet;
-use std::io;
-use std::net::{Ipv4Addr, TcpListener};
+mod balancer;
+mod body;
+mod client;
+mod endpoint;
+mod error;
+mod ewma;
+mod forward;
+mod metrics;
+mod outlier;
+mod ports;
+pub mod proxy;
+mod registry;
+mod retry;
 
-/// A TCP port on 127.0.0.1 that is free now and not in `taken` (ports
-/// handed out earlier that their jobs may not have bound yet).
-///
-/// The kernel picks from its ephemeral range, which it walks rather than
-/// repeats, so a port just released is unlikely to come back at once.
-pub fn free_loopback_port(taken: &HashSet<u16>) -> io::Result<u16> {
-    for _ in 0..64 {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-        let port = listener.local_addr()?.port();
-        if !taken.contains(&port) {
-            return Ok(port);
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::AddrInUse,
-        "no free loopback port outside those already handed out",
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ports_are_free_and_avoid_taken_ones() {
-        let mut taken = HashSet::new();
-        for _ in 0..20 {
-            let port = free_loopback_port(&taken).expect("a free port");
-            assert!(!taken.contains(&port));
-            TcpListener::bind((Ipv4Addr::LOCALHOST, port)).expect("the port is bindable");
-            taken.insert(port);
-        }
-    }
-}
+pub use balancer::{Balancer, BalancerConfig, Lease, ReplicaState, ReplicaStatus};
+pub use body::{BoxError, ProxyBody};
+pub use client::BalancedClient;
+pub use endpoint::Endpoint;
+pub use error::{Error, Result};
+pub use forward::UpstreamProtocol;
+pub use metrics::{Histogram, render_prometheus};
+pub use outlier::OutlierPolicy;
+pub use ports::free_loopback_port;
+pub use registry::{Registry, StaticRegistry};
+pub use retry::RetryBudget;

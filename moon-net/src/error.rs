@@ -1,0 +1,50 @@
+//! moon-net's one error type.
+
+use std::net::SocketAddr;
+
+/// Results of moon-net.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong in moon-net.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A service has no replica that is ready, healthy and not draining.
+    #[error("service {service:?} has no ready replica")]
+    NoReadyReplica {
+        /// The service.
+        service: String,
+    },
+    /// Every attempt at a replica failed (the last error is given).
+    #[error("service {service:?}: replica {replica} failed: {message}")]
+    Upstream {
+        /// The service.
+        service: String,
+        /// The last replica tried, as `id@address`.
+        replica: String,
+        /// What went wrong there.
+        message: String,
+    },
+    /// A registry does not know the service.
+    #[error("no service {0:?} in the registry")]
+    UnknownService(String),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A route or configuration that is not valid, with its field.
+    #[error("{field}: {message}")]
+    InvalidRoute {
+        /// The field path (`routes[2].listen`).
+        field: String,
+        /// The rule it breaks.
+        message: String,
+    },
+    /// Other input/output.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
