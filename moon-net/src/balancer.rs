@@ -24,6 +24,7 @@ use crate::ewma::RttEstimate;
 use crate::metrics::{ReplicaCounters, ServiceCounters};
 use crate::outlier::OutlierPolicy;
 use crate::retry::RetryBudget;
+use crate::upstream::{Connection, ConnectionPool};
 
 /// How a balancer weighs and gates replicas.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -108,6 +109,7 @@ pub(crate) struct Replica {
     /// has kept a request waiting is a lower bound of its latency now.
     quiet_since_ns: AtomicU64,
     pub(crate) counters: ReplicaCounters,
+    connections: ConnectionPool,
 }
 
 impl Replica {
@@ -127,6 +129,7 @@ impl Replica {
             ejected_until_ns: AtomicU64::new(0),
             quiet_since_ns: AtomicU64::new(0),
             counters: ReplicaCounters::default(),
+            connections: ConnectionPool::default(),
         }
     }
 
@@ -208,6 +211,11 @@ impl Balancer {
         &self.counters
     }
 
+    /// Resolves at the next change of replicas or of their health.
+    pub(crate) fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
+    }
+
     pub(crate) fn retry_budget(&self) -> &RetryBudget {
         &self.retry_budget
     }
@@ -268,11 +276,12 @@ impl Balancer {
             return;
         };
         let was = replica.healthy.swap(healthy, Ordering::Relaxed);
-        if healthy && replica.is_ejected(self.nanos_since_epoch(Instant::now())) {
+        let readmitted = healthy && replica.is_ejected(self.nanos_since_epoch(Instant::now()));
+        if readmitted {
             replica.ejected_until_ns.store(0, Ordering::Relaxed);
             replica.consecutive_failures.store(0, Ordering::Relaxed);
         }
-        if healthy != was || healthy {
+        if healthy != was || readmitted {
             self.changed.notify_waiters();
         }
     }
@@ -449,6 +458,21 @@ impl Lease {
     /// The replica's id.
     pub fn replica_id(&self) -> &str {
         &self.replica.endpoint.id
+    }
+
+    /// Where the replica listens.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.replica.endpoint.addr
+    }
+
+    pub(crate) fn connections(&self) -> &ConnectionPool {
+        &self.replica.connections
+    }
+
+    /// Puts a connection whose answer was read to its end back in the
+    /// replica's pool, and ends the lease.
+    pub(crate) fn return_connection(self, connection: Connection) {
+        self.replica.connections.put(connection);
     }
 
     /// Where the replica listens, as a URI authority.

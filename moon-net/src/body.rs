@@ -1,6 +1,9 @@
 //! The body type on both sides of the proxy: a body streamed from the other
-//! side (holding the replica's lease until its end), or one the proxy writes.
-//! An enum rather than a boxed body: no allocation per request.
+//! side, or one the proxy writes. An answer streamed from a replica holds
+//! the replica's lease and its connection until its last byte: then the
+//! request stops counting as outstanding and the connection goes back to
+//! the replica's pool. A plain enum inside, not a boxed body: no allocation
+//! per request.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -12,72 +15,100 @@ use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
 
 use crate::balancer::Lease;
+use crate::upstream::Connection;
 
 /// The error of a body passing through: whichever side's it was.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A request or response body passing through the proxy.
-///
+#[derive(Debug)]
+pub struct ProxyBody {
+    kind: Kind,
+}
+
 /// Every variant is `Unpin`, so polling needs no pin projection.
 #[derive(Debug)]
-pub enum ProxyBody {
-    /// Streamed from a client or a replica. An answer's body holds the
-    /// replica's lease, so that the request counts as outstanding (and a
-    /// draining replica is not stopped) until the last byte is through.
-    Streamed {
-        /// The body as it arrives.
-        body: Incoming,
-        /// Released at the body's end.
-        lease: Option<Lease>,
-    },
+enum Kind {
+    /// Streamed from a client or a replica.
+    Streamed { body: Incoming, held: Option<Held> },
     /// Written whole by the proxy (its own errors, the admin API).
-    Full {
-        /// What is left to send.
-        data: Option<Bytes>,
-    },
-    /// Any other body: what a [`BalancedClient`](crate::BalancedClient) user
-    /// sends.
-    Boxed {
-        /// The body.
-        body: UnsyncBoxBody<Bytes, BoxError>,
-    },
+    Full(Option<Bytes>),
+    /// Any other body: what a [`BalancedClient`](crate::BalancedClient) user sends.
+    Boxed(UnsyncBoxBody<Bytes, BoxError>),
+}
+
+/// What an answer from a replica holds until its end.
+#[derive(Debug)]
+struct Held {
+    lease: Lease,
+    connection: Option<Connection>,
+}
+
+impl Held {
+    /// The answer was read to its end: the connection can serve another.
+    fn finish(self) {
+        if let Some(connection) = self.connection {
+            self.lease.return_connection(connection);
+        }
+    }
+}
+
+fn finish(held: &mut Option<Held>) {
+    if let Some(held) = held.take() {
+        held.finish();
+    }
 }
 
 impl ProxyBody {
     /// No body.
     pub fn empty() -> Self {
-        ProxyBody::Full { data: None }
+        ProxyBody {
+            kind: Kind::Full(None),
+        }
     }
 
     /// A whole body.
     pub fn full(data: impl Into<Bytes>) -> Self {
         let data: Bytes = data.into();
-        ProxyBody::Full {
-            data: (!data.is_empty()).then_some(data),
+        ProxyBody {
+            kind: Kind::Full((!data.is_empty()).then_some(data)),
         }
     }
 
-    /// A streamed body.
+    /// A body streamed as it arrives.
     pub fn streamed(body: Incoming) -> Self {
-        ProxyBody::Streamed { body, lease: None }
+        ProxyBody {
+            kind: Kind::Streamed { body, held: None },
+        }
     }
 
     /// Any body, boxed.
     pub fn boxed<B>(body: B) -> Self
     where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        ProxyBody::Boxed {
-            body: body.map_err(Into::into).boxed_unsync(),
+        ProxyBody {
+            kind: Kind::Boxed(body.map_err(Into::into).boxed_unsync()),
         }
     }
 
-    /// A streamed body that releases `lease` at its end.
-    pub(crate) fn streamed_with_lease(body: Incoming, lease: Lease) -> Self {
-        ProxyBody::Streamed {
-            body,
-            lease: Some(lease),
+    /// A replica's answer, holding its lease and connection until its end.
+    pub(crate) fn from_replica(
+        body: Incoming,
+        lease: Lease,
+        connection: Option<Connection>,
+    ) -> Self {
+        let held = Held { lease, connection };
+        if body.is_end_stream() {
+            held.finish();
+            return ProxyBody::streamed(body);
+        }
+        ProxyBody {
+            kind: Kind::Streamed {
+                body,
+                held: Some(held),
+            },
         }
     }
 }
@@ -90,34 +121,48 @@ impl Body for ProxyBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match self.get_mut() {
-            ProxyBody::Streamed { body, lease } => {
-                let polled = Pin::new(body).poll_frame(cx);
-                if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
-                    lease.take();
+        match &mut self.get_mut().kind {
+            Kind::Streamed { body, held } => {
+                let polled = Pin::new(&mut *body).poll_frame(cx);
+                match &polled {
+                    Poll::Ready(None) => finish(held),
+                    Poll::Ready(Some(Ok(_))) if body.is_end_stream() => finish(held),
+                    // A broken body leaves the connection in no known state.
+                    Poll::Ready(Some(Err(_))) => drop(held.take()),
+                    _ => {}
                 }
                 polled.map_err(Into::into)
             }
-            ProxyBody::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
-            ProxyBody::Boxed { body } => Pin::new(body).poll_frame(cx),
+            Kind::Full(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            Kind::Boxed(body) => Pin::new(body).poll_frame(cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        match self {
-            ProxyBody::Streamed { body, .. } => body.is_end_stream(),
-            ProxyBody::Full { data } => data.is_none(),
-            ProxyBody::Boxed { body } => body.is_end_stream(),
+        match &self.kind {
+            Kind::Streamed { body, .. } => body.is_end_stream(),
+            Kind::Full(data) => data.is_none(),
+            Kind::Boxed(body) => body.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self {
-            ProxyBody::Streamed { body, .. } => body.size_hint(),
-            ProxyBody::Full { data } => {
-                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
-            }
-            ProxyBody::Boxed { body } => body.size_hint(),
+        match &self.kind {
+            Kind::Streamed { body, .. } => body.size_hint(),
+            Kind::Full(data) => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
+            Kind::Boxed(body) => body.size_hint(),
+        }
+    }
+}
+
+impl Drop for ProxyBody {
+    fn drop(&mut self) {
+        // Dropped at its end without a last poll (hyper stops once a body
+        // says it has ended): the connection is still good.
+        if let Kind::Streamed { body, held } = &mut self.kind
+            && body.is_end_stream()
+        {
+            finish(held);
         }
     }
 }

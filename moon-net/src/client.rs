@@ -15,14 +15,13 @@ use http::{Request, Response};
 use crate::balancer::{Balancer, BalancerConfig};
 use crate::body::{BoxError, ProxyBody};
 use crate::error::Result;
-use crate::forward::{UpstreamClient, UpstreamProtocol, forward, upstream_client};
+use crate::forward::{UpstreamProtocol, forward};
 use crate::registry::Registry;
 
 /// Requests balanced over a service's replicas, sent straight to them.
 #[derive(Clone, Debug)]
 pub struct BalancedClient {
     balancer: Arc<Balancer>,
-    client: UpstreamClient,
     protocol: UpstreamProtocol,
     hold: Option<Duration>,
 }
@@ -32,7 +31,6 @@ impl BalancedClient {
     pub fn new(balancer: Arc<Balancer>, protocol: UpstreamProtocol) -> Self {
         BalancedClient {
             balancer,
-            client: upstream_client(protocol),
             protocol,
             hold: None,
         }
@@ -66,14 +64,7 @@ impl BalancedClient {
     /// Sends `request` (its URI's path and query are kept; scheme and
     /// authority become the chosen replica's).
     pub async fn send(&self, request: Request<ProxyBody>) -> Result<Response<ProxyBody>> {
-        forward(
-            &self.balancer,
-            &self.client,
-            self.protocol,
-            request,
-            self.hold,
-        )
-        .await
+        forward(&self.balancer, self.protocol, request, self.hold).await
     }
 }
 

@@ -7,17 +7,11 @@ use std::time::{Duration, Instant};
 
 use http::header::{self, HeaderMap, HeaderName};
 use http::{Method, Request, Response, Uri, Version};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 
 use crate::balancer::{Balancer, Lease};
 use crate::body::ProxyBody;
 use crate::error::Error;
-
-/// The HTTP client to replicas, with its connection pool.
-pub(crate) type UpstreamClient = Client<HttpConnector, ProxyBody>;
 
 /// The protocol replicas speak.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,19 +22,6 @@ pub enum UpstreamProtocol {
     Http1,
     /// HTTP/2 with prior knowledge: gRPC servers.
     Http2,
-}
-
-/// A client to replicas: pooled keep-alive connections, no Nagle delay.
-pub(crate) fn upstream_client(protocol: UpstreamProtocol) -> UpstreamClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(2)));
-    let mut builder = Client::builder(TokioExecutor::new());
-    builder.pool_idle_timeout(Duration::from_secs(60));
-    if protocol == UpstreamProtocol::Http2 {
-        builder.http2_only(true);
-    }
-    builder.build(connector)
 }
 
 /// At most this many replicas are tried for one request.
@@ -62,7 +43,6 @@ const HOP_BY_HOP: [HeaderName; 5] = [
 /// `hold`, a request that finds no ready replica waits that long for one.
 pub(crate) async fn forward(
     balancer: &Arc<Balancer>,
-    client: &UpstreamClient,
     protocol: UpstreamProtocol,
     request: Request<ProxyBody>,
     hold: Option<Duration>,
@@ -79,12 +59,19 @@ pub(crate) async fn forward(
     let mut held = false;
     loop {
         let lease = if tried.is_empty() {
-            match hold {
-                Some(timeout) => balancer.pick_or_wait(timeout).await.map(|(lease, waited)| {
-                    held = waited;
-                    lease
-                }),
-                None => balancer.pick(&[]),
+            match (balancer.pick(&[]), hold) {
+                (Some(lease), _) => Some(lease),
+                (None, None) => None,
+                // Boxed: the wait is rare, and its future would otherwise
+                // grow every request's.
+                (None, Some(timeout)) => {
+                    Box::pin(balancer.pick_or_wait(timeout))
+                        .await
+                        .map(|(lease, waited)| {
+                            held = waited;
+                            lease
+                        })
+                }
             }
         } else {
             let tried: Vec<&str> = tried.iter().map(String::as_str).collect();
@@ -104,7 +91,7 @@ pub(crate) async fn forward(
                 .expect("a request that is not retried is sent once")
         });
         *upstream.method_mut() = parts.method.clone();
-        *upstream.uri_mut() = replica_uri(&parts.uri, &lease)?;
+        *upstream.uri_mut() = replica_uri(&parts.uri, &lease, protocol)?;
         *upstream.version_mut() = match protocol {
             UpstreamProtocol::Http1 => Version::HTTP_11,
             UpstreamProtocol::Http2 => Version::HTTP_2,
@@ -113,8 +100,12 @@ pub(crate) async fn forward(
         strip_hop_by_hop(upstream.headers_mut());
 
         let attempts_left = tried.len() + 1 < MAX_ATTEMPTS;
-        match client.request(upstream).await {
-            Ok(response) => {
+        match lease
+            .connections()
+            .send(lease.addr(), protocol, upstream)
+            .await
+        {
+            Ok((response, connection)) => {
                 let status = response.status().as_u16();
                 lease.answered(status);
                 if retryable
@@ -136,7 +127,7 @@ pub(crate) async fn forward(
                 strip_hop_by_hop(&mut parts.headers);
                 return Ok(Response::from_parts(
                     parts,
-                    ProxyBody::streamed_with_lease(incoming, lease),
+                    ProxyBody::from_replica(incoming, lease, connection),
                 ));
             }
             Err(error) => {
@@ -150,7 +141,7 @@ pub(crate) async fn forward(
                 return Err(Error::Upstream {
                     service: balancer.service().to_owned(),
                     replica: format!("{}@{}", lease.replica_id(), lease.authority()),
-                    message: error_chain(&error),
+                    message: error_chain(error.0.as_ref()),
                 });
             }
         }
@@ -166,22 +157,31 @@ fn is_idempotent(method: &Method) -> bool {
     )
 }
 
-fn replica_uri(uri: &Uri, lease: &Lease) -> Result<Uri, Error> {
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    Uri::builder()
-        .scheme("http")
-        .authority(lease.authority().clone())
-        .path_and_query(path)
-        .build()
-        .map_err(|e| Error::InvalidRoute {
-            field: "uri".into(),
-            message: e.to_string(),
-        })
+/// The request's target as the replica gets it: the path alone over
+/// HTTP/1.1 (origin form, RFC 9112 3.2.1), with scheme and authority over
+/// HTTP/2, whose `:authority` hyper takes from it.
+fn replica_uri(uri: &Uri, lease: &Lease, protocol: UpstreamProtocol) -> Result<Uri, Error> {
+    let path = uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+    let mut parts = http::uri::Parts::default();
+    parts.path_and_query = Some(path);
+    if protocol == UpstreamProtocol::Http2 {
+        parts.scheme = Some(http::uri::Scheme::HTTP);
+        parts.authority = Some(lease.authority().clone());
+    }
+    Uri::from_parts(parts).map_err(|e| Error::InvalidRoute {
+        field: "uri".into(),
+        message: e.to_string(),
+    })
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    for name in &HOP_BY_HOP {
-        if headers.contains_key(name) {
+    // One pass over the few headers a request has, rather than a lookup
+    // per name: most requests have none of them.
+    if headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+        for name in &HOP_BY_HOP {
             headers.remove(name);
         }
     }
@@ -189,7 +189,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// An error with its causes, which hyper keeps apart ("client error
 /// (Connect)" alone says little).
-fn error_chain(error: &dyn std::error::Error) -> String {
+fn error_chain(error: &(dyn std::error::Error + Send + Sync)) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -21,6 +21,7 @@ mod ports;
 pub mod proxy;
 mod registry;
 mod retry;
+mod upstream;
 
 pub use balancer::{Balancer, BalancerConfig, Lease, ReplicaState, ReplicaStatus};
 pub use body::{BoxError, ProxyBody};

@@ -1,27 +1,22 @@
 //! Active health checks of a route's replicas: a replica not ready yet is
-//! checked every 100 ms, a ready one every interval; a pass lets a replica
-//! in (and back in after an ejection), failures in a row take it out.
+//! checked as soon as it is added, then every 50 ms, a ready one every
+//! interval; a pass lets a replica in (and back in after an ejection),
+//! failures in a row take it out.
 
 use std::collections::HashMap;
 use std::sync::Weak;
 use std::time::{Duration, Instant};
 
-use http::{Request, Uri};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpStream;
 
 use crate::balancer::{Balancer, ReplicaState};
-use crate::body::ProxyBody;
 use crate::proxy::route::HealthCheck;
+use crate::upstream::get_once;
 
-const NOT_READY_INTERVAL: Duration = Duration::from_millis(100);
+const NOT_READY_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Checks `balancer`'s replicas until the balancer is dropped.
 pub(crate) async fn check_replicas(balancer: Weak<Balancer>, check: HealthCheck) {
-    let client: Client<HttpConnector, ProxyBody> =
-        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
     let interval = Duration::from_millis(check.interval_ms);
     let timeout = Duration::from_millis(check.timeout_ms);
     let mut last_checked: HashMap<String, Instant> = HashMap::new();
@@ -29,10 +24,15 @@ pub(crate) async fn check_replicas(balancer: Weak<Balancer>, check: HealthCheck)
     let mut tick = tokio::time::interval(NOT_READY_INTERVAL.min(interval));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
         let Some(balancer) = balancer.upgrade() else {
             return;
         };
+        // A replica just added is checked at once: a request may be held
+        // waiting for it (a cold start).
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = balancer.changed() => {}
+        }
         balancer.sweep_drained();
         let now = Instant::now();
         let replicas = balancer.status();
@@ -51,10 +51,9 @@ pub(crate) async fn check_replicas(balancer: Weak<Balancer>, check: HealthCheck)
             })
             .collect();
         let checks = due.iter().map(|replica| {
-            let client = &client;
             let check = &check;
             async move {
-                let passed = tokio::time::timeout(timeout, probe(client, check, replica.addr))
+                let passed = tokio::time::timeout(timeout, probe(check, replica.addr))
                     .await
                     .unwrap_or(false);
                 (replica, passed)
@@ -82,26 +81,11 @@ pub(crate) async fn check_replicas(balancer: Weak<Balancer>, check: HealthCheck)
     }
 }
 
-async fn probe(
-    client: &Client<HttpConnector, ProxyBody>,
-    check: &HealthCheck,
-    addr: std::net::SocketAddr,
-) -> bool {
+async fn probe(check: &HealthCheck, addr: std::net::SocketAddr) -> bool {
     match &check.http_path {
         None => TcpStream::connect(addr).await.is_ok(),
-        Some(path) => {
-            let Ok(uri) = Uri::try_from(format!("http://{addr}{path}")) else {
-                return false;
-            };
-            let request = Request::get(uri)
-                .body(ProxyBody::empty())
-                .expect("a GET request");
-            match client.request(request).await {
-                Ok(response) => {
-                    response.status().is_success() || response.status().is_redirection()
-                }
-                Err(_) => false,
-            }
-        }
+        Some(path) => get_once(addr, path)
+            .await
+            .is_ok_and(|status| status.is_success() || status.is_redirection()),
     }
 }

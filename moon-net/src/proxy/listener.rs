@@ -16,13 +16,12 @@ use tokio::sync::watch;
 use crate::balancer::Balancer;
 use crate::body::ProxyBody;
 use crate::error::Error;
-use crate::forward::{UpstreamClient, UpstreamProtocol, forward};
+use crate::forward::{UpstreamProtocol, forward};
 
 /// What every request of a route needs.
 #[derive(Debug)]
 pub(crate) struct RouteContext {
     pub(crate) balancer: Arc<Balancer>,
-    pub(crate) client: UpstreamClient,
     pub(crate) protocol: UpstreamProtocol,
     pub(crate) hold: Option<Duration>,
 }
@@ -72,15 +71,7 @@ pub(crate) async fn serve(
 
 async fn handle(context: &RouteContext, request: Request<Incoming>) -> Response<ProxyBody> {
     let request = request.map(ProxyBody::streamed);
-    match forward(
-        &context.balancer,
-        &context.client,
-        context.protocol,
-        request,
-        context.hold,
-    )
-    .await
-    {
+    match forward(&context.balancer, context.protocol, request, context.hold).await {
         Ok(response) => response,
         Err(error) => {
             let status = match error {

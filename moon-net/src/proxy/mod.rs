@@ -20,7 +20,6 @@ use tokio::task::JoinHandle;
 
 use crate::balancer::{Balancer, BalancerConfig};
 use crate::error::{Error, Result};
-use crate::forward::upstream_client;
 use crate::metrics::render_prometheus;
 
 pub use admin::serve_admin;
@@ -169,7 +168,6 @@ fn route_parts(route: &Route) -> (Arc<listener::RouteContext>, Option<JoinHandle
         .map(|check| tokio::spawn(health::check_replicas(Arc::downgrade(&balancer), check)));
     let context = Arc::new(listener::RouteContext {
         balancer,
-        client: upstream_client(route.protocol),
         protocol: route.protocol,
         hold: route.hold(),
     });

@@ -104,7 +104,7 @@ pub struct HealthCheck {
     #[serde(default)]
     pub http_path: Option<String>,
     /// Between checks of a ready replica, in milliseconds. A replica not
-    /// ready yet is checked every 100 ms, so that it starts taking requests
+    /// ready yet is checked every 50 ms, so that it starts taking requests
     /// as soon as it can.
     #[serde(default = "default_interval_ms")]
     pub interval_ms: u64,
