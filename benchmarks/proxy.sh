@@ -33,4 +33,4 @@ export PATH="$PATH:/usr/sbin"
 cd "$ROOT"
 cargo build --quiet --release -p moon-net --bin moon-proxy -p moon-proxy-bench --bin bench-replica
 target="${CARGO_TARGET_DIR:-$ROOT/target}/release"
-exec python3 "$HERE/proxy.py" --proxy "$target/moon-proxy" --replica "$target/bench-replica" "$@"
+exec python3 -u "$HERE/proxy.py" --proxy "$target/moon-proxy" --replica "$target/bench-replica" "$@"
