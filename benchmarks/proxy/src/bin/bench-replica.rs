@@ -33,16 +33,22 @@ fn main() {
         std::process::exit(2);
     });
     let delay = Duration::from_millis(args.next().and_then(|d| d.parse().ok()).unwrap_or(0));
-    let runtime =
-        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
     runtime.block_on(serve(SocketAddr::from(([127, 0, 0, 1], port)), delay));
 }
 
 async fn serve(addr: SocketAddr, delay: Duration) {
-    let listener = TcpListener::bind(addr).await.expect("bind the replica's port");
+    let listener = TcpListener::bind(addr)
+        .await
+        .expect("bind the replica's port");
     let served = Arc::new(AtomicU64::new(0));
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let served = Arc::clone(&served);
         tokio::spawn(async move {
@@ -60,7 +66,9 @@ async fn serve(addr: SocketAddr, delay: Duration) {
                     Ok(Response::new(Full::new(Bytes::from_static(BODY))))
                 }
             });
-            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }
