@@ -19,12 +19,13 @@ use http::uri::Authority;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
+use crate::body::{ProxyBody, Release};
 use crate::endpoint::Endpoint;
 use crate::ewma::RttEstimate;
 use crate::metrics::{ReplicaCounters, ServiceCounters};
 use crate::outlier::OutlierPolicy;
 use crate::retry::RetryBudget;
-use crate::upstream::{Connection, ConnectionPool};
+use crate::upstream::ConnectionPool;
 
 /// How a balancer weighs and gates replicas.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -110,10 +111,18 @@ pub(crate) struct Replica {
     quiet_since_ns: AtomicU64,
     pub(crate) counters: ReplicaCounters,
     connections: ConnectionPool,
+    /// The balancer's: woken when a draining replica's last request ends.
+    changed: Arc<Notify>,
 }
 
 impl Replica {
-    fn new(endpoint: Endpoint, healthy: bool, initial_rtt: Duration, now: Instant) -> Self {
+    fn new(
+        endpoint: Endpoint,
+        healthy: bool,
+        initial_rtt: Duration,
+        now: Instant,
+        changed: Arc<Notify>,
+    ) -> Self {
         let authority = Authority::try_from(endpoint.addr.to_string().as_str())
             .expect("a socket address is a valid authority");
         Replica {
@@ -130,11 +139,20 @@ impl Replica {
             quiet_since_ns: AtomicU64::new(0),
             counters: ReplicaCounters::default(),
             connections: ConnectionPool::default(),
+            changed,
         }
     }
 
     pub(crate) fn in_flight(&self) -> u32 {
         self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// A request to it ended.
+    fn end_request(&self) {
+        let before = self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if before == 1 && self.draining.load(Ordering::Relaxed) {
+            self.changed.notify_waiters();
+        }
     }
 
     fn is_ejected(&self, now_ns: u64) -> bool {
@@ -177,7 +195,7 @@ pub struct Balancer {
     decay: Duration,
     epoch: Instant,
     replicas: RwLock<Arc<[Arc<Replica>]>>,
-    changed: Notify,
+    changed: Arc<Notify>,
     counters: ServiceCounters,
     retry_budget: RetryBudget,
 }
@@ -191,7 +209,7 @@ impl Balancer {
             config,
             epoch: Instant::now(),
             replicas: RwLock::new(Arc::from(Vec::new())),
-            changed: Notify::new(),
+            changed: Arc::new(Notify::new()),
             counters: ServiceCounters::default(),
             retry_budget: RetryBudget::default(),
         })
@@ -253,7 +271,14 @@ impl Balancer {
                         }
                     }
                     let healthy = !self.config.gate_on_health;
-                    next.push(Arc::new(Replica::new(endpoint, healthy, initial_rtt, now)));
+                    let changed = Arc::clone(&self.changed);
+                    next.push(Arc::new(Replica::new(
+                        endpoint,
+                        healthy,
+                        initial_rtt,
+                        now,
+                        changed,
+                    )));
                 }
             }
         }
@@ -374,6 +399,7 @@ impl Balancer {
             balancer: Arc::clone(self),
             replica: Arc::clone(chosen),
             started: now,
+            handed_over: false,
         })
     }
 
@@ -452,6 +478,8 @@ pub struct Lease {
     balancer: Arc<Balancer>,
     replica: Arc<Replica>,
     started: Instant,
+    /// The request's end is now the answer body's to tell.
+    handed_over: bool,
 }
 
 impl Lease {
@@ -469,10 +497,11 @@ impl Lease {
         &self.replica.connections
     }
 
-    /// Puts a connection whose answer was read to its end back in the
-    /// replica's pool, and ends the lease.
-    pub(crate) fn return_connection(self, connection: Connection) {
-        self.replica.connections.put(connection);
+    /// Ends the lease, leaving the request outstanding until the answer's
+    /// body tells the replica it ended.
+    pub(crate) fn hand_over(mut self) -> Arc<dyn Release> {
+        self.handed_over = true;
+        Arc::clone(&self.replica) as Arc<dyn Release>
     }
 
     /// Where the replica listens, as a URI authority.
@@ -513,10 +542,18 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        let before = self.replica.in_flight.fetch_sub(1, Ordering::Relaxed);
-        if before == 1 && self.replica.draining.load(Ordering::Relaxed) {
-            self.balancer.changed.notify_waiters();
+        if !self.handed_over {
+            self.replica.end_request();
         }
+    }
+}
+
+impl Release for Replica {
+    fn release(&self, connection: Option<hyper::client::conn::http1::SendRequest<ProxyBody>>) {
+        if let Some(connection) = connection {
+            self.connections.put(connection);
+        }
+        self.end_request();
     }
 }
 

@@ -1,11 +1,12 @@
 //! The body type on both sides of the proxy: a body streamed from the other
 //! side, or one the proxy writes. An answer streamed from a replica holds
-//! the replica's lease and its connection until its last byte: then the
-//! request stops counting as outstanding and the connection goes back to
-//! the replica's pool. A plain enum inside, not a boxed body: no allocation
+//! the replica and its connection until its last byte: then the request
+//! stops counting as outstanding and the connection goes back to the
+//! replica's pool. A plain enum inside, not a boxed body: no allocation
 //! per request.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -13,9 +14,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
-
-use crate::balancer::Lease;
-use crate::upstream::Connection;
+use hyper::client::conn::http1::SendRequest;
 
 /// The error of a body passing through: whichever side's it was.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -37,19 +36,40 @@ enum Kind {
     Boxed(UnsyncBoxBody<Bytes, BoxError>),
 }
 
+/// What an answer's body tells when it ends: the replica that sent it,
+/// which counts the request as outstanding until then. Implemented by the
+/// balancer's replicas; a trait here so that bodies need not know them.
+pub(crate) trait Release: Send + Sync + std::fmt::Debug {
+    /// The answer ended; `connection`, when its body was read whole, may
+    /// carry another request.
+    fn release(&self, connection: Option<SendRequest<ProxyBody>>);
+}
+
 /// What an answer from a replica holds until its end.
 #[derive(Debug)]
 struct Held {
-    lease: Lease,
-    connection: Option<Connection>,
+    replica: Arc<dyn Release>,
+    connection: Option<SendRequest<ProxyBody>>,
+    /// The body was read to its end: the connection can serve another.
+    whole: bool,
 }
 
 impl Held {
-    /// The answer was read to its end: the connection can serve another.
-    fn finish(self) {
-        if let Some(connection) = self.connection {
-            self.lease.return_connection(connection);
-        }
+    fn finish(mut self) {
+        self.whole = true;
+    }
+}
+
+impl Drop for Held {
+    /// Dropped before its end, the connection is in no known state and
+    /// closes with this.
+    fn drop(&mut self) {
+        let connection = if self.whole {
+            self.connection.take()
+        } else {
+            None
+        };
+        self.replica.release(connection);
     }
 }
 
@@ -93,13 +113,18 @@ impl ProxyBody {
         }
     }
 
-    /// A replica's answer, holding its lease and connection until its end.
+    /// A replica's answer, holding the replica and its connection until
+    /// its end.
     pub(crate) fn from_replica(
         body: Incoming,
-        lease: Lease,
-        connection: Option<Connection>,
+        replica: Arc<dyn Release>,
+        connection: Option<SendRequest<ProxyBody>>,
     ) -> Self {
-        let held = Held { lease, connection };
+        let held = Held {
+            replica,
+            connection,
+            whole: false,
+        };
         if body.is_end_stream() {
             held.finish();
             return ProxyBody::streamed(body);

@@ -15,7 +15,8 @@ use http::{Request, Response};
 use crate::balancer::{Balancer, BalancerConfig};
 use crate::body::{BoxError, ProxyBody};
 use crate::error::Result;
-use crate::forward::{UpstreamProtocol, forward};
+use crate::forward::forward;
+use crate::protocol::UpstreamProtocol;
 use crate::registry::Registry;
 
 /// Requests balanced over a service's replicas, sent straight to them.

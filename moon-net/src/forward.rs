@@ -7,22 +7,11 @@ use std::time::{Duration, Instant};
 
 use http::header::{self, HeaderMap, HeaderName};
 use http::{Method, Request, Response, Uri, Version};
-use serde::{Deserialize, Serialize};
 
 use crate::balancer::{Balancer, Lease};
 use crate::body::ProxyBody;
 use crate::error::Error;
-
-/// The protocol replicas speak.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum UpstreamProtocol {
-    /// HTTP/1.1 with keep-alive: most model servers.
-    #[default]
-    Http1,
-    /// HTTP/2 with prior knowledge: gRPC servers.
-    Http2,
-}
+use crate::protocol::UpstreamProtocol;
 
 /// At most this many replicas are tried for one request.
 const MAX_ATTEMPTS: usize = 3;
@@ -127,7 +116,7 @@ pub(crate) async fn forward(
                 strip_hop_by_hop(&mut parts.headers);
                 return Ok(Response::from_parts(
                     parts,
-                    ProxyBody::from_replica(incoming, lease, connection),
+                    ProxyBody::from_replica(incoming, lease.hand_over(), connection),
                 ));
             }
             Err(error) => {

@@ -17,15 +17,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
 use crate::body::{BoxError, ProxyBody};
-use crate::forward::UpstreamProtocol;
+use crate::protocol::UpstreamProtocol;
 
 /// At most this many idle connections are kept per replica.
 const MAX_IDLE: usize = 256;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// A connection that served an answer and may serve another.
-#[derive(Debug)]
-pub(crate) struct Connection(http1::SendRequest<ProxyBody>);
 
 /// A replica's connections.
 #[derive(Debug, Default)]
@@ -40,13 +36,13 @@ pub(crate) struct SendError(pub(crate) BoxError);
 
 impl ConnectionPool {
     /// Puts back a connection whose last answer was read to its end.
-    pub(crate) fn put(&self, connection: Connection) {
-        if connection.0.is_closed() {
+    pub(crate) fn put(&self, connection: http1::SendRequest<ProxyBody>) {
+        if connection.is_closed() {
             return;
         }
         let mut idle = self.idle.lock().expect("pool lock");
         if idle.len() < MAX_IDLE {
-            idle.push(connection.0);
+            idle.push(connection);
         }
     }
 
@@ -73,7 +69,7 @@ impl ConnectionPool {
         addr: SocketAddr,
         protocol: UpstreamProtocol,
         mut request: Request<ProxyBody>,
-    ) -> Result<(Response<Incoming>, Option<Connection>), SendError> {
+    ) -> Result<(Response<Incoming>, Option<http1::SendRequest<ProxyBody>>), SendError> {
         if protocol == UpstreamProtocol::Http2 {
             let mut sender = Box::pin(self.shared_http2(addr)).await?;
             return match sender.send_request(request).await {
@@ -98,7 +94,7 @@ impl ConnectionPool {
                 return Err(SendError("the new connection closed at once".into()));
             }
             match sender.try_send_request(request).await {
-                Ok(response) => return Ok((response, Some(Connection(sender)))),
+                Ok(response) => return Ok((response, Some(sender))),
                 Err(mut error) => match error.take_message() {
                     Some(unsent) if pooled => request = unsent,
                     _ => return Err(SendError(error.into_error().into())),

@@ -16,7 +16,8 @@ use tokio::sync::watch;
 use crate::balancer::Balancer;
 use crate::body::ProxyBody;
 use crate::error::Error;
-use crate::forward::{UpstreamProtocol, forward};
+use crate::forward::forward;
+use crate::protocol::UpstreamProtocol;
 
 /// What every request of a route needs.
 #[derive(Debug)]

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::balancer::{Balancer, BalancerConfig};
 use crate::error::{Error, Result};
-use crate::metrics::render_prometheus;
+use crate::exposition::render_prometheus;
 
 pub use admin::serve_admin;
 pub use process::{ProxyOptions, read_routes, run};

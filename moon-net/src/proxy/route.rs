@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::balancer::{BalancerConfig, ReplicaStatus};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
-use crate::forward::UpstreamProtocol;
+use crate::protocol::UpstreamProtocol;
 
 /// A service behind the proxy.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
