@@ -20,6 +20,7 @@
 //! # Ok::<(), moon_spec::Error>(())
 //! ```
 
+pub mod autoscale;
 pub mod error;
 pub mod kubernetes;
 pub mod rendezvous;
