@@ -205,3 +205,25 @@ fn every_broken_rule_is_reported_with_its_path() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn the_job_that_runs_a_service_locally_is_a_valid_job_of_its_replicas() {
+    let service = service_from_yaml(
+        "kind: Service\nname: mnist\ntenant: vision\ncommand: [python, serve.py]\n\
+         env: {LOG: info}\ncpus: 2\nlabels: {team: cv}\n",
+    )
+    .unwrap();
+    let job = service.replica_job(3);
+    moon_spec::spec::validate_job(&job).expect("a valid job");
+    assert_eq!(
+        (job.name.as_str(), job.tenant.as_str()),
+        ("mnist", "vision")
+    );
+    assert_eq!(job.roles.len(), 1);
+    let role = &job.roles[0];
+    assert_eq!((role.name.as_str(), role.replicas), ("replica", 3));
+    assert_eq!(role.argv(), ["python", "serve.py"]);
+    assert_eq!(role.env.get("LOG").map(String::as_str), Some("info"));
+    assert_eq!(role.cpus, Quantity::Int(2));
+    assert_eq!(job.labels.get("team").map(String::as_str), Some("cv"));
+}

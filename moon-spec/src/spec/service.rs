@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 // A replica's defaults are a job role's.
 use super::job::{default_memory, one, one_cpu};
-use super::{EnvFrom, Gpus, Quantity, Role, ServiceKind, Volume};
+use super::{
+    EnvFrom, Framework, Gpus, Job, JobKind, Quantity, RestartPolicy, Role, ServiceKind, Volume,
+};
 
 /// A service's spec, as written in YAML or JSON or built in code.
 ///
@@ -252,6 +254,32 @@ impl Service {
             memory: self.memory.clone(),
             gpus: self.gpus.clone(),
             ..Role::new(REPLICA_ROLE, self.replicas, &[])
+        }
+    }
+}
+
+impl Service {
+    /// The job whose one role runs `replicas` of the service's replicas on a backend that
+    /// runs jobs (the local one): it shares their supervision, logs, events and quota. The
+    /// backend restarts a service's replicas whenever they end, which no job policy says, so
+    /// the policy here only keeps the job from failing on a replica's exit.
+    pub fn replica_job(&self, replicas: u32) -> Job {
+        Job {
+            kind: JobKind::Job,
+            name: self.name.clone(),
+            tenant: self.tenant.clone(),
+            framework: Framework::Custom,
+            roles: vec![Role {
+                replicas,
+                ..self.replica_role()
+            }],
+            restart_policy: RestartPolicy::OnFailure,
+            backoff_limit: u32::MAX,
+            image: self.image.clone(),
+            active_deadline_seconds: None,
+            ttl_seconds_after_finished: None,
+            volumes: self.volumes.clone(),
+            labels: self.labels.clone(),
         }
     }
 }
