@@ -129,6 +129,60 @@ impl ReplicaStatus {
     }
 }
 
+/// A service's state, as `get` and `list` report it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceStatus {
+    /// Tenant name.
+    pub tenant: String,
+    /// Service name.
+    pub name: String,
+    /// Where it stands: Pending while its replicas wait for quota, Running once admitted
+    /// (whether or not a replica is ready), Cancelled once deleted.
+    pub phase: Phase,
+    /// A short machine-readable reason (`Quota`).
+    pub reason: Option<String>,
+    /// A sentence for people.
+    pub message: Option<String>,
+    /// Where clients reach it: the local proxy's listener (`http://127.0.0.1:40123`).
+    pub url: Option<String>,
+    /// Replicas it should have now.
+    pub desired_replicas: u32,
+    /// Replicas taking requests now.
+    pub ready_replicas: u32,
+    /// Milliseconds since the epoch.
+    pub created_ms: i64,
+    /// Every replica, ready or not.
+    pub replicas: Vec<ServiceReplicaStatus>,
+}
+
+impl ServiceStatus {
+    /// `tenant/name`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.tenant, self.name)
+    }
+}
+
+/// One replica of a service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceReplicaStatus {
+    /// `replica-0`.
+    pub name: String,
+    /// Its process: Pending, Running, or waiting out a restart's backoff.
+    pub phase: ReplicaPhase,
+    /// Whether it takes requests: running, its readiness check passed, not ejected.
+    pub ready: bool,
+    /// Where it listens (`127.0.0.1:40177`), once it has a port.
+    pub address: Option<String>,
+    /// Attempts started so far.
+    pub attempts: u32,
+    /// Requests it is serving now.
+    pub in_flight: u64,
+    /// Requests it has answered or failed, since the proxy started.
+    pub requests: u64,
+}
+
 /// A job's state, as `get`, `list` and `wait` report it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
