@@ -44,6 +44,14 @@ pub enum Error {
         /// The rule it breaks.
         message: String,
     },
+    /// A proxy's admin API refused or failed a call.
+    #[error("proxy admin at {addr}: {message}")]
+    Admin {
+        /// The admin API's address.
+        addr: SocketAddr,
+        /// What went wrong.
+        message: String,
+    },
     /// Other input/output.
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -131,7 +131,9 @@ async fn connect_tcp(addr: SocketAddr) -> Result<TcpStream, SendError> {
     Ok(stream)
 }
 
-async fn connect_http1(addr: SocketAddr) -> Result<http1::SendRequest<ProxyBody>, SendError> {
+pub(crate) async fn connect_http1(
+    addr: SocketAddr,
+) -> Result<http1::SendRequest<ProxyBody>, SendError> {
     let stream = connect_tcp(addr).await?;
     let (sender, connection) = http1::handshake(TokioIo::new(stream))
         .await

@@ -497,3 +497,38 @@ async fn start_replicas<const N: usize>(names: [&str; N]) -> Vec<Arc<TestReplica
     }
     replicas
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_client_keeps_routes_as_the_agent_does() {
+    let proxy = Proxy::new();
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = moon_net::proxy::AdminClient::new(admin.local_addr().unwrap());
+    tokio::spawn(moon_net::proxy::serve_admin(admin, Arc::clone(&proxy)));
+    assert!(client.is_up().await);
+    let replica = TestReplica::start("a").await;
+
+    let made = client.put_route(&route("svc", &[&replica])).await.unwrap();
+    assert_eq!(made.replicas.len(), 1);
+    assert_eq!(
+        get(&support::client(), &format!("http://{}/", made.listen)).await,
+        (200, "a".into())
+    );
+    let routes = client.routes().await.unwrap();
+    assert_eq!(
+        routes
+            .iter()
+            .map(|r| r.service.as_str())
+            .collect::<Vec<_>>(),
+        ["svc"]
+    );
+    assert_eq!(routes[0].requests_total, 1);
+
+    let mut broken = route("svc", &[&replica, &replica]);
+    broken.listen = made.listen;
+    let error = client.put_route(&broken).await.unwrap_err().to_string();
+    assert!(error.contains("endpoints[1].id: appears twice"), "{error}");
+
+    assert!(client.delete_route("svc").await.unwrap());
+    assert!(!client.delete_route("svc").await.unwrap());
+    assert!(client.routes().await.unwrap().is_empty());
+}

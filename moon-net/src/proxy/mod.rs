@@ -6,6 +6,7 @@
 //! that services keep answering while the agent is down or restarting.
 
 mod admin;
+mod admin_client;
 mod health;
 mod listener;
 mod process;
@@ -23,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::exposition::render_prometheus;
 
 pub use admin::serve_admin;
+pub use admin_client::AdminClient;
 pub use process::{ProxyOptions, read_routes, run};
 pub use route::{HealthCheck, Route, RouteStatus};
 
