@@ -11,11 +11,11 @@ use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::secret::{SecretData, SecretInfo};
-use crate::spec::{Job, Spec, Tenant};
+use crate::spec::{Job, Service, Spec, Tenant};
 use crate::volumes::ResolvedVolume;
 pub use moon_spec::status::{
     ApplyOutcome, Event, JobStatus, LogLine, LogOptions, Phase, ReplicaPhase, ReplicaStatus,
-    TenantStatus,
+    ServiceReplicaStatus, ServiceStatus, TenantStatus,
 };
 
 /// What `watch` and `logs` return: a [`futures::Stream`] of items, each
@@ -60,11 +60,34 @@ pub trait Backend: Send + Sync {
         match spec {
             Spec::Tenant(tenant) => self.apply_tenant(tenant).await,
             Spec::Job(job) => self.submit(job).await.map(|_| ApplyOutcome::Created),
+            Spec::Service(service) => self.apply_service(service).await,
             other => Err(not_supported(
                 self.name(),
                 &format!("applying a {}", other.kind()),
             )),
         }
+    }
+
+    /// Creates a service; applying the same spec again changes nothing.
+    async fn apply_service(&self, service: &Service) -> Result<ApplyOutcome> {
+        let _ = service;
+        Err(not_supported(self.name(), "services"))
+    }
+    /// One service: its URL and its replicas, with their readiness.
+    async fn get_service(&self, tenant: &str, name: &str) -> Result<ServiceStatus> {
+        let _ = (tenant, name);
+        Err(not_supported(self.name(), "services"))
+    }
+    /// Services, of one tenant or all, oldest first.
+    async fn list_services(&self, tenant: Option<&str>) -> Result<Vec<ServiceStatus>> {
+        let _ = tenant;
+        Err(not_supported(self.name(), "services"))
+    }
+    /// Deletes a service: no new request reaches its replicas, they stop,
+    /// and its URL closes.
+    async fn delete_service(&self, tenant: &str, name: &str) -> Result<()> {
+        let _ = (tenant, name);
+        Err(not_supported(self.name(), "services"))
     }
 
     /// Creates or updates a tenant; applying the same spec twice changes nothing.

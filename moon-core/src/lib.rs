@@ -37,6 +37,7 @@ pub use moon_spec::volumes;
 
 pub use backend::{
     Backend, Event, JobStatus, LogLine, LogOptions, Phase, ReplicaPhase, ReplicaStatus,
+    ServiceReplicaStatus, ServiceStatus,
 };
 pub use client::Client;
 pub use config::{BackendName, Config};

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::admission::{self, Candidate, Decision, Limits, Snapshot, Usage};
 use super::gpus::Gpus;
 use super::ports;
+use super::services;
 use super::store::{self, ActiveJob, Connection, JobRecord, now_ms};
 use crate::backend::Phase;
 use crate::error::Result;
@@ -129,7 +130,11 @@ fn start_job(
     ports_in_use: &mut HashSet<u16>,
     gpus: &BTreeMap<String, Vec<String>>,
 ) -> Result<i64> {
-    let ports = ports::allocate(rendezvous::port_names(&job.spec), ports_in_use)?;
+    let port_names = match &job.service {
+        Some(_) => services::port_names(&job.spec),
+        None => rendezvous::port_names(&job.spec),
+    };
+    let ports = ports::allocate(port_names, ports_in_use)?;
     let tracker_port = ports.get("tracker").copied().unwrap_or(0);
     let roles: Vec<Role> = job
         .spec

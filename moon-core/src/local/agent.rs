@@ -128,6 +128,10 @@ fn serve(
     announce_ready(&layout);
     agent.recover()?;
     agent.reconcile()?;
+    if let Err(error) = agent.sync_services() {
+        eprintln!("moon agent: {error}");
+        agent.retry_soon();
+    }
     agent.publish_events();
     let mut acceptor = {
         let _entered = runtime.enter();
@@ -162,7 +166,10 @@ fn serve(
             .try_for_each(|message| agent.take(message));
         // A failure (a full disk, a locked database) is logged and retried on
         // the next event rather than taking the agent down with it.
-        if let Err(error) = handled.and_then(|()| agent.reconcile()) {
+        let passed = handled
+            .and_then(|()| agent.reconcile())
+            .and_then(|()| agent.sync_services());
+        if let Err(error) = passed {
             eprintln!("moon agent: {error}");
             agent.retry_soon();
         }

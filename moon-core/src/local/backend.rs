@@ -22,19 +22,23 @@ use super::environment;
 use super::layout::Layout;
 use super::private::{self, HomeInstance};
 use super::protocol::{Reply, Request};
+use super::proxy::LocalProxy;
 use super::retention;
 use super::secrets;
+use super::services;
 use super::store::{self, Connection, JobRecord, now_ms};
 use super::supervisor::parse_log_line;
 use crate::backend::{
-    ApplyOutcome, Backend, Event, JobStatus, LogLine, LogOptions, Phase, Stream, TenantStatus,
-    end_before_delete, end_tenant_jobs_before_delete, stream_channel,
+    ApplyOutcome, Backend, Event, FORCED_END_WAIT, JobStatus, LogLine, LogOptions, Phase,
+    ServiceStatus, Stream, TenantStatus, end_before_delete, end_tenant_jobs_before_delete,
+    stream_channel,
 };
 use crate::error::{Error, QuotaRefusal, Result};
 use crate::rendezvous;
 use crate::secret::{SecretData, SecretInfo};
 use crate::spec::{
-    Demand, Job, Tenant, validate_job, validate_secret, validate_secret_name, validate_tenant,
+    Demand, Job, Service, Tenant, validate_job, validate_secret, validate_secret_name,
+    validate_service, validate_tenant,
 };
 use crate::volumes::{ResolvedVolume, check_resolved};
 use moon_gpu::placement;
@@ -145,101 +149,15 @@ impl LocalBackend {
         Ok(job)
     }
 
-    fn forget_expired(&self, db: &Connection, job: &JobRecord) -> Result<()> {
-        match retention::delete_job(db, &self.layout, job.id) {
-            // The agent or another client deleted it first.
-            Ok(()) | Err(Error::NotFound { .. }) => Ok(()),
-            Err(error) => Err(error),
-        }
-    }
-
-    fn tenant_status(&self, db: &Connection, spec: Tenant) -> Result<TenantStatus> {
-        let mut status = TenantStatus {
-            spec,
-            running_jobs: 0,
-            pending_jobs: 0,
-            used_millicores: 0,
-            used_bytes: 0,
-            used_gpus: 0,
-        };
-        for job in store::jobs(
-            db,
-            Some(&status.spec.name),
-            &[Phase::Pending, Phase::Running],
-        )? {
-            if job.phase == Phase::Pending {
-                status.pending_jobs += 1;
-            } else {
-                let demand = Demand::of(&job.spec);
-                status.running_jobs += 1;
-                status.used_millicores += demand.millicores;
-                status.used_bytes += demand.bytes;
-                status.used_gpus += demand.gpus;
-            }
-        }
-        Ok(status)
-    }
-}
-
-#[async_trait]
-impl Backend for LocalBackend {
-    fn name(&self) -> &'static str {
-        "local"
-    }
-
-    async fn apply_tenant(&self, tenant: &Tenant) -> Result<ApplyOutcome> {
-        validate_tenant(tenant)?;
-        let outcome = {
-            let db = self.db();
-            match store::tenant(&db, &tenant.name)? {
-                Some(existing) if &existing == tenant => ApplyOutcome::Unchanged,
-                existing => {
-                    store::put_tenant(&db, tenant)?;
-                    if existing.is_some() {
-                        ApplyOutcome::Updated
-                    } else {
-                        ApplyOutcome::Created
-                    }
-                }
-            }
-        };
-        if outcome == ApplyOutcome::Updated {
-            // A larger quota may admit waiting jobs.
-            let waiting =
-                !store::jobs(&self.db(), Some(&tenant.name), &[Phase::Pending])?.is_empty();
-            if waiting {
-                self.kick().await?;
-            }
-        }
-        Ok(outcome)
-    }
-
-    async fn get_tenant(&self, name: &str) -> Result<TenantStatus> {
-        let db = self.db();
-        let spec = store::tenant(&db, name)?.ok_or_else(|| Error::NotFound {
-            kind: "tenant",
-            name: name.to_string(),
-        })?;
-        self.tenant_status(&db, spec)
-    }
-
-    async fn list_tenants(&self) -> Result<Vec<TenantStatus>> {
-        let db = self.db();
-        store::tenants(&db)?
-            .into_iter()
-            .map(|spec| self.tenant_status(&db, spec))
-            .collect()
-    }
-
-    async fn submit(&self, job: &Job) -> Result<JobStatus> {
-        self.submit_with_volumes(job, &[]).await
-    }
-
-    async fn submit_with_volumes(
+    /// Checks and records a job (a service's, with `service`), Pending: its
+    /// tenant, secrets and quota are checked now, so that a mistake is the
+    /// submitter's error rather than a replica's failure later.
+    fn record_job(
         &self,
         job: &Job,
         volumes: &[ResolvedVolume],
-    ) -> Result<JobStatus> {
+        service: Option<&Service>,
+    ) -> Result<()> {
         validate_job(job)?;
         check_resolved(job, volumes)?;
         {
@@ -302,16 +220,259 @@ impl Backend for LocalBackend {
             let tx = db.transaction()?;
             store::insert_job(&tx, job, &demand, &submit_dir, &submit_env, volumes)?;
             let record = store::find_job(&tx, &job.tenant, &job.name)?;
+            if let Some(service) = service {
+                store::insert_service(&tx, record.id, service)?;
+            }
             store::add_event(&tx, &record, "Submitted", Phase::Pending, None, "submitted")?;
             tx.commit()?;
         }
+        Ok(())
+    }
+
+    /// A job that is not a service's: services' jobs are reached as services.
+    fn find_plain_job(&self, db: &Connection, tenant: &str, name: &str) -> Result<JobRecord> {
+        let job = self.find_job(db, tenant, name)?;
+        if job.service.is_some() {
+            return Err(Error::NotFound {
+                kind: "job",
+                name: job.key(),
+            });
+        }
+        Ok(job)
+    }
+
+    /// The job of service `tenant/name`.
+    fn find_service_job(
+        &self,
+        db: &Connection,
+        tenant: &str,
+        name: &str,
+    ) -> Result<(JobRecord, Service)> {
+        let not_found = || Error::NotFound {
+            kind: "service",
+            name: format!("{tenant}/{name}"),
+        };
+        let job = match store::find_job(db, tenant, name) {
+            Err(Error::NotFound { .. }) => return Err(not_found()),
+            other => other?,
+        };
+        match job.service.clone() {
+            Some(service) => Ok((job, service)),
+            None => Err(not_found()),
+        }
+    }
+
+    /// The proxy's view of every service it serves, when it runs.
+    async fn routes(&self) -> Vec<moon_net::proxy::RouteStatus> {
+        match LocalProxy::running_admin(&self.layout) {
+            Some(admin) => admin.routes().await.unwrap_or_default(),
+            None => Vec::new(),
+        }
+    }
+
+    fn forget_expired(&self, db: &Connection, job: &JobRecord) -> Result<()> {
+        match retention::delete_job(db, &self.layout, job.id) {
+            // The agent or another client deleted it first.
+            Ok(()) | Err(Error::NotFound { .. }) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn tenant_status(&self, db: &Connection, spec: Tenant) -> Result<TenantStatus> {
+        let mut status = TenantStatus {
+            spec,
+            running_jobs: 0,
+            pending_jobs: 0,
+            used_millicores: 0,
+            used_bytes: 0,
+            used_gpus: 0,
+        };
+        for job in store::jobs(
+            db,
+            Some(&status.spec.name),
+            &[Phase::Pending, Phase::Running],
+        )? {
+            if job.phase == Phase::Pending {
+                status.pending_jobs += 1;
+            } else {
+                let demand = Demand::of(&job.spec);
+                status.running_jobs += 1;
+                status.used_millicores += demand.millicores;
+                status.used_bytes += demand.bytes;
+                status.used_gpus += demand.gpus;
+            }
+        }
+        Ok(status)
+    }
+}
+
+#[async_trait]
+impl Backend for LocalBackend {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    async fn apply_service(&self, service: &Service) -> Result<ApplyOutcome> {
+        validate_service(service)?;
+        if !service.volumes.is_empty() {
+            return Err(crate::backend::not_supported(
+                "local",
+                "service volumes yet",
+            ));
+        }
+        {
+            let db = self.db();
+            match store::find_job(&db, &service.tenant, &service.name) {
+                Err(Error::NotFound { .. }) => {}
+                Err(error) => return Err(error),
+                Ok(existing) => match &existing.service {
+                    None => {
+                        return Err(Error::AlreadyExists {
+                            kind: "job",
+                            name: existing.key(),
+                        });
+                    }
+                    Some(spec) if existing.phase.is_terminal() => {
+                        // Deleted or failed for good: its name is free again.
+                        let _ = spec;
+                        retention::delete_job(&db, &self.layout, existing.id)?;
+                    }
+                    Some(spec) if spec == service => return Ok(ApplyOutcome::Unchanged),
+                    Some(_) => {
+                        return Err(Error::Conflict(format!(
+                            "service {} exists with another spec; the local backend does not \
+                             change a running service yet: delete it and apply again",
+                            existing.key()
+                        )));
+                    }
+                },
+            }
+        }
+        self.record_job(&service.replica_job(service.replicas), &[], Some(service))?;
+        self.kick().await?;
+        Ok(ApplyOutcome::Created)
+    }
+
+    async fn get_service(&self, tenant: &str, name: &str) -> Result<ServiceStatus> {
+        let (job, service, replicas) = {
+            let db = self.db();
+            let (job, service) = self.find_service_job(&db, tenant, name)?;
+            let replicas = store::replicas(&db, job.id)?;
+            (job, service, replicas)
+        };
+        let routes = self.routes().await;
+        let route_name = services::route_name(tenant, name);
+        let route = routes.iter().find(|route| route.service == route_name);
+        Ok(services::status(&job, &service, &replicas, route))
+    }
+
+    async fn list_services(&self, tenant: Option<&str>) -> Result<Vec<ServiceStatus>> {
+        let found = {
+            let db = self.db();
+            let mut found = Vec::new();
+            for job in store::jobs(&db, tenant, &[])? {
+                if let Some(service) = job.service.clone() {
+                    let replicas = store::replicas(&db, job.id)?;
+                    found.push((job, service, replicas));
+                }
+            }
+            found
+        };
+        let routes = self.routes().await;
+        Ok(found
+            .iter()
+            .map(|(job, service, replicas)| {
+                let route_name = services::route_name(&service.tenant, &service.name);
+                let route = routes.iter().find(|route| route.service == route_name);
+                services::status(job, service, replicas, route)
+            })
+            .collect())
+    }
+
+    async fn delete_service(&self, tenant: &str, name: &str) -> Result<()> {
+        let (job, _) = self.find_service_job(&self.db(), tenant, name)?;
+        if !job.phase.is_terminal() {
+            store::request_cancel(&self.db(), job.id)?;
+            self.kick().await?;
+            let deadline = std::time::Instant::now() + FORCED_END_WAIT;
+            loop {
+                let (now, _) = self.find_service_job(&self.db(), tenant, name)?;
+                if now.phase.is_terminal() {
+                    break;
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(Error::Timeout {
+                        what: format!("service {tenant}/{name} to stop"),
+                        seconds: FORCED_END_WAIT.as_secs_f64(),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        retention::delete_job(&self.db(), &self.layout, job.id)
+    }
+
+    async fn apply_tenant(&self, tenant: &Tenant) -> Result<ApplyOutcome> {
+        validate_tenant(tenant)?;
+        let outcome = {
+            let db = self.db();
+            match store::tenant(&db, &tenant.name)? {
+                Some(existing) if &existing == tenant => ApplyOutcome::Unchanged,
+                existing => {
+                    store::put_tenant(&db, tenant)?;
+                    if existing.is_some() {
+                        ApplyOutcome::Updated
+                    } else {
+                        ApplyOutcome::Created
+                    }
+                }
+            }
+        };
+        if outcome == ApplyOutcome::Updated {
+            // A larger quota may admit waiting jobs.
+            let waiting =
+                !store::jobs(&self.db(), Some(&tenant.name), &[Phase::Pending])?.is_empty();
+            if waiting {
+                self.kick().await?;
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn get_tenant(&self, name: &str) -> Result<TenantStatus> {
+        let db = self.db();
+        let spec = store::tenant(&db, name)?.ok_or_else(|| Error::NotFound {
+            kind: "tenant",
+            name: name.to_string(),
+        })?;
+        self.tenant_status(&db, spec)
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<TenantStatus>> {
+        let db = self.db();
+        store::tenants(&db)?
+            .into_iter()
+            .map(|spec| self.tenant_status(&db, spec))
+            .collect()
+    }
+
+    async fn submit(&self, job: &Job) -> Result<JobStatus> {
+        self.submit_with_volumes(job, &[]).await
+    }
+
+    async fn submit_with_volumes(
+        &self,
+        job: &Job,
+        volumes: &[ResolvedVolume],
+    ) -> Result<JobStatus> {
+        self.record_job(job, volumes, None)?;
         self.kick().await?;
         self.get_job(&job.tenant, &job.name).await
     }
 
     async fn get_job(&self, tenant: &str, name: &str) -> Result<JobStatus> {
         let db = self.db();
-        let job = self.find_job(&db, tenant, name)?;
+        let job = self.find_plain_job(&db, tenant, name)?;
         store::status(&db, &job)
     }
 
@@ -320,6 +481,9 @@ impl Backend for LocalBackend {
         let now = now_ms();
         let mut statuses = Vec::new();
         for job in store::jobs(&db, tenant, &[])? {
+            if job.service.is_some() {
+                continue;
+            }
             if retention::is_expired(&job, now) {
                 self.forget_expired(&db, &job)?;
             } else {
@@ -332,7 +496,7 @@ impl Backend for LocalBackend {
     async fn cancel(&self, tenant: &str, name: &str) -> Result<JobStatus> {
         let phase = {
             let db = self.db();
-            let job = self.find_job(&db, tenant, name)?;
+            let job = self.find_plain_job(&db, tenant, name)?;
             if matches!(job.phase, Phase::Succeeded | Phase::Failed) {
                 return Err(Error::Conflict(format!(
                     "job {} already ended {}",

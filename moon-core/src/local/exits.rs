@@ -85,6 +85,17 @@ pub fn record_exit(db: &Connection, layout: &Layout, key: &AttemptKey) -> Result
     let set_replica = |phase: ReplicaPhase, next_start: Option<i64>| {
         store::record_replica_exit(&tx, key, phase, exit.code, exit.signal, next_start)
     };
+    // The replica starts again after the job's backoff; `count` says which
+    // restart this is, for the event.
+    let restart = |count: &str| -> Result<()> {
+        let delay = backoff_ms(job.restarts);
+        set_replica(ReplicaPhase::Pending, Some(now_ms() + delay))?;
+        store::count_restart(&tx, job.id)?;
+        let seconds = delay as f64 / 1000.0;
+        let message = format!("restarting {replica} in {seconds:.1}s{count}");
+        store::add_event(&tx, &job, "Restarting", job.phase, Some(&replica), &message)?;
+        Ok(())
+    };
     store::add_event(
         &tx,
         &job,
@@ -102,6 +113,10 @@ pub fn record_exit(db: &Connection, layout: &Layout, key: &AttemptKey) -> Result
             },
             None,
         )?;
+    } else if job.service.is_some() {
+        // A service's replica is started again however it ended: a
+        // service runs until it is deleted.
+        restart("")?;
     } else if succeeded {
         set_replica(ReplicaPhase::Succeeded, None)?;
         let deciders_left = store::replicas(&tx, job.id)?
@@ -124,22 +139,11 @@ pub fn record_exit(db: &Connection, layout: &Layout, key: &AttemptKey) -> Result
     } else if job.spec.restart_policy == RestartPolicy::OnFailure
         && job.restarts < job.spec.backoff_limit
     {
-        let delay = backoff_ms(job.restarts);
-        set_replica(ReplicaPhase::Pending, Some(now_ms() + delay))?;
-        store::count_restart(&tx, job.id)?;
-        store::add_event(
-            &tx,
-            &job,
-            "Restarting",
-            job.phase,
-            Some(&replica),
-            &format!(
-                "restarting {replica} in {:.1}s (restart {} of {})",
-                delay as f64 / 1000.0,
-                job.restarts + 1,
-                job.spec.backoff_limit
-            ),
-        )?;
+        restart(&format!(
+            " (restart {} of {})",
+            job.restarts + 1,
+            job.spec.backoff_limit
+        ))?;
     } else {
         set_replica(ReplicaPhase::Failed, None)?;
         let reason = if job.spec.restart_policy == RestartPolicy::OnFailure {

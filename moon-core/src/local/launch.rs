@@ -16,6 +16,7 @@ use super::gpus::Gpus;
 use super::layout::{Layout, attempt_files};
 use super::private;
 use super::secrets;
+use super::services;
 use super::store::{self, AttemptKey, Connection, JobRecord, ReplicaRecord, now_ms};
 use super::supervisor::{self, AttemptPlan, ExitRecord};
 use super::volumes;
@@ -139,6 +140,9 @@ fn plan(
         volumes::mount_point(layout, job.id, volume).map(|dir| dir.display().to_string())
     }));
     env.insert("MOON_ATTEMPT".into(), attempt.to_string());
+    if job.service.is_some() {
+        env.extend(services::replica_env(job, index));
+    }
     gpus.expose(&mut env, job, &replica);
     let submit_dir = PathBuf::from(&job.submit_dir);
     let working_dir = match &role.working_dir {

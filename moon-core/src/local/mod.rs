@@ -74,10 +74,12 @@ mod ports;
 mod private;
 mod process;
 mod protocol;
+mod proxy;
 mod reconcile;
 mod recovery;
 mod retention;
 mod secrets;
+mod services;
 mod socket;
 mod store;
 mod supervisor;
@@ -114,6 +116,21 @@ pub fn run_hidden_command() -> Option<i32> {
             }
         }
         "__supervise" => Some(supervisor::run(std::path::Path::new(&args.next()?))),
+        "__proxy" => {
+            let admin = args.next()?.to_str()?.parse().ok()?;
+            let options = moon_net::proxy::ProxyOptions {
+                admin,
+                routes: Vec::new(),
+                threads: 1,
+            };
+            Some(match moon_net::proxy::run(options) {
+                Ok(()) => 0,
+                Err(error) => {
+                    eprintln!("moon proxy: {error}");
+                    1
+                }
+            })
+        }
         _ => None,
     }
 }

@@ -28,8 +28,10 @@ use super::gpus::Gpus;
 use super::launch::{self, Launched, is_hidden_role};
 use super::layout::Layout;
 use super::ports;
+use super::proxy::LocalProxy;
 use super::recovery::{self, Found};
 use super::retention;
+use super::services;
 use super::store::{self, AttemptKey, Connection, JobRecord, now_ms};
 use super::volumes;
 use crate::backend::{Phase, ReplicaPhase};
@@ -70,6 +72,8 @@ pub struct Agent {
     deadlines: HashMap<i64, i64>,
     /// A failed pass is tried again at this time.
     retry_at: Option<i64>,
+    /// The proxy in front of the running services.
+    proxy: LocalProxy,
 }
 
 impl Agent {
@@ -87,6 +91,7 @@ impl Agent {
         let gpus = Gpus::detect()?;
         let capacity = machine_capacity_with(&layout.config_file(), gpus.devices())?;
         let published = store::last_event_seq(&db)?;
+        let proxy = LocalProxy::new(layout.clone(), program.clone());
         Ok(Agent {
             layout,
             program,
@@ -108,6 +113,7 @@ impl Agent {
             nudged: true,
             deadlines: HashMap::new(),
             retry_at: None,
+            proxy,
         })
     }
 
@@ -266,6 +272,23 @@ impl Agent {
                 self.look_at(id, now)?;
             }
         }
+    }
+
+    /// Keeps the proxy's routes equal to the running services' (starting
+    /// the proxy for the first, stopping it after the last).
+    pub fn sync_services(&mut self) -> Result<()> {
+        let mut routes = Vec::new();
+        for job in store::running_services(&self.db)? {
+            let Some(service) = &job.service else {
+                continue;
+            };
+            if job.ending.is_some() {
+                continue;
+            }
+            let replicas = store::replicas(&self.db, job.id)?;
+            routes.extend(services::route(&job, service, &replicas));
+        }
+        self.proxy.sync(&self.runtime, routes)
     }
 
     /// Cancels users asked for since the last look.

@@ -37,6 +37,16 @@ impl Home {
 
 impl Drop for Home {
     fn drop(&mut self) {
+        // The services' proxy outlives the agent by design: stop it too.
+        if let Ok(record) = std::fs::read(self.dir.path().join("proxy.json"))
+            && let Ok(record) = serde_json::from_slice::<serde_json::Value>(&record)
+            && let Some(pid) = record["pid"].as_i64()
+        {
+            // SAFETY: kill with a pid read from our own home's proxy record.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+        }
         if let Ok(pid) = std::fs::read_to_string(self.dir.path().join("agent.pid"))
             && let Ok(pid) = pid.trim().parse::<i32>()
         {

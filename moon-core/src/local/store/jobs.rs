@@ -11,7 +11,7 @@ use super::clock::now_ms;
 use super::connection::{Connection, database};
 use crate::backend::Phase;
 use crate::error::{Error, Result};
-use crate::spec::{Demand, Job};
+use crate::spec::{Demand, Job, Service};
 use crate::volumes::ResolvedVolume;
 
 /// A job row, as the agent and clients use it.
@@ -50,6 +50,8 @@ pub struct JobRecord {
     pub submit_env: BTreeMap<String, String>,
     /// The job's volumes, resolved when it was submitted.
     pub volumes: Vec<ResolvedVolume>,
+    /// The service whose replicas this job runs, if it is a service's.
+    pub service: Option<Service>,
 }
 
 impl JobRecord {
@@ -60,7 +62,8 @@ impl JobRecord {
 }
 
 const JOB_COLUMNS: &str = "id, spec, phase, reason, message, created_ms, started_ms, finished_ms, \
-     cancel_requested, ending_phase, ending_reason, ending_message, restarts, ports, submit_dir, submit_env, gpu_devices, volumes";
+     cancel_requested, ending_phase, ending_reason, ending_message, restarts, ports, submit_dir, submit_env, gpu_devices, volumes, \
+     (SELECT services.spec FROM services WHERE services.job_id = jobs.id)";
 
 /// A JSON column that does not decode, as rusqlite reports a bad column.
 pub(super) fn undecodable(error: serde_json::Error) -> rusqlite::Error {
@@ -75,6 +78,7 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<JobRecord> {
     let env: String = row.get(15)?;
     let gpu_devices: String = row.get(16)?;
     let volumes: String = row.get(17)?;
+    let service: Option<String> = row.get(18)?;
     Ok(JobRecord {
         id: row.get(0)?,
         spec: serde_json::from_str(&spec).map_err(undecodable)?,
@@ -99,6 +103,10 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<JobRecord> {
         submit_env: serde_json::from_str(&env).map_err(undecodable)?,
         gpu_devices: serde_json::from_str(&gpu_devices).map_err(undecodable)?,
         volumes: serde_json::from_str(&volumes).map_err(undecodable)?,
+        service: match service {
+            Some(spec) => Some(serde_json::from_str(&spec).map_err(undecodable)?),
+            None => None,
+        },
     })
 }
 
@@ -162,6 +170,20 @@ fn phase_filter(phases: &[Phase]) -> String {
         .map(|phase| format!("'{}'", phase.as_str()))
         .collect();
     format!("phase IN ({})", names.join(", "))
+}
+
+/// The running jobs that run services' replicas, through the services
+/// table: a pass does not read the other running jobs to find them.
+pub fn running_services(db: &Connection) -> Result<Vec<JobRecord>> {
+    let mut statement = db
+        .raw()
+        .prepare_cached(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE id IN (SELECT job_id FROM services) \
+             AND phase = 'Running' ORDER BY id"
+        ))
+        .map_err(database)?;
+    let rows = statement.query_map([], job_from_row).map_err(database)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(database)
 }
 
 /// Whether any job is Pending or Running: an agent with none may leave.
@@ -341,7 +363,7 @@ pub fn mark_job_finished(
 /// itself. Its id is never given again (the table is AUTOINCREMENT), so
 /// nothing that still names it can reach a later job.
 pub fn delete_job_rows(db: &Connection, job_id: i64) -> Result<()> {
-    for table in ["events", "attempts", "replicas"] {
+    for table in ["events", "attempts", "replicas", "services"] {
         db.raw()
             .execute(
                 &format!("DELETE FROM {table} WHERE job_id = ?1"),

@@ -74,6 +74,12 @@ CREATE INDEX IF NOT EXISTS events_by_job ON events (job_id, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_phase ON jobs (phase);
 CREATE INDEX IF NOT EXISTS replicas_waiting ON replicas (next_start_ms) WHERE next_start_ms IS NOT NULL;
 CREATE INDEX IF NOT EXISTS attempts_in_flight ON attempts (job_id) WHERE state IN ('launching', 'running');
+-- A service's replicas run as a job (`Service::replica_job`); this row marks
+-- the job as a service's and keeps the service's spec as applied.
+CREATE TABLE IF NOT EXISTS services (
+    job_id INTEGER PRIMARY KEY,
+    spec TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL

@@ -1,0 +1,246 @@
+//! Services on the local backend: replicas supervised like a job's, on ports
+//! of their own, behind the home's proxy, which outlives the agent.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Home, tenant};
+use moon_core::ServiceStatus;
+use moon_core::spec::{Service, TenantQuota, service_from_yaml};
+use moon_core::status::ApplyOutcome;
+
+/// A replica that answers every GET with its own pid, on `PORT`, with
+/// keep-alive (HTTP/1.1), and `/healthz` for readiness.
+const REPLICA: &str = r#"
+import http.server, os
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        body = str(os.getpid()).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+"#;
+
+fn service(name: &str, replicas: u32) -> Service {
+    let yaml = format!(
+        "kind: Service\nname: {name}\ntenant: team\ncommand: [python3, -c, {script}]\n\
+         replicas: {replicas}\ncpus: 100m\nmemory: 64Mi\nreadiness: {{httpPath: /healthz, periodSeconds: 1}}\n",
+        script = serde_json::to_string(REPLICA).unwrap()
+    );
+    service_from_yaml(&yaml).expect("a valid service")
+}
+
+async fn ready(home: &Home, name: &str, replicas: u32) -> ServiceStatus {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = home
+            .client
+            .get_service("team", name)
+            .await
+            .expect("the service");
+        if status.ready_replicas == replicas && status.url.is_some() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "not ready in time: {status:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn get(client: &reqwest::Client, url: &str) -> Result<String, String> {
+    let response = client.get(url).send().await.map_err(|e| e.to_string())?;
+    let status = response.status();
+    let body = response.text().await.map_err(|e| e.to_string())?;
+    if status != 200 {
+        return Err(format!("{status}: {body}"));
+    }
+    Ok(body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_answers_at_its_url_from_every_replica_until_deleted() {
+    let home = Home::new();
+    tenant(&home.client, "team", TenantQuota::default()).await;
+    let spec = service("echo", 2);
+    let outcome = home
+        .client
+        .apply(&moon_core::spec::Spec::Service(spec.clone()))
+        .await
+        .unwrap();
+    assert_eq!(outcome, ApplyOutcome::Created);
+    let status = ready(&home, "echo", 2).await;
+    let url = status.url.clone().unwrap();
+    assert_eq!(status.desired_replicas, 2);
+    assert!(
+        status.replicas.iter().all(|r| r.address.is_some()),
+        "{status:#?}"
+    );
+
+    let client = reqwest::Client::new();
+    let mut pids = HashSet::new();
+    let answers = futures::future::join_all((0..40).map(|_| get(&client, &url))).await;
+    for answer in answers {
+        pids.insert(answer.expect("an answer"));
+    }
+    assert_eq!(pids.len(), 2, "both replicas answered: {pids:?}");
+
+    assert_eq!(
+        home.client.apply_service(&spec).await.unwrap(),
+        ApplyOutcome::Unchanged
+    );
+    // A service is not a job, though a job runs its replicas.
+    let error = home.client.get_job("team", "echo").await.unwrap_err();
+    assert!(
+        matches!(error, moon_core::Error::NotFound { kind: "job", .. }),
+        "{error}"
+    );
+    assert!(
+        home.client
+            .list_jobs(Some("team"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let listed = home.client.list_services(Some("team")).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["echo"]
+    );
+
+    home.client.delete_service("team", "echo").await.unwrap();
+    let error = home.client.get_service("team", "echo").await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            moon_core::Error::NotFound {
+                kind: "service",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(&client, &url).await.is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the URL still answers after the delete"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// GETs `url` every 10 ms until `stop`; counts failures.
+fn keep_asking(
+    url: String,
+    stop: Arc<AtomicBool>,
+    failures: Arc<AtomicU64>,
+) -> tokio::task::JoinHandle<Vec<String>> {
+    tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        let mut errors = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            if let Err(error) = get(&client, &url).await {
+                failures.fetch_add(1, Ordering::Relaxed);
+                errors.push(error);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        errors
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_replica_is_restarted_and_no_request_fails_meanwhile() {
+    let home = Home::new();
+    tenant(&home.client, "team", TenantQuota::default()).await;
+    home.client
+        .apply_service(&service("sturdy", 2))
+        .await
+        .unwrap();
+    let url = ready(&home, "sturdy", 2).await.url.unwrap();
+    let client = reqwest::Client::new();
+    let victim: i32 = get(&client, &url).await.unwrap().parse().unwrap();
+
+    let (stop, failures) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let asking = keep_asking(url.clone(), stop.clone(), failures.clone());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // SAFETY: kill a replica of our own service, by the pid it told us.
+    unsafe {
+        libc::kill(victim, libc::SIGKILL);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = home.client.get_service("team", "sturdy").await.unwrap();
+        if status.ready_replicas == 2 && status.replicas.iter().any(|r| r.attempts == 2) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not restarted in time: {status:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let errors = asking.await.unwrap();
+    assert!(errors.is_empty(), "failed GETs: {errors:?}");
+    let pids: HashSet<String> = futures::future::join_all((0..20).map(|_| get(&client, &url)))
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert!(!pids.contains(&victim.to_string()), "{pids:?}");
+    home.client.delete_service("team", "sturdy").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_url_answers_while_the_agent_is_killed_and_after_it_comes_back() {
+    let home = Home::new();
+    tenant(&home.client, "team", TenantQuota::default()).await;
+    home.client
+        .apply_service(&service("lasting", 1))
+        .await
+        .unwrap();
+    let url = ready(&home, "lasting", 1).await.url.unwrap();
+    let client = reqwest::Client::new();
+    let before = get(&client, &url).await.unwrap();
+
+    let agent = home.agent_pid().expect("an agent runs");
+    // SAFETY: kill our own home's agent.
+    unsafe {
+        libc::kill(agent, libc::SIGKILL);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..20 {
+        assert_eq!(
+            get(&client, &url).await.unwrap(),
+            before,
+            "the same replica, through the same proxy"
+        );
+    }
+    // A service applied now starts a new agent, which takes the proxy and
+    // the replica over and routes both services.
+    home.client
+        .apply_service(&service("second", 1))
+        .await
+        .unwrap();
+    let second = ready(&home, "second", 1).await.url.unwrap();
+    assert_ne!(home.agent_pid(), Some(agent), "a new agent runs");
+    assert_ne!(get(&client, &second).await.unwrap(), before);
+    let status = ready(&home, "lasting", 1).await;
+    assert_eq!(status.url.as_deref(), Some(url.as_str()));
+    assert_eq!(get(&client, &url).await.unwrap(), before);
+    home.client.delete_service("team", "second").await.unwrap();
+    home.client.delete_service("team", "lasting").await.unwrap();
+    assert!(get(&client, &url).await.is_err());
+}
