@@ -13,7 +13,9 @@ use moon_core::backend::{ApplyOutcome, Stream};
 use moon_core::config::{node_selector_text, taint_text};
 use moon_core::kubernetes::{KubernetesConfig, parse_node_selector, parse_tolerations};
 use moon_core::local::LocalConfig;
-use moon_core::spec::{Job, Kind, Tenant, job_from_yaml, spec_from_yaml, tenant_from_yaml};
+use moon_core::spec::{
+    Job, Kind, Tenant, job_from_yaml, service_from_yaml, spec_from_yaml, tenant_from_yaml,
+};
 use moon_core::{BackendName, Config};
 use moon_core::{Error, Event, LogLine, LogOptions, SecretData};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -305,6 +307,46 @@ impl Client {
         run(
             py,
             async move { to_json(&client.cancel(&tenant, &name).await?) },
+        )
+    }
+
+    /// Creates a service from its spec (JSON or YAML); returns `created` or
+    /// `unchanged`.
+    fn apply_service(&self, py: Python<'_>, spec: String) -> PyResult<&'static str> {
+        let client = self.connection(py)?;
+        run(py, async move {
+            let service = service_from_yaml(&spec)?;
+            Ok(match client.apply_service(&service).await? {
+                ApplyOutcome::Created => "created",
+                ApplyOutcome::Updated => "updated",
+                ApplyOutcome::Unchanged => "unchanged",
+            })
+        })
+    }
+
+    /// One service's status, as JSON.
+    fn get_service(&self, py: Python<'_>, tenant: String, name: String) -> PyResult<String> {
+        let client = self.connection(py)?;
+        run(py, async move {
+            to_json(&client.get_service(&tenant, &name).await?)
+        })
+    }
+
+    /// Services of one tenant or of all, oldest first, as a JSON list.
+    #[pyo3(signature = (tenant = None))]
+    fn list_services(&self, py: Python<'_>, tenant: Option<String>) -> PyResult<String> {
+        let client = self.connection(py)?;
+        run(py, async move {
+            to_json(&client.list_services(tenant.as_deref()).await?)
+        })
+    }
+
+    /// Deletes a service: its replicas stop and its URL closes.
+    fn delete_service(&self, py: Python<'_>, tenant: String, name: String) -> PyResult<()> {
+        let client = self.connection(py)?;
+        run(
+            py,
+            async move { client.delete_service(&tenant, &name).await },
         )
     }
 

@@ -18,6 +18,8 @@ tests/data/invalid_specs.yaml, with the entry's name as the test id.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -129,6 +131,18 @@ def _belongs_to_home(pid: int, home: Path) -> bool:
         return False
 
 
+def stop_proxy(home: Path) -> None:
+    """Stop the services' proxy of ``home``, which outlives its agent by design."""
+    try:
+        record = json.loads((home / "proxy.json").read_text())
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return
+    pid = record.get("pid")
+    if isinstance(pid, int) and pid > 1 and _pid_alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def stop_agent(home: Path, grace: float = AGENT_STOP_GRACE_S) -> int | None:
     """Stop the agent whose pid is in ``<home>/agent.pid``: SIGTERM, wait up to ``grace``
     seconds, then SIGKILL. Returns the pid that was signalled, or None."""
@@ -170,6 +184,7 @@ def moon_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
         yield home
     finally:
         stop_agent(home)
+        stop_proxy(home)
 
 
 # --------------------------------------------------------------------------- CLI

@@ -20,7 +20,7 @@ Example::
 
 from . import errors, gpu, storage, xgboost
 from ._native import __version__
-from .client import Client, JobHandle, Stream
+from .client import Client, JobHandle, ServiceHandle, Stream
 from .errors import (
     AgentError,
     AlreadyExists,
@@ -63,7 +63,16 @@ from .spec import (
     load_spec,
     render,
 )
-from .status import Event, JobStatus, LogLine, ReplicaStatus, SecretInfo, TenantStatus
+from .status import (
+    Event,
+    JobStatus,
+    LogLine,
+    ReplicaStatus,
+    SecretInfo,
+    ServiceReplicaStatus,
+    ServiceStatus,
+    TenantStatus,
+)
 
 __all__ = [
     "AgentError",
@@ -102,6 +111,9 @@ __all__ = [
     "Role",
     "SecretInfo",
     "Service",
+    "ServiceHandle",
+    "ServiceReplicaStatus",
+    "ServiceStatus",
     "StorageError",
     "StorageNotSupported",
     "StoragePermissionDenied",

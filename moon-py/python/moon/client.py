@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Callable, Generic, Literal, TypeVar
 
 from . import _native
-from .spec import Job, Quota, Tenant, render, spec_json
-from .status import Event, JobStatus, LogLine, SecretInfo, TenantStatus, _time
+from .errors import Timeout
+from .spec import Job, Quota, Service, Tenant, render, spec_json
+from .status import Event, JobStatus, LogLine, SecretInfo, ServiceStatus, TenantStatus, _time
 from .storage._tenant import TenantStorage
 
 __all__ = ["Client", "JobHandle", "Stream"]
@@ -269,6 +271,38 @@ class Client:
         used again; see :meth:`JobHandle.delete`."""
         self._native.delete_job(tenant, name, force)
 
+    def serve(self, service: Service | Mapping[str, Any]) -> ServiceHandle:
+        """Starts a service: its replicas, behind a URL. Returns at once; see
+        :meth:`ServiceHandle.wait_ready`. Applying the same spec again changes
+        nothing.
+
+        Raises:
+            InvalidSpec: The spec breaks a rule; ``errors`` lists every one.
+            NotFound: Its tenant does not exist.
+            AlreadyExists: The tenant has a job of that name.
+            Conflict: The service runs with another spec.
+            QuotaExceeded: Its replicas can never fit the tenant's quota or the machine.
+            NotSupported: The backend does not serve services yet.
+        """
+        spec = spec_json(service)
+        self._native.apply_service(spec)
+        data = json.loads(spec)
+        return ServiceHandle(self, data["tenant"], data["name"])
+
+    def service(self, tenant: str, name: str) -> ServiceHandle:
+        """A handle on an existing service (checked now)."""
+        self._native.get_service(tenant, name)
+        return ServiceHandle(self, tenant, name)
+
+    def list_services(self, tenant: str | None = None) -> list[ServiceStatus]:
+        """Services of one tenant or of all, oldest first."""
+        items = json.loads(self._native.list_services(tenant))
+        return [ServiceStatus.from_dict(item) for item in items]
+
+    def delete_service(self, tenant: str, name: str) -> None:
+        """Deletes a service; see :meth:`ServiceHandle.delete`."""
+        self._native.delete_service(tenant, name)
+
     def render(
         self,
         spec: Job | Tenant | Mapping[str, Any],
@@ -394,6 +428,102 @@ class JobHandle:
             Conflict: It is still pending or running, and ``force`` is false.
         """
         self._native.delete_job(self._tenant, self._name, force)
+
+
+class ServiceHandle:
+    """A service, by tenant and name."""
+
+    def __init__(self, client: Client, tenant: str, name: str) -> None:
+        self._client = client
+        self._tenant = tenant
+        self._name = name
+
+    @property
+    def tenant(self) -> str:
+        return self._tenant
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def key(self) -> str:
+        """``tenant/name``."""
+        return f"{self._tenant}/{self._name}"
+
+    def __repr__(self) -> str:
+        return f"ServiceHandle({self.key})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ServiceHandle):
+            return NotImplemented
+        return (self._client, self.key) == (other._client, other.key)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    @property
+    def _native(self) -> _native.Client:
+        return self._client._native
+
+    def status(self) -> ServiceStatus:
+        """The service's current state: URL, replicas, readiness."""
+        return ServiceStatus.from_dict(
+            json.loads(self._native.get_service(self._tenant, self._name))
+        )
+
+    @property
+    def url(self) -> str | None:
+        """Where clients reach it, once it runs."""
+        return self.status().url
+
+    def wait_ready(self, replicas: int | None = None, timeout: float = 60.0) -> ServiceStatus:
+        """Waits until ``replicas`` replicas (all it should have, by default)
+        take requests.
+
+        Raises:
+            Timeout: Not that many are ready after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.status()
+            wanted = status.desired_replicas if replicas is None else replicas
+            if status.url is not None and status.ready_replicas >= wanted:
+                return status
+            if time.monotonic() >= deadline:
+                raise Timeout(
+                    f"service {self.key}: {status.ready_replicas} of {wanted} replicas "
+                    f"ready after {timeout:g}s ({status.message or status.phase})",
+                    what=f"service {self.key} to be ready",
+                    seconds=timeout,
+                )
+            time.sleep(0.05)
+
+    def logs(
+        self, follow: bool = False, tail: int | None = None, replica: str | None = None
+    ) -> Stream[str]:
+        """The replicas' output as ``[replica-0] text`` lines.
+
+        Args:
+            follow: Keep reading until the service is deleted.
+            tail: Only the last ``tail`` lines of each replica's output so far.
+            replica: Only this replica (``replica-1``).
+        """
+        return Stream(self._native.logs(self._tenant, self._name, follow, tail, replica), _text)
+
+    def events(self, after: int | None = None) -> list[Event]:
+        """The service's events so far: replicas started, exited, restarted."""
+        items = json.loads(self._native.events(self._tenant, self._name, after))
+        return [Event.from_dict(item) for item in items]
+
+    def delete(self) -> None:
+        """Deletes the service: no new request reaches its replicas, they
+        stop, and its URL closes; the handle then refers to nothing.
+
+        Raises:
+            NotFound: The service does not exist (any more).
+        """
+        self._native.delete_service(self._tenant, self._name)
 
 
 def _text(item: tuple[str, str, int, str]) -> str:

@@ -21,6 +21,8 @@ __all__ = [
     "LogLine",
     "ReplicaStatus",
     "SecretInfo",
+    "ServiceReplicaStatus",
+    "ServiceStatus",
     "TenantStatus",
 ]
 
@@ -68,6 +70,74 @@ class ReplicaStatus:
             attempts=data["attempts"],
             exit_code=data.get("exitCode"),
             signal=data.get("signal"),
+        )
+
+
+@dataclass(frozen=True)
+class ServiceReplicaStatus:
+    """One replica of a service."""
+
+    name: str
+    """``replica-0``."""
+    phase: str
+    ready: bool
+    """It takes requests: running, its readiness check passed, not ejected."""
+    address: str | None
+    """Where it listens (``127.0.0.1:40177``)."""
+    attempts: int
+    in_flight: int
+    """Requests it is serving now."""
+    requests: int
+    """Requests sent to it since the proxy started."""
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ServiceReplicaStatus:
+        return cls(
+            name=data["name"],
+            phase=data["phase"],
+            ready=data["ready"],
+            address=data.get("address"),
+            attempts=data["attempts"],
+            in_flight=data["inFlight"],
+            requests=data["requests"],
+        )
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """A service's state."""
+
+    tenant: str
+    name: str
+    phase: str
+    """``Pending`` (waiting for quota), ``Running`` or ``Cancelled`` (deleted)."""
+    reason: str | None
+    message: str | None
+    url: str | None
+    """Where clients reach it, once it runs (``http://127.0.0.1:40123``)."""
+    desired_replicas: int
+    ready_replicas: int
+    created: datetime
+    replicas: tuple[ServiceReplicaStatus, ...]
+
+    @property
+    def key(self) -> str:
+        """``tenant/name``."""
+        return f"{self.tenant}/{self.name}"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ServiceStatus:
+        return cls(
+            tenant=data["tenant"],
+            name=data["name"],
+            phase=data["phase"],
+            reason=data.get("reason"),
+            message=data.get("message"),
+            url=data.get("url"),
+            desired_replicas=data["desiredReplicas"],
+            ready_replicas=data["readyReplicas"],
+            created=_time(data["createdMs"]),
+            replicas=tuple(ServiceReplicaStatus.from_dict(item) for item in data["replicas"]),
         )
 
 

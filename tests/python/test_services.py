@@ -1,0 +1,106 @@
+"""Services on the local backend through the Python API: served at a URL by every
+replica, seen in status, events and logs, and gone once deleted.
+
+Replicas are ``sys.executable`` running a tiny HTTP server that answers with its pid.
+"""
+
+from __future__ import annotations
+
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import moon
+
+TENANT = "team"
+WAIT_S = 60.0
+
+REPLICA = """
+import http.server, os, sys
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        body = str(os.getpid()).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler)
+print("listening on", os.environ["PORT"], flush=True)
+server.serve_forever()
+"""
+
+
+def pid_service(name: str, replicas: int) -> moon.Service:
+    return moon.Service(
+        name=name,
+        tenant=TENANT,
+        command=[sys.executable, "-c", REPLICA],
+        replicas=replicas,
+        cpus="100m",
+        memory="64Mi",
+        readiness={"httpPath": "/healthz"},
+    )
+
+
+def fetch(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return answer.read().decode()
+
+
+@pytest.fixture
+def client(moon_home: Path) -> moon.Client:
+    client = moon.Client()
+    client.apply_tenant(moon.Tenant(TENANT))
+    return client
+
+
+def test_a_service_is_served_at_its_url_by_every_replica_until_deleted(
+    client: moon.Client,
+) -> None:
+    svc = client.serve(pid_service("echo", 2))
+    status = svc.wait_ready(timeout=WAIT_S)
+    assert status.ready_replicas == 2 and status.desired_replicas == 2
+    assert status.url is not None and status.url.startswith("http://127.0.0.1:")
+    assert {r.name for r in status.replicas} == {"replica-0", "replica-1"}
+    assert all(r.address is not None for r in status.replicas)
+
+    pids = {fetch(status.url) for _ in range(40)}
+    assert len(pids) == 2, pids
+
+    client.serve(pid_service("echo", 2))  # the same spec again changes nothing
+    assert [s.name for s in client.list_services(TENANT)] == ["echo"]
+    kinds = {event.kind for event in svc.events()}
+    assert "ReplicaStarted" in kinds, kinds
+    lines = list(svc.logs())
+    assert any(line.startswith("[replica-0] listening on") for line in lines), lines
+    with pytest.raises(moon.NotFound):
+        client.job(TENANT, "echo")
+
+    svc.delete()
+    with pytest.raises(moon.NotFound):
+        svc.status()
+    with pytest.raises(urllib.error.URLError):
+        fetch(status.url)
+
+
+def test_a_service_spec_that_breaks_a_rule_is_refused_with_its_field(
+    client: moon.Client,
+) -> None:
+    with pytest.raises(moon.InvalidSpec) as refused:
+        client.serve({"kind": "Service", "name": "bad", "tenant": TENANT, "port": 0})
+    fields = {error.split(":")[0] for error in refused.value.errors}
+    assert {"command", "port"} <= fields, refused.value.errors
+
+
+def test_a_running_service_with_another_spec_is_a_conflict(client: moon.Client) -> None:
+    svc = client.serve(pid_service("fixed", 1))
+    svc.wait_ready(timeout=WAIT_S)
+    with pytest.raises(moon.Conflict, match="delete it and apply again"):
+        client.serve(pid_service("fixed", 3))
+    svc.delete()
