@@ -83,6 +83,17 @@ pub trait Backend: Send + Sync {
         let _ = tenant;
         Err(not_supported(self.name(), "services"))
     }
+    /// Sets a service's replica count: new replicas start; removed ones get
+    /// no new request, finish those they have, then stop.
+    async fn scale_service(
+        &self,
+        tenant: &str,
+        name: &str,
+        replicas: u32,
+    ) -> Result<ServiceStatus> {
+        let _ = (tenant, name, replicas);
+        Err(not_supported(self.name(), "services"))
+    }
     /// Deletes a service: no new request reaches its replicas, they stop,
     /// and its URL closes.
     async fn delete_service(&self, tenant: &str, name: &str) -> Result<()> {

@@ -19,6 +19,9 @@ const REPLICA: &str = r#"
 import http.server, os
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.do_GET()
     def do_GET(self):
         body = str(os.getpid()).encode()
         self.send_response(200)
@@ -143,11 +146,30 @@ fn keep_asking(
     stop: Arc<AtomicBool>,
     failures: Arc<AtomicU64>,
 ) -> tokio::task::JoinHandle<Vec<String>> {
+    keep_sending(reqwest::Method::GET, url, stop, failures)
+}
+
+/// Sends `method` requests to `url` every 10 ms until `stop`; counts failures.
+fn keep_sending(
+    method: reqwest::Method,
+    url: String,
+    stop: Arc<AtomicBool>,
+    failures: Arc<AtomicU64>,
+) -> tokio::task::JoinHandle<Vec<String>> {
     tokio::spawn(async move {
         let client = reqwest::Client::new();
         let mut errors = Vec::new();
         while !stop.load(Ordering::Relaxed) {
-            if let Err(error) = get(&client, &url).await {
+            let mut request = client.request(method.clone(), &url);
+            if method == reqwest::Method::POST {
+                request = request.body("x");
+            }
+            let answer = match request.send().await {
+                Ok(response) if response.status() == 200 => Ok(()),
+                Ok(response) => Err(response.status().to_string()),
+                Err(error) => Err(error.to_string()),
+            };
+            if let Err(error) = answer {
                 failures.fetch_add(1, Ordering::Relaxed);
                 errors.push(error);
             }
@@ -243,4 +265,83 @@ async fn the_url_answers_while_the_agent_is_killed_and_after_it_comes_back() {
     home.client.delete_service("team", "second").await.unwrap();
     home.client.delete_service("team", "lasting").await.unwrap();
     assert!(get(&client, &url).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaling_up_adds_replicas_and_scaling_down_drains_them_without_a_failed_post() {
+    let home = Home::new();
+    tenant(&home.client, "team", TenantQuota::default()).await;
+    home.client
+        .apply_service(&service("elastic", 1))
+        .await
+        .unwrap();
+    let url = ready(&home, "elastic", 1).await.url.unwrap();
+    let client = reqwest::Client::new();
+
+    let status = home
+        .client
+        .scale_service("team", "elastic", 3)
+        .await
+        .unwrap();
+    assert_eq!(status.desired_replicas, 3);
+    let status = ready(&home, "elastic", 3).await;
+    assert_eq!(status.url.as_deref(), Some(url.as_str()), "the URL stays");
+    let pids: HashSet<String> = futures::future::join_all((0..60).map(|_| get(&client, &url)))
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(pids.len(), 3, "{pids:?}");
+
+    // POSTs are never retried: one lost to a replica stopped mid-request would show.
+    let (stop, failures) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let posting = keep_sending(
+        reqwest::Method::POST,
+        url.clone(),
+        stop.clone(),
+        failures.clone(),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    home.client
+        .scale_service("team", "elastic", 1)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = home.client.get_service("team", "elastic").await.unwrap();
+        if status.replicas.len() == 1 && status.ready_replicas == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not scaled down in time: {status:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let errors = posting.await.unwrap();
+    assert!(
+        errors.is_empty(),
+        "failed POSTs while scaling down: {errors:?}"
+    );
+    let events = home.client.events("team", "elastic", None).await.unwrap();
+    let kinds: HashSet<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert!(
+        kinds.contains("Scaled") && kinds.contains("ReplicaRetired"),
+        "{kinds:?}"
+    );
+
+    // Applying the spec with another count scales too.
+    let outcome = home
+        .client
+        .apply_service(&service("elastic", 2))
+        .await
+        .unwrap();
+    assert_eq!(outcome, ApplyOutcome::Updated);
+    ready(&home, "elastic", 2).await;
+    home.client.delete_service("team", "elastic").await.unwrap();
 }

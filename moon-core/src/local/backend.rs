@@ -320,10 +320,11 @@ impl Backend for LocalBackend {
                 "service volumes yet",
             ));
         }
-        {
+        // Only the replica count differs from the running service's: a scale.
+        let scale = {
             let db = self.db();
             match store::find_job(&db, &service.tenant, &service.name) {
-                Err(Error::NotFound { .. }) => {}
+                Err(Error::NotFound { .. }) => false,
                 Err(error) => return Err(error),
                 Ok(existing) => match &existing.service {
                     None => {
@@ -336,17 +337,32 @@ impl Backend for LocalBackend {
                         // Deleted or failed for good: its name is free again.
                         let _ = spec;
                         retention::delete_job(&db, &self.layout, existing.id)?;
+                        false
                     }
                     Some(spec) if spec == service => return Ok(ApplyOutcome::Unchanged),
+                    Some(spec)
+                        if spec
+                            == &Service {
+                                replicas: spec.replicas,
+                                ..service.clone()
+                            } =>
+                    {
+                        true
+                    }
                     Some(_) => {
                         return Err(Error::Conflict(format!(
-                            "service {} exists with another spec; the local backend does not \
-                             change a running service yet: delete it and apply again",
+                            "service {} exists with another spec; the local backend changes \
+                             only the replica count of a running service: delete it and apply again",
                             existing.key()
                         )));
                     }
                 },
             }
+        };
+        if scale {
+            self.scale_service(&service.tenant, &service.name, service.replicas)
+                .await?;
+            return Ok(ApplyOutcome::Updated);
         }
         self.record_job(&service.replica_job(service.replicas), &[], Some(service))?;
         self.kick().await?;
@@ -387,6 +403,50 @@ impl Backend for LocalBackend {
                 services::status(job, service, replicas, route)
             })
             .collect())
+    }
+
+    async fn scale_service(
+        &self,
+        tenant: &str,
+        name: &str,
+        replicas: u32,
+    ) -> Result<ServiceStatus> {
+        {
+            let db = self.db();
+            let (job, service) = self.find_service_job(&db, tenant, name)?;
+            if job.phase.is_terminal() || job.ending.is_some() {
+                return Err(Error::Conflict(format!(
+                    "service {} is {}: it cannot be scaled",
+                    job.key(),
+                    job.phase
+                )));
+            }
+            let scaled = Service {
+                replicas,
+                ..service
+            };
+            validate_service(&scaled)?;
+            let spec = scaled.replica_job(replicas);
+            let demand = Demand::of(&spec);
+            let tenant_spec = store::tenant(&db, tenant)?.ok_or_else(|| Error::NotFound {
+                kind: "tenant",
+                name: tenant.to_string(),
+            })?;
+            let machine = machine_capacity_with(&self.layout.config_file(), None)?;
+            if let Some(reason) = never_fits(
+                tenant,
+                &Limits::of_quota(&tenant_spec.quota),
+                &machine,
+                &demand,
+            ) {
+                return Err(Error::QuotaExceeded(Box::new(reason)));
+            }
+            let tx = db.transaction()?;
+            store::set_service_scale(&tx, job.id, &scaled, &spec, &demand)?;
+            tx.commit()?;
+        }
+        self.kick().await?;
+        self.get_service(tenant, name).await
     }
 
     async fn delete_service(&self, tenant: &str, name: &str) -> Result<()> {

@@ -24,28 +24,38 @@ pub fn stop_replicas(
 ) -> Result<()> {
     store::stop_pending_replicas(db, job.id)?;
     for (key, pid) in store::running_attempts_of_job(db, job.id)? {
-        if stopping.contains(&key) {
-            continue;
-        }
-        if let Some(pid) = pid {
-            // SIGTERM to the supervisor, which passes it on to the replica's
-            // group and kills it after the grace; a pid that is no longer
-            // our supervisor's is left alone.
-            let ours = match supervisor::read_claim(&layout.attempt_dir(&key)) {
-                Some(claim) => claim.pid == pid && is_same_process(pid, claim.started),
-                // Not claimed yet: a supervisor this agent has just started,
-                // still its child. It blocks the signal first thing and takes
-                // it once it has started the replica, or dies of it before it
-                // claims anything: either way the attempt ends.
-                None => is_own_child(pid),
-            };
-            if ours {
-                let _ = signal_process(pid, Signal::SIGTERM);
-            }
-            stopping.insert(key);
-        }
+        stop_attempt(layout, key, pid, stopping);
     }
     Ok(())
+}
+
+/// Asks one running attempt to stop, once (those in `stopping` were asked
+/// already): SIGTERM to its supervisor, which passes it on to the replica's
+/// group and kills it after the grace.
+pub fn stop_attempt(
+    layout: &Layout,
+    key: AttemptKey,
+    pid: Option<i32>,
+    stopping: &mut HashSet<AttemptKey>,
+) {
+    if stopping.contains(&key) {
+        return;
+    }
+    if let Some(pid) = pid {
+        // A pid that is no longer our supervisor's is left alone.
+        let ours = match supervisor::read_claim(&layout.attempt_dir(&key)) {
+            Some(claim) => claim.pid == pid && is_same_process(pid, claim.started),
+            // Not claimed yet: a supervisor this agent has just started,
+            // still its child. It blocks the signal first thing and takes
+            // it once it has started the replica, or dies of it before it
+            // claims anything: either way the attempt ends.
+            None => is_own_child(pid),
+        };
+        if ours {
+            let _ = signal_process(pid, Signal::SIGTERM);
+        }
+        stopping.insert(key);
+    }
 }
 
 /// Whether every attempt of the job has ended.

@@ -16,6 +16,7 @@ use super::crash_points::{self, CrashPoint};
 use super::launch::is_hidden_role;
 use super::layout::Layout;
 use super::process::{pidfd_open, reap, signal_group};
+use super::services;
 use super::store::{self, AttemptKey, Connection, now_ms};
 use super::supervisor::{self, ExitRecord};
 use crate::backend::{Phase, ReplicaPhase};
@@ -112,6 +113,18 @@ pub fn record_exit(db: &Connection, layout: &Layout, key: &AttemptKey) -> Result
                 ReplicaPhase::Stopped
             },
             None,
+        )?;
+    } else if job.service.is_some() && key.index >= services::desired_replicas(&job) {
+        // Scaled down past it: it is not started again.
+        store::delete_replica(&tx, job.id, &key.role, key.index)?;
+        let message = format!("{replica} retired: the service scaled down");
+        store::add_event(
+            &tx,
+            &job,
+            "ReplicaRetired",
+            job.phase,
+            Some(&replica),
+            &message,
         )?;
     } else if job.service.is_some() {
         // A service's replica is started again however it ended: a

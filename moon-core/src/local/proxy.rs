@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use moon_net::proxy::{AdminClient, Route};
+use moon_net::proxy::{AdminClient, Route, RouteStatus};
 use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Handle;
@@ -113,6 +113,15 @@ impl LocalProxy {
             self.pushed.remove(&name);
         }
         Ok(())
+    }
+
+    /// Every route's status as the running proxy sees it (none if it does
+    /// not run).
+    pub fn statuses(&mut self, runtime: &Handle) -> Result<Vec<RouteStatus>> {
+        match self.alive() {
+            Some(admin) => runtime.block_on(admin.routes()).map_err(proxy_error),
+            None => Ok(Vec::new()),
+        }
     }
 
     fn start(&mut self, runtime: &Handle) -> Result<AdminClient> {

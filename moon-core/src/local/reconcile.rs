@@ -274,10 +274,23 @@ impl Agent {
         }
     }
 
-    /// Keeps the proxy's routes equal to the running services' (starting
-    /// the proxy for the first, stopping it after the last).
+    /// Keeps running services at their replica count and the proxy's routes
+    /// equal to theirs (starting the proxy for the first service, stopping
+    /// it after the last). A service scaled up gets replicas (with ports) and
+    /// they launch; one scaled down first drops its last replicas from its
+    /// route, and stops each once the proxy has drained it.
     pub fn sync_services(&mut self) -> Result<()> {
+        let mut grew = false;
+        for job in store::running_services(&self.db)? {
+            if job.ending.is_none() {
+                grew |= self.grow_service(&job)?;
+            }
+        }
+        if grew {
+            self.reconcile()?;
+        }
         let mut routes = Vec::new();
+        let mut retiring = Vec::new();
         for job in store::running_services(&self.db)? {
             let Some(service) = &job.service else {
                 continue;
@@ -285,10 +298,85 @@ impl Agent {
             if job.ending.is_some() {
                 continue;
             }
-            let replicas = store::replicas(&self.db, job.id)?;
+            let desired = services::desired_replicas(&job);
+            let mut replicas = store::replicas(&self.db, job.id)?;
+            for replica in replicas.iter().filter(|r| r.index >= desired) {
+                if replica.phase == ReplicaPhase::Running {
+                    retiring.push((
+                        job.id,
+                        services::route_name(&service.tenant, &service.name),
+                        replica.index,
+                    ));
+                } else {
+                    store::delete_replica(&self.db, job.id, &replica.role, replica.index)?;
+                }
+            }
+            replicas.retain(|r| r.index < desired);
             routes.extend(services::route(&job, service, &replicas));
         }
-        self.proxy.sync(&self.runtime, routes)
+        self.proxy.sync(&self.runtime, routes)?;
+        if !retiring.is_empty() {
+            let seen = self.proxy.statuses(&self.runtime)?;
+            for (job_id, route, index) in retiring {
+                if services::drained(&seen, &route, index) {
+                    self.retire(job_id, index)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the rows (and ports) of a service's replicas up to its count;
+    /// whether it added any.
+    fn grow_service(&mut self, job: &JobRecord) -> Result<bool> {
+        let desired = services::desired_replicas(job);
+        let present: HashSet<u32> = store::replicas(&self.db, job.id)?
+            .iter()
+            .map(|r| r.index)
+            .collect();
+        let missing: Vec<u32> = (0..desired)
+            .filter(|index| !present.contains(index))
+            .collect();
+        if missing.is_empty() {
+            return Ok(false);
+        }
+        let mut ports = job.ports.clone();
+        let mut in_use: HashSet<u16> = HashSet::new();
+        for running in store::jobs(&self.db, None, &[Phase::Running])? {
+            in_use.extend(running.ports.values().copied());
+        }
+        let names: Vec<String> = missing
+            .iter()
+            .map(|index| rendezvous::port_name(crate::spec::REPLICA_ROLE, *index))
+            .filter(|name| !ports.contains_key(name))
+            .collect();
+        ports.extend(ports::allocate(names, &mut in_use)?);
+        let tx = self.db.transaction()?;
+        store::set_job_ports(&tx, job.id, &ports)?;
+        for index in &missing {
+            store::add_replica(&tx, job.id, crate::spec::REPLICA_ROLE, *index, 0)?;
+        }
+        store::add_event(
+            &tx,
+            job,
+            "Scaled",
+            Phase::Running,
+            None,
+            &format!("scaled to {desired} replicas: starting {}", missing.len()),
+        )?;
+        tx.commit()?;
+        self.dirty.insert(job.id);
+        Ok(true)
+    }
+
+    /// Stops a replica a service scaled down past, once drained.
+    fn retire(&mut self, job_id: i64, index: u32) -> Result<()> {
+        for (key, pid) in store::running_attempts_of_job(&self.db, job_id)? {
+            if key.role == crate::spec::REPLICA_ROLE && key.index == index {
+                ending::stop_attempt(&self.layout, key, pid, &mut self.stopping);
+            }
+        }
+        Ok(())
     }
 
     /// Cancels users asked for since the last look.

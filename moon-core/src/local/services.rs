@@ -41,6 +41,28 @@ pub fn replica_env(job: &JobRecord, index: u32) -> BTreeMap<String, String> {
     env
 }
 
+/// The replicas a service's job should have now.
+pub fn desired_replicas(job: &JobRecord) -> u32 {
+    job.spec
+        .roles
+        .iter()
+        .find(|r| r.name == REPLICA_ROLE)
+        .map_or(0, |r| r.replicas)
+}
+
+/// Whether the proxy has drained replica `index` of `route`: gone from the
+/// route, or draining with nothing in flight.
+pub fn drained(seen: &[RouteStatus], route: &str, index: u32) -> bool {
+    let name = port_name(REPLICA_ROLE, index);
+    let Some(route) = seen.iter().find(|r| r.service == route) else {
+        return true;
+    };
+    match route.replicas.iter().find(|replica| replica.id == name) {
+        None => true,
+        Some(replica) => replica.state == ReplicaState::Draining && replica.in_flight == 0,
+    }
+}
+
 /// The proxy's name for a service: unique on the machine, as routes are.
 pub fn route_name(tenant: &str, name: &str) -> String {
     format!("{tenant}.{name}")

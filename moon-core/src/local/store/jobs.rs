@@ -186,6 +186,18 @@ pub fn running_services(db: &Connection) -> Result<Vec<JobRecord>> {
     rows.collect::<rusqlite::Result<_>>().map_err(database)
 }
 
+/// Replaces a running job's ports (a service given a port per new replica).
+pub fn set_job_ports(db: &Connection, job_id: i64, ports: &BTreeMap<String, u16>) -> Result<()> {
+    let ports = serde_json::to_string(ports).map_err(|error| Error::Agent(error.to_string()))?;
+    db.raw()
+        .execute(
+            "UPDATE jobs SET ports = ?2 WHERE id = ?1",
+            params![job_id, ports],
+        )
+        .map_err(database)?;
+    Ok(())
+}
+
 /// Whether any job is Pending or Running: an agent with none may leave.
 pub fn has_unfinished_jobs(db: &Connection) -> Result<bool> {
     let count: i64 = db

@@ -38,13 +38,13 @@ pub use events::{add_event, events, events_since, job_events, last_event_seq};
 pub use jobs::{
     JobRecord, begin_ending, cancels_asked, count_restart, delete_job_rows, expired_jobs, find_job,
     has_unfinished_jobs, insert_job, job_by_id, jobs, mark_job_finished, mark_job_running,
-    next_expiry_ms, request_cancel, running_services, set_waiting,
+    next_expiry_ms, request_cancel, running_services, set_job_ports, set_waiting,
 };
 pub use replicas::{
-    ReplicaRecord, add_replica, jobs_with_restart_due, next_restart_ms, record_replica_exit,
-    replicas, stop_pending_replicas, stop_unfinished_replicas,
+    ReplicaRecord, add_replica, delete_replica, jobs_with_restart_due, next_restart_ms,
+    record_replica_exit, replicas, stop_pending_replicas, stop_unfinished_replicas,
 };
-pub use services::insert_service;
+pub use services::{insert_service, set_service_scale};
 pub use settings::{set_setting, setting};
 pub use status::status;
 pub use tenants::{delete_tenant_row, put_tenant, tenant, tenants};

@@ -118,6 +118,18 @@ pub fn stop_pending_replicas(db: &Connection, job_id: i64) -> Result<()> {
     Ok(())
 }
 
+/// Forgets a replica a service scaled down past; its attempts stay, for
+/// their logs.
+pub fn delete_replica(db: &Connection, job_id: i64, role: &str, index: u32) -> Result<()> {
+    db.raw()
+        .execute(
+            "DELETE FROM replicas WHERE job_id = ?1 AND role = ?2 AND idx = ?3",
+            params![job_id, role, index],
+        )
+        .map_err(database)?;
+    Ok(())
+}
+
 /// Stops every replica of an ended job that has not ended itself.
 pub fn stop_unfinished_replicas(db: &Connection, job_id: i64) -> Result<()> {
     db.raw()
