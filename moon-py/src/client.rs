@@ -341,6 +341,20 @@ impl Client {
         })
     }
 
+    /// Sets a service's replica count; returns its status as JSON.
+    fn scale_service(
+        &self,
+        py: Python<'_>,
+        tenant: String,
+        name: String,
+        replicas: u32,
+    ) -> PyResult<String> {
+        let client = self.connection(py)?;
+        run(py, async move {
+            to_json(&client.scale_service(&tenant, &name, replicas).await?)
+        })
+    }
+
     /// Deletes a service: its replicas stop and its URL closes.
     fn delete_service(&self, py: Python<'_>, tenant: String, name: String) -> PyResult<()> {
         let client = self.connection(py)?;

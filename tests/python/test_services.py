@@ -7,6 +7,7 @@ Replicas are ``sys.executable`` running a tiny HTTP server that answers with its
 from __future__ import annotations
 
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -98,9 +99,26 @@ def test_a_service_spec_that_breaks_a_rule_is_refused_with_its_field(
     assert {"command", "port"} <= fields, refused.value.errors
 
 
+def test_a_service_scales_up_and_down(client: moon.Client) -> None:
+    svc = client.serve(pid_service("elastic", 1))
+    url = svc.wait_ready(timeout=WAIT_S).url
+    assert svc.scale(3).desired_replicas == 3
+    assert svc.wait_ready(timeout=WAIT_S).url == url
+    assert len({fetch(url) for _ in range(60)}) == 3
+    client.serve(pid_service("elastic", 1))  # a spec that differs only in its count scales
+    deadline = time.monotonic() + WAIT_S
+    while len(svc.status().replicas) != 1:
+        assert time.monotonic() < deadline, svc.status()
+        time.sleep(0.1)
+    assert len({fetch(url) for _ in range(10)}) == 1
+    svc.delete()
+
+
 def test_a_running_service_with_another_spec_is_a_conflict(client: moon.Client) -> None:
     svc = client.serve(pid_service("fixed", 1))
     svc.wait_ready(timeout=WAIT_S)
+    changed = pid_service("fixed", 1)
+    changed.env = {"MODE": "other"}
     with pytest.raises(moon.Conflict, match="delete it and apply again"):
-        client.serve(pid_service("fixed", 3))
+        client.serve(changed)
     svc.delete()

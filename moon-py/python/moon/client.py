@@ -499,6 +499,17 @@ class ServiceHandle:
                 )
             time.sleep(0.05)
 
+    def scale(self, replicas: int) -> ServiceStatus:
+        """Sets the replica count: new replicas start; removed ones get no new
+        request, finish those they have, then stop.
+
+        Raises:
+            QuotaExceeded: That many replicas can never fit the tenant's quota.
+            Conflict: The service is being deleted.
+        """
+        data = self._native.scale_service(self._tenant, self._name, replicas)
+        return ServiceStatus.from_dict(json.loads(data))
+
     def logs(
         self, follow: bool = False, tail: int | None = None, replica: str | None = None
     ) -> Stream[str]:
