@@ -333,9 +333,8 @@ impl Backend for LocalBackend {
                             name: existing.key(),
                         });
                     }
-                    Some(spec) if existing.phase.is_terminal() => {
+                    Some(_) if existing.phase.is_terminal() => {
                         // Deleted or failed for good: its name is free again.
-                        let _ = spec;
                         retention::delete_job(&db, &self.layout, existing.id)?;
                         false
                     }
@@ -376,10 +375,12 @@ impl Backend for LocalBackend {
             let replicas = store::replicas(&db, job.id)?;
             (job, service, replicas)
         };
-        let routes = self.routes().await;
-        let route_name = services::route_name(tenant, name);
-        let route = routes.iter().find(|route| route.service == route_name);
-        Ok(services::status(&job, &service, &replicas, route))
+        Ok(services::status(
+            &job,
+            &service,
+            &replicas,
+            &self.routes().await,
+        ))
     }
 
     async fn list_services(&self, tenant: Option<&str>) -> Result<Vec<ServiceStatus>> {
@@ -397,11 +398,7 @@ impl Backend for LocalBackend {
         let routes = self.routes().await;
         Ok(found
             .iter()
-            .map(|(job, service, replicas)| {
-                let route_name = services::route_name(&service.tenant, &service.name);
-                let route = routes.iter().find(|route| route.service == route_name);
-                services::status(job, service, replicas, route)
-            })
+            .map(|(job, service, replicas)| services::status(job, service, replicas, &routes))
             .collect())
     }
 

@@ -112,13 +112,15 @@ pub fn route(job: &JobRecord, service: &Service, replicas: &[ReplicaRecord]) -> 
 }
 
 /// A service's status from its job, its replicas and, when the proxy runs,
-/// the proxy's view of them (readiness, requests).
+/// the proxy's view of them (readiness, requests) among `routes`.
 pub fn status(
     job: &JobRecord,
     service: &Service,
     replicas: &[ReplicaRecord],
-    route: Option<&RouteStatus>,
+    routes: &[RouteStatus],
 ) -> ServiceStatus {
+    let name = route_name(&service.tenant, &service.name);
+    let route = routes.iter().find(|route| route.service == name);
     let seen = |name: &str| route.and_then(|r| r.replicas.iter().find(|seen| seen.id == name));
     let replicas: Vec<ServiceReplicaStatus> = replicas
         .iter()

@@ -324,8 +324,8 @@ class Client:
         )
 
 
-class JobHandle:
-    """A submitted job, by tenant and name."""
+class _Handle:
+    """An object of a tenant, by name: what job and service handles share."""
 
     def __init__(self, client: Client, tenant: str, name: str) -> None:
         self._client = client
@@ -346,10 +346,10 @@ class JobHandle:
         return f"{self._tenant}/{self._name}"
 
     def __repr__(self) -> str:
-        return f"JobHandle({self.key})"
+        return f"{type(self).__name__}({self.key})"
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, JobHandle):
+        if not isinstance(other, _Handle) or type(other) is not type(self):
             return NotImplemented
         return (self._client, self.key) == (other._client, other.key)
 
@@ -359,6 +359,10 @@ class JobHandle:
     @property
     def _native(self) -> _native.Client:
         return self._client._native
+
+
+class JobHandle(_Handle):
+    """A submitted job, by tenant and name."""
 
     def status(self) -> JobStatus:
         """The job's current state."""
@@ -430,41 +434,8 @@ class JobHandle:
         self._native.delete_job(self._tenant, self._name, force)
 
 
-class ServiceHandle:
+class ServiceHandle(_Handle):
     """A service, by tenant and name."""
-
-    def __init__(self, client: Client, tenant: str, name: str) -> None:
-        self._client = client
-        self._tenant = tenant
-        self._name = name
-
-    @property
-    def tenant(self) -> str:
-        return self._tenant
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def key(self) -> str:
-        """``tenant/name``."""
-        return f"{self._tenant}/{self._name}"
-
-    def __repr__(self) -> str:
-        return f"ServiceHandle({self.key})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ServiceHandle):
-            return NotImplemented
-        return (self._client, self.key) == (other._client, other.key)
-
-    def __hash__(self) -> int:
-        return hash(self.key)
-
-    @property
-    def _native(self) -> _native.Client:
-        return self._client._native
 
     def status(self) -> ServiceStatus:
         """The service's current state: URL, replicas, readiness."""
