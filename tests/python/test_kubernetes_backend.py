@@ -646,18 +646,36 @@ def test_wait_returns_the_right_result_across_an_apiserver_restart(
 # --------------------------------------------------------------------------- GPU selectors
 
 
+@pytest.fixture(scope="module")
+def placement_team(admin: moon.Client) -> str:
+    """A tenant whose GPU quota never holds a placement test back.
+
+    Placement tests run back to back; sharing team-a's quota of 2 GPUs, each
+    one waited for the quota controller to count the last one's pods as
+    ended, and the Job controller's backoff on the refused pods could then
+    outlast the test's wait.
+    """
+    admin.create_tenant("kube-placement", quota=moon.Quota(cpus=16, memory="16Gi", gpus=16))
+    return "kube-placement"
+
+
 @pytest.mark.parametrize(
     ("gpus", "pool"),
     [("A100:1", "gpu-a100-"), ("80GB+:1", "gpu-h100-"), ("H100,cc9.0+:1", "gpu-h100-")],
 )
 def test_a_gpu_selector_lands_only_on_nodes_of_that_model_and_memory(
-    admin: moon.Client, team_a: str, gpus: str, pool: str
+    admin: moon.Client, placement_team: str, gpus: str, pool: str
 ) -> None:
-    spec = job(team_a, "model", workers=2)
+    spec = job(placement_team, "model", workers=2)
     spec.roles[-1].gpus = gpus
     handle = admin.submit(spec)
-    assert handle.wait(timeout=WAIT_S).phase == "Succeeded"
-    workers = [p for p in pods_of(team_a, handle.name) if "-worker-" in p["metadata"]["name"]]
+    try:
+        assert handle.wait(timeout=WAIT_S).phase == "Succeeded"
+    except moon.Timeout:
+        pytest.fail(f"still {handle.status().phase} after {WAIT_S}s: {handle.events()}")
+    workers = [
+        p for p in pods_of(placement_team, handle.name) if "-worker-" in p["metadata"]["name"]
+    ]
     assert len(workers) == 2
     assert all(p["spec"]["nodeName"].startswith(pool) for p in workers), [
         p["spec"]["nodeName"] for p in workers
