@@ -10,19 +10,21 @@ use std::time::{Duration, Instant};
 
 use common::{Home, tenant};
 use moon_core::ServiceStatus;
-use moon_core::spec::{Service, TenantQuota, service_from_yaml};
+use moon_core::spec::{Autoscale, Quantity, Service, TenantQuota, service_from_yaml};
 use moon_core::status::ApplyOutcome;
 
 /// A replica that answers every GET with its own pid, on `PORT`, with
-/// keep-alive (HTTP/1.1), and `/healthz` for readiness.
+/// keep-alive (HTTP/1.1), and `/healthz` for readiness; `/slow` takes 300 ms.
 const REPLICA: &str = r#"
-import http.server, os
+import http.server, os, time
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", "0")))
         self.do_GET()
     def do_GET(self):
+        if self.path.startswith("/slow"):
+            time.sleep(0.3)
         body = str(os.getpid()).encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
@@ -40,6 +42,60 @@ fn service(name: &str, replicas: u32) -> Service {
         script = serde_json::to_string(REPLICA).unwrap()
     );
     service_from_yaml(&yaml).expect("a valid service")
+}
+
+/// `service(name, replicas)`, scaled by requests in flight between `min` and `max`,
+/// scaling down after 1 s of lower recommendations.
+fn autoscaled(name: &str, replicas: u32, min: u32, max: u32) -> Service {
+    let mut spec = service(name, replicas);
+    spec.autoscale = Some(Autoscale {
+        min_replicas: min,
+        max_replicas: max,
+        target_requests_per_second: None,
+        target_in_flight: Some(1.0),
+        scale_up_stabilization_seconds: 0,
+        scale_down_stabilization_seconds: 1,
+    });
+    spec
+}
+
+/// Waits for an event of `kind` of service `name`; its message.
+async fn event(home: &Home, name: &str, kind: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let events = home.client.events("team", name, None).await.unwrap();
+        if let Some(event) = events.iter().find(|e| e.kind == kind) {
+            return event.message.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {kind} event in time: {events:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until service `name`'s status is `wanted`; that status.
+async fn until(home: &Home, name: &str, wanted: impl Fn(&ServiceStatus) -> bool) -> ServiceStatus {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = home.client.get_service("team", name).await.unwrap();
+        if wanted(&status) {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "not in time: {status:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The messages of service `name`'s `Autoscaled` events, oldest first.
+async fn autoscaled_events(home: &Home, name: &str) -> Vec<String> {
+    let events = home.client.events("team", name, None).await.unwrap();
+    events
+        .into_iter()
+        .filter(|e| e.kind == "Autoscaled")
+        .map(|e| e.message)
+        .collect()
 }
 
 async fn ready(home: &Home, name: &str, replicas: u32) -> ServiceStatus {
@@ -344,4 +400,95 @@ async fn scaling_up_adds_replicas_and_scaling_down_drains_them_without_a_failed_
     assert_eq!(outcome, ApplyOutcome::Updated);
     ready(&home, "elastic", 2).await;
     home.client.delete_service("team", "elastic").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_service_scales_to_zero_and_a_request_brings_a_replica_back() {
+    let home = Home::new();
+    tenant(&home.client, "team", TenantQuota::default()).await;
+    home.client
+        .apply_service(&autoscaled("napper", 1, 0, 2))
+        .await
+        .unwrap();
+    let url = ready(&home, "napper", 1).await.url.unwrap();
+    let client = reqwest::Client::new();
+    let first = get(&client, &url).await.unwrap();
+
+    let message = event(&home, "napper", "Autoscaled").await;
+    assert!(message.starts_with("1 -> 0 replicas"), "{message}");
+    let status = until(&home, "napper", |s| s.replicas.is_empty()).await;
+    assert_eq!(status.desired_replicas, 0);
+    assert!(status.url.is_some(), "the URL stays at zero replicas");
+
+    // The request waits at the URL while a replica starts, then is answered.
+    let second = get(&client, &url)
+        .await
+        .expect("an answer after a cold start");
+    assert_ne!(second, first, "a new replica process answered");
+    let message = event(&home, "napper", "ColdStart").await;
+    assert!(
+        message.contains("after the service scaled up from zero for 1 waiting request"),
+        "{message}"
+    );
+    let scaled = autoscaled_events(&home, "napper").await;
+    assert!(
+        scaled[1].starts_with("0 -> 1 replicas: 1 requests wait"),
+        "{scaled:?}"
+    );
+    home.client.delete_service("team", "napper").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_scales_a_service_up_as_far_as_the_quota_holds_and_back_down_after() {
+    let home = Home::new();
+    // Three replicas of 100m fit; the autoscaler may ask for five.
+    let quota = TenantQuota {
+        cpus: Some(Quantity::from("300m")),
+        ..TenantQuota::default()
+    };
+    tenant(&home.client, "team", quota).await;
+    home.client
+        .apply_service(&autoscaled("busy", 1, 1, 5))
+        .await
+        .unwrap();
+    let url = ready(&home, "busy", 1).await.url.unwrap();
+
+    // Eight requests of 300 ms always in flight, against a target of one per replica.
+    let stop = Arc::new(AtomicBool::new(false));
+    let load: Vec<_> = (0..8)
+        .map(|_| {
+            let (url, stop) = (format!("{url}/slow"), stop.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                while !stop.load(Ordering::Relaxed) {
+                    get(&client, &url).await.expect("an answer under load");
+                }
+            })
+        })
+        .collect();
+    let limited = event(&home, "busy", "ScaleLimited").await;
+    assert!(
+        limited.contains("the autoscaler asks for 5 replicas")
+            && limited.contains("held at 3")
+            && limited.contains("quota is cpus"),
+        "{limited}"
+    );
+    let status = ready(&home, "busy", 3).await;
+    assert_eq!(status.desired_replicas, 3);
+    stop.store(true, Ordering::Relaxed);
+    for task in load {
+        task.await.unwrap();
+    }
+
+    // Idle, it goes back to its minimum, one.
+    until(&home, "busy", |s| {
+        s.replicas.len() == 1 && s.desired_replicas == 1
+    })
+    .await;
+    let scaled = autoscaled_events(&home, "busy").await;
+    assert!(
+        scaled.iter().any(|m| m.starts_with("3 -> 1 replicas")),
+        "{scaled:?}"
+    );
+    home.client.delete_service("team", "busy").await.unwrap();
 }

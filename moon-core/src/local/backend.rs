@@ -23,6 +23,7 @@ use super::layout::Layout;
 use super::private::{self, HomeInstance};
 use super::protocol::{Reply, Request};
 use super::proxy::LocalProxy;
+use super::rescale::rescale;
 use super::retention;
 use super::secrets;
 use super::services;
@@ -346,6 +347,11 @@ impl Backend for LocalBackend {
                                 ..service.clone()
                             } =>
                     {
+                        // An autoscaled service's count is the autoscaler's:
+                        // applying the same spec again leaves it be.
+                        if spec.autoscale.is_some() {
+                            return Ok(ApplyOutcome::Unchanged);
+                        }
                         true
                     }
                     Some(_) => {
@@ -410,37 +416,9 @@ impl Backend for LocalBackend {
     ) -> Result<ServiceStatus> {
         {
             let db = self.db();
-            let (job, service) = self.find_service_job(&db, tenant, name)?;
-            if job.phase.is_terminal() || job.ending.is_some() {
-                return Err(Error::Conflict(format!(
-                    "service {} is {}: it cannot be scaled",
-                    job.key(),
-                    job.phase
-                )));
-            }
-            let scaled = Service {
-                replicas,
-                ..service
-            };
-            validate_service(&scaled)?;
-            let spec = scaled.replica_job(replicas);
-            let demand = Demand::of(&spec);
-            let tenant_spec = store::tenant(&db, tenant)?.ok_or_else(|| Error::NotFound {
-                kind: "tenant",
-                name: tenant.to_string(),
-            })?;
+            let (job, _) = self.find_service_job(&db, tenant, name)?;
             let machine = machine_capacity_with(&self.layout.config_file(), None)?;
-            if let Some(reason) = never_fits(
-                tenant,
-                &Limits::of_quota(&tenant_spec.quota),
-                &machine,
-                &demand,
-            ) {
-                return Err(Error::QuotaExceeded(Box::new(reason)));
-            }
-            let tx = db.transaction()?;
-            store::set_service_scale(&tx, job.id, &scaled, &spec, &demand)?;
-            tx.commit()?;
+            rescale(&db, &machine, &job, replicas)?;
         }
         self.kick().await?;
         self.get_service(tenant, name).await

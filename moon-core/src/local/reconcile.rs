@@ -19,6 +19,7 @@ use tokio::runtime::Handle;
 use super::admission::Limits;
 use super::admit;
 use super::agent_server::Message;
+use super::autoscaling::Autoscaling;
 use super::capacity::machine_capacity_with;
 use super::crash_points::{self, CrashPoint};
 use super::ending;
@@ -30,6 +31,7 @@ use super::layout::Layout;
 use super::ports;
 use super::proxy::LocalProxy;
 use super::recovery::{self, Found};
+use super::rescale::rescale;
 use super::retention;
 use super::services;
 use super::store::{self, AttemptKey, Connection, JobRecord, now_ms};
@@ -37,6 +39,8 @@ use super::volumes;
 use crate::backend::{Phase, ReplicaPhase};
 use crate::error::{Error, Result};
 use crate::rendezvous;
+use crate::spec::{Autoscale, Service};
+use moon_spec::autoscale::Decision;
 
 /// The agent's decision-maker; it owns the database connection, on the
 /// agent's decision thread.
@@ -74,6 +78,8 @@ pub struct Agent {
     retry_at: Option<i64>,
     /// The proxy in front of the running services.
     proxy: LocalProxy,
+    /// What the autoscaled services' autoscalers remember between readings.
+    autoscaling: Autoscaling,
 }
 
 impl Agent {
@@ -114,6 +120,7 @@ impl Agent {
             deadlines: HashMap::new(),
             retry_at: None,
             proxy,
+            autoscaling: Autoscaling::default(),
         })
     }
 
@@ -191,7 +198,7 @@ impl Agent {
     }
 
     /// When something is next due: a restart after its backoff, a deadline,
-    /// or a retry after a failed pass.
+    /// a retry after a failed pass, or a reading of the autoscaled services.
     pub fn next_wake_ms(&self) -> Result<Option<i64>> {
         let restart = store::next_restart_ms(&self.db)?;
         let expiry = retention::next_expiry_ms(&self.db)?;
@@ -200,6 +207,7 @@ impl Agent {
             self.deadlines.values().min().copied(),
             self.retry_at,
             expiry,
+            self.autoscaling.next_ms(),
         ]
         .into_iter()
         .flatten()
@@ -280,6 +288,7 @@ impl Agent {
     /// they launch; one scaled down first drops its last replicas from its
     /// route, and stops each once the proxy has drained it.
     pub fn sync_services(&mut self) -> Result<()> {
+        self.autoscale()?;
         let mut grew = false;
         for job in store::running_services(&self.db)? {
             if job.ending.is_none() {
@@ -324,6 +333,103 @@ impl Agent {
             }
         }
         Ok(())
+    }
+
+    /// Reads the proxy's counters of the autoscaled services when due, and
+    /// scales each to what its autoscaler decides, recording why.
+    fn autoscale(&mut self) -> Result<()> {
+        let now = now_ms();
+        if !self.autoscaling.due(now) {
+            return Ok(());
+        }
+        let jobs = store::running_services(&self.db)?;
+        let autoscaled: Vec<(&JobRecord, &Service, &Autoscale)> = jobs
+            .iter()
+            .filter(|job| job.ending.is_none())
+            .filter_map(|job| {
+                let service = job.service.as_ref()?;
+                Some((job, service, service.autoscale.as_ref()?))
+            })
+            .collect();
+        let routes = if autoscaled.is_empty() {
+            Vec::new()
+        } else {
+            self.proxy.statuses(&self.runtime)?
+        };
+        let mut counts = Vec::new();
+        for (job, service, spec) in autoscaled {
+            let name = services::route_name(&service.tenant, &service.name);
+            let route = routes.iter().find(|route| route.service == name);
+            let replicas = services::desired_replicas(job);
+            let reading = self.autoscaling.read(job.id, spec, replicas, route, now);
+            if let Some(cold) = reading.cold_start {
+                let plural = if cold.waiting == 1 { "" } else { "s" };
+                let message = format!(
+                    "a replica was ready {:.2}s after the service scaled up from zero for {} \
+                     waiting request{plural}",
+                    cold.ms as f64 / 1000.0,
+                    cold.waiting
+                );
+                store::add_event(&self.db, job, "ColdStart", Phase::Running, None, &message)?;
+            }
+            let count = match reading.scale {
+                Some(decision) => self.scale_by_load(job, replicas, decision)?,
+                None => replicas,
+            };
+            counts.push((job.id, count, spec));
+        }
+        self.autoscaling.schedule(now, &counts);
+        Ok(())
+    }
+
+    /// Scales a service as its autoscaler decided, or as near as its
+    /// tenant's quota allows; the replica count it has then.
+    fn scale_by_load(&mut self, job: &JobRecord, replicas: u32, decision: Decision) -> Result<u32> {
+        let mut count = decision.replicas;
+        let mut refusal = None;
+        // The largest count toward the decision that the quota could hold.
+        while count != replicas {
+            match rescale(&self.db, &self.capacity, job, count) {
+                Ok(()) => break,
+                Err(Error::QuotaExceeded(refused)) => {
+                    refusal = Some(refused.message);
+                    // A scale-down refused means the quota shrank below the
+                    // service: it keeps what it has.
+                    count = if count > replicas {
+                        count - 1
+                    } else {
+                        replicas
+                    };
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        if let Some(refusal) = refusal
+            && count != decision.replicas
+            && self.autoscaling.held_back(job.id, decision.replicas)
+        {
+            let message = format!(
+                "the autoscaler asks for {} replicas ({}), held at {count}: {refusal}",
+                decision.replicas, decision.reason
+            );
+            store::add_event(
+                &self.db,
+                job,
+                "ScaleLimited",
+                Phase::Running,
+                None,
+                &message,
+            )?;
+        }
+        if count != replicas {
+            if count == decision.replicas {
+                self.autoscaling.scaled(job.id);
+            }
+            let message = format!("{replicas} -> {count} replicas: {}", decision.reason);
+            store::add_event(&self.db, job, "Autoscaled", Phase::Running, None, &message)?;
+            self.dirty.insert(job.id);
+        }
+        Ok(count)
     }
 
     /// Adds the rows (and ports) of a service's replicas up to its count;
