@@ -122,3 +122,34 @@ def test_a_running_service_with_another_spec_is_a_conflict(client: moon.Client) 
     with pytest.raises(moon.Conflict, match="delete it and apply again"):
         client.serve(changed)
     svc.delete()
+
+
+def test_an_idle_service_scales_to_zero_and_its_url_brings_a_replica_back(
+    client: moon.Client,
+) -> None:
+    spec = pid_service("napper", 1)
+    spec.autoscale = {
+        "minReplicas": 0,
+        "maxReplicas": 2,
+        "targetInFlight": 1,
+        "scaleDownStabilizationSeconds": 1,
+    }
+    svc = client.serve(spec)
+    url = svc.wait_ready(timeout=WAIT_S).url
+    assert url is not None
+    first = fetch(url)
+    deadline = time.monotonic() + WAIT_S
+    while svc.status().replicas:
+        assert time.monotonic() < deadline, svc.status()
+        time.sleep(0.1)
+    assert svc.status().desired_replicas == 0
+
+    assert fetch(url) != first  # held while a new replica started, then answered
+    deadline = time.monotonic() + WAIT_S
+    while "ColdStart" not in {event.kind for event in svc.events()}:
+        assert time.monotonic() < deadline, svc.events()
+        time.sleep(0.1)
+    scaled = [event.message for event in svc.events() if event.kind == "Autoscaled"]
+    assert scaled[0].startswith("1 -> 0 replicas"), scaled
+    assert scaled[1].startswith("0 -> 1 replicas"), scaled
+    svc.delete()
