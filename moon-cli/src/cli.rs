@@ -10,11 +10,12 @@ use crate::exit::EXIT_CODES_HELP;
 use crate::output::Format;
 
 const LONG_ABOUT: &str = "\
-Run multi-tenant distributed training jobs.
+Run multi-tenant distributed training jobs and inference services.
 
 A tenant is a team's share of the platform, with quotas on CPUs, memory,
 GPUs and running jobs. A job belongs to a tenant and runs roles of replicas
 under a framework (pytorch, tensorflow, xgboost, mxnet, caffe, spark, custom).
+A service runs identical replicas behind one URL, scaled by hand or by load.
 The local backend runs every replica as a supervised process on this machine;
 its state lives under MOON_HOME (default ~/.moon), or --home.
 
@@ -32,6 +33,13 @@ Commands:
   moon job cancel TENANT/NAME
   moon job wait TENANT/NAME [--timeout SECS]
   moon job delete TENANT/NAME [--force]
+  moon svc create -f service.yaml [--wait] [--timeout SECS]
+  moon svc ls [--tenant T]
+  moon svc get TENANT/NAME
+  moon svc scale TENANT/NAME REPLICAS
+  moon svc logs TENANT/NAME [-f] [--tail N] [--replica replica-0]
+  moon svc events TENANT/NAME [-w]
+  moon svc delete TENANT/NAME
   moon secret create NAME --tenant T (--from-literal KEY=VALUE... | --from-env-file FILE)
   moon secret ls --tenant T
   moon secret delete NAME --tenant T
@@ -44,7 +52,7 @@ Commands:
   moon fs rm URL... [-r]
   moon fs du URL...
 
-A job may also be named as NAME with --tenant T. `-f -` reads the spec from
+A job or service may also be named as NAME with --tenant T. `-f -` reads the spec from
 stdin; specs are YAML or JSON.
 
 Output is a table by default; -o json and -o yaml print moon's own status
@@ -56,7 +64,7 @@ Errors go to stderr as `error: <message>`.";
 #[command(
     name = "moon",
     version,
-    about = "Run multi-tenant distributed training jobs",
+    about = "Run multi-tenant distributed training jobs and inference services",
     long_about = LONG_ABOUT,
     after_help = EXIT_CODES_HELP,
     propagate_version = true
@@ -117,6 +125,9 @@ pub enum Command {
     /// Submit, inspect, follow and cancel jobs.
     #[command(subcommand)]
     Job(JobCommand),
+    /// Serve, scale and inspect inference services.
+    #[command(subcommand, visible_alias = "service")]
+    Svc(ServiceCommand),
     /// Store a tenant's secrets, which roles name in envFrom.
     #[command(subcommand)]
     Secret(SecretCommand),
@@ -414,7 +425,7 @@ cancelled, 4 still running after --timeout.")]
         tenant: Option<String>,
     },
     /// Show one job and its replicas.
-    Get(JobRef),
+    Get(NameRef),
     /// Print the output of a job's replicas.
     #[command(long_about = "\
 Print the output of a job's replicas, each line prefixed with its replica
@@ -423,7 +434,7 @@ Print the output of a job's replicas, each line prefixed with its replica
     /// Print what happened to a job.
     Events(EventsArgs),
     /// Stop a job: SIGTERM to every replica, SIGKILL after the grace period.
-    Cancel(JobRef),
+    Cancel(NameRef),
     /// Wait for a job to end; exits 1 if it ended Failed or Cancelled.
     Wait(WaitArgs),
     /// Delete a job with its logs and records, so that its name can be used again.
@@ -441,21 +452,73 @@ job stop.")]
 pub struct DeleteArgs {
     /// The job.
     #[command(flatten)]
-    pub job: JobRef,
+    pub job: NameRef,
     /// Cancel the job if it has not ended and wait for its end, rather than refuse.
     #[arg(long)]
     pub force: bool,
 }
 
-/// A job, as `TENANT/NAME` or as `NAME --tenant TENANT`.
+/// A job or service, as `TENANT/NAME` or as `NAME --tenant TENANT`.
 #[derive(Debug, Args)]
-pub struct JobRef {
+pub struct NameRef {
     /// TENANT/NAME, or NAME with --tenant.
     #[arg(value_name = "TENANT/NAME")]
-    pub job: String,
-    /// The job's tenant, when JOB is just a name.
+    pub name: String,
+    /// The tenant, when given just a name.
     #[arg(short, long, value_name = "TENANT")]
     pub tenant: Option<String>,
+}
+
+/// `moon svc ...`: inference services.
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Serve a service, or apply a changed replica count to a running one.
+    #[command(long_about = "\
+Serve a service, or apply a changed replica count to a running one.
+
+Prints `service TENANT/NAME created`, `updated` (only the replica count
+differed: it scaled) or `unchanged`. With --wait, stays until every replica
+is ready and prints the service's URL.")]
+    Create(ServeArgs),
+    /// List services, of one tenant or all.
+    #[command(visible_alias = "list")]
+    Ls {
+        /// Only this tenant's services.
+        #[arg(short, long, value_name = "TENANT")]
+        tenant: Option<String>,
+    },
+    /// A service's URL and phase, then a table of its replicas.
+    Get(NameRef),
+    /// Set a service's replica count (an autoscaled one keeps it until its next decision).
+    Scale {
+        /// The service.
+        #[command(flatten)]
+        service: NameRef,
+        /// Replicas to have; 0 stops them all and keeps the URL.
+        #[arg(value_name = "REPLICAS")]
+        replicas: u32,
+    },
+    /// Print the replicas' output, each line prefixed with its replica.
+    Logs(LogsArgs),
+    /// Print a service's events: replicas started and exited, scaling, cold starts.
+    Events(EventsArgs),
+    /// Stop a service's replicas and close its URL.
+    #[command(visible_alias = "rm")]
+    Delete(NameRef),
+}
+
+/// Flags of `moon svc create`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The service spec, YAML or JSON; `-` reads stdin.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: PathBuf,
+    /// Wait until every replica is ready, then print the URL.
+    #[arg(long)]
+    pub wait: bool,
+    /// Give up waiting after this many seconds (exit 4); the service keeps running.
+    #[arg(long, value_parser = parse_seconds, value_name = "SECS")]
+    pub timeout: Option<Duration>,
 }
 
 /// Flags of `moon job submit`.
@@ -478,16 +541,16 @@ pub struct SubmitArgs {
 /// Flags of `moon job logs`.
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// The job.
+    /// The job or service.
     #[command(flatten)]
-    pub job: JobRef,
-    /// Keep printing new output until the job ends.
+    pub target: NameRef,
+    /// Keep printing new output until the job ends (a service: until it is deleted).
     #[arg(short, long)]
     pub follow: bool,
     /// Only the last N lines of each replica's output so far.
     #[arg(long, value_name = "N")]
     pub tail: Option<usize>,
-    /// Only this replica (worker-1); its lines are not prefixed.
+    /// Only this replica (worker-1, replica-0); its lines are not prefixed.
     #[arg(long, value_name = "REPLICA")]
     pub replica: Option<String>,
 }
@@ -495,10 +558,10 @@ pub struct LogsArgs {
 /// Flags of `moon job events`.
 #[derive(Debug, Args)]
 pub struct EventsArgs {
-    /// The job.
+    /// The job or service.
     #[command(flatten)]
-    pub job: JobRef,
-    /// Keep printing new events until the job ends.
+    pub target: NameRef,
+    /// Keep printing new events until the job ends (a service: until it is deleted).
     #[arg(short, long)]
     pub watch: bool,
 }
@@ -508,7 +571,7 @@ pub struct EventsArgs {
 pub struct WaitArgs {
     /// The job.
     #[command(flatten)]
-    pub job: JobRef,
+    pub job: NameRef,
     /// Give up after this many seconds (exit 4).
     #[arg(long, value_parser = parse_seconds, value_name = "SECS")]
     pub timeout: Option<Duration>,

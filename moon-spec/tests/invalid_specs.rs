@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use moon_spec::Error;
-use moon_spec::spec::{Framework, job_from_yaml, tenant_from_yaml};
+use moon_spec::spec::{Framework, job_from_yaml, service_from_yaml, tenant_from_yaml};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -31,6 +31,7 @@ fn reported(kind: &str, text: &str) -> Result<Vec<String>, String> {
     let outcome = match kind {
         "job" => job_from_yaml(text).map(|_| ()),
         "tenant" => tenant_from_yaml(text).map(|_| ()),
+        "service" => service_from_yaml(text).map(|_| ()),
         other => return Err(format!("unknown kind {other:?}")),
     };
     match outcome {
@@ -91,8 +92,8 @@ fn table_is_broad_and_well_formed() {
             entry.name
         );
         assert!(
-            matches!(entry.kind.as_str(), "job" | "tenant"),
-            "{}: kind must be job or tenant, got {:?}",
+            matches!(entry.kind.as_str(), "job" | "tenant" | "service"),
+            "{}: kind must be job, tenant or service, got {:?}",
             entry.name,
             entry.kind
         );

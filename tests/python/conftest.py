@@ -241,6 +241,28 @@ def run_cli(moon_bin: Path) -> RunCli:
     return run
 
 
+# --------------------------------------------------------------------------- services
+
+# A service's replica, run with ``sys.executable -c``: it answers every GET with its pid
+# on $PORT (HTTP/1.1, keep-alive) and prints where it listens.
+PID_SERVER = """
+import http.server, os
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        body = str(os.getpid()).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler)
+print("listening on", os.environ["PORT"], flush=True)
+server.serve_forever()
+"""
+
+
 # --------------------------------------------------------------------------- storage bed
 
 

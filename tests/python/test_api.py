@@ -109,8 +109,8 @@ def test_unknown_backend_is_invalid_config(moon_home: Path) -> None:
 # --------------------------------------------------------------------------- specs
 
 
-def test_invalid_specs_table_covers_both_kinds(invalid_specs: list[dict[str, Any]]) -> None:
-    assert {entry["kind"] for entry in invalid_specs} == {"job", "tenant"}
+def test_invalid_specs_table_covers_every_kind(invalid_specs: list[dict[str, Any]]) -> None:
+    assert {entry["kind"] for entry in invalid_specs} == {"job", "tenant", "service"}
 
 
 @pytest.mark.parametrize("form", ["yaml", "json"])
@@ -125,6 +125,8 @@ def test_submit_reports_the_table_errors(client: moon.Client, invalid_spec: dict
     with pytest.raises(moon.InvalidSpec) as caught:
         if invalid_spec["kind"] == "job":
             client.submit(invalid_spec["spec"])
+        elif invalid_spec["kind"] == "service":
+            client.serve(invalid_spec["spec"])
         else:
             client.apply_tenant(invalid_spec["spec"])
     assert caught.value.errors == invalid_spec["errors"]

@@ -15,13 +15,15 @@ import select
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import RunCli, _pid_alive
+from conftest import PID_SERVER, RunCli, _pid_alive
 
 # Exit codes, as documented by `moon --help` (moon-cli/src/exit.rs).
 OK = 0
@@ -155,7 +157,12 @@ class Moon:
         )
 
     def cancel_unfinished(self) -> None:
-        """Cancels every job still pending or running, so that no replica outlives the test."""
+        """Cancels every job still pending or running and deletes every service, so that no
+        replica outlives the test."""
+        services = self("svc", "ls", "-o", "json")
+        if services.returncode == OK:
+            for service in json.loads(services.stdout):
+                self("svc", "delete", f"{service['tenant']}/{service['name']}")
         result = self("job", "ls", "-o", "json")
         if result.returncode != OK:
             return
@@ -242,6 +249,8 @@ def test_invalid_spec_is_refused_with_every_error(
     spec_file.write_text(json.dumps(spec))
     if kind == "job":
         applied = run_cli("job", "submit", "-f", spec_file, home=moon_home)
+    elif kind == "service":
+        applied = run_cli("svc", "create", "-f", spec_file, home=moon_home)
     else:
         applied = run_cli("tenant", "apply", "-f", spec_file, home=moon_home)
     _assert_reports(applied, kind, errors)
@@ -626,3 +635,67 @@ def test_a_time_to_live_is_rendered_for_kubernetes_as_not_supported_with_8(moon:
     # The local backend takes it.
     moon.expect(OK, "tenant", "create", TENANT)
     moon.submit(spec, "--wait")
+
+
+# --------------------------------------------------------------------------- services
+
+
+def fetch(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=CLI_TIMEOUT) as answer:
+        return str(answer.read().decode())
+
+
+def test_a_service_is_created_served_scaled_inspected_and_deleted(team: Moon) -> None:
+    spec = {
+        "kind": "Service",
+        "name": "echo",
+        "tenant": TENANT,
+        "command": [sys.executable, "-c", PID_SERVER],
+        "replicas": 2,
+        "cpus": "100m",
+        "memory": "64Mi",
+        "readiness": {"httpPath": "/healthz"},
+    }
+    path = team.write_spec(spec)
+    created = team.expect(OK, "svc", "create", "-f", path, "--wait", "--timeout", WAIT_LIMIT)
+    first, url = created.stdout.splitlines()
+    assert first == "service team/echo created"
+    assert len({fetch(url) for _ in range(30)}) == 2
+    assert team.expect(OK, "svc", "create", "-f", path).stdout == "service team/echo unchanged\n"
+
+    listed = team.json("svc", "ls")
+    assert [(s["name"], s["readyReplicas"], s["url"]) for s in listed] == [("echo", 2, url)]
+    table = team.expect(OK, "svc", "ls").stdout.splitlines()
+    assert table[0].split() == ["TENANT", "NAME", "PHASE", "READY", "URL", "AGE", "MESSAGE"]
+    assert table[1].split()[:5] == [TENANT, "echo", "Running", "2/2", url]
+    details = team.expect(OK, "svc", "get", "echo", "--tenant", TENANT).stdout
+    assert f"URL:       {url}" in details, details
+    assert "replica-1  Running  yes" in details, details
+
+    assert team.expect(OK, "svc", "scale", "team/echo", "3").stdout == (
+        "service team/echo scaled to 3\n"
+    )
+    wait_for(lambda: team.json("svc", "get", "team/echo")["readyReplicas"] == 3, "3 ready")
+    assert len({fetch(url) for _ in range(60)}) == 3
+
+    logs = team.expect(OK, "svc", "logs", "team/echo", "--replica", "replica-2").stdout
+    assert logs.startswith("listening on "), logs
+    events = team.expect(OK, "svc", "events", "team/echo", "-o", "json").stdout
+    kinds = {json.loads(line)["kind"] for line in events.splitlines()}
+    assert {"ReplicaStarted", "Scaled"} <= kinds, kinds
+
+    assert team.expect(OK, "svc", "delete", "team/echo").stdout == "service team/echo deleted\n"
+    team.expect(NOT_FOUND, "svc", "get", "team/echo")
+    with pytest.raises(urllib.error.URLError):
+        fetch(url)
+
+
+def test_service_commands_refuse_bad_input_with_their_codes(team: Moon) -> None:
+    bad = team.write_spec({"kind": "Service", "name": "Bad_Name", "tenant": TENANT, "port": 0})
+    refused = team.expect(INVALID_INPUT, "svc", "create", "-f", bad)
+    assert "name:" in refused.stderr and "port:" in refused.stderr, refused.stderr
+    assert team.expect(OK, "svc", "ls").stdout.splitlines()[1:] == []
+    unnamed = team.expect(INVALID_INPUT, "svc", "get", "echo")
+    assert "give it as TENANT/NAME" in unnamed.stderr, unnamed.stderr
+    team.expect(NOT_FOUND, "svc", "scale", "team/nothing", "2")
+    team.expect(NOT_FOUND, "svc", "ls", "--tenant", "nobody")

@@ -106,7 +106,7 @@ def test_resolve_moon_bin_prefers_env(monkeypatch: pytest.MonkeyPatch, tmp_path:
 
 def test_invalid_specs_file_is_well_formed(invalid_specs: list[dict[str, object]]) -> None:
     assert invalid_specs == load_invalid_specs()
-    assert {e["kind"] for e in invalid_specs} <= {"job", "tenant"}
+    assert {e["kind"] for e in invalid_specs} <= {"job", "tenant", "service"}
 
 
 def test_load_invalid_specs_rejects_bad_shape(tmp_path: Path) -> None:

@@ -13,35 +13,19 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import PID_SERVER
 
 import moon
 
 TENANT = "team"
 WAIT_S = 60.0
 
-REPLICA = """
-import http.server, os, sys
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        body = str(os.getpid()).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-server = http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler)
-print("listening on", os.environ["PORT"], flush=True)
-server.serve_forever()
-"""
-
 
 def pid_service(name: str, replicas: int) -> moon.Service:
     return moon.Service(
         name=name,
         tenant=TENANT,
-        command=[sys.executable, "-c", REPLICA],
+        command=[sys.executable, "-c", PID_SERVER],
         replicas=replicas,
         cpus="100m",
         memory="64Mi",

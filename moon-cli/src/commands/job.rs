@@ -8,8 +8,8 @@ use futures::StreamExt;
 use moon_core::spec::job_from_yaml;
 use moon_core::{Client, Error, Event, JobStatus, LogOptions, Phase};
 
-use super::{Context, read_spec};
-use crate::cli::{DeleteArgs, EventsArgs, JobCommand, JobRef, LogsArgs, SubmitArgs, WaitArgs};
+use super::{Context, parse_ref, read_spec};
+use crate::cli::{DeleteArgs, EventsArgs, JobCommand, LogsArgs, SubmitArgs, WaitArgs};
 use crate::exit::CliError;
 use crate::output::{
     Out, Table, exit_cell, format_age, format_duration, format_utc, key_values, now_ms, or_dash,
@@ -37,7 +37,7 @@ pub async fn run(context: &Context, command: JobCommand) -> Result<(), CliError>
             Ok(())
         }
         JobCommand::Get(job) => {
-            let (tenant, name) = parse_job_ref(&job)?;
+            let (tenant, name) = parse_ref("job", &job)?;
             let status = context.client()?.get_job(&tenant, &name).await?;
             if out.is_table() {
                 out.text(&job_details(&status, now_ms()))?;
@@ -46,10 +46,10 @@ pub async fn run(context: &Context, command: JobCommand) -> Result<(), CliError>
             }
             Ok(())
         }
-        JobCommand::Logs(args) => logs(context, args).await,
-        JobCommand::Events(args) => events(context, args).await,
+        JobCommand::Logs(args) => logs(context, "job", args).await,
+        JobCommand::Events(args) => events(context, "job", args).await,
         JobCommand::Cancel(job) => {
-            let (tenant, name) = parse_job_ref(&job)?;
+            let (tenant, name) = parse_ref("job", &job)?;
             let status = context.client()?.cancel(&tenant, &name).await?;
             if out.is_table() {
                 let done = if status.phase == Phase::Cancelled {
@@ -64,12 +64,12 @@ pub async fn run(context: &Context, command: JobCommand) -> Result<(), CliError>
             Ok(())
         }
         JobCommand::Delete(DeleteArgs { job, force }) => {
-            let (tenant, name) = parse_job_ref(&job)?;
+            let (tenant, name) = parse_ref("job", &job)?;
             context.client()?.delete_job(&tenant, &name, force).await?;
             super::report_deleted(out, "job", &format!("{tenant}/{name}"))
         }
         JobCommand::Wait(WaitArgs { job, timeout }) => {
-            let (tenant, name) = parse_job_ref(&job)?;
+            let (tenant, name) = parse_ref("job", &job)?;
             let client = context.client()?;
             let key = format!("{tenant}/{name}");
             let progress = std::io::stderr().is_terminal();
@@ -82,34 +82,6 @@ pub async fn run(context: &Context, command: JobCommand) -> Result<(), CliError>
             report_end(out, status, false)
         }
     }
-}
-
-/// `TENANT/NAME`, or `NAME` with `--tenant`.
-fn parse_job_ref(job: &JobRef) -> Result<(String, String), CliError> {
-    let usage = || {
-        CliError::Input(format!(
-            "cannot read job {:?}: give it as TENANT/NAME, or as NAME with --tenant",
-            job.job
-        ))
-    };
-    let (tenant, name) = match (job.job.split_once('/'), &job.tenant) {
-        (Some((tenant, name)), None) => (tenant.to_string(), name.to_string()),
-        (Some((tenant, name)), Some(flag)) if flag == tenant => {
-            (tenant.to_string(), name.to_string())
-        }
-        (Some((tenant, _)), Some(flag)) => {
-            return Err(CliError::Input(format!(
-                "job {:?} is in tenant {tenant:?} but --tenant says {flag:?}",
-                job.job
-            )));
-        }
-        (None, Some(tenant)) => (tenant.clone(), job.job.clone()),
-        (None, None) => return Err(usage()),
-    };
-    if tenant.is_empty() || name.is_empty() || name.contains('/') {
-        return Err(usage());
-    }
-    Ok((tenant, name))
 }
 
 async fn submit(context: &Context, args: SubmitArgs) -> Result<(), CliError> {
@@ -255,8 +227,10 @@ fn end_line(status: &JobStatus) -> String {
     line
 }
 
-async fn logs(context: &Context, args: LogsArgs) -> Result<(), CliError> {
-    let (tenant, name) = parse_job_ref(&args.job)?;
+/// `moon job logs` and `moon svc logs`: every replica's output, prefixed
+/// with its name unless one replica is asked for.
+pub(super) async fn logs(context: &Context, kind: &str, args: LogsArgs) -> Result<(), CliError> {
+    let (tenant, name) = parse_ref(kind, &args.target)?;
     let client = context.client()?;
     let prefixed = args.replica.is_none();
     let options = LogOptions {
@@ -297,9 +271,15 @@ fn event_row(event: &Event) -> Vec<String> {
     ]
 }
 
-async fn events(context: &Context, args: EventsArgs) -> Result<(), CliError> {
+/// `moon job events` and `moon svc events`: a table, or with `--watch`
+/// rows as they come.
+pub(super) async fn events(
+    context: &Context,
+    kind: &str,
+    args: EventsArgs,
+) -> Result<(), CliError> {
     let out = context.out;
-    let (tenant, name) = parse_job_ref(&args.job)?;
+    let (tenant, name) = parse_ref(kind, &args.target)?;
     let client = context.client()?;
     if !args.watch {
         let events = client.events(&tenant, &name, None).await?;
@@ -407,43 +387,6 @@ mod tests {
     use moon_core::{ReplicaPhase, ReplicaStatus};
 
     const T0: i64 = 1_740_830_400_000; // 2025-03-01T12:00:00Z
-
-    fn job_ref(job: &str, tenant: Option<&str>) -> JobRef {
-        JobRef {
-            job: job.into(),
-            tenant: tenant.map(String::from),
-        }
-    }
-
-    fn pair(tenant: &str, name: &str) -> (String, String) {
-        (tenant.into(), name.into())
-    }
-
-    #[test]
-    fn jobs_are_named_with_their_tenant() {
-        assert_eq!(
-            parse_job_ref(&job_ref("vision/xgb", None)).unwrap(),
-            pair("vision", "xgb")
-        );
-        assert_eq!(
-            parse_job_ref(&job_ref("xgb", Some("vision"))).unwrap(),
-            pair("vision", "xgb")
-        );
-        assert_eq!(
-            parse_job_ref(&job_ref("vision/xgb", Some("vision"))).unwrap(),
-            pair("vision", "xgb")
-        );
-        for (job, tenant) in [
-            ("xgb", None),
-            ("vision/xgb", Some("nlp")),
-            ("/xgb", None),
-            ("vision/", None),
-            ("a/b/c", None),
-        ] {
-            let error = parse_job_ref(&job_ref(job, tenant)).unwrap_err();
-            assert_eq!(error.code(), crate::exit::INVALID_INPUT, "{job} {tenant:?}");
-        }
-    }
 
     fn replica(
         role: &str,

@@ -5,6 +5,7 @@ mod gpu;
 mod job;
 mod render;
 mod secret;
+mod service;
 mod tenant;
 mod validate;
 
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use moon_core::{Client, Config};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, NameRef};
 use crate::exit::CliError;
 use crate::output::Out;
 
@@ -90,6 +91,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Tenant(command) => tenant::run(&context, command).await,
         Command::Job(command) => job::run(&context, command).await,
+        Command::Svc(command) => service::run(&context, command).await,
         Command::Secret(command) => secret::run(&context, command).await,
         Command::Validate(args) => validate::run(&context, &args.file),
         Command::Render(args) => render::run(&context, &args),
@@ -121,6 +123,16 @@ fn report_deleted(out: Out, kind: &'static str, name: &str) -> Result<(), CliErr
     Ok(())
 }
 
+/// How an apply went, in a word: `created`, `updated`, `unchanged`.
+fn outcome_word(outcome: moon_core::backend::ApplyOutcome) -> &'static str {
+    use moon_core::backend::ApplyOutcome;
+    match outcome {
+        ApplyOutcome::Created => "created",
+        ApplyOutcome::Updated => "updated",
+        ApplyOutcome::Unchanged => "unchanged",
+    }
+}
+
 /// The text of a spec file, or of stdin for `-`.
 fn read_spec(path: &Path) -> Result<String, CliError> {
     let result = if path == Path::new("-") {
@@ -137,4 +149,86 @@ fn read_spec(path: &Path) -> Result<String, CliError> {
         };
         CliError::Input(format!("cannot read {name}: {error}"))
     })
+}
+
+/// A job or service named `TENANT/NAME`, or `NAME` with `--tenant`: its
+/// tenant and name; `kind` words the error.
+fn parse_ref(kind: &str, named: &NameRef) -> Result<(String, String), CliError> {
+    let usage = || {
+        CliError::Input(format!(
+            "cannot read {kind} {:?}: give it as TENANT/NAME, or as NAME with --tenant",
+            named.name
+        ))
+    };
+    let (tenant, name) = match (named.name.split_once('/'), &named.tenant) {
+        (Some((tenant, name)), None) => (tenant.to_string(), name.to_string()),
+        (Some((tenant, name)), Some(flag)) if flag == tenant => {
+            (tenant.to_string(), name.to_string())
+        }
+        (Some((tenant, _)), Some(flag)) => {
+            return Err(CliError::Input(format!(
+                "{kind} {:?} is in tenant {tenant:?} but --tenant says {flag:?}",
+                named.name
+            )));
+        }
+        (None, Some(tenant)) => (tenant.clone(), named.name.clone()),
+        (None, None) => return Err(usage()),
+    };
+    if tenant.is_empty() || name.is_empty() || name.contains('/') {
+        return Err(usage());
+    }
+    Ok((tenant, name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(name: &str, tenant: Option<&str>) -> NameRef {
+        NameRef {
+            name: name.into(),
+            tenant: tenant.map(String::from),
+        }
+    }
+
+    fn pair(tenant: &str, name: &str) -> (String, String) {
+        (tenant.into(), name.into())
+    }
+
+    #[test]
+    fn jobs_and_services_are_named_with_their_tenant() {
+        assert_eq!(
+            parse_ref("job", &named("vision/xgb", None)).unwrap(),
+            pair("vision", "xgb")
+        );
+        assert_eq!(
+            parse_ref("job", &named("xgb", Some("vision"))).unwrap(),
+            pair("vision", "xgb")
+        );
+        assert_eq!(
+            parse_ref("job", &named("vision/xgb", Some("vision"))).unwrap(),
+            pair("vision", "xgb")
+        );
+        for (name, tenant) in [
+            ("xgb", None),
+            ("vision/xgb", Some("nlp")),
+            ("/xgb", None),
+            ("vision/", None),
+            ("a/b/c", None),
+        ] {
+            let error = parse_ref("job", &named(name, tenant)).unwrap_err();
+            assert_eq!(
+                error.code(),
+                crate::exit::INVALID_INPUT,
+                "{name} {tenant:?}"
+            );
+        }
+        let Err(CliError::Input(message)) = parse_ref("service", &named("mnist", None)) else {
+            panic!("a name without a tenant is refused");
+        };
+        assert_eq!(
+            message,
+            "cannot read service \"mnist\": give it as TENANT/NAME, or as NAME with --tenant"
+        );
+    }
 }

@@ -72,9 +72,11 @@ async fn apply(context: &Context, tenant: Tenant) -> Result<(), CliError> {
     validate_tenant(&tenant)?;
     let outcome = context.client()?.apply_tenant(&tenant).await?;
     if context.out.is_table() {
-        context
-            .out
-            .text(&format!("tenant {} {}", tenant.name, outcome_word(outcome)))?;
+        context.out.text(&format!(
+            "tenant {} {}",
+            tenant.name,
+            super::outcome_word(outcome)
+        ))?;
     } else {
         context.out.document(&Applied {
             kind: "tenant",
@@ -83,14 +85,6 @@ async fn apply(context: &Context, tenant: Tenant) -> Result<(), CliError> {
         })?;
     }
     Ok(())
-}
-
-fn outcome_word(outcome: ApplyOutcome) -> &'static str {
-    match outcome {
-        ApplyOutcome::Created => "created",
-        ApplyOutcome::Updated => "updated",
-        ApplyOutcome::Unchanged => "unchanged",
-    }
 }
 
 /// A quota limit as people read it; `-` when unlimited.
