@@ -90,6 +90,8 @@ cases! {
     kubernetes_deleting_a_missing_secret_is_not_found: deleting_a_missing_secret_is_not_found in "conf-no-secret",
     kubernetes_logs_follow_a_job_to_its_end: logs_follow_a_job_to_its_end in "conf-logs",
     kubernetes_logs_of_one_replica: logs_of_one_replica in "conf-replica-logs",
+    kubernetes_a_service_is_served_scaled_and_deleted: a_service_is_served_scaled_and_deleted in "conf-service",
+    kubernetes_an_unknown_service_is_not_found: an_unknown_service_is_not_found in "conf-no-service",
 }
 
 #[test]
@@ -392,5 +394,84 @@ volumes:
             format!("gluster://gluster-0.storage:24007/moon-{JOB_TENANT}/shared")
         );
         client.delete_tenant(JOB_TENANT, true).await.unwrap();
+    }
+}
+
+/// Client-side balancing over a service's EndpointSlices: a balancer fed by
+/// the registry holds the service's ready pods, at the addresses the
+/// cluster gives them, and follows the service as it scales and goes.
+mod registry_on_the_test_cluster {
+    use super::*;
+
+    use std::time::{Duration, Instant};
+
+    use moon_core::spec::{Tenant, service_from_yaml};
+    use moon_net::{Balancer, BalancerConfig, Registry, ReplicaState};
+
+    const TENANT: &str = "conf-registry";
+
+    /// The balancer's ready replicas' addresses, once they are `count`.
+    async fn ready_in(balancer: &Balancer, count: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let mut ready: Vec<String> = balancer
+                .status()
+                .iter()
+                .filter(|replica| replica.state == ReplicaState::Ready)
+                .map(|replica| replica.addr.to_string())
+                .collect();
+            ready.sort();
+            if ready.len() == count {
+                return ready;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the balancer has {ready:?}, not {count} ready replicas"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn kubernetes_endpoint_slices_feed_a_balancer_as_the_service_scales() {
+        let backend = test_cluster();
+        without(&backend, TENANT).await;
+        backend
+            .apply_tenant(&Tenant {
+                name: TENANT.into(),
+                ..Tenant::default()
+            })
+            .await
+            .unwrap();
+        let spec = service_from_yaml(&format!(
+            "kind: Service\nname: web\ntenant: {TENANT}\ncommand: [python3, -m, http.server]\n\
+             replicas: 2\ncpus: 100m\nmemory: 64Mi\n"
+        ))
+        .unwrap();
+        backend.apply_service(&spec).await.unwrap();
+
+        let balancer = Balancer::new("web", BalancerConfig::default());
+        let registry = backend.registry().await.unwrap();
+        balancer.follow(registry.watch(&format!("{TENANT}/web")).unwrap());
+        let seen = ready_in(&balancer, 2).await;
+        let status = backend.get_service(TENANT, "web").await.unwrap();
+        let mut listed: Vec<String> = status
+            .replicas
+            .iter()
+            .filter(|replica| replica.ready)
+            .filter_map(|replica| replica.address.clone())
+            .collect();
+        listed.sort();
+        assert_eq!(seen, listed, "the balancer and the status agree");
+
+        backend.scale_service(TENANT, "web", 3).await.unwrap();
+        ready_in(&balancer, 3).await;
+        backend.delete_service(TENANT, "web").await.unwrap();
+        ready_in(&balancer, 0).await;
+        assert!(
+            registry.watch("web").is_err(),
+            "a service is named with its tenant"
+        );
+        without(&backend, TENANT).await;
     }
 }

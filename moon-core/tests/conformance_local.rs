@@ -44,6 +44,8 @@ cases! {
     local_deleting_a_missing_secret_is_not_found: deleting_a_missing_secret_is_not_found,
     local_logs_follow_a_job_to_its_end: logs_follow_a_job_to_its_end,
     local_logs_of_one_replica: logs_of_one_replica,
+    local_a_service_is_served_scaled_and_deleted: a_service_is_served_scaled_and_deleted,
+    local_an_unknown_service_is_not_found: an_unknown_service_is_not_found,
 }
 
 #[test]

@@ -12,8 +12,9 @@
 #                                   certificate of the cluster CA) the kubelet API of every fake node
 # and creates 7 fake nodes (cpu-0..2; gpu-h100-0..1 with 8 GPUs; gpu-a100-0..1 with 4 GPUs),
 # every one tainted kwok.x-k8s.io/node=fake:NoSchedule (the GPU ones also
-# nvidia.com/gpu=present:NoSchedule), and applies the Calico projectcalico.org/v3 policy CRDs and
-# Fluid's Dataset and AlluxioRuntime CRDs (what a tenant's cached HDFS storage becomes).
+# nvidia.com/gpu=present:NoSchedule), and applies the Calico projectcalico.org/v3 policy CRDs,
+# Fluid's Dataset and AlluxioRuntime CRDs (what a tenant's cached HDFS storage becomes) and KEDA's
+# ScaledObject CRD (what a service that scales to zero gets).
 # Pods that run to completion end 1-2 s after Running: Failed (exit code 1) with annotation
 # moon.test/fail="true" or env MOON_TEST_FAIL=1 in the first container, else Succeeded.
 # `kubectl logs` of any container on a fake node prints the same three lines
@@ -43,6 +44,8 @@
 #                            (default: <repo>/tests/data/crds/calico/crds-v3-policy.yaml)
 #   MOON_TEST_FLUID_CRDS     directory of the Fluid CRDs to apply
 #                            (default: <repo>/tests/data/crds/fluid)
+#   MOON_TEST_KEDA_CRDS      directory of the KEDA CRDs to apply
+#                            (default: <repo>/tests/data/crds/keda)
 #   MOON_TEST_APISERVER_PORT, MOON_TEST_ETCD_PORT, MOON_TEST_ETCD_PEER_PORT,
 #   MOON_TEST_KCM_PORT, MOON_TEST_SCHEDULER_PORT, MOON_TEST_KWOK_PORT
 #                            ports, read when a state dir is first made (then kept in
@@ -107,6 +110,10 @@ for crd in "${FLUID_CRDS[@]}"; do
     [[ -f $crd ]] ||
         die "Fluid CRD not found at $crd (part of the repository: tests/data/crds/fluid/; or set MOON_TEST_FLUID_CRDS)"
 done
+# Only the kind moon renders: a ScaledObject.
+KEDA_CRD="${MOON_TEST_KEDA_CRDS:-$K8S_ROOT/tests/data/crds/keda}/keda.sh_scaledobjects.yaml"
+[[ -f $KEDA_CRD ]] ||
+    die "KEDA CRD not found at $KEDA_CRD (part of the repository: tests/data/crds/keda/; or set MOON_TEST_KEDA_CRDS)"
 
 if ! command -v etcd >/dev/null || ! command -v openssl >/dev/null || ! command -v curl >/dev/null; then
     log "etcd/openssl/curl missing: running scripts/k8s/install.sh"
@@ -744,6 +751,9 @@ fluid_files=()
 for crd in "${FLUID_CRDS[@]}"; do fluid_files+=(-f "$crd"); done
 k apply --server-side --force-conflicts "${fluid_files[@]}" >"$LOGS/fluid-crds.log" 2>&1 ||
     { cat "$LOGS/fluid-crds.log" >&2; die "applying the Fluid CRDs failed"; }
+log "applying the KEDA ScaledObject CRD from $KEDA_CRD"
+k apply --server-side --force-conflicts -f "$KEDA_CRD" >"$LOGS/keda-crds.log" 2>&1 ||
+    { cat "$LOGS/keda-crds.log" >&2; die "applying $KEDA_CRD failed"; }
 make_nodes
 k wait --for=condition=Established --timeout=60s -f "$CALICO_CRDS" >>"$LOGS/calico-crds.log" 2>&1 ||
     { cat "$LOGS/calico-crds.log" >&2; die "the Calico CRDs did not become Established"; }
@@ -751,6 +761,9 @@ log "Calico CRDs established ($(grep -c . "$LOGS/calico-crds.log" || true) lines
 k wait --for=condition=Established --timeout=60s "${fluid_files[@]}" >>"$LOGS/fluid-crds.log" 2>&1 ||
     { cat "$LOGS/fluid-crds.log" >&2; die "the Fluid CRDs did not become Established"; }
 log "Fluid CRDs established"
+k wait --for=condition=Established --timeout=60s -f "$KEDA_CRD" >>"$LOGS/keda-crds.log" 2>&1 ||
+    { cat "$LOGS/keda-crds.log" >&2; die "the KEDA CRD did not become Established"; }
+log "KEDA CRD established"
 
 wait_for "7 nodes Ready and untainted by the node controller" 120 kwok nodes_ready
 wait_for "service account default/default" 60 kube-controller-manager \

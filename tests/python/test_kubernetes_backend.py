@@ -694,3 +694,185 @@ def test_a_selector_no_node_matches_is_held_with_the_schedulers_words(
     assert "didn't match Pod's node affinity" in event.message, event.message
     assert handle.status().reason == "Unschedulable"
     handle.cancel()
+
+
+# --------------------------------------------------------------------------- services
+
+
+@pytest.fixture(scope="module")
+def serving(admin: moon.Client) -> str:
+    """A tenant of its own for services, team-a's users among its members."""
+    admin.create_tenant("kube-serve", quota=moon.Quota(cpus=8, memory="8Gi"), groups=["team-a"])
+    return "kube-serve"
+
+
+def service(tenant: str, prefix: str, replicas: int = 2, **fields: Any) -> moon.Service:
+    return moon.Service(
+        name=unique(prefix),
+        tenant=tenant,
+        command=[sys.executable, "-m", "http.server"],
+        replicas=replicas,
+        cpus="100m",
+        memory="64Mi",
+        readiness={"httpPath": "/healthz"},
+        **fields,
+    )
+
+
+def rendered(spec: moon.Service) -> dict[str, dict[str, Any]]:
+    """What moon renders of ``spec``, by kind."""
+    return {
+        doc["kind"]: doc
+        for doc in yaml.safe_load_all(moon.render(spec, tolerations=[KWOK_TAINT]))
+        if doc
+    }
+
+
+def of_service(kinds: str, tenant: str, name: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = kubectl_json(
+        "get", kinds, "-n", tenant, "-l", f"moon.dev/service={name}"
+    )["items"]
+    return items
+
+
+def ready_addresses(tenant: str, name: str) -> list[str]:
+    """The addresses the Service's EndpointSlices list as ready."""
+    slices = kubectl_json(
+        "get", "endpointslices", "-n", tenant, "-l", f"kubernetes.io/service-name={name}"
+    )["items"]
+    return sorted(
+        address
+        for piece in slices
+        for endpoint in piece.get("endpoints") or []
+        if (endpoint.get("conditions") or {}).get("ready")
+        for address in endpoint["addresses"]
+    )
+
+
+def test_a_service_is_applied_as_rendered_and_ready_with_endpoint_slices_of_its_replicas(
+    admin: moon.Client, serving: str
+) -> None:
+    spec = service(serving, "web")
+    svc = admin.serve(spec)
+    status = svc.wait_ready(timeout=WAIT_S)
+    assert status.url == f"http://{spec.name}.{serving}.svc:8080"
+    assert (status.desired_replicas, status.ready_replicas) == (2, 2)
+
+    expected = rendered(spec)
+    deployment = kubectl_json("get", "deployment", spec.name, "-n", serving)
+    assert deployment["spec"]["strategy"] == expected["Deployment"]["spec"]["strategy"]
+    assert deployment["spec"]["selector"] == expected["Deployment"]["spec"]["selector"]
+    probe = deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+    assert probe["httpGet"]["path"] == "/healthz"
+    cluster_service = kubectl_json("get", "service", spec.name, "-n", serving)
+    assert cluster_service["spec"]["selector"] == expected["Service"]["spec"]["selector"]
+    budget = kubectl_json("get", "poddisruptionbudget", spec.name, "-n", serving)
+    assert budget["spec"] == expected["PodDisruptionBudget"]["spec"]
+
+    pods = of_service("pods", serving, spec.name)
+    pod_ips = sorted(pod["status"]["podIP"] for pod in pods)
+    assert len(pod_ips) == 2 and all(pod["spec"]["nodeName"] for pod in pods)
+    assert ready_addresses(serving, spec.name) == pod_ips
+    assert sorted(r.address or "" for r in status.replicas) == [f"{ip}:8080" for ip in pod_ips]
+    assert [s.name for s in admin.list_services(serving)] == [spec.name]
+    assert admin.serve(spec) is not None  # applied again: nothing changes
+    assert (
+        kubectl_json("get", "deployment", spec.name, "-n", serving)["metadata"]["generation"]
+        == deployment["metadata"]["generation"]
+    )
+    svc.delete()
+
+
+def test_a_service_scales_through_the_scale_subresource_and_its_slices_follow(
+    admin: moon.Client, serving: str
+) -> None:
+    spec = service(serving, "scaled")
+    svc = admin.serve(spec)
+    svc.wait_ready(timeout=WAIT_S)
+    assert svc.scale(3).desired_replicas == 3
+    status = svc.wait_ready(timeout=WAIT_S)
+    assert status.ready_replicas == 3
+    deployment = kubectl_json("get", "deployment", spec.name, "-n", serving)
+    assert deployment["spec"]["replicas"] == 3
+    # The count was written through the scale subresource, by moon.
+    scaled_by = [
+        entry["manager"]
+        for entry in deployment["metadata"]["managedFields"]
+        if entry.get("subresource") == "scale"
+    ]
+    assert scaled_by == ["moon"], deployment["metadata"]["managedFields"]
+    deadline = time.monotonic() + WAIT_S
+    while len(ready_addresses(serving, spec.name)) != 3:
+        assert time.monotonic() < deadline, ready_addresses(serving, spec.name)
+        time.sleep(0.2)
+
+    svc.scale(1)
+    deadline = time.monotonic() + WAIT_S
+    while len(of_service("pods", serving, spec.name)) != 1:
+        assert time.monotonic() < deadline, of_service("pods", serving, spec.name)
+        time.sleep(0.2)
+    assert svc.wait_ready(timeout=WAIT_S).desired_replicas == 1
+    svc.delete()
+
+
+def test_autoscaling_renders_an_hpa_or_a_scaled_object_that_the_server_accepts(
+    admin: moon.Client, serving: str
+) -> None:
+    spec = service(
+        serving, "scaling", autoscale={"minReplicas": 1, "maxReplicas": 4, "targetInFlight": 2}
+    )
+    svc = admin.serve(spec)
+    svc.wait_ready(timeout=WAIT_S)
+    hpa = kubectl_json("get", "horizontalpodautoscaler", spec.name, "-n", serving)["spec"]
+    want = rendered(spec)["HorizontalPodAutoscaler"]["spec"]
+    for field in ("scaleTargetRef", "minReplicas", "maxReplicas", "metrics"):
+        assert hpa[field] == want[field], field
+    # The server fills in the scaling policies beside the windows moon sets.
+    for direction in ("scaleUp", "scaleDown"):
+        assert (
+            hpa["behavior"][direction]["stabilizationWindowSeconds"]
+            == want["behavior"][direction]["stabilizationWindowSeconds"]
+        )
+
+    # To zero: KEDA's ScaledObject takes over from the HPA, which is pruned.
+    spec.autoscale = {"minReplicas": 0, "maxReplicas": 4, "targetInFlight": 2}
+    admin.serve(spec)
+    scaled = kubectl_json("get", "scaledobject", spec.name, "-n", serving)
+    assert scaled["spec"] == rendered(spec)["ScaledObject"]["spec"]
+    assert of_service("horizontalpodautoscalers", serving, spec.name) == []
+    svc.delete()
+    assert of_service("scaledobjects", serving, spec.name) == []
+
+
+def test_a_deleted_service_leaves_nothing_and_is_not_found(
+    admin: moon.Client, serving: str
+) -> None:
+    spec = service(serving, "gone")
+    svc = admin.serve(spec)
+    svc.wait_ready(timeout=WAIT_S)
+    svc.delete()
+    assert of_service("deployments,services,poddisruptionbudgets", serving, spec.name) == []
+    with pytest.raises(moon.NotFound):
+        svc.status()
+    with pytest.raises(moon.NotFound):
+        admin.service(serving, spec.name).scale(2)
+
+
+def test_another_tenants_user_may_not_read_serve_or_scale_its_services(
+    admin: moon.Client, serving: str, team_b: str
+) -> None:
+    theirs = admin.serve(service(team_b, "private", replicas=1))
+    alice = client_as("alice")
+    refused = f'User "alice" cannot (get|list|patch) resource "[a-z]+" .*namespace "{team_b}"'
+    with pytest.raises(moon.PermissionDenied, match=refused):
+        alice.service(team_b, theirs.name).status()
+    with pytest.raises(moon.PermissionDenied, match=refused):
+        alice.serve(service(team_b, "intruder", replicas=1))
+    with pytest.raises(moon.PermissionDenied, match=refused):
+        alice.service(team_b, theirs.name).scale(3)
+    # In her own tenant she serves and scales.
+    mine = alice.serve(service(serving, "mine", replicas=1))
+    assert mine.wait_ready(timeout=WAIT_S).ready_replicas == 1
+    assert mine.scale(2).desired_replicas == 2
+    mine.delete()
+    theirs.delete()

@@ -32,13 +32,16 @@ use super::config::KubernetesConfig;
 use super::informer::Informers;
 use super::observe::{WARNINGS_FIELDS, is_anchor, job_of, observe};
 use super::record::{Recorder, write_conclusion};
+use super::services;
 use crate::backend::{
-    ApplyOutcome, Backend, Event, JobStatus, LogLine, LogOptions, Phase, Stream, TenantStatus,
-    end_before_delete, end_tenant_jobs_before_delete, waiting_at_most,
+    ApplyOutcome, Backend, Event, JobStatus, LogLine, LogOptions, Phase, ServiceStatus, Stream,
+    TenantStatus, end_before_delete, end_tenant_jobs_before_delete, waiting_at_most,
 };
 use crate::error::{Error, QuotaRefusal, Result};
 use crate::secret::{SecretData, SecretInfo};
-use crate::spec::{Job, Quantity, Tenant, validate_job, validate_secret, validate_secret_name};
+use crate::spec::{
+    Job, Quantity, Service, Tenant, validate_job, validate_secret, validate_secret_name,
+};
 use crate::volumes::ResolvedVolume;
 use moon_spec::kubernetes::TENANT_SPEC_ANNOTATION;
 use moon_spec::kubernetes::status::{self, Conclusion, Derived, Observed};
@@ -87,6 +90,12 @@ impl KubernetesBackend {
             node_selector: self.config.node_selector.clone(),
             volumes: Vec::new(),
         }
+    }
+
+    /// A registry of the services' EndpointSlices, with this backend's
+    /// connection and rights, for client-side balancing inside the cluster.
+    pub async fn registry(&self) -> Result<super::EndpointSliceRegistry> {
+        Ok(super::EndpointSliceRegistry::new(self.client().await?))
     }
 
     async fn client(&self) -> Result<kube::Client> {
@@ -668,6 +677,34 @@ impl Backend for KubernetesBackend {
             derived,
             options,
         ))
+    }
+
+    async fn apply_service(&self, service: &Service) -> Result<ApplyOutcome> {
+        let client = self.client().await?;
+        services::apply(&client, &self.render_options(), service).await
+    }
+
+    async fn get_service(&self, tenant: &str, name: &str) -> Result<ServiceStatus> {
+        services::get(&self.client().await?, tenant, name).await
+    }
+
+    async fn list_services(&self, tenant: Option<&str>) -> Result<Vec<ServiceStatus>> {
+        services::list(&self.client().await?, tenant).await
+    }
+
+    async fn scale_service(
+        &self,
+        tenant: &str,
+        name: &str,
+        replicas: u32,
+    ) -> Result<ServiceStatus> {
+        let client = self.client().await?;
+        services::scale(&client, tenant, name, replicas).await?;
+        services::get(&client, tenant, name).await
+    }
+
+    async fn delete_service(&self, tenant: &str, name: &str) -> Result<()> {
+        services::delete(&self.client().await?, tenant, name).await
     }
 
     async fn apply_secret(

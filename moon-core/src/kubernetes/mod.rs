@@ -13,10 +13,13 @@ mod config;
 mod informer;
 mod observe;
 mod record;
+mod registry;
 mod secret;
+mod services;
 mod watch;
 
 pub use api::USER_AGENT;
 pub use backend::KubernetesBackend;
 pub use config::KubernetesConfig;
 pub use moon_spec::kubernetes::*;
+pub use registry::{EndpointSliceRegistry, endpoints_of};

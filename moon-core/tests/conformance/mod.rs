@@ -17,8 +17,10 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 
 use moon_core::backend::{ApplyOutcome, Backend, Event, LogOptions, Phase, ReplicaPhase};
-use moon_core::spec::{Framework, Job, Quantity, Role, Spec, Tenant, TenantQuota};
-use moon_core::{Error, JobStatus, Result, SecretData};
+use moon_core::spec::{
+    Framework, Job, Quantity, Role, Service, Spec, Tenant, TenantQuota, service_from_yaml,
+};
+use moon_core::{Error, JobStatus, Result, SecretData, ServiceStatus};
 
 /// How long a case waits for a job that should end by itself: long enough
 /// for a loaded machine or a cluster's scheduler, short of hanging a run.
@@ -926,4 +928,112 @@ pub async fn logs_of_one_replica(backend: &dyn Backend, profile: &Profile, tenan
     let answer = backend.logs(tenant, "talks", absent).await.map(drop);
     let name = not_found(answer, "replica", "logs of worker-7");
     assert!(name.ends_with("worker-7"), "{name}");
+}
+
+// --------------------------------------------------------------------------- services
+
+/// A service of `replicas` replicas, each an HTTP server on its `PORT` (a
+/// real one on this machine; on the test cluster the fake nodes make its
+/// pods ready).
+fn service(tenant: &str, name: &str, replicas: u32) -> Service {
+    service_from_yaml(&format!(
+        "kind: Service\nname: {name}\ntenant: {tenant}\n\
+         command: [sh, -c, 'exec python3 -m http.server --bind 127.0.0.1 \"$PORT\"']\n\
+         replicas: {replicas}\ncpus: 100m\nmemory: 64Mi\n"
+    ))
+    .expect("a valid service")
+}
+
+/// Polls the service until `wanted` says yes; its status then.
+async fn service_until(
+    backend: &dyn Backend,
+    tenant: &str,
+    name: &str,
+    what: &str,
+    wanted: impl Fn(&ServiceStatus) -> bool,
+) -> ServiceStatus {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let status = backend
+            .get_service(tenant, name)
+            .await
+            .unwrap_or_else(|error| panic!("reading service {tenant}/{name}: {error}"));
+        if wanted(&status) {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{tenant}/{name}: not {what} within {WAIT:?}: {status:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A service is created once (applied again, nothing changes), becomes ready
+/// at a URL with every replica listed, scales up and down, and once deleted
+/// is not found.
+pub async fn a_service_is_served_scaled_and_deleted(
+    backend: &dyn Backend,
+    _: &Profile,
+    tenant: &str,
+) {
+    make_tenant(backend, tenant).await;
+    let spec = service(tenant, "web", 2);
+    assert_eq!(
+        backend.apply_service(&spec).await.unwrap(),
+        ApplyOutcome::Created
+    );
+    assert_eq!(
+        backend.apply_service(&spec).await.unwrap(),
+        ApplyOutcome::Unchanged
+    );
+    let ready = |n: u32| {
+        move |s: &ServiceStatus| {
+            s.url.is_some()
+                && s.desired_replicas == n
+                && s.ready_replicas == n
+                && s.replicas.len() == n as usize
+        }
+    };
+    let status = service_until(backend, tenant, "web", "2 ready", ready(2)).await;
+    assert_eq!(status.phase, Phase::Running);
+    assert!(
+        status.replicas.iter().all(|r| r.address.is_some()),
+        "{status:#?}"
+    );
+    let listed = backend.list_services(Some(tenant)).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["web"]
+    );
+
+    let scaled = backend.scale_service(tenant, "web", 3).await.unwrap();
+    assert_eq!(scaled.desired_replicas, 3);
+    service_until(backend, tenant, "web", "3 ready", ready(3)).await;
+    backend.scale_service(tenant, "web", 1).await.unwrap();
+    service_until(backend, tenant, "web", "down to 1", ready(1)).await;
+
+    backend.delete_service(tenant, "web").await.unwrap();
+    not_found(
+        backend.get_service(tenant, "web").await,
+        "service",
+        "get after delete",
+    );
+}
+
+/// Reading, scaling or deleting a service that does not exist is `NotFound`.
+pub async fn an_unknown_service_is_not_found(backend: &dyn Backend, _: &Profile, tenant: &str) {
+    make_tenant(backend, tenant).await;
+    let name = not_found(backend.get_service(tenant, "ghost").await, "service", "get");
+    assert_eq!(name, format!("{tenant}/ghost"));
+    not_found(
+        backend.scale_service(tenant, "ghost", 2).await,
+        "service",
+        "scale",
+    );
+    not_found(
+        backend.delete_service(tenant, "ghost").await,
+        "service",
+        "delete",
+    );
 }

@@ -147,6 +147,7 @@ mod node_selector;
 mod object;
 mod secret;
 mod service;
+mod service_status;
 pub mod status;
 mod storage;
 mod tenant;
@@ -169,6 +170,7 @@ pub use service::{
     HTTP_PORT, IN_FLIGHT_METRIC, INGRESS_CLASS, PROMETHEUS_ADDRESS, REQUESTS_PER_SECOND_METRIC,
     SERVER, SERVICE_LABEL, render_service,
 };
+pub use service_status::{ObservedService, derive_service};
 pub use status::{Conclusion, Derived, Observed, anchor_spec, derive};
 pub use storage::{
     GLUSTER_CLAIM, GLUSTER_CSI_DRIVER, HDFS_DATASET, HDFS_DATASET_MOUNT, KEYTAB_DIR, KEYTAB_KEY,

@@ -145,6 +145,16 @@ pub fn render_tenant(tenant: &Tenant) -> Result<Vec<Object>> {
             rule("events.k8s.io", &["events"], READ),
             // So that users see why a pod waits.
             rule("", &["limitranges", "resourcequotas"], READ),
+            // Inference services: what `render_service` applies, the scale
+            // subresource they are scaled through, and the EndpointSlices
+            // their status and client-side balancing read.
+            rule("apps", &["deployments"], WRITE),
+            rule("apps", &["deployments/scale"], &["get", "patch", "update"]),
+            rule("autoscaling", &["horizontalpodautoscalers"], WRITE),
+            rule("policy", &["poddisruptionbudgets"], WRITE),
+            rule("networking.k8s.io", &["ingresses"], WRITE),
+            rule("keda.sh", &["scaledobjects"], WRITE),
+            rule("discovery.k8s.io", &["endpointslices"], READ),
         ]),
     };
 

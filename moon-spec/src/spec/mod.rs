@@ -31,8 +31,8 @@ pub use storage::{
 };
 pub use tenant::{Tenant, TenantQuota};
 pub use validate::{
-    Demand, check_volumes_of_tenant, is_env_name, label_problem, validate_job, validate_secret,
-    validate_secret_name, validate_service, validate_tenant,
+    Demand, MAX_REPLICAS, check_volumes_of_tenant, is_env_name, label_problem, validate_job,
+    validate_secret, validate_secret_name, validate_service, validate_tenant,
 };
 pub use volume::{StorageSystem, Volume};
 

@@ -15,8 +15,8 @@ use crate::secret::SecretData;
 const MAX_NAME_LEN: usize = 40;
 /// Longest role name, for the same reason.
 const MAX_ROLE_LEN: usize = 20;
-/// Most replicas one role may ask for.
-const MAX_REPLICAS: u32 = 10_000;
+/// Most replicas one role or service may ask for.
+pub const MAX_REPLICAS: u32 = 10_000;
 /// Longest secret name: a DNS label, as a Kubernetes Secret's name can be
 /// and a file name always can.
 const MAX_SECRET_NAME_LEN: usize = 63;
