@@ -1,9 +1,12 @@
-"""moon's quickstart: a two-worker distributed XGBoost job on this machine.
+"""moon's quickstart: a two-worker distributed XGBoost job on this machine, then its model served.
 
 Creates (or keeps) the tenant ``quickstart``, submits a job that runs
 ``examples/xgboost/train.py`` as two workers joined by XGBoost's collective,
 streams their output as it comes, and reports how the job ended and where the
-workers saved their models.
+workers saved their models. Then it serves the model: a service of two
+replicas of ``examples/xgboost/serve.py`` behind moon's proxy, asks it for
+predictions at the service's URL and reports their accuracy; the service is
+deleted at the end unless ``--keep-serving``.
 
 With the platform's SeaweedFS in ``MOON_SEAWEEDFS`` (scripts/quickstart.sh
 starts one), the tenant gets a directory and a collection of its own there:
@@ -12,7 +15,7 @@ one shard per worker), the workers read their shards from it and write their
 models to ``models/<job>/``. Without it, the workers make the same data
 themselves and save their models in a local directory (``--out``).
 
-    python examples/quickstart.py [--home DIR] [--out DIR] [--rounds N]
+    python examples/quickstart.py [--home DIR] [--out DIR] [--rounds N] [--keep-serving]
 
 State lives in ``--home``, else ``$MOON_HOME``, else ``~/.moon``; the local
 backend's agent started there keeps running after this script ends, ready for
@@ -23,10 +26,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +40,7 @@ import moon
 
 EXAMPLES = Path(__file__).resolve().parent
 TRAIN = EXAMPLES / "xgboost" / "train.py"
+SERVE = EXAMPLES / "xgboost" / "serve.py"
 sys.path.insert(0, str(TRAIN.parent))
 from train import make_dataset, to_csv  # noqa: E402
 
@@ -42,6 +48,8 @@ TENANT = "quickstart"
 WORKERS = 2
 DATA = "datasets/quickstart"
 ROWS, FEATURES, SEED = 4000, 8, 7
+# Rows asked of the served model, in batches of this many per request.
+ASKED, BATCH = 256, 32
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -56,6 +64,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=10, help="boosting rounds (default 10)")
     parser.add_argument(
         "--timeout", type=float, default=600, help="seconds to wait for the job (default 600)"
+    )
+    parser.add_argument(
+        "--keep-serving",
+        action="store_true",
+        help="leave the model's service running (`moon svc delete quickstart/NAME` stops it)",
     )
     return parser.parse_args(argv)
 
@@ -160,8 +173,69 @@ def main(argv: list[str] | None = None) -> int:
         for model in found:
             print(f"  {model.name}  {model.stat().st_size} bytes")
         models = [model.name for model in found]
+    if status.phase != "Succeeded" or len(models) != WORKERS:
+        return 1
+
+    if with_storage:
+        model_args = ["--store", store.url, "--model", f"{out}/model-0.json"]
+    else:
+        model_args = ["--model", str(out_dir / "model-0.json")]
+    served = serve_and_predict(client, f"{name}-serve", model_args, args.keep_serving)
     print(f"done in {time.monotonic() - started:.1f}s")
-    return 0 if status.phase == "Succeeded" and len(models) == WORKERS else 1
+    return 0 if served else 1
+
+
+def post(url: str, document: dict) -> dict:
+    request = urllib.request.Request(
+        url, data=json.dumps(document).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return dict(json.load(answer))
+
+
+def serve_and_predict(client: moon.Client, name: str, model_args: list[str], keep: bool) -> bool:
+    """Serves the model as a service of two replicas and asks it for predictions through
+    moon's proxy; whether they were answered."""
+    svc = client.serve(
+        moon.Service(
+            name=name,
+            tenant=TENANT,
+            command=[sys.executable, str(SERVE), *model_args],
+            replicas=2,
+            cpus="250m",
+            memory="512Mi",
+            # A replica takes requests once its model is loaded.
+            readiness={"httpPath": "/healthz"},
+            env={"PYTHONUNBUFFERED": "1"},
+        )
+    )
+    print(f"\nserving the model as service {svc.key}")
+    try:
+        status = svc.wait_ready(timeout=120)
+        url = f"{status.url}/predict"
+        x, y = make_dataset(ROWS, FEATURES, SEED)
+        predictions: list[float] = []
+        replicas: set[str] = set()
+        for batch in np.array_split(np.arange(ASKED), ASKED // BATCH):
+            answer = post(url, {"rows": x[batch].tolist()})
+            predictions.extend(answer["predictions"])
+            replicas.add(answer["replica"])
+        accuracy = float(np.mean((np.asarray(predictions) > 0.5) == y[:ASKED]))
+        print(
+            f"{len(predictions)} predictions from {url}: accuracy {accuracy:.3f}, "
+            f"answered by {len(replicas)} replicas"
+        )
+    except (moon.Timeout, OSError) as error:
+        print(f"service {svc.key} did not answer: {error}")
+        print(f"see `moon svc get {svc.key}` and `moon svc logs {svc.key}`")
+        return False
+    finally:
+        if keep:
+            print(f"service {svc.key} keeps serving at {svc.status().url}")
+        else:
+            svc.delete()
+            print(f"service {svc.key} deleted (--keep-serving keeps it)")
+    return True
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@
 # 3. run: .venv/bin/python examples/quickstart.py ARGS..., a tenant with its own
 #    SeaweedFS directory and collection, its training data written there, and a
 #    two-worker distributed XGBoost job on this machine's local backend that reads
-#    it and writes its models there, its output streamed as it runs.
+#    it and writes its models there, its output streamed as it runs; then the model
+#    served by a service of two replicas (examples/xgboost/serve.py) behind moon's
+#    proxy, asked for predictions at the service's URL, and the service deleted.
 #
 # Options:
 #   --no-build   skip step 1 (moon must already be installed in .venv)
