@@ -2,15 +2,23 @@
 
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::Duration;
+
+use moon_net::{BalancedClient, BalancerConfig, UpstreamProtocol};
 
 use crate::backend::Backend;
 use crate::config::{BackendName, Config};
 use crate::error::Result;
 use crate::kubernetes::{KubernetesBackend, KubernetesConfig};
 use crate::local::{LocalBackend, LocalConfig};
+use crate::service_registry::BackendRegistry;
 use crate::spec::{Job, Spec, Tenant};
 use crate::status::{ApplyOutcome, JobStatus};
 use crate::storage::{StorageServers, TenantStorage, provision, resolve_volumes};
+
+/// How long a request of [`Client::service_client`] waits for a ready
+/// replica: the service's first reading, or a replica restarting.
+pub const HOLD_WHEN_EMPTY: Duration = Duration::from_secs(10);
 
 /// A handle on a backend, and on the platform's storage servers; cheap to clone and share
 /// between threads. Everything a [`Backend`] does is called on the client directly.
@@ -109,6 +117,25 @@ impl Client {
             Spec::Job(job) => self.submit(job).await.map(|_| ApplyOutcome::Created),
             other => self.backend.apply(other).await,
         }
+    }
+
+    /// A client that balances its requests over the ready replicas of service
+    /// `tenant/name` itself and sends them straight to them, with moon's
+    /// balancer (power of two choices, ejection, safe retries), following the
+    /// service as it scales (see [`BackendRegistry`]). It bypasses the proxy,
+    /// so it does not wake a service at zero replicas: a request waits up to
+    /// [`HOLD_WHEN_EMPTY`] for a replica, then fails. Must be called within a
+    /// tokio runtime, which the client's following runs on.
+    pub async fn service_client(&self, tenant: &str, name: &str) -> Result<BalancedClient> {
+        self.backend.get_service(tenant, name).await?;
+        let registry = BackendRegistry::new(self.backend.clone());
+        Ok(BalancedClient::from_registry(
+            &registry,
+            &format!("{tenant}/{name}"),
+            BalancerConfig::default(),
+            UpstreamProtocol::Http1,
+        )?
+        .hold_when_empty(HOLD_WHEN_EMPTY))
     }
 
     /// The stores of the tenant `name`, confined to its part of each storage system.

@@ -139,6 +139,11 @@ pub enum Error {
     /// down (see [`moon_storage::Error`]), worded as moon-storage words it.
     #[error(transparent)]
     Storage(#[from] moon_storage::Error),
+    /// A request balanced over a service's replicas was not answered: no
+    /// replica was ready, or every one tried failed (see [`moon_net::Error`]),
+    /// worded as moon-net words it.
+    #[error(transparent)]
+    Net(#[from] moon_net::Error),
 }
 
 impl Error {

@@ -22,6 +22,7 @@ pub mod error;
 pub mod kubernetes;
 pub mod local;
 pub mod object_url;
+pub mod service_registry;
 pub mod storage;
 
 /// Rendezvous settings per framework (the `moon-spec` crate's).
@@ -46,6 +47,8 @@ pub use error::{
 };
 /// GPU selectors, inventory and placement (the `moon-gpu` crate).
 pub use moon_gpu as gpu;
+/// The balancer, the proxy and client-side balancing (the `moon-net` crate).
+pub use moon_net as net;
 /// The error of what moon-spec does alone (parsing, validating, rendering);
 /// converts into [`Error`].
 pub use moon_spec::Error as SpecError;

@@ -492,3 +492,68 @@ async fn load_scales_a_service_up_as_far_as_the_quota_holds_and_back_down_after(
     );
     home.client.delete_service("team", "busy").await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_balanced_client_reaches_every_replica_directly_and_follows_the_scale() {
+    let home = Home::new();
+    tenant(&home.client, "team", TenantQuota::default()).await;
+    home.client
+        .apply_service(&service("direct", 2))
+        .await
+        .unwrap();
+    let url = ready(&home, "direct", 2).await.url.unwrap();
+    let client = home.client.service_client("team", "direct").await.unwrap();
+    let pids = |answers: Vec<moon_core::net::Answer>| -> HashSet<String> {
+        answers
+            .into_iter()
+            .map(|answer| {
+                assert_eq!(answer.status, 200);
+                String::from_utf8(answer.body.to_vec()).unwrap()
+            })
+            .collect()
+    };
+    let direct = pids(
+        futures::future::try_join_all(
+            (0..40).map(|_| client.fetch("GET", "/", &[], bytes::Bytes::new())),
+        )
+        .await
+        .expect("answers"),
+    );
+    let http = reqwest::Client::new();
+    let proxied: HashSet<String> = futures::future::join_all((0..40).map(|_| get(&http, &url)))
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(direct, proxied, "the same replicas as the proxy's");
+    assert_eq!(direct.len(), 2);
+
+    home.client
+        .scale_service("team", "direct", 3)
+        .await
+        .unwrap();
+    ready(&home, "direct", 3).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let seen = pids(
+            futures::future::try_join_all(
+                (0..30).map(|_| client.fetch("GET", "/", &[], bytes::Bytes::new())),
+            )
+            .await
+            .expect("answers"),
+        );
+        if seen.len() == 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {seen:?}");
+    }
+    let error = client
+        .fetch("GE T", "/", &[], bytes::Bytes::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, moon_core::net::Error::InvalidRequest(_)),
+        "{error}"
+    );
+    home.client.delete_service("team", "direct").await.unwrap();
+}

@@ -69,6 +69,70 @@ impl BalancedClient {
     }
 }
 
+/// An answer read whole, for callers that want its bytes rather than a
+/// stream (Python's `svc.client()`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The status code.
+    pub status: u16,
+    /// Its headers, in order, values as text (lossily, if they are not).
+    pub headers: Vec<(String, String)>,
+    /// Its body.
+    pub body: Bytes,
+}
+
+impl BalancedClient {
+    /// Sends `method path` with `headers` and `body` to a replica and reads
+    /// the answer whole. An answer of any status is an answer; an error is a
+    /// request no replica answered.
+    pub async fn fetch(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: Bytes,
+    ) -> Result<Answer> {
+        let invalid = |what: &str, error: &dyn std::fmt::Display| {
+            crate::Error::InvalidRequest(format!("{what}: {error}"))
+        };
+        let method = http::Method::from_bytes(method.as_bytes())
+            .map_err(|error| invalid(&format!("method {method:?}"), &error))?;
+        let mut request = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let request = request
+            .body(ProxyBody::full(body))
+            .map_err(|error| invalid(&format!("{path:?} or its headers"), &error))?;
+        let service = self.balancer.service().to_string();
+        let response = self.send(request).await?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_string(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .map_err(|error| crate::Error::Upstream {
+                service,
+                replica: "?".to_string(),
+                message: format!("the answer's body broke off: {error}"),
+            })?
+            .to_bytes();
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
 impl<B> tower_service::Service<Request<B>> for BalancedClient
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,

@@ -25,6 +25,10 @@ pub enum Error {
         /// What went wrong there.
         message: String,
     },
+    /// A request that cannot be sent as given (a method or header that is
+    /// not valid HTTP), with what is wrong.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
     /// A registry does not know the service.
     #[error("no service {0:?} in the registry")]
     UnknownService(String),

@@ -27,7 +27,7 @@ mod upstream;
 
 pub use balancer::{Balancer, BalancerConfig, Lease, ReplicaState, ReplicaStatus};
 pub use body::{BoxError, ProxyBody};
-pub use client::BalancedClient;
+pub use client::{Answer, BalancedClient};
 pub use endpoint::Endpoint;
 pub use error::{Error, Result};
 pub use exposition::render_prometheus;

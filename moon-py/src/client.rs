@@ -324,6 +324,21 @@ impl Client {
         })
     }
 
+    /// A client balancing requests over the service's ready replicas itself.
+    fn service_client(
+        &self,
+        py: Python<'_>,
+        tenant: String,
+        name: String,
+    ) -> PyResult<crate::service_client::ServiceClient> {
+        let client = self.connection(py)?;
+        let client = run(
+            py,
+            async move { client.service_client(&tenant, &name).await },
+        )?;
+        Ok(crate::service_client::ServiceClient { client })
+    }
+
     /// One service's status, as JSON.
     fn get_service(&self, py: Python<'_>, tenant: String, name: String) -> PyResult<String> {
         let client = self.connection(py)?;

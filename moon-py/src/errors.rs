@@ -8,7 +8,7 @@
 use std::any::Any;
 
 use moon_core::error::PathPart;
-use moon_core::{Error, FieldError, gpu, storage};
+use moon_core::{Error, FieldError, gpu, net, storage};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt, PyList, PyString, PyTuple};
@@ -93,6 +93,18 @@ pub(crate) fn to_py_err(py: Python<'_>, error: impl Into<Error>) -> PyErr {
                 "GpuError"
             }
             Error::Storage(error) => storage_class(error, &fields)?,
+            Error::Net(error) => match error {
+                net::Error::NoReadyReplica { service } => {
+                    fields.set_item("service", service)?;
+                    "ServiceUnavailable"
+                }
+                net::Error::Upstream { service, .. } => {
+                    fields.set_item("service", service)?;
+                    "ServiceUnavailable"
+                }
+                net::Error::InvalidRequest(_) => "InvalidRequest",
+                _ => "MoonError",
+            },
             // moon-core's enum is non-exhaustive: a new variant surfaces as
             // the base class until it gets one of its own here.
             _ => "MoonError",

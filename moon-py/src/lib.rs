@@ -5,6 +5,7 @@ mod client;
 mod errors;
 mod gpu;
 mod runtime;
+mod service_client;
 mod storage;
 
 use pyo3::prelude::*;
@@ -17,6 +18,7 @@ fn native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<client::Client>()?;
     module.add_class::<client::LogIterator>()?;
     module.add_class::<client::EventIterator>()?;
+    module.add_class::<service_client::ServiceClient>()?;
     module.add_function(wrap_pyfunction!(client::parse_job_yaml, module)?)?;
     module.add_function(wrap_pyfunction!(client::parse_tenant_yaml, module)?)?;
     module.add_function(wrap_pyfunction!(client::parse_spec_yaml, module)?)?;

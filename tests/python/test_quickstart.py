@@ -1,7 +1,7 @@
 """The README's first command runs examples/quickstart.py with a SeaweedFS; here it runs with
 the storage test bed's: the tenant gets its directory there, the workers read their training
-data from it and write their models to it, and a service serves the model from there. Marked ``storage``: the storage tier of
-scripts/test.sh runs it after starting the bed."""
+data from it and write their models to it, and a service serves the model from there. Marked
+``storage``: the storage tier of scripts/test.sh runs it after starting the bed."""
 
 from __future__ import annotations
 

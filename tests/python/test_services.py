@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,37 @@ def test_an_idle_service_scales_to_zero_and_its_url_brings_a_replica_back(
     assert scaled[0].startswith("1 -> 0 replicas"), scaled
     assert scaled[1].startswith("0 -> 1 replicas"), scaled
     svc.delete()
+
+
+def test_a_services_client_balances_over_its_replicas_and_follows_its_scale(
+    client: moon.Client,
+) -> None:
+    svc = client.serve(pid_service("direct", 2))
+    url = svc.wait_ready(timeout=WAIT_S).url
+    assert url is not None
+    direct = svc.client()
+    answers = [direct.get("/") for _ in range(40)]
+    assert all(answer.status == 200 for answer in answers)
+    by_client = {answer.text for answer in answers}
+    assert by_client == {fetch(url) for _ in range(40)}, "the same two replicas as the proxy's"
+    assert len(by_client) == 2
+    assert {r["state"] for r in direct.replicas()} == {"ready"}
+
+    # Threads are answered side by side: each request releases the GIL.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        texts = list(pool.map(lambda _: direct.get("/").text, range(64)))
+    assert set(texts) == by_client
+
+    svc.scale(3)
+    svc.wait_ready(timeout=WAIT_S)
+    deadline = time.monotonic() + WAIT_S
+    while len({direct.get("/").text for _ in range(30)}) != 3:
+        assert time.monotonic() < deadline, direct.replicas()
+    svc.delete()
+    with pytest.raises(moon.ServiceUnavailable):
+        direct.get("/")
+
+
+def test_a_services_client_of_an_unknown_service_is_not_found(client: moon.Client) -> None:
+    with pytest.raises(moon.NotFound):
+        client.service(TENANT, "nobody").client()

@@ -29,6 +29,7 @@ from .errors import (
     ErrorDetails,
     GpuError,
     InvalidRange,
+    InvalidRequest,
     InvalidSpec,
     InvalidStorePath,
     InvalidStoreUrl,
@@ -42,6 +43,7 @@ from .errors import (
     PermissionDenied,
     PreconditionFailed,
     QuotaExceeded,
+    ServiceUnavailable,
     StorageError,
     StorageNotSupported,
     StoragePermissionDenied,
@@ -50,6 +52,7 @@ from .errors import (
     Timeout,
 )
 from .gpu import GpuDevice, GpuInventory, gpus
+from .service_client import Response, ServiceClient
 from .spec import (
     Framework,
     Job,
@@ -87,6 +90,7 @@ __all__ = [
     "GpuError",
     "GpuInventory",
     "InvalidRange",
+    "InvalidRequest",
     "InvalidSpec",
     "InvalidStorePath",
     "InvalidStoreUrl",
@@ -107,13 +111,16 @@ __all__ = [
     "Quota",
     "QuotaExceeded",
     "ReplicaStatus",
+    "Response",
     "RestartPolicy",
     "Role",
     "SecretInfo",
     "Service",
+    "ServiceClient",
     "ServiceHandle",
     "ServiceReplicaStatus",
     "ServiceStatus",
+    "ServiceUnavailable",
     "StorageError",
     "StorageNotSupported",
     "StoragePermissionDenied",

@@ -16,6 +16,7 @@ from typing import Any, Callable, Generic, Literal, TypeVar
 
 from . import _native
 from .errors import Timeout
+from .service_client import ServiceClient
 from .spec import Job, Quota, Service, Tenant, render, spec_json
 from .status import Event, JobStatus, LogLine, SecretInfo, ServiceStatus, TenantStatus, _time
 from .storage._tenant import TenantStorage
@@ -469,6 +470,15 @@ class ServiceHandle(_Handle):
                     seconds=timeout,
                 )
             time.sleep(0.05)
+
+    def client(self) -> ServiceClient:
+        """A client that balances its requests over the service's ready replicas in this
+        process and sends them straight to them (see :class:`moon.service_client.ServiceClient`).
+
+        Raises:
+            NotFound: The service does not exist.
+        """
+        return ServiceClient(self._native.service_client(self._tenant, self._name), self.key)
 
     def scale(self, replicas: int) -> ServiceStatus:
         """Sets the replica count: new replicas start; removed ones get no new

@@ -19,6 +19,7 @@ __all__ = [
     "Conflict",
     "GpuError",
     "InvalidRange",
+    "InvalidRequest",
     "InvalidSpec",
     "InvalidStorePath",
     "InvalidStoreUrl",
@@ -32,6 +33,7 @@ __all__ = [
     "PermissionDenied",
     "PreconditionFailed",
     "QuotaExceeded",
+    "ServiceUnavailable",
     "StorageError",
     "StorageNotSupported",
     "StoragePermissionDenied",
@@ -232,6 +234,24 @@ class ClusterError(MoonError, ConnectionError):
         self.status = status
         self.reason = reason
         self.retryable = retryable
+
+
+class ServiceUnavailable(MoonError, ConnectionError):
+    """A request of a service's client (``svc.client()``) was not answered: no
+    replica was ready within the client's wait, or every replica tried failed.
+
+    Attributes:
+        service: The service, ``tenant/name``.
+    """
+
+    def __init__(self, message: str, *, service: str = "") -> None:
+        super().__init__(message)
+        self.service = service
+
+
+class InvalidRequest(MoonError, ValueError):
+    """A request of a service's client that is not valid HTTP (its method, path or a
+    header)."""
 
 
 class GpuError(MoonError):
