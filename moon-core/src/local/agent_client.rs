@@ -16,11 +16,12 @@ use super::socket;
 use crate::error::{Error, Result};
 
 /// The variables the agent reads, beyond what every replica inherits: its
-/// home, its idle time, the GPU inventory file, and the host name NVML's
-/// inventory may fall back on.
+/// home, its idle time, how long a service's replica may drain, the GPU
+/// inventory file, and the host name NVML's inventory may fall back on.
 const AGENT_SETTINGS: &[&str] = &[
     "MOON_HOME",
     "MOON_AGENT_IDLE_SECONDS",
+    super::reconcile::DRAIN_SECONDS_ENV,
     moon_gpu::provider::INVENTORY_ENV,
     "HOSTNAME",
     // Mounting jobs' SeaweedFS volumes (see `volumes`).

@@ -80,6 +80,13 @@ pub struct Agent {
     proxy: LocalProxy,
     /// What the autoscaled services' autoscalers remember between readings.
     autoscaling: Autoscaling,
+    /// Replicas of services scaled down past them, by (job, index): since
+    /// when the proxy drains them.
+    draining: HashMap<(i64, u32), i64>,
+    /// Those stopped before their requests finished, told once.
+    draining_overdue: HashSet<(i64, u32)>,
+    /// How long a replica may drain before it is stopped anyway.
+    drain_deadline_ms: i64,
 }
 
 impl Agent {
@@ -121,6 +128,9 @@ impl Agent {
             retry_at: None,
             proxy,
             autoscaling: Autoscaling::default(),
+            draining: HashMap::new(),
+            draining_overdue: HashSet::new(),
+            drain_deadline_ms: drain_deadline_ms(),
         })
     }
 
@@ -324,14 +334,42 @@ impl Agent {
             routes.extend(services::route(&job, service, &replicas));
         }
         self.proxy.sync(&self.runtime, routes)?;
+        let mut draining = HashMap::new();
         if !retiring.is_empty() {
             let seen = self.proxy.statuses(&self.runtime)?;
+            let now = now_ms();
             for (job_id, route, index) in retiring {
+                let since = self.draining.get(&(job_id, index)).copied().unwrap_or(now);
+                draining.insert((job_id, index), since);
                 if services::drained(&seen, &route, index) {
+                    self.retire(job_id, index)?;
+                } else if now - since >= self.drain_deadline_ms {
+                    // A request that never ends (a stream, a hung replica)
+                    // must not keep a scale-down from ever finishing.
+                    if self.draining_overdue.insert((job_id, index)) {
+                        let job = store::job_by_id(&self.db, job_id)?;
+                        let replica = rendezvous::port_name(crate::spec::REPLICA_ROLE, index);
+                        let message = format!(
+                            "{replica} still had requests in flight after {:.0}s of draining: \
+                             stopping it",
+                            self.drain_deadline_ms as f64 / 1000.0
+                        );
+                        store::add_event(
+                            &self.db,
+                            &job,
+                            "DrainTimedOut",
+                            Phase::Running,
+                            Some(&replica),
+                            &message,
+                        )?;
+                    }
                     self.retire(job_id, index)?;
                 }
             }
         }
+        self.draining_overdue
+            .retain(|key| draining.contains_key(key));
+        self.draining = draining;
         Ok(())
     }
 
@@ -634,6 +672,20 @@ impl Agent {
         Ok(())
     }
 }
+
+/// How long a service's replica may drain (finish the requests it has)
+/// after a scale-down took it out of the route, before it is stopped anyway:
+/// `MOON_SERVICE_DRAIN_SECONDS`, else 30 s (Kubernetes' default grace).
+fn drain_deadline_ms() -> i64 {
+    std::env::var(DRAIN_SECONDS_ENV)
+        .ok()
+        .and_then(|text| text.parse::<u32>().ok())
+        .map_or(DEFAULT_DRAIN_MS, |seconds| i64::from(seconds) * 1000)
+}
+
+/// The variable that sets how long a service's replica may drain.
+pub const DRAIN_SECONDS_ENV: &str = "MOON_SERVICE_DRAIN_SECONDS";
+const DEFAULT_DRAIN_MS: i64 = 30_000;
 
 /// When a job that started at `started_ms` must end, if it has a deadline.
 fn deadline(job: &JobRecord, started_ms: i64) -> Option<i64> {
