@@ -11,6 +11,7 @@ _Meta = tuple[str, int, str | None, float | None]
 
 __all__ = [
     "Client",
+    "ServiceClient",
     "EventIterator",
     "LogIterator",
     "Store",
