@@ -11,9 +11,9 @@ _Meta = tuple[str, int, str | None, float | None]
 
 __all__ = [
     "Client",
-    "ServiceClient",
     "EventIterator",
     "LogIterator",
+    "ServiceClient",
     "Store",
     "Upload",
     "__version__",
