@@ -191,6 +191,38 @@ pub(super) async fn apply(
     Ok(applied.metadata.resource_version)
 }
 
+/// Applies a rendered object as [`apply`] does; whether that changed what
+/// it asks for. Objects whose spec the server versions (a `generation`:
+/// Deployments, autoscalers, custom resources) are compared by it, since
+/// their controllers write their status, and so their resourceVersion, at
+/// any moment; others by their resourceVersion.
+pub(super) async fn apply_changed(
+    client: &kube::Client,
+    object: &Object,
+    target: Target<'_>,
+) -> Result<bool> {
+    let api = api_for(client, object);
+    let before = api
+        .get_opt(object.name())
+        .await
+        .map_err(|error| api_error(error, target))?;
+    let body = serde_json::to_value(object).expect("Kubernetes objects serialize");
+    let params = PatchParams::apply(MANAGER).force();
+    let after = api
+        .patch(object.name(), &params, &Patch::Apply(&body))
+        .await
+        .map_err(|error| api_error(error, target))?;
+    let Some(before) = before else {
+        return Ok(true);
+    };
+    Ok(
+        match (before.metadata.generation, after.metadata.generation) {
+            (Some(was), Some(is)) => was != is,
+            _ => before.metadata.resource_version != after.metadata.resource_version,
+        },
+    )
+}
+
 /// An object's resourceVersion now, `None` when it does not exist.
 pub(super) async fn resource_version(
     client: &kube::Client,

@@ -69,12 +69,12 @@ pub(super) async fn apply(
     super::secret::check_referenced(client, &service.replica_job(service.replicas)).await?;
     let (mut existed, mut changed) = (true, false);
     for object in &objects {
-        let before = api::resource_version(client, object, target(&key)).await?;
-        if before.is_none() && matches!(object, Object::Deployment(_)) {
-            existed = false;
+        if matches!(object, Object::Deployment(_)) {
+            existed = api::resource_version(client, object, target(&key))
+                .await?
+                .is_some();
         }
-        let after = api::apply(client, object, target(&key)).await?;
-        changed |= before != after;
+        changed |= api::apply_changed(client, object, target(&key)).await?;
     }
     for resource in optional_kinds() {
         if !objects.iter().any(|object| object.kind() == resource.kind) {
