@@ -792,7 +792,9 @@ def test_a_service_scales_through_the_scale_subresource_and_its_slices_follow(
     assert svc.scale(3).desired_replicas == 3
     status = svc.wait_ready(timeout=WAIT_S)
     assert status.ready_replicas == 3
-    deployment = kubectl_json("get", "deployment", spec.name, "-n", serving)
+    deployment = kubectl_json(
+        "get", "deployment", spec.name, "-n", serving, "--show-managed-fields"
+    )
     assert deployment["spec"]["replicas"] == 3
     # The count was written through the scale subresource, by moon.
     scaled_by = [
