@@ -56,7 +56,8 @@ def test_a_service_is_served_at_its_url_by_every_replica_until_deleted(
     assert {r.name for r in status.replicas} == {"replica-0", "replica-1"}
     assert all(r.address is not None for r in status.replicas)
 
-    pids = {fetch(status.url) for _ in range(40)}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        pids = set(pool.map(fetch, [status.url] * 40))
     assert len(pids) == 2, pids
 
     client.serve(pid_service("echo", 2))  # the same spec again changes nothing
@@ -89,7 +90,9 @@ def test_a_service_scales_up_and_down(client: moon.Client) -> None:
     url = svc.wait_ready(timeout=WAIT_S).url
     assert svc.scale(3).desired_replicas == 3
     assert svc.wait_ready(timeout=WAIT_S).url == url
-    assert len({fetch(url) for _ in range(60)}) == 3
+    # Side by side, as the balancer spreads load that is in flight at once.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert len(set(pool.map(fetch, [url] * 60))) == 3
     client.serve(pid_service("elastic", 1))  # a spec that differs only in its count scales
     deadline = time.monotonic() + WAIT_S
     while len(svc.status().replicas) != 1:
@@ -147,10 +150,12 @@ def test_a_services_client_balances_over_its_replicas_and_follows_its_scale(
     url = svc.wait_ready(timeout=WAIT_S).url
     assert url is not None
     direct = svc.client()
-    answers = [direct.get("/") for _ in range(40)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: direct.get("/"), range(40)))
+        proxied = set(pool.map(fetch, [url] * 40))
     assert all(answer.status == 200 for answer in answers)
     by_client = {answer.text for answer in answers}
-    assert by_client == {fetch(url) for _ in range(40)}, "the same two replicas as the proxy's"
+    assert by_client == proxied, "the same two replicas as the proxy's"
     assert len(by_client) == 2
     assert {r["state"] for r in direct.replicas()} == {"ready"}
 
