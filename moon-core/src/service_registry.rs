@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use moon_net::{Endpoint, Registry};
+use moon_net::{Endpoint, Registry, publish};
 use tokio::sync::watch;
 
 use crate::backend::Backend;
@@ -61,13 +61,7 @@ impl Registry for BackendRegistry {
                         }
                     }
                 };
-                sender.send_if_modified(|seen| {
-                    let changed = *seen != endpoints;
-                    if changed {
-                        *seen = endpoints;
-                    }
-                    changed
-                });
+                publish(&sender, endpoints);
                 tokio::select! {
                     () = sender.closed() => return,
                     () = tokio::time::sleep(INTERVAL) => {}

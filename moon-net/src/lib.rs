@@ -35,5 +35,5 @@ pub use metrics::Histogram;
 pub use outlier::OutlierPolicy;
 pub use ports::free_loopback_port;
 pub use protocol::UpstreamProtocol;
-pub use registry::{Registry, StaticRegistry};
+pub use registry::{Registry, StaticRegistry, publish};
 pub use retry::RetryBudget;

@@ -20,6 +20,19 @@ pub trait Registry: Send + Sync {
     fn watch(&self, service: &str) -> Result<watch::Receiver<Vec<Endpoint>>>;
 }
 
+/// Hands `endpoints` to a service's watchers, only if they differ from what
+/// the watchers last saw: a registry that reads its source again and again
+/// wakes its balancers only on a change.
+pub fn publish(sender: &watch::Sender<Vec<Endpoint>>, endpoints: Vec<Endpoint>) {
+    sender.send_if_modified(|seen| {
+        let changed = *seen != endpoints;
+        if changed {
+            *seen = endpoints;
+        }
+        changed
+    });
+}
+
 /// Endpoints given by hand: a fixed list, or one a program updates.
 #[derive(Debug, Default)]
 pub struct StaticRegistry {

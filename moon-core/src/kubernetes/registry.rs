@@ -12,7 +12,7 @@ use kube::api::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, reflector};
 use kube::runtime::watcher::{self, watcher};
-use moon_net::{Endpoint, Registry};
+use moon_net::{Endpoint, Registry, publish};
 use tokio::sync::watch;
 
 use moon_spec::kubernetes::HTTP_PORT;
@@ -60,16 +60,8 @@ impl Registry for EndpointSliceRegistry {
                         // The watcher retries by itself; its errors change nothing seen.
                         Some(Err(_)) => continue,
                         Some(Ok(_)) => {
-                            let slices: Vec<discovery::EndpointSlice> =
-                                reader.state().iter().map(|slice| (**slice).clone()).collect();
-                            let endpoints = endpoints_of(&slices);
-                            sender.send_if_modified(|seen| {
-                                let changed = *seen != endpoints;
-                                if changed {
-                                    *seen = endpoints;
-                                }
-                                changed
-                            });
+                            let slices = reader.state();
+                            publish(&sender, endpoints_of(slices.iter().map(|slice| slice.as_ref())));
                         }
                     },
                 }
@@ -81,7 +73,9 @@ impl Registry for EndpointSliceRegistry {
 
 /// The endpoints `slices` list, on their `http` port (or their only one),
 /// ready as their conditions say, named by their pod, in a stable order.
-pub fn endpoints_of(slices: &[discovery::EndpointSlice]) -> Vec<Endpoint> {
+pub fn endpoints_of<'a>(
+    slices: impl IntoIterator<Item = &'a discovery::EndpointSlice>,
+) -> Vec<Endpoint> {
     let mut endpoints = Vec::new();
     for slice in slices {
         let ports = slice.ports.as_deref().unwrap_or_default();
