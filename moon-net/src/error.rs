@@ -56,6 +56,18 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A network policy, selector or address that is not valid: the field
+    /// path (`spec.ingress[0].source.selector`), the column of the fault in
+    /// the field's text where there is one (from 1), and the rule broken.
+    #[error("{field}{}: {message}", column.map(|c| format!(" (column {c})")).unwrap_or_default())]
+    InvalidPolicy {
+        /// The field path.
+        field: String,
+        /// Where in the field's text, counted in characters from 1.
+        column: Option<usize>,
+        /// The rule it breaks.
+        message: String,
+    },
     /// Other input/output.
     #[error(transparent)]
     Io(#[from] std::io::Error),

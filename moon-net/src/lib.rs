@@ -1,5 +1,9 @@
 //! moon-net: networking for moon's workloads, free of any Kubernetes client.
 //!
+//! - [`policy`]: network policies as types (Kubernetes, Calico `projectcalico.org/v3`,
+//!   Multus attachments), Calico's selector language, and an evaluator that answers "may
+//!   A reach B on port P, and which rule says so". Pure: it builds without the `proxy`
+//!   feature, so a service that only renders or checks policies embeds it alone.
 //! - [`free_loopback_port`]: ports that jobs on one machine rendezvous on.
 //! - [`Balancer`]: a service's replicas, picked by power of two choices over
 //!   peak-EWMA latency, with readiness gating, outlier ejection and draining.
@@ -8,32 +12,41 @@
 //! - [`BalancedClient`]: the balancer as a tower `Service`, for RPC clients.
 //! - [`proxy`]: the HTTP proxy in front of services (the `moon-proxy` binary).
 
-mod balancer;
-mod body;
-mod client;
-mod endpoint;
-mod error;
-mod ewma;
-mod exposition;
-mod forward;
-mod metrics;
-mod outlier;
-mod ports;
-mod protocol;
-pub mod proxy;
-mod registry;
-mod retry;
-mod upstream;
+/// Items of the `proxy` feature: the balancer, the proxy and their parts.
+macro_rules! with_proxy {
+    ($($item:item)*) => { $( #[cfg(feature = "proxy")] $item )* };
+}
 
-pub use balancer::{Balancer, BalancerConfig, Lease, ReplicaState, ReplicaStatus};
-pub use body::{BoxError, ProxyBody};
-pub use client::{Answer, BalancedClient};
-pub use endpoint::Endpoint;
+mod error;
+pub mod policy;
+mod ports;
+
 pub use error::{Error, Result};
-pub use exposition::render_prometheus;
-pub use metrics::Histogram;
-pub use outlier::OutlierPolicy;
 pub use ports::free_loopback_port;
-pub use protocol::UpstreamProtocol;
-pub use registry::{Registry, StaticRegistry, publish};
-pub use retry::RetryBudget;
+
+with_proxy! {
+    mod balancer;
+    mod body;
+    mod client;
+    mod endpoint;
+    mod ewma;
+    mod exposition;
+    mod forward;
+    mod metrics;
+    mod outlier;
+    mod protocol;
+    pub mod proxy;
+    mod registry;
+    mod retry;
+    mod upstream;
+    pub use balancer::{Balancer, BalancerConfig, Lease, ReplicaState, ReplicaStatus};
+    pub use body::{BoxError, ProxyBody};
+    pub use client::{Answer, BalancedClient};
+    pub use endpoint::Endpoint;
+    pub use exposition::render_prometheus;
+    pub use metrics::Histogram;
+    pub use outlier::OutlierPolicy;
+    pub use protocol::UpstreamProtocol;
+    pub use registry::{Registry, StaticRegistry, publish};
+    pub use retry::RetryBudget;
+}
