@@ -50,7 +50,7 @@ pub struct PolicySet {
 
 impl PolicySet {
     /// Adds one object, told apart by `apiVersion` and `kind`; `index`
-    /// names it in errors (`documents[3]`).
+    /// names it in errors (`documents[3]`). Unknown keys are refused.
     pub fn push_object(&mut self, object: serde_json::Value, index: usize) -> Result<()> {
         let field = |f: &str| format!("documents[{index}].{f}");
         let text = |key: &str| object.get(key).and_then(|v| v.as_str()).unwrap_or("");
@@ -63,25 +63,24 @@ impl PolicySet {
         let read = |e: serde_path_to_error::Error<serde_json::Error>| {
             invalid(&e.path().to_string(), e.inner().to_string())
         };
-        match (api_version.as_str(), kind.as_str()) {
-            ("networking.k8s.io/v1", "NetworkPolicy") => self
-                .kubernetes
-                .push(serde_path_to_error::deserialize(object).map_err(read)?),
-            (super::calico::API_VERSION, "Tier") => self
-                .tiers
-                .push(serde_path_to_error::deserialize(object).map_err(read)?),
-            (super::calico::API_VERSION, "NetworkSet" | "GlobalNetworkSet") => self
-                .network_sets
-                .push(serde_path_to_error::deserialize(object).map_err(read)?),
+        let given = object.clone();
+        let parsed = match (api_version.as_str(), kind.as_str()) {
+            ("networking.k8s.io/v1", "NetworkPolicy") => {
+                Parsed::Kubernetes(serde_path_to_error::deserialize(object).map_err(read)?)
+            }
+            (super::calico::API_VERSION, "Tier") => {
+                Parsed::Tier(serde_path_to_error::deserialize(object).map_err(read)?)
+            }
+            (super::calico::API_VERSION, "NetworkSet" | "GlobalNetworkSet") => {
+                Parsed::NetworkSet(serde_path_to_error::deserialize(object).map_err(read)?)
+            }
             (
                 super::calico::API_VERSION,
                 "NetworkPolicy"
                 | "GlobalNetworkPolicy"
                 | "StagedNetworkPolicy"
                 | "StagedGlobalNetworkPolicy",
-            ) => self
-                .calico
-                .push(serde_path_to_error::deserialize(object).map_err(read)?),
+            ) => Parsed::Calico(serde_path_to_error::deserialize(object).map_err(read)?),
             _ => {
                 return Err(invalid(
                     "kind",
@@ -92,8 +91,63 @@ impl PolicySet {
                     ),
                 ));
             }
+        };
+        // The API's types skip keys they do not know: a key that does not
+        // come back when the object is written out again is a typo.
+        let written = match &parsed {
+            Parsed::Kubernetes(p) => serde_json::to_value(p),
+            Parsed::Calico(p) => serde_json::to_value(p),
+            Parsed::NetworkSet(s) => serde_json::to_value(s),
+            Parsed::Tier(t) => serde_json::to_value(t),
+        }
+        .map_err(|e| invalid("", e.to_string()))?;
+        if let Some(path) = unknown_key(&given, &written, String::new()) {
+            return Err(invalid(&path, format!("unknown field in a {kind}")));
+        }
+        match parsed {
+            Parsed::Kubernetes(p) => self.kubernetes.push(p),
+            Parsed::Calico(p) => self.calico.push(p),
+            Parsed::NetworkSet(s) => self.network_sets.push(s),
+            Parsed::Tier(t) => self.tiers.push(t),
         }
         Ok(())
+    }
+}
+
+/// One object of a [`PolicySet`], read.
+enum Parsed {
+    Kubernetes(NetworkPolicy),
+    Calico(CalicoPolicy),
+    NetworkSet(NetworkSet),
+    Tier(Tier),
+}
+
+/// The path of the first key of `given` (not null) that `written` lacks.
+fn unknown_key(
+    given: &serde_json::Value,
+    written: &serde_json::Value,
+    at: String,
+) -> Option<String> {
+    use serde_json::Value;
+    match (given, written) {
+        (Value::Object(given), Value::Object(written)) => given.iter().find_map(|(key, value)| {
+            let path = if at.is_empty() {
+                key.clone()
+            } else {
+                format!("{at}.{key}")
+            };
+            match written.get(key) {
+                None if !value.is_null() => Some(path),
+                None => None,
+                Some(w) => unknown_key(value, w, path),
+            }
+        }),
+        (Value::Array(given), Value::Array(written)) => given
+            .iter()
+            .zip(written)
+            .enumerate()
+            .find_map(|(i, (g, w))| unknown_key(g, w, format!("{at}[{i}]"))),
+        _ => None,
     }
 }
 
