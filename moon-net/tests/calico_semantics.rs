@@ -250,12 +250,14 @@ fn addresses_match_selectors_through_the_most_specific_network_set() {
 #[test]
 fn service_accounts_match_by_name_and_by_labels() {
     let mut set = PolicySet::default();
-    let mut by_labels = EntityRule::default();
-    by_labels.service_accounts = Some(moon_net::policy::ServiceAccountMatch {
-        names: vec![],
-        selector: Some("role == 'reporting'".into()),
-    });
-    by_labels.namespace_selector = Some("all()".into());
+    let by_labels = EntityRule {
+        service_accounts: Some(moon_net::policy::ServiceAccountMatch {
+            names: vec![],
+            selector: Some("role == 'reporting'".into()),
+        }),
+        namespace_selector: Some("all()".into()),
+        ..EntityRule::default()
+    };
     set.calico
         .push(CalicoPolicy::namespaced("x", "reporters").ingress(Rule::allow().from(by_labels)));
     let e = evaluator(&set);
