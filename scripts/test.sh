@@ -18,6 +18,10 @@
 #               conformance suite's tests that need the test cluster, then the crash tests
 #               (cargo test -p moon-crash-agent --features crash-points), then
 #               cargo test --workspace --doc --release (the doctests, compiled by rustdoc)
+#   network     network policies enforced on real packets (moon-core/tests/network_enforcement.rs):
+#               Linux network namespaces on a bridge as pods, moon's nftables rulesets loaded
+#               into them, TCP and UDP probes across a truth table compared cell by cell with
+#               the evaluator; needs root, installs Debian's iproute2 and nftables when missing
 #   wheel       `moon` copied to target/release/moon and moon-py/python/moon/bin/moon, and
 #               moon-crash-agent to target/release/moon-crash-agent (MOON_TEST_CRASH_AGENT), the
 #               maturin wheel into target/wheels, installed into the dev venv. Same profile
@@ -79,7 +83,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ALL_TIERS=(tools lint build rust wheel stubs python kubernetes storage tensorflow)
+ALL_TIERS=(tools lint build rust network wheel stubs python kubernetes storage tensorflow)
 
 usage() {
     sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
@@ -530,11 +534,14 @@ CLUSTER_TESTS="on_the_test_cluster::"
 # Likewise the storage backends' tests on the storage test bed
 # (moon-storage/tests/conformance_{seaweedfs,hdfs,gluster}.rs): the storage tier runs them.
 STORAGE_BED_TESTS="on_the_storage_bed::"
+# And the tests that need root to make network namespaces: the network tier runs them.
+ENFORCEMENT_TESTS="enforcement_"
 
 tier_rust() {
-    step "cargo test --workspace --all-targets --release -- --skip $CLUSTER_TESTS --skip $STORAGE_BED_TESTS"
+    step "cargo test --workspace --all-targets --release -- --skip $CLUSTER_TESTS --skip $STORAGE_BED_TESTS --skip $ENFORCEMENT_TESTS"
     local log="$REPORTS/rust.log" rc=0
-    cargo test --workspace --all-targets --release -- --skip "$CLUSTER_TESTS" --skip "$STORAGE_BED_TESTS" 2>&1 | tee "$log" || rc=$?
+    cargo test --workspace --all-targets --release -- --skip "$CLUSTER_TESTS" --skip "$STORAGE_BED_TESTS" \
+        --skip "$ENFORCEMENT_TESTS" 2>&1 | tee "$log" || rc=$?
     if [[ $rc -eq 0 ]]; then
         step "cargo test -p moon-crash-agent --features crash-points --all-targets --release -- --skip $STORAGE_BED_TESTS"
         cargo test -p moon-crash-agent --features crash-points --all-targets --release -- \
@@ -545,6 +552,28 @@ tier_rust() {
         cargo test --workspace --doc --release 2>&1 | tee -a "$log" || rc=$?
     fi
     count_cargo "$log"
+    return "$rc"
+}
+
+tier_network() {
+    local missing=() sudo=()
+    command -v ip >/dev/null || [[ -x /usr/sbin/ip ]] || missing+=(iproute2)
+    command -v nft >/dev/null || [[ -x /usr/sbin/nft ]] || missing+=(nftables)
+    [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+    if [[ ${#missing[@]} -gt 0 ]]; then
+        step "apt-get install ${missing[*]} (the network lab's tools)"
+        "${sudo[@]}" apt-get update -q >/dev/null
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends \
+            "${missing[@]}" >/dev/null
+    fi
+    export PATH="$PATH:/usr/sbin"
+    local log="$REPORTS/network.log" rc=0
+    step "cargo test --release --workspace --test network_enforcement"
+    cargo test --release --workspace --test network_enforcement -- --nocapture 2>&1 | tee "$log" || rc=$?
+    count_cargo "$log"
+    local left
+    left="$(ip netns list 2>/dev/null | grep -c '^moonlab-' || true)"
+    [[ $left == 0 ]] || { echo "network lab: $left namespaces left behind" >&2; rc=1; }
     return "$rc"
 }
 
@@ -779,7 +808,7 @@ TARGET_DIR="${MOON_CARGO_TARGET_DIR:-$CACHE_DIR/cargo-target/$RUST_KEY}"
 CLIPPY_DRIVER="$(find_clippy_driver)"
 
 needs_rust=0 needs_dev=0
-for t in build rust wheel kubernetes storage; do wanted "$t" && needs_rust=1; done
+for t in build rust network wheel kubernetes storage; do wanted "$t" && needs_rust=1; done
 for t in lint wheel stubs python kubernetes storage tensorflow; do wanted "$t" && needs_dev=1; done
 
 run_tools=0
@@ -816,6 +845,6 @@ if wanted kubernetes && command -v go >/dev/null &&
     bg_start k8s-modules bash -c 'cd "$1" && go mod download -x && echo "modules downloaded"' _ "$ROOT/scripts/k8s/gobuild"
 fi
 
-for t in lint build rust wheel stubs python kubernetes storage tensorflow; do
+for t in lint build rust network wheel stubs python kubernetes storage tensorflow; do
     if wanted "$t"; then run_tier "$t" "tier_$t"; fi
 done

@@ -486,9 +486,70 @@ impl Evaluator {
     }
 
     fn entity_matches_pod(&self, entity: &Entity, pod: &Pod) -> bool {
-        if !Self::nets_match(entity, pod.ip) {
-            return false;
+        Self::nets_match(entity, pod.ip)
+            && self.scope_matches_pod(entity, pod)
+            && !entity
+                .not_selector
+                .as_ref()
+                .is_some_and(|s| s.matches(&EndpointLabels { pod }))
+    }
+
+    /// Whether the pod at `pod` is among the endpoints an entity's
+    /// selectors, namespaces and service accounts pick (nets aside).
+    pub(crate) fn entity_selects_pod(&self, entity: &Entity, pod: usize) -> bool {
+        self.scope_matches_pod(entity, &self.cluster.pods[pod])
+    }
+
+    /// The nets of the network sets an entity's selector picks.
+    pub(crate) fn network_set_nets_selected(&self, entity: &Entity) -> Vec<String> {
+        if !entity.scoped
+            || !entity.service_account_names.is_empty()
+            || entity.service_account_selector.is_some()
+        {
+            return Vec::new();
         }
+        self.policies
+            .network_sets
+            .iter()
+            .filter(|set| {
+                self.in_scope(&entity.scope, set.namespace.as_deref())
+                    && entity
+                        .selector
+                        .as_ref()
+                        .is_none_or(|s| s.matches(&set.labels))
+            })
+            .flat_map(|set| {
+                set.nets
+                    .iter()
+                    .filter(|n| n.addr().is_ipv4())
+                    .map(ToString::to_string)
+            })
+            .collect()
+    }
+
+    /// The compiled policies.
+    pub(crate) fn compiled(&self) -> &CompiledPolicies {
+        &self.policies
+    }
+
+    /// The tiers that select the pod at `pod` in `direction`, in order,
+    /// each with its selecting policies in order.
+    pub(crate) fn selecting_tiers(
+        &self,
+        pod: usize,
+        direction: PolicyType,
+    ) -> Vec<(usize, Vec<usize>)> {
+        let mut out: Vec<(usize, Vec<usize>)> = Vec::new();
+        for &(t, p) in &self.selecting[direction_index(direction)][pod] {
+            match out.last_mut() {
+                Some((tier, policies)) if *tier == t => policies.push(p),
+                _ => out.push((t, vec![p])),
+            }
+        }
+        out
+    }
+
+    fn scope_matches_pod(&self, entity: &Entity, pod: &Pod) -> bool {
         if entity.scoped {
             if !self.in_scope(&entity.scope, Some(&pod.namespace)) {
                 return false;
@@ -512,10 +573,7 @@ impl Evaluator {
                 return false;
             }
         }
-        !entity
-            .not_selector
-            .as_ref()
-            .is_some_and(|s| s.matches(&EndpointLabels { pod }))
+        true
     }
 
     /// An address matches a selector through the network sets that hold

@@ -38,6 +38,7 @@ mod cluster;
 mod compile;
 mod evaluate;
 mod net;
+mod nft;
 mod selector;
 mod verdict;
 
@@ -57,5 +58,6 @@ pub use compile::{
 pub use evaluate::{Evaluator, Peer, Traffic};
 pub use k8s_openapi::api::networking::v1::NetworkPolicy;
 pub use net::{Cidr, CidrError, PortMatch, PortText, Protocol};
+pub use nft::NFT_TABLE;
 pub use selector::{Labels, Selector, SelectorError};
 pub use verdict::{Decision, Reason, Verdict};
