@@ -4,6 +4,7 @@
 //!   Multus attachments), Calico's selector language, and an evaluator that answers "may
 //!   A reach B on port P, and which rule says so". Pure: it builds without the `proxy`
 //!   feature, so a service that only renders or checks policies embeds it alone.
+//! - [`underlay`]: Multus attachments of pods to host interfaces (macvlan, ipvlan, VLAN).
 //! - [`free_loopback_port`]: ports that jobs on one machine rendezvous on.
 //! - [`Balancer`]: a service's replicas, picked by power of two choices over
 //!   peak-EWMA latency, with readiness gating, outlier ejection and draining.
@@ -20,6 +21,7 @@ macro_rules! with_proxy {
 mod error;
 pub mod policy;
 mod ports;
+pub mod underlay;
 
 pub use error::{Error, Result};
 pub use ports::free_loopback_port;

@@ -14,6 +14,7 @@ use k8s_openapi::api::policy::v1 as policy;
 use k8s_openapi::api::rbac::v1 as rbac;
 use moon_spec::kubernetes::fluid::{AlluxioRuntime, Dataset};
 use moon_spec::kubernetes::keda::ScaledObject;
+use moon_spec::kubernetes::network_kinds;
 use moon_spec::kubernetes::{
     Object, RenderOptions, StorageEndpoints, render_job, render_service, render_tenant,
     render_tenant_storage, to_yaml,
@@ -80,7 +81,16 @@ fn assert_documents_read_back(stream: &str, objects: &[Object]) {
         fn read<T: DeserializeOwned + Into<Object>>(document: serde_yaml_ng::Value) -> Object {
             serde_yaml_ng::from_value::<T>(document).unwrap().into()
         }
+        let api_version = document["apiVersion"].as_str().unwrap().to_owned();
         let read = match document["kind"].as_str().unwrap() {
+            "NetworkPolicy" if api_version == "projectcalico.org/v3" => {
+                read::<network_kinds::NetworkPolicy>(document)
+            }
+            "Tier" => read::<network_kinds::Tier>(document),
+            "GlobalNetworkPolicy" => read::<network_kinds::GlobalNetworkPolicy>(document),
+            "NetworkAttachmentDefinition" => {
+                read::<network_kinds::NetworkAttachmentDefinition>(document)
+            }
             "Namespace" => read::<core::Namespace>(document),
             "ResourceQuota" => read::<core::ResourceQuota>(document),
             "LimitRange" => read::<core::LimitRange>(document),
@@ -124,6 +134,52 @@ labels:
     )
     .unwrap();
     golden("tenant", &render_tenant(&tenant).unwrap());
+}
+
+const NETWORK: &str = r#"
+network:
+  egress:
+  - cidr: 10.20.0.0/16
+    except: [10.20.99.0/24]
+    ports: [5432, "8000:8080"]
+  - cidr: 0.0.0.0/0
+    ports: [53]
+    protocol: UDP
+  expose:
+  - service: predict
+    ports: [8080]
+    tenants: [web, mobile]
+    ingress: true
+  underlays:
+  - name: storage-vlan
+    kind: vlan
+    master: eth1
+    vlan: 120
+    subnet: 192.168.120.0/24
+  - name: fast
+    kind: macvlan
+    master: ens5
+    mode: bridge
+"#;
+
+/// The Kubernetes isolation with an egress list, an exposed service and
+/// two underlay attachments.
+#[test]
+fn tenant_network_kubernetes() {
+    let tenant = tenant_from_yaml(&format!("name: vision\n{NETWORK}")).unwrap();
+    golden(
+        "tenant-network-kubernetes",
+        &render_tenant(&tenant).unwrap(),
+    );
+}
+
+/// The same network with Calico's isolation: moon's tier, the guard rails
+/// and the tenant's isolation policy instead of NetworkPolicies.
+#[test]
+fn tenant_network_calico() {
+    let tenant =
+        tenant_from_yaml(&format!("name: vision\n{NETWORK}  isolation: calico\n")).unwrap();
+    golden("tenant-network-calico", &render_tenant(&tenant).unwrap());
 }
 
 /// Every storage system: SeaweedFS and Gluster volumes with their claims,

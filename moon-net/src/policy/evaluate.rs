@@ -93,9 +93,11 @@ pub struct Evaluator {
     selecting: [Vec<Vec<(usize, usize)>>; 2],
     /// Per entity id: the pods it matches (ports aside).
     entity_pods: Vec<PodSet>,
-    /// Per (tier, policy, direction, rule): the ids of its source and
-    /// destination entities.
-    entity_ids: HashMap<(usize, usize, usize, usize), (usize, usize)>,
+    /// Per tier, per policy, per direction: the id of the source entity
+    /// of its first rule. Rule `r`'s source is that plus `2 * r`, its
+    /// destination the one after (a plain offset: checks look it up for
+    /// every rule they walk, and hashing a key cost more than the walk).
+    entity_base: Vec<Vec<[usize; 2]>>,
 }
 
 fn direction_index(direction: PolicyType) -> usize {
@@ -151,7 +153,7 @@ impl Evaluator {
             pods_by_key,
             selecting: [Vec::new(), Vec::new()],
             entity_pods: Vec::new(),
-            entity_ids: HashMap::new(),
+            entity_base: Vec::new(),
         };
         evaluator.index();
         Ok(evaluator)
@@ -161,11 +163,14 @@ impl Evaluator {
         let pods = self.cluster.pods.len();
         let mut selecting = [vec![Vec::new(); pods], vec![Vec::new(); pods]];
         let mut entity_pods = Vec::new();
-        let mut entity_ids = HashMap::new();
+        let mut entity_base = Vec::with_capacity(self.policies.tiers.len());
         for (t, tier) in self.policies.tiers.iter().enumerate() {
+            let mut tier_base = Vec::with_capacity(tier.policies.len());
             for (p, policy) in tier.policies.iter().enumerate() {
+                let mut base = [0; 2];
                 for direction in [PolicyType::Ingress, PolicyType::Egress] {
                     let d = direction_index(direction);
+                    base[d] = entity_pods.len();
                     let Some(rules) = policy.rules(direction) else {
                         continue;
                     };
@@ -174,26 +179,25 @@ impl Evaluator {
                             selecting[d][i].push((t, p));
                         }
                     }
-                    for (r, rule) in rules.iter().enumerate() {
-                        let mut ids = [0; 2];
-                        for (side, entity) in [&rule.source, &rule.destination].iter().enumerate() {
+                    for rule in rules {
+                        for entity in [&rule.source, &rule.destination] {
                             let mut set = PodSet::new(pods);
                             for (i, pod) in self.cluster.pods.iter().enumerate() {
                                 if self.entity_matches_pod(entity, pod) {
                                     set.insert(i);
                                 }
                             }
-                            ids[side] = entity_pods.len();
                             entity_pods.push(set);
                         }
-                        entity_ids.insert((t, p, d, r), (ids[0], ids[1]));
                     }
                 }
+                tier_base.push(base);
             }
+            entity_base.push(tier_base);
         }
         self.selecting = selecting;
         self.entity_pods = entity_pods;
-        self.entity_ids = entity_ids;
+        self.entity_base = entity_base;
     }
 
     /// The cluster it evaluates over.
@@ -297,7 +301,8 @@ impl Evaluator {
                 let rules = policy.rules(direction).unwrap_or_default();
                 for (r, rule) in rules.iter().enumerate() {
                     let matched = if indexed {
-                        let (source, destination) = self.entity_ids[&(t, p, d, r)];
+                        let source = self.entity_base[t][p][d] + 2 * r;
+                        let destination = source + 1;
                         self.rule_matches(rule, from, to, traffic, Some((source, destination)))
                     } else {
                         self.rule_matches(rule, from, to, traffic, None)
@@ -410,6 +415,16 @@ impl Evaluator {
         traffic: Traffic,
         entity_ids: Option<(usize, usize)>,
     ) -> bool {
+        let (source_id, destination_id) = entity_ids.unzip();
+        // Indexed, the peers cost two loads and most rules fail on them:
+        // ask them first (the rest is a conjunction too, so the answer is
+        // the same).
+        if entity_ids.is_some()
+            && !(self.peer_matches(&rule.source, from, source_id)
+                && self.peer_matches(&rule.destination, to, destination_id))
+        {
+            return false;
+        }
         if rule.protocol.is_some_and(|p| p != traffic.protocol)
             || rule.not_protocol.is_some_and(|p| p == traffic.protocol)
         {
@@ -432,9 +447,9 @@ impl Evaluator {
         if !self.ports_match(&rule.destination, to, traffic) {
             return false;
         }
-        let (source_id, destination_id) = entity_ids.unzip();
-        self.peer_matches(&rule.source, from, source_id)
-            && self.peer_matches(&rule.destination, to, destination_id)
+        entity_ids.is_some()
+            || (self.peer_matches(&rule.source, from, None)
+                && self.peer_matches(&rule.destination, to, None))
     }
 
     fn ports_match(&self, entity: &Entity, to: Peer, traffic: Traffic) -> bool {

@@ -1,4 +1,4 @@
-//! Custom resources that `k8s-openapi` does not know (Fluid's, KEDA's): structs with moon's
+//! Custom resources that `k8s-openapi` does not know (Fluid's, KEDA's, Calico's, Multus'): structs with moon's
 //! metadata and a spec held as JSON. The cluster's CRDs validate the spec's shape; the modules
 //! that render each kind fill it.
 
@@ -6,6 +6,9 @@
 /// `k8s-openapi`'s types do, and reads back ignoring them.
 macro_rules! custom_kind {
     ($(#[$doc:meta])* $name:ident, $group:literal, $version:literal, $plural:literal) => {
+        custom_kind!($(#[$doc])* $name, $group, $version, $plural, NamespaceResourceScope);
+    };
+    ($(#[$doc:meta])* $name:ident, $group:literal, $version:literal, $plural:literal, $scope:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Default, serde::Deserialize)]
         pub struct $name {
@@ -21,7 +24,7 @@ macro_rules! custom_kind {
             const KIND: &'static str = stringify!($name);
             const VERSION: &'static str = $version;
             const URL_PATH_SEGMENT: &'static str = $plural;
-            type Scope = k8s_openapi::NamespaceResourceScope;
+            type Scope = k8s_openapi::$scope;
         }
 
         impl k8s_openapi::Metadata for $name {

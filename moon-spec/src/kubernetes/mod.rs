@@ -143,6 +143,8 @@ mod gpu;
 mod job;
 pub mod keda;
 pub(crate) mod meta;
+mod network;
+pub mod network_kinds;
 mod node_selector;
 mod object;
 mod secret;
@@ -163,6 +165,11 @@ pub use meta::{
     JOB_LABEL, MANAGED_BY_LABEL, MANAGER, REPLICA_INDEX_LABEL, ROLE_LABEL, SUBMITTED_ANNOTATION,
     TENANT_LABEL,
 };
+pub use network::{
+    ALLOW_DNS_POLICY, ALLOW_EGRESS_LIST_POLICY, ALLOW_SAME_NAMESPACE_POLICY,
+    CALICO_ISOLATION_POLICY, CALICO_TIER, CALICO_TIER_ORDER, DENY_OTHER_NAMESPACES_POLICY,
+    EXPOSE_POLICY_PREFIX, GUARD_RAIL_NETS, GUARD_RAILS_POLICY, ISOLATION_LABEL, calico_guard_rails,
+};
 pub use node_selector::parse_node_selector;
 pub use object::{Object, to_json, to_yaml};
 pub use secret::render_secret;
@@ -177,8 +184,7 @@ pub use storage::{
     SEAWEEDFS_CLAIM, SEAWEEDFS_CSI_DRIVER, StorageEndpoints, render_tenant_storage,
 };
 pub use tenant::{
-    ALLOW_DNS_POLICY, ALLOW_SAME_NAMESPACE_POLICY, DENY_OTHER_NAMESPACES_POLICY, LIMIT_RANGE,
-    QUOTA, TENANT_SPEC_ANNOTATION, USER_ROLE, WORKLOAD_SERVICE_ACCOUNT, render_tenant,
+    LIMIT_RANGE, QUOTA, TENANT_SPEC_ANNOTATION, USER_ROLE, WORKLOAD_SERVICE_ACCOUNT, render_tenant,
 };
 pub use toleration::parse_tolerations;
 

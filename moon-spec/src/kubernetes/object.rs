@@ -13,6 +13,7 @@ use k8s_openapi::{Metadata, Resource};
 
 use super::fluid::{AlluxioRuntime, Dataset};
 use super::keda::ScaledObject;
+use super::network_kinds as calico;
 use serde::{Serialize, Serializer};
 
 /// Declares [`Object`] and what it answers for every kind at once, so that a
@@ -118,6 +119,10 @@ objects! {
     HorizontalPodAutoscaler(autoscaling::HorizontalPodAutoscaler),
     ScaledObject(ScaledObject),
     Ingress(networking::Ingress),
+    CalicoTier(calico::Tier),
+    CalicoGlobalNetworkPolicy(calico::GlobalNetworkPolicy),
+    CalicoNetworkPolicy(calico::NetworkPolicy),
+    NetworkAttachmentDefinition(calico::NetworkAttachmentDefinition),
 }
 
 impl Object {

@@ -3,13 +3,11 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1 as core;
-use k8s_openapi::api::networking::v1 as networking;
 use k8s_openapi::api::rbac::v1 as rbac;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as KubeQuantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::meta::{TENANT_LABEL, cpu_quantity, labels, memory_quantity, meta};
+use super::network::{isolation_label, render_tenant_network};
 use super::object::Object;
 use crate::error::Result;
 use crate::spec::{Role, Tenant, validate_tenant};
@@ -26,12 +24,6 @@ pub const LIMIT_RANGE: &str = "moon-defaults";
 pub const WORKLOAD_SERVICE_ACCOUNT: &str = "moon-workload";
 /// The Role, and its RoleBinding, of the tenant's users and groups.
 pub const USER_ROLE: &str = "moon-tenant-user";
-/// The NetworkPolicy that refuses connections from other namespaces.
-pub const DENY_OTHER_NAMESPACES_POLICY: &str = "moon-default-deny-ingress-from-other-namespaces";
-/// The NetworkPolicy that lets pods connect within their namespace.
-pub const ALLOW_SAME_NAMESPACE_POLICY: &str = "moon-allow-egress-same-namespace";
-/// The NetworkPolicy that lets pods look names up.
-pub const ALLOW_DNS_POLICY: &str = "moon-allow-egress-dns";
 
 /// Pod Security admission's level for the namespace. `baseline` refuses
 /// host networking, host paths and privileged containers, any of which would
@@ -54,6 +46,8 @@ pub fn render_tenant(tenant: &Tenant) -> Result<Vec<Object>> {
 
     let mut namespace_labels = labels.clone();
     namespace_labels.insert(POD_SECURITY.0.to_string(), POD_SECURITY.1.to_string());
+    let (isolation_key, isolation) = isolation_label(tenant);
+    namespace_labels.insert(isolation_key.to_string(), isolation.to_string());
     let mut namespace_meta = super::meta::meta(name, None, &namespace_labels);
     let spec = serde_json::to_string(tenant).expect("a tenant spec serializes");
     namespace_meta.annotations = Some(BTreeMap::from([(TENANT_SPEC_ANNOTATION.to_string(), spec)]));
@@ -177,65 +171,16 @@ pub fn render_tenant(tenant: &Tenant) -> Result<Vec<Object>> {
         subjects: Some(subjects),
     };
 
-    let this_namespace = || {
-        vec![networking::NetworkPolicyPeer {
-            pod_selector: Some(LabelSelector::default()),
-            ..networking::NetworkPolicyPeer::default()
-        }]
-    };
-    let deny_other_namespaces = policy(
-        meta(DENY_OTHER_NAMESPACES_POLICY),
-        "Ingress",
-        networking::NetworkPolicySpec {
-            ingress: Some(vec![networking::NetworkPolicyIngressRule {
-                from: Some(this_namespace()),
-                ..networking::NetworkPolicyIngressRule::default()
-            }]),
-            ..networking::NetworkPolicySpec::default()
-        },
-    );
-    let allow_same_namespace = policy(
-        meta(ALLOW_SAME_NAMESPACE_POLICY),
-        "Egress",
-        networking::NetworkPolicySpec {
-            egress: Some(vec![networking::NetworkPolicyEgressRule {
-                to: Some(this_namespace()),
-                ..networking::NetworkPolicyEgressRule::default()
-            }]),
-            ..networking::NetworkPolicySpec::default()
-        },
-    );
-    // Port 53 to any address rather than to kube-dns's pods: clusters differ
-    // in where DNS answers (CoreDNS pods, a node-local cache on a link-local
-    // address), and a selector that misses it breaks every name lookup.
-    let dns_port = |protocol: &str| networking::NetworkPolicyPort {
-        port: Some(IntOrString::Int(53)),
-        protocol: Some(protocol.to_string()),
-        ..networking::NetworkPolicyPort::default()
-    };
-    let allow_dns = policy(
-        meta(ALLOW_DNS_POLICY),
-        "Egress",
-        networking::NetworkPolicySpec {
-            egress: Some(vec![networking::NetworkPolicyEgressRule {
-                ports: Some(vec![dns_port("UDP"), dns_port("TCP")]),
-                ..networking::NetworkPolicyEgressRule::default()
-            }]),
-            ..networking::NetworkPolicySpec::default()
-        },
-    );
-
-    Ok(vec![
+    let mut objects = vec![
         namespace.into(),
         quota.into(),
         limit_range.into(),
         service_account.into(),
         role.into(),
         role_binding.into(),
-        deny_other_namespaces.into(),
-        allow_same_namespace.into(),
-        allow_dns.into(),
-    ])
+    ];
+    objects.extend(render_tenant_network(tenant, &labels));
+    Ok(objects)
 }
 
 fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> rbac::PolicyRule {
@@ -254,22 +199,6 @@ fn subject(kind: &str, name: &str) -> rbac::Subject {
         kind: kind.to_string(),
         name: name.to_string(),
         namespace: None,
-    }
-}
-
-/// A policy over every pod of the namespace, of one direction.
-fn policy(
-    metadata: ObjectMeta,
-    direction: &str,
-    spec: networking::NetworkPolicySpec,
-) -> networking::NetworkPolicy {
-    networking::NetworkPolicy {
-        metadata,
-        spec: Some(networking::NetworkPolicySpec {
-            pod_selector: Some(LabelSelector::default()),
-            policy_types: Some(vec![direction.to_string()]),
-            ..spec
-        }),
     }
 }
 

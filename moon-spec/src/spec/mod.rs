@@ -9,6 +9,7 @@ mod gpus;
 mod job;
 mod kind;
 mod mapping;
+mod network;
 mod quantity;
 mod service;
 mod storage;
@@ -21,6 +22,10 @@ pub use framework::{Framework, RoleRule};
 pub use gpus::Gpus;
 pub use job::{DEFAULT_BACKOFF_LIMIT, EnvFrom, Job, RestartPolicy, Role};
 pub use kind::{JobKind, Kind, ServiceKind, TenantKind};
+pub use network::{
+    DEFAULT_INGRESS_NAMESPACE, EgressRule, Exposure, Isolation, TenantNetwork, Underlay,
+    UnderlayKind,
+};
 pub use quantity::{Quantity, format_bytes, format_cpus};
 pub use service::{
     Autoscale, DEFAULT_SCALE_DOWN_WINDOW, DEFAULT_SERVICE_PORT, Expose, REPLICA_ROLE, Readiness,

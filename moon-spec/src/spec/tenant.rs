@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Quantity, TenantKind, TenantStorage};
+use super::{Quantity, TenantKind, TenantNetwork, TenantStorage};
 
 /// A tenant's spec. On Kubernetes it becomes a namespace with a quota and
 /// RBAC; on the local backend its quota is enforced by moon's admission.
@@ -26,6 +26,13 @@ pub struct Tenant {
         skip_serializing_if = "TenantStorage::is_empty"
     )]
     pub storage: TenantStorage,
+    /// How the tenant's pods are isolated and what they may reach.
+    #[serde(
+        default,
+        deserialize_with = "super::mapping::one",
+        skip_serializing_if = "TenantNetwork::is_empty"
+    )]
+    pub network: TenantNetwork,
     /// Users granted access to the tenant on clusters with access control.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<String>,

@@ -99,6 +99,9 @@ pub fn validate_tenant(tenant: &Tenant) -> Result<(), Error> {
         }
     }
     check_storage(&mut findings, &tenant.storage);
+    for (rule, path, message) in super::network::check_network(&tenant.network) {
+        findings.add(rule, path, message);
+    }
     check_labels(&mut findings, &tenant.labels);
     findings.into_result("tenant")
 }
