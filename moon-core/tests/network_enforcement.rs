@@ -43,6 +43,11 @@ fn need_lab() {
 
 /// `t1/web` ... `t3/db`, with addresses 10.79.0.<tenant><app>.
 fn cluster() -> Cluster {
+    tenants_cluster(Vec::new())
+}
+
+/// The tenants' pods, and `extra` pods after them.
+fn tenants_cluster(extra: Vec<Pod>) -> Cluster {
     let mut pods = Vec::new();
     for (t, tenant) in TENANTS.iter().enumerate() {
         for (a, app) in APPS.iter().enumerate() {
@@ -52,6 +57,7 @@ fn cluster() -> Cluster {
             });
         }
     }
+    pods.extend(extra);
     Cluster {
         pods,
         ..Cluster::default()
@@ -66,8 +72,12 @@ fn lab_name(key: &str) -> String {
 /// pods on every port, prints the table and returns the cells that differ
 /// from the evaluator.
 fn enforce(title: &str, set: &PolicySet) -> Vec<String> {
+    enforce_on(title, cluster(), set)
+}
+
+fn enforce_on(title: &str, cluster: Cluster, set: &PolicySet) -> Vec<String> {
     need_lab();
-    let evaluator = Evaluator::new(cluster(), compile(set).expect("policies compile")).unwrap();
+    let evaluator = Evaluator::new(cluster, compile(set).expect("policies compile")).unwrap();
     let pods = &evaluator.cluster().pods;
     let specs: Vec<PodSpec> = pods
         .iter()
@@ -124,7 +134,7 @@ fn enforce(title: &str, set: &PolicySet) -> Vec<String> {
             keys.join(" ")
         ));
         for (i, from) in keys.iter().enumerate() {
-            let mut row = format!("{:>16} ", from);
+            let mut row = format!("{from:>16} ");
             for (j, to) in keys.iter().enumerate() {
                 if i == j {
                     row.push_str(&format!("{:^6}", "-"));
@@ -346,6 +356,107 @@ fn enforcement_calico_tiers_pass_on_and_a_global_deny_overrides_a_namespace_allo
     );
 
     let wrong = enforce("Calico tiers over the Kubernetes preset", &set);
+    assert!(
+        wrong.is_empty(),
+        "{} cells differ:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
+
+/// Everything `render_tenant` makes for the network: policies of both
+/// kinds (the cluster-wide ones once), and the Namespace's labels.
+fn rendered(tenant: &Tenant, set: &mut PolicySet, cluster: &mut Cluster) {
+    for object in moon_core::kubernetes::render_tenant(tenant).expect("render") {
+        let value = serde_json::to_value(&object).unwrap();
+        match object.kind() {
+            "Namespace" => cluster.namespaces.push(moon_net::policy::Namespace {
+                name: object.name().to_owned(),
+                labels: object.metadata().labels.clone().unwrap_or_default(),
+            }),
+            "Tier" if set.tiers.iter().any(|t| t.name() == object.name()) => {}
+            "GlobalNetworkPolicy" if set.calico.iter().any(|p| p.name() == object.name()) => {}
+            "NetworkPolicy" | "Tier" | "GlobalNetworkPolicy" => {
+                let index = set.kubernetes.len() + set.calico.len() + set.tiers.len();
+                set.push_object(value, index).unwrap();
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn enforcement_the_calico_rendering_passes_to_tenants_and_its_guard_rail_overrides_their_allows() {
+    let tenant = |yaml: &str| moon_core::spec::tenant_from_yaml(yaml).unwrap();
+    // t1 may send to the lab's subnet on port 80; t2 exposes its api
+    // (the web pods) to t1 on port 80; t3 has the defaults.
+    let tenants = [
+        tenant(
+            "name: t1\nnetwork:\n  isolation: calico\n  egress:\n  - cidr: 10.79.0.0/24\n    ports: [80]\n",
+        ),
+        tenant(
+            "name: t2\nnetwork:\n  isolation: calico\n  expose:\n  - service: api\n    ports: [80]\n    tenants: [t1]\n",
+        ),
+        tenant("name: t3\nnetwork:\n  isolation: calico\n"),
+    ];
+    // A stand-in for the cloud metadata service, outside every tenant: the
+    // lab's packets cannot reach 169.254.169.254, so the guard rail's nets
+    // are pointed at it (everything else is as rendered).
+    let metadata = Pod {
+        ip: Some("10.79.0.99".parse().unwrap()),
+        ..Pod::new("infra", "metadata", [("app", "metadata")])
+    };
+    let mut cluster = tenants_cluster(vec![metadata]);
+    cluster.pods[2]
+        .labels
+        .insert(moon_core::kubernetes::SERVICE_LABEL.into(), "api".into());
+    let mut set = PolicySet::default();
+    for tenant in &tenants {
+        rendered(tenant, &mut set, &mut cluster);
+    }
+    let guard = set
+        .calico
+        .iter_mut()
+        .find(|p| p.name() == moon_core::kubernetes::GUARD_RAILS_POLICY)
+        .expect("the guard rails are rendered");
+    guard.spec.egress[0].destination.nets = vec!["10.79.0.99/32".into()];
+    // t2's own policy in the default tier narrows what moon's tier passes
+    // on: its database takes 5432 from its web pods only.
+    set.push_object(
+        json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "db-from-web", "namespace": "t2"},
+            "spec": {
+                "podSelector": {"matchLabels": {"app": "db"}},
+                "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}],
+                             "ports": [{"port": 5432}]}]
+            }
+        }),
+        99,
+    )
+    .unwrap();
+
+    let evaluator = Evaluator::new(cluster.clone(), compile(&set).unwrap()).unwrap();
+    let peer = |name: &str| evaluator.peer(name).unwrap();
+    // The global deny over the namespace's allow: t1's egress list opens
+    // the subnet on 80, the guard rail still denies the metadata address.
+    let guarded = evaluator.check(peer("t1/web"), peer("infra/metadata"), Traffic::tcp(80));
+    assert!(!guarded.allowed);
+    assert!(
+        matches!(&guarded.egress.reason, moon_net::policy::Reason::Rule { policy, .. }
+            if policy.name == moon_core::kubernetes::GUARD_RAILS_POLICY),
+        "{}",
+        guarded.explain("t1/web", "infra/metadata")
+    );
+    // A pass to a later tier: moon's tier passes t2's own traffic on, and
+    // t2's policy in the default tier decides.
+    let narrowed = evaluator.check(peer("t2/web"), peer("t2/db"), Traffic::tcp(80));
+    assert!(!narrowed.allowed);
+    assert_eq!(narrowed.ingress.passed, vec!["moon".to_owned()]);
+    let exposed = evaluator.check(peer("t1/db"), peer("t2/web"), Traffic::tcp(80));
+    assert!(exposed.allowed, "{}", exposed.explain("t1/db", "t2/web"));
+
+    let wrong = enforce_on("Calico rendering of three tenants", cluster, &set);
     assert!(
         wrong.is_empty(),
         "{} cells differ:\n{}",
