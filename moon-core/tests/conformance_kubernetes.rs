@@ -475,3 +475,157 @@ mod registry_on_the_test_cluster {
         without(&backend, TENANT).await;
     }
 }
+
+/// A tenant's network as the API server (with Calico's and Multus' CRDs)
+/// takes it: the Calico isolation's tier, guard rails and isolation policy,
+/// and the underlays' attachments, with every field the rendering wrote
+/// kept (a CRD's schema prunes fields it does not know); applying it again
+/// changes nothing.
+mod network_on_the_test_cluster {
+    use super::*;
+
+    use kube::api::{Api, DynamicObject};
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+    use kube::core::ApiResource;
+    use moon_core::backend::ApplyOutcome;
+    use moon_core::kubernetes::{CALICO_ISOLATION_POLICY, CALICO_TIER, GUARD_RAILS_POLICY, Object};
+    use moon_core::spec::tenant_from_yaml;
+    use serde_json::Value;
+
+    const TENANT: &str = "conf-network";
+
+    async fn admin() -> kube::Client {
+        let path = std::env::var("MOON_TEST_KUBECONFIG_ADMIN").expect("test_cluster() checked it");
+        let file = Kubeconfig::read_from(path).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+            .await
+            .unwrap();
+        kube::Client::try_from(config).unwrap()
+    }
+
+    /// Every key `rendered` has, `stored` has with the same value (the
+    /// server may add defaults of its own).
+    fn kept(rendered: &Value, stored: &Value, at: &str) {
+        match (rendered, stored) {
+            (Value::Object(r), Value::Object(s)) => {
+                for (key, value) in r {
+                    let inner = s.get(key).unwrap_or_else(|| {
+                        panic!("{at}.{key} was dropped by the server: {stored}")
+                    });
+                    kept(value, inner, &format!("{at}.{key}"));
+                }
+            }
+            (Value::Array(r), Value::Array(s)) => {
+                assert_eq!(r.len(), s.len(), "{at}: {stored}");
+                for (i, (r, s)) in r.iter().zip(s).enumerate() {
+                    kept(r, s, &format!("{at}[{i}]"));
+                }
+            }
+            (Value::Number(r), Value::Number(s)) => {
+                assert_eq!(r.as_f64(), s.as_f64(), "{at}");
+            }
+            _ => assert_eq!(rendered, stored, "{at}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn kubernetes_a_calico_tenant_with_underlays_is_accepted_as_rendered() {
+        let backend = test_cluster();
+        without(&backend, TENANT).await;
+        let tenant = tenant_from_yaml(&format!(
+            r#"
+name: {TENANT}
+network:
+  isolation: calico
+  egress:
+  - cidr: 10.20.0.0/16
+    except: [10.20.99.0/24]
+    ports: [5432, "8000:8080"]
+  expose:
+  - service: predict
+    ports: [8080]
+    tenants: [web]
+    ingress: true
+  underlays:
+  - name: storage-vlan
+    kind: vlan
+    master: eth1
+    vlan: 120
+    subnet: 192.168.120.0/24
+  - name: fast
+    kind: macvlan
+    master: ens5
+    mode: bridge
+"#
+        ))
+        .unwrap();
+        assert_eq!(
+            backend.apply_tenant(&tenant).await.unwrap(),
+            ApplyOutcome::Created
+        );
+        let client = admin().await;
+        let rendered = moon_core::kubernetes::render_tenant(&tenant).unwrap();
+        let mut checked = Vec::new();
+        for object in &rendered {
+            if !matches!(
+                object,
+                Object::CalicoTier(_)
+                    | Object::CalicoGlobalNetworkPolicy(_)
+                    | Object::CalicoNetworkPolicy(_)
+                    | Object::NetworkAttachmentDefinition(_)
+            ) {
+                continue;
+            }
+            let resource = ApiResource {
+                group: object.group().into(),
+                version: object.version().into(),
+                api_version: object.api_version().into(),
+                kind: object.kind().into(),
+                plural: object.plural().into(),
+            };
+            let api: Api<DynamicObject> = match object.namespace() {
+                Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
+                None => Api::all_with(client.clone(), &resource),
+            };
+            let stored = api
+                .get(object.name())
+                .await
+                .unwrap_or_else(|e| panic!("{} {}: {e}", object.kind(), object.name()));
+            let rendered_spec = serde_json::to_value(object).unwrap()["spec"].clone();
+            kept(
+                &rendered_spec,
+                &stored.data["spec"],
+                &format!("{} {}", object.kind(), object.name()),
+            );
+            checked.push(format!("{} {}", object.kind(), object.name()));
+        }
+        assert_eq!(
+            checked,
+            [
+                format!("Tier {CALICO_TIER}"),
+                format!("GlobalNetworkPolicy {GUARD_RAILS_POLICY}"),
+                format!("NetworkPolicy {CALICO_ISOLATION_POLICY}"),
+                "NetworkAttachmentDefinition storage-vlan".to_owned(),
+                "NetworkAttachmentDefinition fast".to_owned(),
+            ]
+        );
+        // No Kubernetes NetworkPolicy: Calico isolates this tenant.
+        let policies = Api::<k8s_openapi::api::networking::v1::NetworkPolicy>::namespaced(
+            client.clone(),
+            TENANT,
+        );
+        assert!(
+            policies
+                .list(&Default::default())
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
+        assert_eq!(
+            backend.apply_tenant(&tenant).await.unwrap(),
+            ApplyOutcome::Unchanged
+        );
+        without(&backend, TENANT).await;
+    }
+}

@@ -46,6 +46,8 @@
 #                            (default: <repo>/tests/data/crds/fluid)
 #   MOON_TEST_KEDA_CRDS      directory of the KEDA CRDs to apply
 #                            (default: <repo>/tests/data/crds/keda)
+#   MOON_TEST_MULTUS_CRDS    directory of the Multus CRD to apply
+#                            (default: <repo>/tests/data/crds/multus)
 #   MOON_TEST_APISERVER_PORT, MOON_TEST_ETCD_PORT, MOON_TEST_ETCD_PEER_PORT,
 #   MOON_TEST_KCM_PORT, MOON_TEST_SCHEDULER_PORT, MOON_TEST_KWOK_PORT
 #                            ports, read when a state dir is first made (then kept in
@@ -114,6 +116,11 @@ done
 KEDA_CRD="${MOON_TEST_KEDA_CRDS:-$K8S_ROOT/tests/data/crds/keda}/keda.sh_scaledobjects.yaml"
 [[ -f $KEDA_CRD ]] ||
     die "KEDA CRD not found at $KEDA_CRD (part of the repository: tests/data/crds/keda/; or set MOON_TEST_KEDA_CRDS)"
+
+# Multus' NetworkAttachmentDefinition: what a tenant's underlay networks become.
+MULTUS_CRD="${MOON_TEST_MULTUS_CRDS:-$K8S_ROOT/tests/data/crds/multus}/network-attachment-definitions.yaml"
+[[ -f $MULTUS_CRD ]] ||
+    die "Multus CRD not found at $MULTUS_CRD (part of the repository: tests/data/crds/multus/; or set MOON_TEST_MULTUS_CRDS)"
 
 if ! command -v etcd >/dev/null || ! command -v openssl >/dev/null || ! command -v curl >/dev/null; then
     log "etcd/openssl/curl missing: running scripts/k8s/install.sh"
@@ -754,6 +761,9 @@ k apply --server-side --force-conflicts "${fluid_files[@]}" >"$LOGS/fluid-crds.l
 log "applying the KEDA ScaledObject CRD from $KEDA_CRD"
 k apply --server-side --force-conflicts -f "$KEDA_CRD" >"$LOGS/keda-crds.log" 2>&1 ||
     { cat "$LOGS/keda-crds.log" >&2; die "applying $KEDA_CRD failed"; }
+log "applying the Multus NetworkAttachmentDefinition CRD from $MULTUS_CRD"
+k apply --server-side --force-conflicts -f "$MULTUS_CRD" >"$LOGS/multus-crds.log" 2>&1 ||
+    { cat "$LOGS/multus-crds.log" >&2; die "applying $MULTUS_CRD failed"; }
 make_nodes
 k wait --for=condition=Established --timeout=60s -f "$CALICO_CRDS" >>"$LOGS/calico-crds.log" 2>&1 ||
     { cat "$LOGS/calico-crds.log" >&2; die "the Calico CRDs did not become Established"; }
@@ -764,6 +774,9 @@ log "Fluid CRDs established"
 k wait --for=condition=Established --timeout=60s -f "$KEDA_CRD" >>"$LOGS/keda-crds.log" 2>&1 ||
     { cat "$LOGS/keda-crds.log" >&2; die "the KEDA CRD did not become Established"; }
 log "KEDA CRD established"
+k wait --for=condition=Established --timeout=60s -f "$MULTUS_CRD" >>"$LOGS/multus-crds.log" 2>&1 ||
+    { cat "$LOGS/multus-crds.log" >&2; die "the Multus CRD did not become Established"; }
+log "Multus CRD established"
 
 wait_for "7 nodes Ready and untainted by the node controller" 120 kwok nodes_ready
 wait_for "service account default/default" 60 kube-controller-manager \
