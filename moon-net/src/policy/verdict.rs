@@ -106,8 +106,13 @@ impl Decision {
             }
             Reason::EndOfTier { tier, policies } => {
                 let names: Vec<String> = policies.iter().map(ToString::to_string).collect();
+                let (verb, whose) = if names.len() == 1 {
+                    ("selects", "its")
+                } else {
+                    ("select", "their")
+                };
                 format!(
-                    "{way} {pod}: denied, {} select {pod} in tier {tier} and no rule of theirs \
+                    "{way} {pod}: denied, {} {verb} {pod} in tier {tier} and no rule of {whose} \
                      matches{passed}",
                     names.join(", ")
                 )
