@@ -153,6 +153,65 @@ removes a rendered job.")]
     /// List, read, copy and remove objects in stores (local, SeaweedFS, HDFS, ...).
     #[command(long_about = FS_ABOUT)]
     Fs(FsArgs),
+    /// Ask network policies who may reach whom, and which rule says so.
+    #[command(subcommand)]
+    Net(NetCommand),
+}
+
+/// `moon net ...`
+#[derive(Debug, Subcommand)]
+pub enum NetCommand {
+    /// May one pod (or address) reach another on a port? With the deciding rule.
+    #[command(long_about = "\
+May one pod (or address) reach another on a port? With the deciding rule.
+
+Policies are Kubernetes NetworkPolicies and Calico projectcalico.org/v3 policies,
+network sets and tiers, in YAML streams (`---` between objects, or a List).
+Pods, namespaces and service accounts come from --pods (a YAML mapping with
+`namespaces`, `pods` and `serviceAccounts`, as docs/network.md shows).
+Exits 0 when allowed, 1 when denied, 2 on invalid input.")]
+    Check(NetCheckArgs),
+    /// Who may reach a tenant's pods: a table, every pod to each of the tenant's.
+    Matrix(NetMatrixArgs),
+}
+
+/// Where the policies and pods come from.
+#[derive(Debug, Args)]
+pub struct NetInputs {
+    /// Policies, YAML or JSON (repeat for more files; `-` reads stdin).
+    #[arg(short = 'f', long = "file", value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// The pods, namespaces and service accounts, YAML or JSON.
+    #[arg(long, value_name = "FILE")]
+    pub pods: PathBuf,
+    /// The destination port.
+    #[arg(long)]
+    pub port: u16,
+    /// tcp, udp or sctp.
+    #[arg(long, default_value = "tcp")]
+    pub protocol: String,
+}
+
+/// `moon net check` arguments.
+#[derive(Debug, Args)]
+pub struct NetCheckArgs {
+    /// The source: NAMESPACE/POD or an IP address.
+    #[arg(long)]
+    pub from: String,
+    /// The destination: NAMESPACE/POD or an IP address.
+    #[arg(long)]
+    pub to: String,
+    #[command(flatten)]
+    pub inputs: NetInputs,
+}
+
+/// `moon net matrix` arguments.
+#[derive(Debug, Args)]
+pub struct NetMatrixArgs {
+    /// The tenant (namespace) whose pods are the columns.
+    pub tenant: String,
+    #[command(flatten)]
+    pub inputs: NetInputs,
 }
 
 const FS_ABOUT: &str = "\

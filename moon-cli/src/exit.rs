@@ -3,7 +3,7 @@
 //! | code | meaning                                                               |
 //! |------|-----------------------------------------------------------------------|
 //! | 0    | success                                                               |
-//! | 1    | the job ended Failed or Cancelled (`--wait`, `--follow`, `job wait`)  |
+//! | 1    | the job ended Failed or Cancelled (`--wait`, `--follow`, `job wait`); the connection is denied (`net check`) |
 //! | 2    | invalid input: a spec that breaks a rule, a bad flag, an unreadable file |
 //! | 3    | not found: no such tenant, job, replica, secret or stored object      |
 //! | 4    | timed out (`--timeout`)                                               |
@@ -20,7 +20,8 @@ use moon_core::{gpu, storage};
 
 /// Success.
 pub const SUCCESS: u8 = 0;
-/// The job ended Failed or Cancelled while being waited for.
+/// The job ended Failed or Cancelled while being waited for; or, for
+/// `moon net check`, the connection is denied (as `grep` says "no match").
 pub const JOB_FAILED: u8 = 1;
 /// A spec broke a rule, a flag was wrong, or an input file could not be read.
 /// clap exits with this code for usage errors on its own.
@@ -49,7 +50,7 @@ its GPUs (YAML or JSON, in the schema `moon gpu ls -o yaml` prints)";
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success
-  1  the job ended Failed or Cancelled (submit --wait/--follow, job wait)
+  1  the job ended Failed or Cancelled (submit --wait/--follow, job wait); denied (net check)
   2  invalid input: a spec that breaks a rule, a bad flag, an unreadable file
   3  not found: no such tenant, job, replica, secret or stored object (moon fs)
   4  timed out (--timeout)
@@ -67,6 +68,9 @@ pub enum CliError {
     Input(String),
     /// Writing the output failed.
     Output(io::Error),
+    /// `moon net check` found the connection denied (its answer is
+    /// already printed).
+    Denied,
 }
 
 impl From<Error> for CliError {
@@ -118,6 +122,7 @@ pub fn code(error: &Error) -> u8 {
             | gpu::Error::InvalidSelector { .. },
         ) => INVALID_INPUT,
         Error::Storage(error) => storage_code(error),
+        Error::Net(moon_core::net::Error::InvalidPolicy { .. }) => INVALID_INPUT,
         _ => OTHER,
     }
 }
@@ -149,6 +154,7 @@ impl CliError {
             // no more; that is no failure.
             CliError::Output(error) if error.kind() == io::ErrorKind::BrokenPipe => SUCCESS,
             CliError::Output(_) => OTHER,
+            CliError::Denied => JOB_FAILED,
         }
     }
 
@@ -170,6 +176,7 @@ impl CliError {
             CliError::Core(error) => error.to_string(),
             CliError::Input(message) => message.clone(),
             CliError::Output(error) => format!("writing output: {error}"),
+            CliError::Denied => String::new(),
         }
     }
 }
@@ -180,7 +187,7 @@ pub fn finish(result: Result<(), CliError>) -> ExitCode {
         Ok(()) => ExitCode::from(SUCCESS),
         Err(error) => {
             let code = error.code();
-            if code != SUCCESS {
+            if code != SUCCESS && !matches!(error, CliError::Denied) {
                 // Nothing better can be done if stderr is gone too.
                 let _ = writeln!(io::stderr().lock(), "error: {}", error.message());
             }

@@ -17,10 +17,12 @@
 //! moon gpu ls                               this machine's GPUs and their health
 //! moon gpu labels                           their node labels, key=value
 //! moon fs ls|cat|cp|rm|du URL...            objects in stores (file, seaweedfs, hdfs, ...)
+//! moon net check --from A --to B --port P -f policies.yaml --pods pods.yaml
+//! moon net matrix TENANT --port P -f policies.yaml --pods pods.yaml
 //! ```
 //!
 //! Exit codes (see [`exit`]): 0 success; 1 the job ended Failed or Cancelled
-//! while waited for; 2 invalid input; 3 not found; 4 timed out; 5 refused
+//! while waited for, or a connection denied (`net check`); 2 invalid input; 3 not found; 4 timed out; 5 refused
 //! (quota, permission, name taken, conflicting state); 6 anything else; 7 no
 //! GPUs to read (no NVML, or NVML failed, and no `MOON_GPU_INVENTORY`).
 //!

@@ -35,7 +35,25 @@ fn cluster() -> Cluster {
 }
 
 fn evaluator(set: &PolicySet) -> Evaluator {
-    Evaluator::new(cluster(), compile(set).expect("policies compile")).unwrap()
+    let evaluator = Evaluator::new(cluster(), compile(set).expect("policies compile")).unwrap();
+    // The whole matrix, worked out over sets of peers, agrees with the
+    // rule-by-rule walk in every cell.
+    let pods: Vec<Peer> = (0..evaluator.cluster().pods.len()).map(Peer::Pod).collect();
+    for traffic in [Traffic::tcp(80), Traffic::tcp(5432), Traffic::udp(53)] {
+        let matrix = evaluator.matrix(&pods, &pods, traffic);
+        for (i, &from) in pods.iter().enumerate() {
+            for (j, &to) in pods.iter().enumerate() {
+                assert_eq!(
+                    matrix[i][j],
+                    evaluator.allowed_naive(from, to, traffic),
+                    "{} -> {} {traffic:?}",
+                    evaluator.peer_name(from),
+                    evaluator.peer_name(to)
+                );
+            }
+        }
+    }
+    evaluator
 }
 
 fn peer(e: &Evaluator, name: &str) -> Peer {

@@ -140,6 +140,14 @@ fn every_case_of_the_kubernetes_suite_gets_the_reachability_it_expects() {
                                 .replace('\n', "\n      ")
                         ));
                     }
+                    assert_eq!(
+                        evaluator.allowed_naive(peers[i], peers[j], traffic),
+                        got[i][j],
+                        "{}: {} -> {}",
+                        case.name,
+                        ORDER[i],
+                        ORDER[j]
+                    );
                     // The index and the rule-by-rule walk agree on every cell.
                     assert_eq!(
                         evaluator.check(peers[i], peers[j], traffic),

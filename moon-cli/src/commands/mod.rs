@@ -3,6 +3,7 @@
 mod fs;
 mod gpu;
 mod job;
+mod net;
 mod render;
 mod secret;
 mod service;
@@ -97,6 +98,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Render(args) => render::run(&context, &args),
         Command::Gpu(command) => gpu::run(&context, command),
         Command::Fs(command) => fs::run(&context, command).await,
+        Command::Net(command) => net::run(&context, command),
     }
 }
 

@@ -12,14 +12,13 @@
 //! rule by rule with no such index: the reference the fast path is
 //! measured and tested against.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use super::calico::{Action, PolicyType};
 use super::cluster::{Cluster, EndpointLabels, Namespace, Pod};
-use super::compile::{
-    CompiledPolicies, CompiledPolicy, CompiledRule, Entity, NamespaceScope, PolicyRef,
-};
+use super::compile::{CompiledPolicies, CompiledPolicy, CompiledRule, Entity, NamespaceScope};
 use super::net::Protocol;
 use super::selector::Labels;
 use super::verdict::{Decision, Reason, Verdict};
@@ -64,19 +63,68 @@ impl Traffic {
 
 /// Pods as a set, one bit each.
 #[derive(Clone, Debug)]
-struct PodSet(Vec<u64>);
+pub(crate) struct PodSet(Vec<u64>);
 
 impl PodSet {
-    fn new(len: usize) -> PodSet {
+    pub(crate) fn new(len: usize) -> PodSet {
         PodSet(vec![0; len.div_ceil(64)])
     }
 
-    fn insert(&mut self, i: usize) {
+    /// Every pod of `len`.
+    pub(crate) fn full(len: usize) -> PodSet {
+        let mut set = PodSet(vec![u64::MAX; len.div_ceil(64)]);
+        if len % 64 != 0
+            && let Some(last) = set.0.last_mut()
+        {
+            *last = (1 << (len % 64)) - 1;
+        }
+        set
+    }
+
+    pub(crate) fn insert(&mut self, i: usize) {
         self.0[i / 64] |= 1 << (i % 64);
     }
 
-    fn contains(&self, i: usize) -> bool {
+    pub(crate) fn remove(&mut self, i: usize) {
+        self.0[i / 64] &= !(1 << (i % 64));
+    }
+
+    pub(crate) fn contains(&self, i: usize) -> bool {
         self.0[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.iter().all(|w| *w == 0)
+    }
+
+    /// Keeps only what `other` holds too.
+    pub(crate) fn intersect(&mut self, other: &PodSet) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a &= b;
+        }
+    }
+
+    /// Adds what `other` holds.
+    pub(crate) fn union(&mut self, other: &PodSet) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a |= b;
+        }
+    }
+
+    /// Takes out what `other` holds.
+    pub(crate) fn subtract(&mut self, other: &PodSet) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a &= !b;
+        }
+    }
+
+    /// The pods in it, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, &word)| {
+            (0..64)
+                .filter(move |b| word & (1 << b) != 0)
+                .map(move |b| w * 64 + b)
+        })
     }
 }
 
@@ -90,17 +138,17 @@ pub struct Evaluator {
     pods_by_key: HashMap<String, usize>,
     /// Per direction (ingress, egress), per pod: the (tier, policy) pairs
     /// that select it, in order.
-    selecting: [Vec<Vec<(usize, usize)>>; 2],
+    pub(crate) selecting: [Vec<Vec<(usize, usize)>>; 2],
     /// Per entity id: the pods it matches (ports aside).
-    entity_pods: Vec<PodSet>,
+    pub(crate) entity_pods: Vec<PodSet>,
     /// Per tier, per policy, per direction: the id of the source entity
     /// of its first rule. Rule `r`'s source is that plus `2 * r`, its
     /// destination the one after (a plain offset: checks look it up for
     /// every rule they walk, and hashing a key cost more than the walk).
-    entity_base: Vec<Vec<[usize; 2]>>,
+    pub(crate) entity_base: Vec<Vec<[usize; 2]>>,
 }
 
-fn direction_index(direction: PolicyType) -> usize {
+pub(crate) fn direction_index(direction: PolicyType) -> usize {
     match direction {
         PolicyType::Ingress => 0,
         PolicyType::Egress => 1,
@@ -242,26 +290,50 @@ impl Evaluator {
         self.verdict(from, to, traffic, false)
     }
 
-    /// Whether each of `from` may reach each of `to` (rows: from).
-    pub fn matrix(&self, from: &[Peer], to: &[Peer], traffic: Traffic) -> Vec<Vec<bool>> {
-        from.iter()
-            .map(|&a| {
-                to.iter()
-                    .map(|&b| self.check(a, b, traffic).allowed)
-                    .collect()
-            })
-            .collect()
+    /// Whether `from` may reach `to`: the answer of [`check`](Self::check)
+    /// without its explanation, which a matrix does not need (nothing is
+    /// allocated).
+    pub fn allowed(&self, from: Peer, to: Peer, traffic: Traffic) -> bool {
+        self.side_allows(from, PolicyType::Egress, from, to, traffic, true)
+            && self.side_allows(to, PolicyType::Ingress, from, to, traffic, true)
+    }
+
+    /// [`allowed`](Self::allowed), rule by rule with no index.
+    pub fn allowed_naive(&self, from: Peer, to: Peer, traffic: Traffic) -> bool {
+        self.side_allows(from, PolicyType::Egress, from, to, traffic, false)
+            && self.side_allows(to, PolicyType::Ingress, from, to, traffic, false)
+    }
+
+    fn side_allows(
+        &self,
+        side: Peer,
+        direction: PolicyType,
+        from: Peer,
+        to: Peer,
+        traffic: Traffic,
+        indexed: bool,
+    ) -> bool {
+        match side {
+            Peer::Pod(pod) => {
+                let selecting = self.selecting_for(pod, direction, indexed);
+                self.decide(&selecting, direction, from, to, traffic, indexed)
+                    .allowed()
+            }
+            Peer::Address(_) => true,
+        }
     }
 
     fn verdict(&self, from: Peer, to: Peer, traffic: Traffic, indexed: bool) -> Verdict {
-        let egress = match from {
-            Peer::Pod(i) => self.decide(i, PolicyType::Egress, from, to, traffic, indexed),
+        let decision = |side: Peer, direction: PolicyType| match side {
+            Peer::Pod(pod) => {
+                let selecting = self.selecting_for(pod, direction, indexed);
+                let outcome = self.decide(&selecting, direction, from, to, traffic, indexed);
+                self.explain(&selecting, outcome)
+            }
             Peer::Address(_) => not_a_pod(),
         };
-        let ingress = match to {
-            Peer::Pod(i) => self.decide(i, PolicyType::Ingress, from, to, traffic, indexed),
-            Peer::Address(_) => not_a_pod(),
-        };
+        let egress = decision(from, PolicyType::Egress);
+        let ingress = decision(to, PolicyType::Ingress);
         Verdict {
             allowed: egress.allowed && ingress.allowed,
             egress,
@@ -269,34 +341,26 @@ impl Evaluator {
         }
     }
 
+    /// Walks the tiers of the policies that select an endpoint
+    /// (`selecting`, in order) and returns what decided, as positions in
+    /// `selecting`: nothing is allocated, so that a matrix of a million
+    /// cells costs the walk alone.
     fn decide(
         &self,
-        pod: usize,
+        selecting: &[(usize, usize)],
         direction: PolicyType,
         from: Peer,
         to: Peer,
         traffic: Traffic,
         indexed: bool,
-    ) -> Decision {
+    ) -> Outcome {
         let d = direction_index(direction);
-        let naive;
-        let selecting: &[(usize, usize)] = if indexed {
-            &self.selecting[d][pod]
-        } else {
-            naive = self.selecting_naive(pod, direction);
-            &naive
-        };
-        let mut passed = Vec::new();
         let mut at = 0;
         while at < selecting.len() {
-            let tier_index = selecting[at].0;
-            let end = selecting[at..]
-                .iter()
-                .position(|&(t, _)| t != tier_index)
-                .map_or(selecting.len(), |n| at + n);
-            let tier = &self.policies.tiers[tier_index];
-            let mut verdict = None;
-            'policies: for &(t, p) in &selecting[at..end] {
+            let end = tier_end(selecting, at);
+            let tier = &self.policies.tiers[selecting[at].0];
+            let mut passed = false;
+            'policies: for (k, &(t, p)) in selecting[at..end].iter().enumerate() {
                 let policy = &tier.policies[p];
                 let rules = policy.rules(direction).unwrap_or_default();
                 for (r, rule) in rules.iter().enumerate() {
@@ -313,50 +377,105 @@ impl Evaluator {
                     match rule.action {
                         Action::Log => continue,
                         Action::Pass => {
-                            verdict = Some(Action::Pass);
+                            passed = true;
                             break 'policies;
                         }
                         action => {
-                            return Decision {
-                                allowed: action == Action::Allow,
-                                reason: Reason::Rule {
-                                    policy: policy.origin.clone(),
-                                    tier: tier.name.clone(),
-                                    rule: rule.index,
-                                    action,
-                                },
-                                passed,
+                            return Outcome::Rule {
+                                at: at + k,
+                                rule: rule.index,
+                                action,
                             };
                         }
                     }
                 }
             }
-            if verdict == Some(Action::Pass) || tier.default_action == Action::Pass {
-                passed.push(tier.name.clone());
+            if passed || tier.default_action == Action::Pass {
                 at = end;
                 continue;
             }
-            let policies: Vec<PolicyRef> = selecting[at..end]
-                .iter()
-                .map(|&(_, p)| tier.policies[p].origin.clone())
-                .collect();
-            return Decision {
-                allowed: false,
-                reason: Reason::EndOfTier {
-                    tier: tier.name.clone(),
-                    policies,
-                },
-                passed,
-            };
+            return Outcome::EndOfTier { at, end };
         }
-        Decision {
-            allowed: true,
-            reason: if selecting.is_empty() {
-                Reason::NotIsolated
-            } else {
-                Reason::PassedToProfile
+        if selecting.is_empty() {
+            Outcome::NotIsolated
+        } else {
+            Outcome::PassedToProfile
+        }
+    }
+
+    /// An outcome in full: the policies and tiers it names, and the tiers
+    /// that passed the traffic on (every selecting tier before the one that
+    /// decided).
+    fn explain(&self, selecting: &[(usize, usize)], outcome: Outcome) -> Decision {
+        let tier_name = |at: usize| self.policies.tiers[selecting[at].0].name.clone();
+        let passed_before = |at: usize| {
+            let mut passed: Vec<String> = Vec::new();
+            for &(t, _) in &selecting[..at] {
+                let name = &self.policies.tiers[t].name;
+                if passed.last() != Some(name) {
+                    passed.push(name.clone());
+                }
+            }
+            passed
+        };
+        match outcome {
+            Outcome::NotIsolated => Decision {
+                allowed: true,
+                reason: Reason::NotIsolated,
+                passed: Vec::new(),
             },
-            passed,
+            Outcome::PassedToProfile => Decision {
+                allowed: true,
+                reason: Reason::PassedToProfile,
+                passed: passed_before(selecting.len()),
+            },
+            Outcome::Rule { at, rule, action } => {
+                let (t, p) = selecting[at];
+                let policy = &self.policies.tiers[t].policies[p];
+                let first_of_tier = selecting[..at]
+                    .iter()
+                    .rposition(|&(other, _)| other != t)
+                    .map_or(0, |i| i + 1);
+                Decision {
+                    allowed: action == Action::Allow,
+                    reason: Reason::Rule {
+                        policy: policy.origin.clone(),
+                        tier: tier_name(at),
+                        rule,
+                        action,
+                    },
+                    passed: passed_before(first_of_tier),
+                }
+            }
+            Outcome::EndOfTier { at, end } => {
+                let (t, _) = selecting[at];
+                Decision {
+                    allowed: false,
+                    reason: Reason::EndOfTier {
+                        tier: tier_name(at),
+                        policies: selecting[at..end]
+                            .iter()
+                            .map(|&(_, p)| self.policies.tiers[t].policies[p].origin.clone())
+                            .collect(),
+                    },
+                    passed: passed_before(at),
+                }
+            }
+        }
+    }
+
+    /// The (tier, policy) pairs that select `pod` in `direction`, in
+    /// order: from the index, or worked out anew.
+    fn selecting_for(
+        &self,
+        pod: usize,
+        direction: PolicyType,
+        indexed: bool,
+    ) -> Cow<'_, [(usize, usize)]> {
+        if indexed {
+            Cow::Borrowed(&self.selecting[direction_index(direction)][pod])
+        } else {
+            Cow::Owned(self.selecting_naive(pod, direction))
         }
     }
 
@@ -407,7 +526,7 @@ impl Evaluator {
         true
     }
 
-    fn rule_matches(
+    pub(crate) fn rule_matches(
         &self,
         rule: &CompiledRule,
         from: Peer,
@@ -452,7 +571,7 @@ impl Evaluator {
                 && self.peer_matches(&rule.destination, to, None))
     }
 
-    fn ports_match(&self, entity: &Entity, to: Peer, traffic: Traffic) -> bool {
+    pub(crate) fn ports_match(&self, entity: &Entity, to: Peer, traffic: Traffic) -> bool {
         let named = |name: &str| match to {
             Peer::Pod(i) => self.cluster.pods[i].named_port(name, traffic.protocol),
             Peer::Address(_) => None,
@@ -645,6 +764,46 @@ impl Evaluator {
             }
         }
         out
+    }
+}
+
+/// Where the tier of `selecting[at]` ends in `selecting` (the pairs of a
+/// tier are next to each other, tiers in order).
+pub(crate) fn tier_end(selecting: &[(usize, usize)], at: usize) -> usize {
+    let tier = selecting[at].0;
+    selecting[at..]
+        .iter()
+        .position(|&(t, _)| t != tier)
+        .map_or(selecting.len(), |n| at + n)
+}
+
+/// What decided a direction, as positions in the selecting policies.
+#[derive(Clone, Copy, Debug)]
+enum Outcome {
+    NotIsolated,
+    PassedToProfile,
+    /// The rule `rule` (its index as the policy writes it) of the policy
+    /// at `selecting[at]`.
+    Rule {
+        at: usize,
+        rule: usize,
+        action: Action,
+    },
+    /// The tier of `selecting[at..end]` selected the endpoint and matched
+    /// nothing.
+    EndOfTier {
+        at: usize,
+        end: usize,
+    },
+}
+
+impl Outcome {
+    fn allowed(self) -> bool {
+        match self {
+            Outcome::NotIsolated | Outcome::PassedToProfile => true,
+            Outcome::Rule { action, .. } => action == Action::Allow,
+            Outcome::EndOfTier { .. } => false,
+        }
     }
 }
 

@@ -37,6 +37,7 @@ mod calico;
 mod cluster;
 mod compile;
 mod evaluate;
+mod matrix;
 mod net;
 mod nft;
 mod selector;
