@@ -16,6 +16,9 @@ pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGER: &str = "moon";
 /// The tenant an object belongs to.
 pub const TENANT_LABEL: &str = "moon.dev/tenant";
+/// The label that ties a service's pods to its Deployment and its Service
+/// (and that exposing a service to other tenants selects).
+pub const SERVICE_LABEL: &str = "moon.dev/service";
 /// The job an object belongs to; the headless Service selects on it.
 pub const JOB_LABEL: &str = "moon.dev/job";
 /// The role of a replica's Job and pod.

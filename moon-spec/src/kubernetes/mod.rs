@@ -162,8 +162,8 @@ pub use job::{
     SPEC_KEY, TENSORFLOW_PORT, XGBOOST_TRACKER_PORT, endpoints, render_job, replica_name,
 };
 pub use meta::{
-    JOB_LABEL, MANAGED_BY_LABEL, MANAGER, REPLICA_INDEX_LABEL, ROLE_LABEL, SUBMITTED_ANNOTATION,
-    TENANT_LABEL,
+    JOB_LABEL, MANAGED_BY_LABEL, MANAGER, REPLICA_INDEX_LABEL, ROLE_LABEL, SERVICE_LABEL,
+    SUBMITTED_ANNOTATION, TENANT_LABEL,
 };
 pub use network::{
     ALLOW_DNS_POLICY, ALLOW_EGRESS_LIST_POLICY, ALLOW_SAME_NAMESPACE_POLICY,
@@ -175,7 +175,7 @@ pub use object::{Object, to_json, to_yaml};
 pub use secret::render_secret;
 pub use service::{
     HTTP_PORT, IN_FLIGHT_METRIC, INGRESS_CLASS, PROMETHEUS_ADDRESS, REQUESTS_PER_SECOND_METRIC,
-    SERVER, SERVICE_LABEL, render_service,
+    SERVER, render_service,
 };
 pub use service_status::{ObservedService, derive_service};
 pub use status::{Conclusion, Derived, Observed, anchor_spec, derive};

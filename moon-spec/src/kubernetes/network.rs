@@ -23,10 +23,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use moon_net::policy::{CalicoPolicy, EntityRule, PolicyType, PortMatch, Protocol, Rule};
 use moon_net::underlay::{Attachment, Underlay as CniUnderlay};
 
-use super::meta::meta;
+use super::meta::{SERVICE_LABEL, meta};
 use super::network_kinds;
 use super::object::Object;
-use super::service::SERVICE_LABEL;
 use crate::spec::{Exposure, Isolation, Tenant, UnderlayKind};
 
 /// The NetworkPolicy that refuses connections from other namespaces.

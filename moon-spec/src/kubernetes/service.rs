@@ -17,7 +17,9 @@ use serde_json::json;
 
 use super::job::{RenderOptions, literal, secret_env_sources, template_meta};
 use super::keda::ScaledObject;
-use super::meta::{TENANT_LABEL, container_resources, labels, meta, pod_tolerations};
+use super::meta::{
+    SERVICE_LABEL, TENANT_LABEL, container_resources, labels, meta, pod_tolerations,
+};
 use super::object::Object;
 use super::tenant::WORKLOAD_SERVICE_ACCOUNT;
 use super::volumes;
@@ -25,8 +27,6 @@ use crate::error::Result;
 use crate::spec::{Autoscale, Service, validate_service};
 use crate::volumes as job_volumes;
 
-/// The label that ties a service's pods to its Deployment and its Service.
-pub const SERVICE_LABEL: &str = "moon.dev/service";
 /// The name of a service's container and of the port it serves on.
 pub const SERVER: &str = "server";
 /// The port name the Service and the Ingress route to.
