@@ -103,6 +103,11 @@ pub(crate) fn to_py_err(py: Python<'_>, error: impl Into<Error>) -> PyErr {
                     "ServiceUnavailable"
                 }
                 net::Error::InvalidRequest(_) => "InvalidRequest",
+                net::Error::InvalidPolicy { field, column, .. } => {
+                    fields.set_item("field", field)?;
+                    fields.set_item("column", column)?;
+                    "InvalidPolicy"
+                }
                 _ => "MoonError",
             },
             // moon-core's enum is non-exhaustive: a new variant surfaces as

@@ -4,6 +4,7 @@
 mod client;
 mod errors;
 mod gpu;
+mod net;
 mod runtime;
 mod service_client;
 mod storage;
@@ -25,6 +26,8 @@ fn native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(client::render, module)?)?;
     module.add_function(wrap_pyfunction!(gpu::place_gpus, module)?)?;
     module.add_function(wrap_pyfunction!(gpu::gpu_inventory, module)?)?;
+    module.add_function(wrap_pyfunction!(net::net_check, module)?)?;
+    module.add_function(wrap_pyfunction!(net::net_matrix, module)?)?;
     module.add_class::<storage::Store>()?;
     module.add_class::<storage::Upload>()?;
     module.add_function(wrap_pyfunction!(storage::split_object_url, module)?)?;

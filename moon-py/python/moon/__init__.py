@@ -18,7 +18,7 @@ Example::
     print(job.wait().phase)  # Succeeded
 """
 
-from . import errors, gpu, storage, xgboost
+from . import errors, gpu, net, storage, xgboost
 from ._native import __version__
 from .client import Client, JobHandle, ServiceHandle, Stream
 from .errors import (
@@ -28,6 +28,7 @@ from .errors import (
     Conflict,
     ErrorDetails,
     GpuError,
+    InvalidPolicy,
     InvalidRange,
     InvalidRequest,
     InvalidSpec,
@@ -89,6 +90,7 @@ __all__ = [
     "GpuDevice",
     "GpuError",
     "GpuInventory",
+    "InvalidPolicy",
     "InvalidRange",
     "InvalidRequest",
     "InvalidSpec",
@@ -136,6 +138,7 @@ __all__ = [
     "gpu",
     "gpus",
     "load_spec",
+    "net",
     "render",
     "storage",
     "xgboost",

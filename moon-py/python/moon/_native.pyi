@@ -18,6 +18,8 @@ __all__ = [
     "Upload",
     "__version__",
     "gpu_inventory",
+    "net_check",
+    "net_matrix",
     "parse_job_yaml",
     "parse_spec_yaml",
     "parse_tenant_yaml",
@@ -134,6 +136,14 @@ def place_gpus(nodes_json: str, pods: list[str]) -> str:
 
 def gpu_inventory() -> str:
     """This machine's GPU inventory as JSON; raises moon.GpuError."""
+
+def net_check(
+    policies: str, pods: str, source: str, destination: str, port: int, protocol: str
+) -> str:
+    """The verdict as JSON, with its explanation; raises moon.InvalidPolicy."""
+
+def net_matrix(policies: str, pods: str, tenant: str, port: int, protocol: str) -> str:
+    """Who may reach the tenant's pods, as JSON; raises moon.InvalidPolicy."""
 
 @final
 class Store:

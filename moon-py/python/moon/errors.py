@@ -18,6 +18,7 @@ __all__ = [
     "ClusterError",
     "Conflict",
     "GpuError",
+    "InvalidPolicy",
     "InvalidRange",
     "InvalidRequest",
     "InvalidSpec",
@@ -252,6 +253,22 @@ class ServiceUnavailable(MoonError, ConnectionError):
 class InvalidRequest(MoonError, ValueError):
     """A request of a service's client that is not valid HTTP (its method, path or a
     header)."""
+
+
+class InvalidPolicy(MoonError, ValueError):
+    """A network policy, selector, address or port that is not valid, or a pod that is not
+    among those given (``moon.net``).
+
+    Attributes:
+        field: Where: the object and its field path
+            (``"Calico NetworkPolicy shop/p: spec.ingress[0].source.selector"``).
+        column: The column of the fault in the field's text (from 1), or None.
+    """
+
+    def __init__(self, message: str, *, field: str = "", column: int | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.column = column
 
 
 class GpuError(MoonError):
