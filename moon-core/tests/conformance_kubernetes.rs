@@ -626,6 +626,71 @@ network:
             backend.apply_tenant(&tenant).await.unwrap(),
             ApplyOutcome::Unchanged
         );
+
+        // Kubernetes isolation, one underlay dropped: Calico's isolation
+        // policy and the dropped attachment go, NetworkPolicies come.
+        let names = |kind: &str, resource: ApiResource| {
+            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), TENANT, &resource);
+            let kind = kind.to_owned();
+            async move {
+                let mut names: Vec<String> = api
+                    .list(&Default::default())
+                    .await
+                    .unwrap_or_else(|e| panic!("{kind}: {e}"))
+                    .items
+                    .into_iter()
+                    .map(|o| o.metadata.name.unwrap_or_default())
+                    .collect();
+                names.sort();
+                names
+            }
+        };
+        let calico = || ApiResource {
+            group: "projectcalico.org".into(),
+            version: "v3".into(),
+            api_version: "projectcalico.org/v3".into(),
+            kind: "NetworkPolicy".into(),
+            plural: "networkpolicies".into(),
+        };
+        let attachments = || ApiResource {
+            group: "k8s.cni.cncf.io".into(),
+            version: "v1".into(),
+            api_version: "k8s.cni.cncf.io/v1".into(),
+            kind: "NetworkAttachmentDefinition".into(),
+            plural: "network-attachment-definitions".into(),
+        };
+        let kubernetes =
+            || ApiResource::erase::<k8s_openapi::api::networking::v1::NetworkPolicy>(&());
+        let mut changed = tenant.clone();
+        changed.network.isolation = moon_core::spec::Isolation::Kubernetes;
+        changed.network.underlays.truncate(1);
+        assert_eq!(
+            backend.apply_tenant(&changed).await.unwrap(),
+            ApplyOutcome::Updated
+        );
+        assert_eq!(names("Calico", calico()).await, Vec::<String>::new());
+        assert_eq!(names("Multus", attachments()).await, ["storage-vlan"]);
+        assert_eq!(
+            names("NetworkPolicy", kubernetes()).await,
+            [
+                "moon-allow-egress-dns",
+                "moon-allow-egress-listed",
+                "moon-allow-egress-same-namespace",
+                "moon-default-deny-ingress-from-other-namespaces",
+                "moon-expose-predict",
+            ]
+        );
+        // The exposure dropped: its policy must not keep the service open.
+        changed.network.expose.clear();
+        assert_eq!(
+            backend.apply_tenant(&changed).await.unwrap(),
+            ApplyOutcome::Updated
+        );
+        assert!(
+            !names("NetworkPolicy", kubernetes())
+                .await
+                .contains(&"moon-expose-predict".to_owned())
+        );
         without(&backend, TENANT).await;
     }
 }

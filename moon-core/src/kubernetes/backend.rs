@@ -307,6 +307,11 @@ impl Backend for KubernetesBackend {
             let after = api::apply(&client, object, target).await?;
             changed |= before != after;
         }
+        // What the spec no longer renders (an exposure dropped, the other
+        // isolation's policies) must not keep allowing anything.
+        if existed {
+            changed |= super::tenant_network::prune(&client, &tenant.name, &objects).await?;
+        }
         // This client's next submission reads the new quota.
         self.tenants
             .lock()

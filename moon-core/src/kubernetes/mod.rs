@@ -16,6 +16,7 @@ mod record;
 mod registry;
 mod secret;
 mod services;
+mod tenant_network;
 mod watch;
 
 pub use api::USER_AGENT;
