@@ -380,3 +380,36 @@ fn malformed_selectors_cidrs_and_ports_name_their_field_and_column() {
     }));
     assert_eq!(field, "documents[0].spec.bogus");
 }
+
+#[test]
+fn a_kubernetes_port_range_covers_port_to_end_port() {
+    let mut set = PolicySet::default();
+    set.push_object(
+        json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "range", "namespace": "x"},
+            "spec": {"podSelector": {}, "ingress": [{"ports": [
+                {"port": 8000, "endPort": 8080}, {"port": 53, "protocol": "UDP"}
+            ]}]}
+        }),
+        0,
+    )
+    .unwrap();
+    let e = evaluator(&set);
+    for (traffic, allowed) in [
+        (Traffic::tcp(8000), true),
+        (Traffic::tcp(8050), true),
+        (Traffic::tcp(8080), true),
+        (Traffic::tcp(7999), false),
+        (Traffic::tcp(8081), false),
+        (Traffic::udp(8050), false),
+        (Traffic::udp(53), true),
+        (Traffic::tcp(53), false),
+    ] {
+        assert_eq!(
+            check(&e, "y/api", "x/db", traffic).allowed,
+            allowed,
+            "{traffic:?}"
+        );
+    }
+}
