@@ -94,6 +94,18 @@ cases! {
     kubernetes_an_unknown_service_is_not_found: an_unknown_service_is_not_found in "conf-no-service",
 }
 
+/// A client of the test cluster as its administrator, for reading back
+/// what a backend applied.
+async fn admin() -> kube::Client {
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+    let path = std::env::var("MOON_TEST_KUBECONFIG_ADMIN").expect("test_cluster() checked it");
+    let file = Kubeconfig::read_from(path).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
 #[test]
 fn every_case_runs_on_the_cluster() {
     assert_eq!(CASES, conformance::cases());
@@ -107,7 +119,6 @@ mod storage_on_the_test_cluster {
 
     use k8s_openapi::api::core::v1 as core;
     use kube::api::{Api, DynamicObject};
-    use kube::config::{KubeConfigOptions, Kubeconfig};
     use kube::core::ApiResource;
     use moon_core::Client;
     use moon_core::backend::ApplyOutcome;
@@ -117,15 +128,6 @@ mod storage_on_the_test_cluster {
     use serde_json::Value;
 
     const TENANT: &str = "conf-storage";
-
-    async fn admin() -> kube::Client {
-        let path = std::env::var("MOON_TEST_KUBECONFIG_ADMIN").expect("test_cluster() checked it");
-        let file = Kubeconfig::read_from(path).unwrap();
-        let config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
-            .await
-            .unwrap();
-        kube::Client::try_from(config).unwrap()
-    }
 
     fn fluid(client: &kube::Client, kind: &str, plural: &str) -> Api<DynamicObject> {
         let resource = ApiResource {
@@ -485,7 +487,6 @@ mod network_on_the_test_cluster {
     use super::*;
 
     use kube::api::{Api, DynamicObject};
-    use kube::config::{KubeConfigOptions, Kubeconfig};
     use kube::core::ApiResource;
     use moon_core::backend::ApplyOutcome;
     use moon_core::kubernetes::{CALICO_ISOLATION_POLICY, CALICO_TIER, GUARD_RAILS_POLICY, Object};
@@ -493,15 +494,6 @@ mod network_on_the_test_cluster {
     use serde_json::Value;
 
     const TENANT: &str = "conf-network";
-
-    async fn admin() -> kube::Client {
-        let path = std::env::var("MOON_TEST_KUBECONFIG_ADMIN").expect("test_cluster() checked it");
-        let file = Kubeconfig::read_from(path).unwrap();
-        let config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
-            .await
-            .unwrap();
-        kube::Client::try_from(config).unwrap()
-    }
 
     /// Every key `rendered` has, `stored` has with the same value (the
     /// server may add defaults of its own).

@@ -5,8 +5,8 @@ use pyo3::prelude::*;
 
 use crate::errors::to_py_err;
 
-/// The evaluator over `policies` (a YAML stream, JSON being YAML: each
-/// document a policy object, a `List` of them, or an array of them) and
+/// The evaluator over `policies` (a YAML stream, JSON being YAML: see
+/// `PolicySet::push_document`) and
 /// `pods` (YAML or JSON: `namespaces`, `pods`, `serviceAccounts`).
 fn evaluator(policies: &str, pods: &str) -> Result<Evaluator, moon_core::Error> {
     use serde::Deserialize;
@@ -22,23 +22,7 @@ fn evaluator(policies: &str, pods: &str) -> Result<Evaluator, moon_core::Error> 
     for document in serde_yaml_ng::Deserializer::from_str(policies) {
         let value = serde_json::Value::deserialize(document)
             .map_err(|e| invalid("policies", e.to_string()))?;
-        let objects = match value {
-            serde_json::Value::Null => Vec::new(),
-            serde_json::Value::Array(items) => items,
-            serde_json::Value::Object(ref map)
-                if map.get("kind").and_then(|k| k.as_str()) == Some("List") =>
-            {
-                map.get("items")
-                    .and_then(|items| items.as_array())
-                    .cloned()
-                    .unwrap_or_default()
-            }
-            other => vec![other],
-        };
-        for object in objects {
-            set.push_object(object, index)?;
-            index += 1;
-        }
+        set.push_document(value, &mut index)?;
     }
     let cluster: Cluster =
         serde_yaml_ng::from_str(pods).map_err(|e| invalid("pods", e.to_string()))?;

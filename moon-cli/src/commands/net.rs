@@ -35,23 +35,8 @@ fn evaluator(inputs: &NetInputs) -> Result<(Evaluator, Traffic), CliError> {
             let value = serde_json::Value::deserialize(document).map_err(|e| {
                 CliError::Input(format!("{}: not YAML or JSON: {e}", path.display()))
             })?;
-            let objects = match value {
-                serde_json::Value::Null => continue,
-                serde_json::Value::Object(ref map)
-                    if map.get("kind").and_then(|k| k.as_str()) == Some("List") =>
-                {
-                    map.get("items")
-                        .and_then(|items| items.as_array())
-                        .cloned()
-                        .unwrap_or_default()
-                }
-                other => vec![other],
-            };
-            for object in objects {
-                set.push_object(object, index)
-                    .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
-                index += 1;
-            }
+            set.push_document(value, &mut index)
+                .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
         }
     }
     let pods_text = read_spec(&inputs.pods)?;

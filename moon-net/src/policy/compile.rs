@@ -49,6 +49,30 @@ pub struct PolicySet {
 }
 
 impl PolicySet {
+    /// Adds what one document of a YAML or JSON stream holds: an object, a
+    /// `List` of them (as `kubectl get -o yaml` prints), an array of them,
+    /// or nothing. `index` counts the objects read so far, for errors.
+    pub fn push_document(&mut self, document: serde_json::Value, index: &mut usize) -> Result<()> {
+        let objects = match document {
+            serde_json::Value::Null => Vec::new(),
+            serde_json::Value::Array(items) => items,
+            serde_json::Value::Object(mut map)
+                if map.get("kind").and_then(|k| k.as_str()) == Some("List") =>
+            {
+                match map.remove("items") {
+                    Some(serde_json::Value::Array(items)) => items,
+                    _ => Vec::new(),
+                }
+            }
+            other => vec![other],
+        };
+        for object in objects {
+            self.push_object(object, *index)?;
+            *index += 1;
+        }
+        Ok(())
+    }
+
     /// Adds one object, told apart by `apiVersion` and `kind`; `index`
     /// names it in errors (`documents[3]`). Unknown keys are refused.
     pub fn push_object(&mut self, object: serde_json::Value, index: usize) -> Result<()> {
