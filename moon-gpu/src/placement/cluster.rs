@@ -74,16 +74,46 @@ impl Candidate for NodeGpus {
 /// the nodes chosen; answers with each pod's node, as a position in `nodes`,
 /// or why it fits nowhere. See the module documentation for the rule.
 pub fn place(nodes: &[NodeGpus], pods: &[GpuSelector]) -> Vec<Result<usize, NoFit>> {
-    let mut cluster = Cluster::new(nodes);
-    let mut passing: HashMap<&GpuSelector, Vec<usize>> = HashMap::new();
-    pods.iter()
-        .map(|pod| {
-            let classes = passing
-                .entry(pod)
-                .or_insert_with(|| cluster.passing_classes(pod));
-            cluster.place(pod, classes)
-        })
-        .collect()
+    let mut placer = Placer::new(nodes);
+    pods.iter().map(|pod| placer.place(pod)).collect()
+}
+
+/// The cluster's GPUs as placements take and give them back, for callers
+/// that place many groups of pods one after another (admission, which
+/// places a job's pods all or none, then the next job's).
+///
+/// ```
+/// use moon_gpu::placement::{NodeGpus, cluster::Placer};
+///
+/// let node = |name: &str, free| NodeGpus {
+///     name: name.into(),
+///     model: "NVIDIA-H100-80GB-HBM3".into(),
+///     memory_mib: 81_559,
+///     compute_capability: None,
+///     gpus_total: 8,
+///     gpus_free: free,
+///     healthy: true,
+/// };
+/// let nodes = [node("a", 8), node("b", 4)];
+/// let mut placer = Placer::new(&nodes);
+/// let gang = ["H100:4".parse()?, "H100:4".parse()?, "H100:8".parse()?];
+/// // Three pods need 16 GPUs and 12 are free: none is placed.
+/// assert!(placer.place_all(&gang).is_err());
+/// assert_eq!(placer.free_accepted(&"H100:1".parse()?), 12);
+/// assert_eq!(placer.place_all(&gang[..2]).ok(), Some(vec![1, 0]));
+/// # Ok::<(), moon_gpu::Error>(())
+/// ```
+pub struct Placer<'a> {
+    nodes: &'a [NodeGpus],
+    classes: Vec<Class>,
+    /// Node positions in (name, position) order.
+    by_rank: Vec<usize>,
+    /// Each node's rank, class and free GPUs, by position.
+    rank_of: Vec<usize>,
+    class_of: Vec<usize>,
+    free: Vec<u32>,
+    /// The classes each selector seen so far passes.
+    passing: HashMap<GpuSelector, Vec<usize>>,
 }
 
 /// Nodes that every selector treats alike.
@@ -92,80 +122,161 @@ struct Class {
     sample: usize,
     /// How many nodes it has.
     nodes: usize,
+    /// The free GPUs of all its nodes.
+    free: u64,
     /// Its nodes as (free GPUs, untouched, rank by name), best first for any
     /// pod they can hold.
     by_free: BTreeSet<(u32, bool, usize)>,
 }
 
-/// The nodes, grouped into classes, with their free GPUs as placed so far.
-struct Cluster<'a> {
-    nodes: &'a [NodeGpus],
-    classes: Vec<Class>,
-    /// Node positions in (name, position) order.
-    by_rank: Vec<usize>,
-}
-
-impl<'a> Cluster<'a> {
-    fn new(nodes: &'a [NodeGpus]) -> Cluster<'a> {
+impl<'a> Placer<'a> {
+    /// The nodes with their free GPUs as listed.
+    pub fn new(nodes: &'a [NodeGpus]) -> Placer<'a> {
         let mut by_rank: Vec<usize> = (0..nodes.len()).collect();
         by_rank.sort_by(|&a, &b| nodes[a].name.cmp(&nodes[b].name).then(a.cmp(&b)));
         let mut classes: Vec<Class> = Vec::new();
-        let mut class_of: HashMap<(&str, u64, Option<ComputeCapability>, bool), usize> =
+        let mut class_by_description: HashMap<(&str, u64, Option<ComputeCapability>, bool), usize> =
             HashMap::new();
+        let mut rank_of = vec![0; nodes.len()];
+        let mut class_of = vec![0; nodes.len()];
         for (rank, &at) in by_rank.iter().enumerate() {
             let node = &nodes[at];
-            let class = *class_of.entry(node.description()).or_insert_with(|| {
-                classes.push(Class {
-                    sample: at,
-                    nodes: 0,
-                    by_free: BTreeSet::new(),
+            let class = *class_by_description
+                .entry(node.description())
+                .or_insert_with(|| {
+                    classes.push(Class {
+                        sample: at,
+                        nodes: 0,
+                        free: 0,
+                        by_free: BTreeSet::new(),
+                    });
+                    classes.len() - 1
                 });
-                classes.len() - 1
-            });
-            classes[class].nodes += 1;
+            rank_of[at] = rank;
+            class_of[at] = class;
             let free = node.gpus_free;
+            classes[class].nodes += 1;
+            classes[class].free += u64::from(free);
             classes[class]
                 .by_free
                 .insert((free, free >= node.gpus_total, rank));
         }
-        Cluster {
+        Placer {
             nodes,
             classes,
             by_rank,
+            rank_of,
+            class_of,
+            free: nodes.iter().map(|node| node.gpus_free).collect(),
+            passing: HashMap::new(),
         }
     }
 
-    /// The classes whose nodes pass every filter but the free GPUs.
-    fn passing_classes(&self, pod: &GpuSelector) -> Vec<usize> {
-        (0..self.classes.len())
-            .filter(|&class| self.class_fails(pod, class).is_none())
-            .collect()
+    /// Places one pod on the best node for it, taking its GPUs there.
+    pub fn place(&mut self, pod: &GpuSelector) -> Result<usize, NoFit> {
+        self.learn(pod);
+        let classes = &self.classes;
+        let best = self.passing[pod]
+            .iter()
+            .filter_map(|&class| {
+                let first = classes[class]
+                    .by_free
+                    .range((pod.count, false, 0)..)
+                    .next()?;
+                Some(*first)
+            })
+            .min();
+        let Some((_, _, rank)) = best else {
+            return Err(self.no_fit(pod));
+        };
+        let at = self.by_rank[rank];
+        self.set_free(at, self.free[at] - pod.count);
+        Ok(at)
+    }
+
+    /// Places every pod, in order, or none of them: on the first that fits
+    /// nowhere, the GPUs taken for the others are given back.
+    pub fn place_all(&mut self, pods: &[GpuSelector]) -> Result<Vec<usize>, NoFit> {
+        let mut placed = Vec::with_capacity(pods.len());
+        for pod in pods {
+            match self.place(pod) {
+                Ok(at) => placed.push(at),
+                Err(no_fit) => {
+                    for (&at, pod) in placed.iter().zip(pods) {
+                        self.release(at, pod.count);
+                    }
+                    return Err(no_fit);
+                }
+            }
+        }
+        Ok(placed)
+    }
+
+    /// Gives back `count` GPUs on the node at `at` (a pod that ended).
+    pub fn release(&mut self, at: usize, count: u32) {
+        let free = (self.free[at] + count).min(self.nodes[at].gpus_total.max(self.free[at]));
+        self.set_free(at, free);
+    }
+
+    /// Takes `count` GPUs on the node at `at` again, as a pod that was
+    /// released and then kept; at most what is free there.
+    pub fn hold(&mut self, at: usize, count: u32) {
+        self.set_free(at, self.free[at].saturating_sub(count));
+    }
+
+    /// The free GPUs of the node at `at`.
+    pub fn free(&self, at: usize) -> u32 {
+        self.free[at]
+    }
+
+    /// The free GPUs on the nodes that pass `selector`'s filters (model,
+    /// memory, capability, health), whatever its count.
+    pub fn free_accepted(&mut self, selector: &GpuSelector) -> u64 {
+        self.learn(selector);
+        self.passing[selector]
+            .iter()
+            .map(|&class| self.classes[class].free)
+            .sum()
+    }
+
+    /// The name of the node at `at`.
+    pub fn name(&self, at: usize) -> &'a str {
+        &self.nodes[at].name
+    }
+
+    /// The position of the node named `name`.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        let rank = self
+            .by_rank
+            .partition_point(|&at| self.nodes[at].name.as_str() < name);
+        let at = *self.by_rank.get(rank)?;
+        (self.nodes[at].name == name).then_some(at)
+    }
+
+    fn set_free(&mut self, at: usize, free: u32) {
+        let class = &mut self.classes[self.class_of[at]];
+        let total = self.nodes[at].gpus_total;
+        let rank = self.rank_of[at];
+        let old = self.free[at];
+        class.by_free.remove(&(old, old >= total, rank));
+        class.by_free.insert((free, free >= total, rank));
+        class.free = class.free - u64::from(old) + u64::from(free);
+        self.free[at] = free;
+    }
+
+    /// Works out once which classes pass every filter of `pod` but the
+    /// free GPUs.
+    fn learn(&mut self, pod: &GpuSelector) {
+        if !self.passing.contains_key(pod) {
+            let classes = (0..self.classes.len())
+                .filter(|&class| self.class_fails(pod, class).is_none())
+                .collect();
+            self.passing.insert(pod.clone(), classes);
+        }
     }
 
     fn class_fails(&self, pod: &GpuSelector, class: usize) -> Option<Filter> {
         self.nodes[self.classes[class].sample].first_failed(pod)
-    }
-
-    fn place(&mut self, pod: &GpuSelector, passing: &[usize]) -> Result<usize, NoFit> {
-        let best = passing
-            .iter()
-            .filter_map(|&class| {
-                let first = self.classes[class]
-                    .by_free
-                    .range((pod.count, false, 0)..)
-                    .next()?;
-                Some((*first, class))
-            })
-            .min();
-        let Some(((free, untouched, rank), class)) = best else {
-            return Err(self.no_fit(pod));
-        };
-        let at = self.by_rank[rank];
-        let left = free - pod.count;
-        let by_free = &mut self.classes[class].by_free;
-        by_free.remove(&(free, untouched, rank));
-        by_free.insert((left, left >= self.nodes[at].gpus_total, rank));
-        Ok(at)
     }
 
     /// Why `pod` fits nowhere: every node of a class that passes the other
